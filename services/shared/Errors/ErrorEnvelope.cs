@@ -1,0 +1,59 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace ScheduledPosts.ServiceDefaults.Errors;
+
+/// <summary>The one error body of SPEC §3: <c>{"error": {code, message, requestId, details?}}</c>.</summary>
+public sealed record ErrorEnvelope(ErrorBody Error)
+{
+    public static ErrorEnvelope From(HttpContext context, string code, string message, IReadOnlyList<ValidationIssue>? issues = null)
+        => new(new ErrorBody(code, message, RequestIds.Get(context), issues is null ? null : new ErrorDetails(issues)));
+
+    public static Task Write(HttpContext context, int status, string code, string message, IReadOnlyList<ValidationIssue>? issues = null)
+    {
+        context.Response.StatusCode = status;
+        return context.Response.WriteAsJsonAsync(From(context, code, message, issues), Json.JsonDefaults.Options);
+    }
+}
+
+public sealed record ErrorBody(
+    string Code,
+    string Message,
+    string RequestId,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorDetails? Details);
+
+public sealed record ErrorDetails(IReadOnlyList<ValidationIssue> Issues);
+
+/// <summary>Turns every exception into the envelope: <see cref="ApiException"/> as itself, bad request bodies as 400, the rest as 500 without a stack trace.</summary>
+public sealed class ErrorEnvelopeExceptionHandler(ILogger<ErrorEnvelopeExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        switch (exception)
+        {
+            case ApiException error:
+                await ErrorEnvelope.Write(httpContext, error.Status, error.Code, error.Message, error.Issues);
+                break;
+            case BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge:
+                await ErrorEnvelope.Write(httpContext, bad.StatusCode, "PAYLOAD_TOO_LARGE", "The request body is too large.");
+                break;
+            case BadHttpRequestException bad:
+                await ErrorEnvelope.Write(httpContext, StatusCodes.Status400BadRequest, "BAD_REQUEST", BadRequestMessage(bad));
+                break;
+            default:
+                logger.LogError(exception, "Unhandled error");
+                await ErrorEnvelope.Write(httpContext, StatusCodes.Status500InternalServerError, "INTERNAL", "An internal error occurred.");
+                break;
+        }
+        return true;
+    }
+
+    // Minimal APIs wrap JSON errors in BadHttpRequestException; say what was wrong without echoing internals.
+    private static string BadRequestMessage(BadHttpRequestException bad) => bad.InnerException switch
+    {
+        System.Text.Json.JsonException => "The request body is not valid JSON for this operation.",
+        _ => bad.Message,
+    };
+}

@@ -1,0 +1,72 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.ServiceDefaults.Json;
+
+namespace ScheduledPosts.ServiceDefaults;
+
+public static class Extensions
+{
+    /// <summary>What every service has: the error envelope, request ids, JSON conventions, health checks, the internal identity.</summary>
+    public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddExceptionHandler<ErrorEnvelopeExceptionHandler>();
+        builder.Services.AddProblemDetails();
+        builder.Services.ConfigureHttpJsonOptions(o => JsonDefaults.Configure(o.SerializerOptions));
+        builder.Services.AddHealthChecks();
+
+        builder.Services.AddOptions<InternalIdentityOptions>()
+            .BindConfiguration(InternalIdentityOptions.Section)
+            .Validate(o => o.Secret.Length >= 32, "Internal:Secret must be at least 32 characters.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<InternalIdentityCodec>();
+        return builder;
+    }
+
+    /// <summary>Request ids, the envelope for every failure, the internal identity check.</summary>
+    public static WebApplication UseServiceDefaults(this WebApplication app)
+    {
+        app.Use((context, next) =>
+        {
+            context.Response.Headers[RequestIds.Header] = RequestIds.Get(context);
+            return next(context);
+        });
+        app.UseExceptionHandler();
+        app.UseStatusCodePages(context => context.HttpContext.Response.HasStarted
+            ? Task.CompletedTask
+            : ErrorEnvelope.Write(context.HttpContext, context.HttpContext.Response.StatusCode, CodeFor(context.HttpContext.Response.StatusCode), "The request could not be served."));
+        app.UseMiddleware<InternalIdentityMiddleware>();
+        return app;
+    }
+
+    /// <summary><c>/healthz</c>: the process is alive. <c>/readyz</c>: its database and broker answer.</summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapFallback((HttpContext context) => ErrorEnvelope.Write(context, StatusCodes.Status404NotFound, "NOT_FOUND", "No such route."));
+        return app;
+    }
+
+    private static string CodeFor(int status) => status switch
+    {
+        400 => "BAD_REQUEST",
+        401 => "UNAUTHENTICATED",
+        403 => "FORBIDDEN_SCOPE",
+        404 => "NOT_FOUND",
+        405 => "NOT_FOUND",
+        409 => "CONFLICT",
+        412 => "PRECONDITION_FAILED",
+        413 => "PAYLOAD_TOO_LARGE",
+        415 => "BAD_REQUEST",
+        422 => "VALIDATION",
+        429 => "RATE_LIMITED",
+        503 => "UNAVAILABLE",
+        _ => status >= 500 ? "INTERNAL" : "BAD_REQUEST",
+    };
+}

@@ -1,0 +1,85 @@
+using System.Net.Http.Headers;
+using System.Text;
+using Npgsql;
+using Testcontainers.PostgreSql;
+using Testcontainers.RabbitMq;
+
+namespace ScheduledPosts.Testing;
+
+/// <summary>Where a test class's fresh database and fresh RabbitMQ virtual host live.</summary>
+public sealed record RabbitMqServer(string Host, int Port, string Username, string Password, Uri ManagementUrl);
+
+/// <summary>
+/// The real PostgreSQL and RabbitMQ the tests run against, shared by every test class of the process:
+/// the servers <c>./test.sh</c> started (<c>SP_TEST_POSTGRES</c>, <c>SP_TEST_RABBITMQ</c>), else
+/// Testcontainers when a Docker engine is reachable. Each test class gets its own database and vhost.
+/// </summary>
+public static class Infrastructure
+{
+    private static readonly Lazy<Task<(string Postgres, RabbitMqServer Rabbit)>> Servers = new(StartAsync);
+
+    /// <summary>A new, empty database; returns its connection string.</summary>
+    public static async Task<string> CreateDatabaseAsync()
+    {
+        var (postgres, _) = await Servers.Value;
+        string name = $"sp_test_{Guid.NewGuid():N}";
+        await using (var connection = new NpgsqlConnection(postgres))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        return new NpgsqlConnectionStringBuilder(postgres) { Database = name }.ConnectionString;
+    }
+
+    /// <summary>A new, empty RabbitMQ virtual host, so no test class sees another's messages.</summary>
+    public static async Task<(RabbitMqServer Server, string VirtualHost)> CreateVirtualHostAsync()
+    {
+        var (_, rabbit) = await Servers.Value;
+        string vhost = $"sp_test_{Guid.NewGuid():N}";
+        using var http = new HttpClient { BaseAddress = rabbit.ManagementUrl };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{rabbit.Username}:{rabbit.Password}")));
+        (await http.PutAsync($"api/vhosts/{vhost}", null)).EnsureSuccessStatusCode();
+        using var permissions = new StringContent("""{"configure":".*","write":".*","read":".*"}""", Encoding.UTF8, "application/json");
+        (await http.PutAsync($"api/permissions/{vhost}/{Uri.EscapeDataString(rabbit.Username)}", permissions)).EnsureSuccessStatusCode();
+        return (rabbit, vhost);
+    }
+
+    private static async Task<(string, RabbitMqServer)> StartAsync()
+    {
+        string? postgres = Environment.GetEnvironmentVariable("SP_TEST_POSTGRES");
+        string? rabbit = Environment.GetEnvironmentVariable("SP_TEST_RABBITMQ");
+        if (!string.IsNullOrEmpty(postgres) && !string.IsNullOrEmpty(rabbit))
+        {
+            return (postgres, ParseRabbit(rabbit));
+        }
+
+        if (!File.Exists("/var/run/docker.sock") && Environment.GetEnvironmentVariable("DOCKER_HOST") is null)
+        {
+            throw new InvalidOperationException(
+                "No PostgreSQL/RabbitMQ for the tests: run them through ./test.sh (which starts both), " +
+                "or set SP_TEST_POSTGRES and SP_TEST_RABBITMQ, or make a Docker engine reachable.");
+        }
+
+        var pg = new PostgreSqlBuilder("postgres:15").Build();
+        var mq = new RabbitMqBuilder("rabbitmq:3.10-management").WithPortBinding(15672, true).Build();
+        await Task.WhenAll(pg.StartAsync(), mq.StartAsync());
+        var amqp = new Uri(mq.GetConnectionString());
+        var userInfo = amqp.UserInfo.Split(':');
+        return (new NpgsqlConnectionStringBuilder(pg.GetConnectionString()) { Database = "postgres" }.ConnectionString,
+            new RabbitMqServer(amqp.Host, amqp.Port, Uri.UnescapeDataString(userInfo[0]), Uri.UnescapeDataString(userInfo[1]),
+                new Uri($"http://{mq.Hostname}:{mq.GetMappedPublicPort(15672)}/")));
+    }
+
+    // "host=127.0.0.1;port=5672;username=guest;password=guest;management=http://127.0.0.1:15672/"
+    private static RabbitMqServer ParseRabbit(string value)
+    {
+        var parts = value.Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => p.Split('=', 2))
+            .ToDictionary(p => p[0].Trim().ToLowerInvariant(), p => p[1].Trim());
+        return new RabbitMqServer(parts["host"], int.Parse(parts["port"], System.Globalization.CultureInfo.InvariantCulture),
+            parts["username"], parts["password"], new Uri(parts["management"]));
+    }
+}
