@@ -28,8 +28,11 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>Request ids, the envelope for every failure, the internal identity check.</summary>
-    public static WebApplication UseServiceDefaults(this WebApplication app)
+    /// <summary>
+    /// Request ids, the envelope for every failure, and (for the services behind the gateway) the internal
+    /// identity check. The gateway, which establishes identities, passes <paramref name="requireInternalIdentity"/> false.
+    /// </summary>
+    public static WebApplication UseServiceDefaults(this WebApplication app, bool requireInternalIdentity = true)
     {
         app.Use((context, next) =>
         {
@@ -40,7 +43,11 @@ public static class Extensions
         app.UseStatusCodePages(context => context.HttpContext.Response.HasStarted
             ? Task.CompletedTask
             : ErrorEnvelope.Write(context.HttpContext, context.HttpContext.Response.StatusCode, CodeFor(context.HttpContext.Response.StatusCode), "The request could not be served."));
-        app.UseMiddleware<InternalIdentityMiddleware>();
+        if (requireInternalIdentity)
+        {
+            app.UseMiddleware<InternalIdentityMiddleware>();
+        }
+
         return app;
     }
 
