@@ -1,0 +1,27 @@
+using ScheduledPosts.Scheduling.Accounts;
+using ScheduledPosts.ServiceDefaults.Identity;
+
+namespace ScheduledPosts.Scheduling.Api;
+
+/// <summary>REST for social accounts (SPEC §3).</summary>
+public static class SocialAccountsApi
+{
+    public static IEndpointRouteBuilder MapSocialAccountsApi(this IEndpointRouteBuilder app)
+    {
+        var accounts = app.MapGroup("/v1/social-accounts");
+
+        accounts.MapPost("/", async (ConnectAccountRequest request, HttpContext context, SocialAccounts socialAccounts) =>
+        {
+            var account = await socialAccounts.ConnectAsync(InternalIdentityMiddleware.Current(context).WorkspaceId, request);
+            return TypedResults.Created($"/v1/social-accounts/{account.Id}", account);
+        });
+
+        accounts.MapGet("/", async (HttpContext context, SocialAccounts socialAccounts) =>
+            TypedResults.Ok(new { data = await socialAccounts.ListAsync(InternalIdentityMiddleware.Current(context).WorkspaceId) }));
+
+        accounts.MapGet("/{id}", async (string id, HttpContext context, SocialAccounts socialAccounts) =>
+            TypedResults.Ok(await socialAccounts.GetAsync(InternalIdentityMiddleware.Current(context).WorkspaceId, id)));
+
+        return app;
+    }
+}

@@ -1,0 +1,54 @@
+using Dapper;
+using ScheduledPosts.Scheduling.Accounts;
+using ScheduledPosts.Scheduling.Api;
+using ScheduledPosts.Scheduling.Grpc;
+using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.Scheduling.Scheduling;
+using ScheduledPosts.ServiceDefaults.Bus;
+using ScheduledPosts.ServiceDefaults.Data;
+using ScheduledPosts.ServiceDefaults.Grpc;
+
+namespace ScheduledPosts.Scheduling;
+
+public static class Extensions
+{
+    public const string Schema = "scheduling";
+
+    public static IHostApplicationBuilder AddSchedulingServices(this IHostApplicationBuilder builder)
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+        var services = builder.Services;
+        services.AddPostgres(builder.Configuration, Schema);
+        services.AddRabbitMqBus(builder.Configuration);
+        services.AddGrpc(o => o.Interceptors.Add<ApiErrorInterceptor>());
+        services.AddGrpcHealthChecks();
+        services.AddGrpcReflection();
+
+        services.AddOptions<PublishingOptions>().BindConfiguration(PublishingOptions.Section).ValidateOnStart();
+        services.AddOptions<DispatcherOptions>().BindConfiguration(DispatcherOptions.Section)
+            .Validate(o => o.BatchSize > 0, "Dispatcher:BatchSize must be positive.").ValidateOnStart();
+
+        services.AddSingleton<OutboxScheduler>();
+        services.AddSingleton<PostStore>();
+        services.AddSingleton<PostLifecycle>();
+        services.AddSingleton<SocialAccounts>();
+        services.AddHostedService<Dispatcher>();
+        return builder;
+    }
+
+    public static WebApplication MapSchedulingEndpoints(this WebApplication app)
+    {
+        app.MapPostsApi();
+        app.MapSocialAccountsApi();
+        app.MapGrpcService<TargetsGrpcService>();
+        app.MapGrpcService<PostsGrpcService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        return app;
+    }
+
+    /// <summary>Applies the schema's migrations before the service takes traffic.</summary>
+    public static async Task MigrateAsync(this WebApplication app)
+        => await Migrations.ApplyAsync(app.Services.GetRequiredService<Npgsql.NpgsqlDataSource>(), Schema,
+            typeof(Extensions).Assembly, app.Logger);
+}

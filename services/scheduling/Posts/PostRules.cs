@@ -1,0 +1,164 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using ScheduledPosts.ServiceDefaults.Errors;
+
+namespace ScheduledPosts.Scheduling.Posts;
+
+/// <summary>The rules of SPEC §2–4 that need no database: pure functions, unit-tested on their own.</summary>
+public static partial class PostRules
+{
+    public const int MaxTargets = 20;
+    public const int MaxCaptionLength = 5000;
+    public const int MaxCancelReasonLength = 1024;
+    public const int MaxMetadataPairs = 16;
+    public static readonly TimeSpan SkewTolerance = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan Horizon = TimeSpan.FromDays(365);
+
+    // RFC 3339 with a mandatory offset: "2026-05-25T13:00:00" alone is ambiguous and refused.
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")]
+    private static partial Regex Rfc3339();
+
+    /// <summary>Parses <c>scheduledFor</c> (SPEC §3 time rules) into a UTC instant, or throws a 422 on <paramref name="path"/>.</summary>
+    public static DateTimeOffset ParseScheduledFor(string? value, DateTimeOffset now, string path = "scheduledFor")
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            throw ApiException.Validation(path, "scheduledFor is required.");
+        }
+
+        if (!Rfc3339().IsMatch(value)
+            || !DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.None, out var parsed))
+        {
+            throw ApiException.Validation(path, "scheduledFor must be an RFC 3339 timestamp with a UTC offset, e.g. 2026-05-25T13:00:00Z.");
+        }
+
+        var utc = parsed.ToUniversalTime();
+        if (utc < now - SkewTolerance)
+        {
+            throw ApiException.Validation(path, "scheduledFor must be in the future.");
+        }
+
+        if (utc > now + Horizon)
+        {
+            throw ApiException.Validation(path, $"scheduledFor must be within {Horizon.TotalDays:0} days.");
+        }
+
+        return utc;
+    }
+
+    public static void ValidateCaption(string? caption)
+    {
+        if (string.IsNullOrWhiteSpace(caption))
+        {
+            throw ApiException.Validation("caption", "caption is required.");
+        }
+
+        if (caption.Length > MaxCaptionLength)
+        {
+            throw ApiException.Validation("caption", $"caption must be at most {MaxCaptionLength} characters.");
+        }
+    }
+
+    public static void ValidateTargetAccounts(IReadOnlyList<string?>? accountIds)
+    {
+        if (accountIds is null || accountIds.Count == 0)
+        {
+            throw ApiException.Validation("targets", "At least one target is required.");
+        }
+
+        if (accountIds.Count > MaxTargets)
+        {
+            throw ApiException.Validation("targets", $"A post has at most {MaxTargets} targets.");
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < accountIds.Count; i++)
+        {
+            string? id = accountIds[i];
+            if (string.IsNullOrWhiteSpace(id))
+            {
+                throw ApiException.Validation($"targets[{i}].socialAccountId", "socialAccountId is required.");
+            }
+
+            if (!seen.Add(id))
+            {
+                throw ApiException.Validation($"targets[{i}].socialAccountId", "Each target must be a distinct social account.");
+            }
+        }
+    }
+
+    /// <summary><c>timezone</c> is cosmetic but must name an IANA zone.</summary>
+    public static void ValidateTimezone(string? timezone)
+    {
+        if (timezone is not null
+            && (!TimeZoneInfo.TryFindSystemTimeZoneById(timezone, out var zone) || !zone.HasIanaId))
+        {
+            throw ApiException.Validation("timezone", "timezone must be an IANA time zone, e.g. America/New_York.");
+        }
+    }
+
+    public static void ValidateMetadata(IReadOnlyDictionary<string, string>? metadata)
+    {
+        if (metadata is null)
+        {
+            return;
+        }
+
+        if (metadata.Count > MaxMetadataPairs)
+        {
+            throw ApiException.Validation("metadata", $"metadata holds at most {MaxMetadataPairs} pairs.");
+        }
+
+        foreach (var (key, value) in metadata)
+        {
+            if (key.Length is 0 or > 40 || value is null || value.Length > 500)
+            {
+                throw ApiException.Validation($"metadata.{key}", "metadata keys are 1–40 characters, values strings of at most 500.");
+            }
+        }
+    }
+
+    public static void ValidateCancelReason(string? reason)
+    {
+        if (reason is { Length: > MaxCancelReasonLength })
+        {
+            throw ApiException.Validation("reason", $"reason must be at most {MaxCancelReasonLength} characters.");
+        }
+    }
+
+    /// <summary>
+    /// The post's status once every target is terminal (SPEC §2), or null while some are not:
+    /// cancelled if a post-level cancel took effect or every target was cancelled; else, ignoring targets
+    /// cancelled on their own, published / partially_published / failed.
+    /// </summary>
+    public static string? AggregateStatus(IReadOnlyCollection<string> targetStatuses, bool postCancelled)
+    {
+        if (targetStatuses.Count == 0 || !targetStatuses.All(TargetStatus.IsTerminal))
+        {
+            return null;
+        }
+
+        var rest = targetStatuses.Where(s => s != TargetStatus.Cancelled).ToList();
+        if (postCancelled || rest.Count == 0)
+        {
+            return PostStatus.Cancelled;
+        }
+
+        int published = rest.Count(s => s == TargetStatus.Published);
+        return published == rest.Count ? PostStatus.Published
+            : published > 0 ? PostStatus.PartiallyPublished
+            : PostStatus.Failed;
+    }
+
+    /// <summary>Exponential backoff with full jitter for a retryable publish failure; null once attempts are spent.</summary>
+    public static TimeSpan? RetryDelay(int attemptsMade, int maxAttempts, TimeSpan baseDelay, TimeSpan cap, double jitter01)
+    {
+        if (attemptsMade >= maxAttempts)
+        {
+            return null;
+        }
+
+        double ceiling = Math.Min(cap.TotalMilliseconds, baseDelay.TotalMilliseconds * Math.Pow(2, attemptsMade - 1));
+        return TimeSpan.FromMilliseconds(ceiling / 2 + ceiling / 2 * jitter01);
+    }
+}

@@ -1,0 +1,26 @@
+namespace ScheduledPosts.Scheduling.Posts;
+
+/// <summary>Post and target states of SPEC §2, as stored (lowercase snake_case, like the wire).</summary>
+public static class PostStatus
+{
+    public const string Draft = "draft";
+    public const string Scheduled = "scheduled";
+    public const string Publishing = "publishing";
+    public const string Published = "published";
+    public const string PartiallyPublished = "partially_published";
+    public const string Failed = "failed";
+    public const string Cancelled = "cancelled";
+}
+
+public static class TargetStatus
+{
+    public const string Draft = "draft";
+    public const string Scheduled = "scheduled";
+    public const string Publishing = "publishing";
+    public const string Published = "published";
+    public const string Failed = "failed";
+    public const string Skipped = "skipped";
+    public const string Cancelled = "cancelled";
+
+    public static bool IsTerminal(string status) => status is Published or Failed or Skipped or Cancelled;
+}

@@ -1,0 +1,171 @@
+using System.Reflection;
+using System.Text.Json;
+using Dapper;
+using MassTransit;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.ServiceDefaults.Json;
+
+namespace ScheduledPosts.Scheduling.Scheduling;
+
+public sealed class DispatcherOptions
+{
+    public const string Section = "Dispatcher";
+
+    public int BatchSize { get; set; } = 200;
+
+    /// <summary>The longest sleep without a wake-up; only a safety net, LISTEN/NOTIFY wakes it for sooner work.</summary>
+    public TimeSpan MaxIdle { get; set; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan SentRetention { get; set; } = TimeSpan.FromDays(1);
+}
+
+/// <summary>
+/// Sends due outbox messages through MassTransit (publisher confirms) and marks them sent. Claims rows
+/// with <c>FOR UPDATE SKIP LOCKED</c>, so replicas share the work; holds the row locks until the broker
+/// confirmed, so a concurrent cancel either removes a message before it goes or finds it already sent.
+/// Sleeps until the next due time, woken early by NOTIFY when a sooner message is written.
+/// </summary>
+public sealed class Dispatcher(
+    NpgsqlDataSource dataSource,
+    IBus bus,
+    IOptions<DispatcherOptions> options,
+    ILogger<Dispatcher> logger) : BackgroundService
+{
+    private static readonly Dictionary<string, Type> MessageTypes = typeof(TargetDue).Assembly.GetTypes()
+        .Where(t => t.Namespace == typeof(TargetDue).Namespace && t is { IsClass: true, IsAbstract: false } && t.GetCustomAttribute<System.Runtime.CompilerServices.CompilerGeneratedAttribute>() is null)
+        .ToDictionary(t => t.Name);
+
+    private readonly DispatcherOptions _options = options.Value;
+    private DateTime _lastPrune = DateTime.MinValue;
+
+    private sealed record OutboxRow(long Id, string MessageType, string Payload);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(200);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var listener = await dataSource.OpenConnectionAsync(stoppingToken);
+                await listener.ExecuteAsync($"LISTEN {OutboxScheduler.WakeChannel}");
+                backoff = TimeSpan.FromMilliseconds(200);
+                await RunAsync(listener, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // The database or broker is away: keep nothing in memory, resume from the table when it is back.
+                logger.LogWarning(e, "Dispatcher interrupted; resuming in {Backoff}", backoff);
+                await Task.Delay(backoff, stoppingToken);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
+    }
+
+    private async Task RunAsync(NpgsqlConnection listener, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            var (claimed, sent) = await DispatchBatchAsync(ct);
+            if (sent < claimed)
+            {
+                // The broker refused some: don't spin on them, they stay due and are retried shortly.
+                await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+                continue;
+            }
+
+            if (claimed == _options.BatchSize)
+            {
+                continue;
+            }
+
+            await PruneSentAsync(ct);
+            var untilNext = await UntilNextDueAsync(ct);
+            if (untilNext > TimeSpan.Zero)
+            {
+                // Returns early on any NOTIFY: a message was written, maybe due sooner than what we waited for.
+                await listener.WaitAsync(untilNext, ct);
+            }
+        }
+    }
+
+    /// <summary>Sends one batch of due messages; returns how many it claimed and how many the broker confirmed.</summary>
+    public async Task<(int Claimed, int Sent)> DispatchBatchAsync(CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var rows = (await connection.QueryAsync<OutboxRow>("""
+            SELECT id, message_type AS MessageType, payload::text AS Payload FROM outbox
+            WHERE sent_at IS NULL AND due_at <= clock_timestamp()
+            ORDER BY due_at
+            LIMIT @batch
+            FOR UPDATE SKIP LOCKED
+            """, new { batch = _options.BatchSize }, tx)).AsList();
+        if (rows.Count == 0)
+        {
+            return (0, 0);
+        }
+
+        var sent = await Task.WhenAll(rows.Select(row => SendAsync(row, ct)));
+        long[] sentIds = rows.Where((_, i) => sent[i]).Select(r => r.Id).ToArray();
+        await connection.ExecuteAsync("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY(@sentIds)", new { sentIds }, tx);
+        await tx.CommitAsync(ct);
+        return (rows.Count, sentIds.Length);
+    }
+
+    private async Task<bool> SendAsync(OutboxRow row, CancellationToken ct)
+    {
+        if (!MessageTypes.TryGetValue(row.MessageType, out var type))
+        {
+            logger.LogError("Outbox message {Id} has unknown type {Type}; left unsent", row.Id, row.MessageType);
+            return false;
+        }
+
+        try
+        {
+            object message = JsonSerializer.Deserialize(row.Payload, type, JsonDefaults.Options)!;
+            await bus.Publish(message, type, ct);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Left unsent: the next pass retries it. Consumers are idempotent, so a duplicate is harmless.
+            logger.LogWarning(e, "Publishing outbox message {Id} failed", row.Id);
+            return false;
+        }
+    }
+
+    private async Task<TimeSpan> UntilNextDueAsync(CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        double? seconds = await connection.ExecuteScalarAsync<double?>(new CommandDefinition(
+            "SELECT EXTRACT(EPOCH FROM min(due_at) - clock_timestamp())::float8 FROM outbox WHERE sent_at IS NULL",
+            cancellationToken: ct));
+        if (seconds is null)
+        {
+            return _options.MaxIdle;
+        }
+
+        return TimeSpan.FromSeconds(Math.Clamp(seconds.Value, 0, _options.MaxIdle.TotalSeconds));
+    }
+
+    private async Task PruneSentAsync(CancellationToken ct)
+    {
+        if (DateTime.UtcNow - _lastPrune < TimeSpan.FromMinutes(10))
+        {
+            return;
+        }
+
+        _lastPrune = DateTime.UtcNow;
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "DELETE FROM outbox WHERE sent_at < clock_timestamp() - @retention",
+            new { retention = _options.SentRetention }, cancellationToken: ct));
+    }
+}
