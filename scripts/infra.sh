@@ -1,0 +1,76 @@
+# Sourced by run.sh and test.sh: PostgreSQL and RabbitMQ for a machine that has only the .NET SDK.
+# Without a Docker engine they come from Debian's packages (installed when missing): a private
+# PostgreSQL cluster on $SP_PG_PORT and the system RabbitMQ with its management plugin.
+
+SP_DATA_DIR="${SP_DATA_DIR:-/var/tmp/scheduledposts}"
+SP_PG_PORT="${SP_PG_PORT:-55432}"
+SP_RABBITMQ_PORT=5672
+SP_RABBITMQ_MANAGEMENT_PORT=15672
+
+log() { printf '\033[1m[infra]\033[0m %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+docker_engine_available() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+install_packages() {
+  local missing=()
+  [ -n "$(pg_bin)" ] || missing+=(postgresql)
+  command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} from Debian's packages"
+    as_root apt-get update -qq
+    # policy-rc.d may refuse to start services at install time; we start them ourselves below.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# Runs a PostgreSQL binary as the postgres user when we are root (initdb refuses to run as root).
+pg_run() {
+  local bin; bin="$(pg_bin)/$1"; shift
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$bin" "$@"; else "$bin" "$@"; fi
+}
+
+start_postgres() {
+  local dir="$SP_DATA_DIR/pg"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    log "creating a PostgreSQL cluster in $dir"
+    as_root mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$SP_DATA_DIR" "$dir"
+    chmod 700 "$dir" 2>/dev/null || as_root chmod 700 "$dir"
+    pg_run initdb -D "$dir" -A trust -U postgres >/dev/null
+  fi
+  if ! pg_run pg_ctl -D "$dir" status >/dev/null 2>&1; then
+    log "starting PostgreSQL on port $SP_PG_PORT"
+    pg_run pg_ctl -D "$dir" -l "$dir/server.log" -w -t 60 \
+      -o "-p $SP_PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=500 ${SP_PG_EXTRA_OPTIONS:-}" start >/dev/null
+  fi
+}
+
+start_rabbitmq() {
+  if ! as_root rabbitmqctl -q status >/dev/null 2>&1; then
+    log "starting RabbitMQ"
+    as_root rabbitmq-plugins enable --offline rabbitmq_management >/dev/null
+    as_root service rabbitmq-server start >/dev/null || as_root sh -c 'rabbitmq-server -detached'
+  fi
+  as_root rabbitmqctl -q await_startup --timeout 120 >/dev/null
+  if ! curl -fsS -u guest:guest "http://127.0.0.1:$SP_RABBITMQ_MANAGEMENT_PORT/api/overview" >/dev/null 2>&1; then
+    as_root rabbitmq-plugins enable rabbitmq_management >/dev/null
+    for _ in $(seq 1 60); do
+      curl -fsS -u guest:guest "http://127.0.0.1:$SP_RABBITMQ_MANAGEMENT_PORT/api/overview" >/dev/null 2>&1 && break
+      sleep 1
+    done
+  fi
+}
+
+# Starts both from the system's packages and exports where they are.
+start_local_infra() {
+  install_packages
+  start_postgres
+  start_rabbitmq
+  export SP_POSTGRES_ADMIN="Host=127.0.0.1;Port=$SP_PG_PORT;Username=postgres;Database=postgres"
+  export SP_TEST_POSTGRES="$SP_POSTGRES_ADMIN"
+  export SP_TEST_RABBITMQ="host=127.0.0.1;port=$SP_RABBITMQ_PORT;username=guest;password=guest;management=http://127.0.0.1:$SP_RABBITMQ_MANAGEMENT_PORT/"
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds once and runs every test against real PostgreSQL and RabbitMQ:
+# Testcontainers when a Docker engine is reachable, else servers from Debian's packages (installed if missing).
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/infra.sh
+
+if docker_engine_available && [ -z "${SP_USE_LOCAL_INFRA:-}" ]; then
+  log "Docker engine found: the tests start PostgreSQL and RabbitMQ with Testcontainers"
+else
+  SP_PG_EXTRA_OPTIONS="-c fsync=off -c synchronous_commit=off" start_local_infra
+fi
+
+dotnet build ScheduledPosts.sln -c Release -nologo -clp:ErrorsOnly
+dotnet test ScheduledPosts.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@"

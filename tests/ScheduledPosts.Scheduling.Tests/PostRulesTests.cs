@@ -1,0 +1,88 @@
+using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.ServiceDefaults.Errors;
+using Xunit;
+
+namespace ScheduledPosts.Scheduling.Tests;
+
+public sealed class PostRulesTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 5, 25, 12, 0, 0, TimeSpan.Zero);
+
+    [Theory]
+    [InlineData("2026-05-25T13:00:00Z", "2026-05-25T13:00:00Z")]
+    [InlineData("2026-05-25T09:00:00-04:00", "2026-05-25T13:00:00Z")]
+    [InlineData("2026-05-25T15:00:00.250+02:00", "2026-05-25T13:00:00.250Z")]
+    public void An_instant_with_an_offset_is_converted_to_UTC(string input, string expected)
+        => Assert.Equal(DateTimeOffset.Parse(expected, System.Globalization.CultureInfo.InvariantCulture), PostRules.ParseScheduledFor(input, Now));
+
+    [Theory]
+    [InlineData("2026-05-25T13:00:00")]          // no offset: ambiguous
+    [InlineData("2026-05-25 13:00:00Z")]         // not RFC 3339
+    [InlineData("tomorrow")]
+    [InlineData("2026-02-30T13:00:00Z")]         // no such day
+    [InlineData("")]
+    public void Malformed_or_offsetless_times_are_422_on_scheduledFor(string input)
+        => AssertValidation(() => PostRules.ParseScheduledFor(input, Now), "scheduledFor");
+
+    [Fact]
+    public void Within_the_30_second_skew_tolerance_the_past_is_due_at_once()
+        => Assert.Equal(Now.AddSeconds(-29), PostRules.ParseScheduledFor("2026-05-25T11:59:31Z", Now));
+
+    [Fact]
+    public void Beyond_the_skew_tolerance_the_past_is_refused()
+        => AssertValidation(() => PostRules.ParseScheduledFor("2026-05-25T11:59:29Z", Now), "scheduledFor");
+
+    [Fact]
+    public void Beyond_the_365_day_horizon_is_refused()
+    {
+        Assert.Equal(Now.AddDays(365), PostRules.ParseScheduledFor("2027-05-25T12:00:00Z", Now));
+        AssertValidation(() => PostRules.ParseScheduledFor("2027-05-25T12:00:01Z", Now), "scheduledFor");
+    }
+
+    [Fact]
+    public void Targets_must_be_one_to_twenty_distinct_accounts()
+    {
+        AssertValidation(() => PostRules.ValidateTargetAccounts([]), "targets");
+        AssertValidation(() => PostRules.ValidateTargetAccounts(Enumerable.Range(0, 21).Select(i => (string?)$"acc_{i}").ToList()), "targets");
+        AssertValidation(() => PostRules.ValidateTargetAccounts(["acc_1", "acc_2", "acc_1"]), "targets[2].socialAccountId");
+        PostRules.ValidateTargetAccounts(Enumerable.Range(0, 20).Select(i => (string?)$"acc_{i}").ToList());
+    }
+
+    [Fact]
+    public void Timezones_must_be_IANA()
+    {
+        PostRules.ValidateTimezone("America/New_York");
+        AssertValidation(() => PostRules.ValidateTimezone("Mars/Olympus_Mons"), "timezone");
+    }
+
+    [Theory]
+    [InlineData(new[] { "published", "published" }, false, "published")]
+    [InlineData(new[] { "published", "failed" }, false, "partially_published")]
+    [InlineData(new[] { "failed", "failed" }, false, "failed")]
+    [InlineData(new[] { "published", "cancelled" }, false, "published")]          // a target cancelled on its own is ignored
+    [InlineData(new[] { "cancelled", "cancelled" }, false, "cancelled")]           // every target cancelled one by one
+    [InlineData(new[] { "published", "cancelled" }, true, "cancelled")]            // a post-level cancel took effect
+    [InlineData(new[] { "published", "publishing" }, false, null)]                 // not settled yet
+    public void The_post_status_follows_its_targets_once_all_are_terminal(string[] targets, bool postCancelled, string? expected)
+        => Assert.Equal(expected, PostRules.AggregateStatus(targets, postCancelled));
+
+    [Fact]
+    public void Retry_backoff_grows_exponentially_up_to_the_cap_and_stops_after_the_last_attempt()
+    {
+        var baseDelay = TimeSpan.FromSeconds(2);
+        var cap = TimeSpan.FromSeconds(10);
+        Assert.Equal(TimeSpan.FromSeconds(2), PostRules.RetryDelay(1, 5, baseDelay, cap, jitter01: 1));
+        Assert.Equal(TimeSpan.FromSeconds(4), PostRules.RetryDelay(2, 5, baseDelay, cap, jitter01: 1));
+        Assert.Equal(TimeSpan.FromSeconds(10), PostRules.RetryDelay(4, 5, baseDelay, cap, jitter01: 1));
+        Assert.Equal(TimeSpan.FromSeconds(5), PostRules.RetryDelay(4, 5, baseDelay, cap, jitter01: 0));
+        Assert.Null(PostRules.RetryDelay(5, 5, baseDelay, cap, jitter01: 1));
+    }
+
+    private static void AssertValidation(Action action, string path)
+    {
+        var error = Assert.Throws<ApiException>(action);
+        Assert.Equal(422, error.Status);
+        Assert.Equal("VALIDATION", error.Code);
+        Assert.Equal(path, error.Issues![0].Path);
+    }
+}

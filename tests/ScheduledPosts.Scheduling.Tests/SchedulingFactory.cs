@@ -1,0 +1,118 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Grpc.Net.Client;
+using MassTransit;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.Testing;
+using Xunit;
+
+namespace ScheduledPosts.Scheduling.Tests;
+
+/// <summary>
+/// The scheduling service in a test host over a fresh database and RabbitMQ virtual host, plus a separate
+/// bus connection that records every <see cref="TargetDue"/> the dispatcher sends — standing in for the publisher.
+/// </summary>
+public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycle>, IAsyncLifetime
+{
+    public const string Workspace = "ws_test";
+    private readonly Dictionary<string, string> _settings = [];
+    private IBusControl? _probe;
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+    }
+
+    public string ConnectionString { get; private set; } = "";
+
+    /// <summary>Every TargetDue received, with the moment it arrived.</summary>
+    public ConcurrentQueue<(TargetDue Message, DateTimeOffset ReceivedAt)> Due { get; } = new();
+
+    /// <summary>Called for each TargetDue as it arrives (the race tests claim from here, like the publisher).</summary>
+    public Func<TargetDue, Task>? OnDue { get; set; }
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await Infrastructure.CreateDatabaseAsync();
+        var (rabbit, vhost) = await Infrastructure.CreateVirtualHostAsync();
+        _settings["ConnectionStrings:Postgres"] = ConnectionString;
+        _settings["RabbitMq:Host"] = rabbit.Host;
+        _settings["RabbitMq:Port"] = rabbit.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        _settings["RabbitMq:VirtualHost"] = vhost;
+        _settings["RabbitMq:Username"] = rabbit.Username;
+        _settings["RabbitMq:Password"] = rabbit.Password;
+        _settings["Internal:Secret"] = "test-internal-secret-0123456789-abcdefghij";
+
+        _probe = Bus.Factory.CreateUsingRabbitMq(cfg =>
+        {
+            cfg.Host(rabbit.Host, (ushort)rabbit.Port, vhost, h =>
+            {
+                h.Username(rabbit.Username);
+                h.Password(rabbit.Password);
+            });
+            cfg.ReceiveEndpoint("test-target-due", e => e.Handler<TargetDue>(async context =>
+            {
+                Due.Enqueue((context.Message, DateTimeOffset.UtcNow));
+                if (OnDue is { } onDue)
+                {
+                    await onDue(context.Message);
+                }
+            }));
+        });
+        await _probe.StartAsync();
+        _ = Server; // start the service
+    }
+
+    public HttpClient Client(string workspace = Workspace, string keyId = "key_test")
+    {
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Add(InternalIdentity.Header, Identity(new InternalIdentity(workspace, keyId, ["posts:read", "posts:write"])));
+        return client;
+    }
+
+    public string Identity(InternalIdentity identity) => Services.GetRequiredService<InternalIdentityCodec>().Encode(identity);
+
+    /// <summary>The Targets gRPC API as the publisher calls it.</summary>
+    public Targets.TargetsClient TargetsClient()
+    {
+        var channel = GrpcChannel.ForAddress(Server.BaseAddress, new GrpcChannelOptions { HttpHandler = new IdentityHandler(this, Server.CreateHandler()) });
+        return new Targets.TargetsClient(channel);
+    }
+
+    public static async Task<string> ConnectAccountAsync(HttpClient client, string handle = "alice")
+    {
+        var response = await client.PostAsJsonAsync("/v1/social-accounts", new { platform = "sandbox", handle });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
+    }
+
+    public static string Rfc3339(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    private sealed class IdentityHandler(SchedulingFactory factory, HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.Add(InternalIdentity.Header, factory.Identity(InternalIdentity.Service("publisher")));
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        if (_probe is not null)
+        {
+            await _probe.StopAsync();
+        }
+
+        await DisposeAsync();
+    }
+}
