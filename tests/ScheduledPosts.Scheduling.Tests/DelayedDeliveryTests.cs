@@ -5,11 +5,12 @@ using Grpc.Core;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Testing;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace ScheduledPosts.Scheduling.Tests;
 
 /// <summary>The PostgreSQL-backed schedule against real PostgreSQL and RabbitMQ: due messages go out on time, cancelled ones never.</summary>
-public sealed class DelayedDeliveryTests(SchedulingFactory factory) : IClassFixture<SchedulingFactory>
+public sealed class DelayedDeliveryTests(SchedulingFactory factory, ITestOutputHelper output) : IClassFixture<SchedulingFactory>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
@@ -128,15 +129,21 @@ public sealed class DelayedDeliveryTests(SchedulingFactory factory) : IClassFixt
             ids.Add((await CreateAsync(client, account, due, $"race {i}"))["id"]!.GetValue<string>());
         }
 
-        // Cancel every post right around its due time, while the dispatcher sends and the "publisher" claims.
-        var wait = due - DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(20);
-        if (wait > TimeSpan.Zero)
+        // Cancel the posts one after another across their due instant (from 60 ms before to ~250 ms after),
+        // while the dispatcher sends them and the "publisher" claims: early cancels win, late ones find the claim.
+        var cancels = await Task.WhenAll(ids.Select(async (id, i) =>
         {
-            await Task.Delay(wait);
-        }
+            var at = due + TimeSpan.FromMilliseconds(-60 + (i * 8));
+            var wait = at - DateTimeOffset.UtcNow;
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait);
+            }
 
-        var cancels = await Task.WhenAll(ids.Select(async id => (id, (await client.PostAsJsonAsync($"/v1/posts/{id}/cancel", new { })).StatusCode)));
+            return (id, (await client.PostAsJsonAsync($"/v1/posts/{id}/cancel", new { })).StatusCode);
+        }));
         factory.OnDue = null;
+        output.WriteLine($"{cancels.Count(c => c.StatusCode == HttpStatusCode.OK)} cancelled, {cancels.Count(c => c.StatusCode == HttpStatusCode.Conflict)} already publishing");
 
         foreach (var (id, status) in cancels)
         {
