@@ -73,7 +73,7 @@ public static class Extensions
         415 => "BAD_REQUEST",
         422 => "VALIDATION",
         429 => "RATE_LIMITED",
-        503 => "UNAVAILABLE",
+        502 or 503 or 504 => "UNAVAILABLE",
         _ => status >= 500 ? "INTERNAL" : "BAD_REQUEST",
     };
 }

@@ -75,8 +75,8 @@ public sealed class Stack : IAsyncLifetime
         {
             ["Kestrel__Endpoints__Http__Url"] = Url("gateway"),
             ["Bootstrap__Key"] = BootstrapKey,
-            ["ReverseProxy__Clusters__scheduling__Destinations__primary__Address"] = Url("scheduling"),
-            ["ReverseProxy__Clusters__webhooks__Destinations__primary__Address"] = Url("webhooks"),
+            ["ReverseProxy__Clusters__scheduling__Destinations__default__Address"] = Url("scheduling"),
+            ["ReverseProxy__Clusters__webhooks__Destinations__default__Address"] = Url("webhooks"),
         });
 
         // The sandbox and scheduling first (the others call them), then the rest together.

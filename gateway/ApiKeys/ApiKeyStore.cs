@@ -1,0 +1,83 @@
+using Dapper;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using ScheduledPosts.ServiceDefaults.Identity;
+
+namespace ScheduledPosts.Gateway.ApiKeys;
+
+public sealed class ApiKeyOptions
+{
+    public const string Section = "ApiKeys";
+
+    /// <summary>
+    /// How long a lookup (found or not) is reused: the bound on how long a revoked key keeps working on a
+    /// replica, and what spares the database a query per request.
+    /// </summary>
+    public TimeSpan CacheDuration { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Finds the active key behind a presented secret, by its hash, through a short in-memory cache.</summary>
+public sealed class ApiKeyStore(NpgsqlDataSource dataSource, IOptions<ApiKeyOptions> options) : IDisposable
+{
+    // Bounded, so a flood of made-up keys cannot grow it without limit.
+    private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 10_000 });
+    private readonly TimeSpan _cacheDuration = options.Value.CacheDuration;
+
+    private sealed record Lookup(InternalIdentity? Identity);
+
+    // A class, not a positional record: Dapper reports text[] columns as System.Array, which no constructor matches.
+    private sealed class ApiKeyRow
+    {
+        public string Id { get; set; } = "";
+        public string WorkspaceId { get; set; } = "";
+        public string Role { get; set; } = "";
+        public string[] Scopes { get; set; } = [];
+        public bool NeedsTouch { get; set; }
+    }
+
+    /// <summary>The identity of an existing, unrevoked key; null for anything else.</summary>
+    public async Task<InternalIdentity?> FindActiveAsync(string key, CancellationToken ct)
+    {
+        byte[] hash = ApiKeySecret.Hash(key);
+        string cacheKey = Convert.ToBase64String(hash);
+        if (_cache.TryGetValue(cacheKey, out Lookup? cached) && cached is not null)
+        {
+            return cached.Identity;
+        }
+
+        var identity = await LoadAsync(hash, ct);
+        _cache.Set(cacheKey, new Lookup(identity), new MemoryCacheEntryOptions
+        {
+            Size = 1,
+            AbsoluteExpirationRelativeToNow = _cacheDuration,
+        });
+        return identity;
+    }
+
+    private async Task<InternalIdentity?> LoadAsync(byte[] hash, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        var row = await connection.QuerySingleOrDefaultAsync<ApiKeyRow>(new CommandDefinition("""
+            SELECT id AS Id, workspace_id AS WorkspaceId, role AS Role, scopes AS Scopes,
+                   (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') AS NeedsTouch
+            FROM api_keys
+            WHERE hash = @hash AND revoked_at IS NULL
+            """, new { hash }, cancellationToken: ct));
+        if (row is null)
+        {
+            return null;
+        }
+
+        // last_used_at is kept to the minute, written only on a cache miss: never a write per request.
+        if (row.NeedsTouch)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "UPDATE api_keys SET last_used_at = now() WHERE id = @Id", new { row.Id }, cancellationToken: ct));
+        }
+
+        return new InternalIdentity(row.WorkspaceId, row.Id, Roles.EffectiveScopes(row.Role, row.Scopes));
+    }
+
+    public void Dispose() => _cache.Dispose();
+}

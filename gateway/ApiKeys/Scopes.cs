@@ -1,0 +1,26 @@
+namespace ScheduledPosts.Gateway.ApiKeys;
+
+/// <summary>
+/// The scopes of SPEC §3, <c>&lt;resource&gt;:read|write</c>. A route declares the resource it serves;
+/// the method decides whether reading or writing it is asked.
+/// </summary>
+public static class Scopes
+{
+    public const string PostsRead = "posts:read";
+    public const string PostsWrite = "posts:write";
+    public const string AccountsRead = "accounts:read";
+    public const string AccountsWrite = "accounts:write";
+    public const string WebhooksRead = "webhooks:read";
+    public const string WebhooksWrite = "webhooks:write";
+    public const string KeysWrite = "keys:write";
+
+    public static readonly IReadOnlyList<string> All =
+        [PostsRead, PostsWrite, AccountsRead, AccountsWrite, WebhooksRead, WebhooksWrite, KeysWrite];
+
+    /// <summary>The resources a route may declare: those some scope names.</summary>
+    public static readonly IReadOnlyList<string> Resources = [.. All.Select(s => s[..s.IndexOf(':', StringComparison.Ordinal)]).Distinct()];
+
+    /// <summary>GET and HEAD read a resource; every other method writes it.</summary>
+    public static string Required(string resource, string method)
+        => HttpMethods.IsGet(method) || HttpMethods.IsHead(method) ? $"{resource}:read" : $"{resource}:write";
+}

@@ -1,0 +1,174 @@
+using System.Net;
+using Dapper;
+using Npgsql;
+using ScheduledPosts.Gateway.ApiKeys;
+using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.Testing;
+
+namespace ScheduledPosts.Gateway.Tests;
+
+/// <summary>One gateway for the class: scheduling routes to an echoing service, webhooks to an address where nothing listens.</summary>
+public sealed class ProxyFixture : IAsyncLifetime
+{
+    public string ConnectionString { get; private set; } = "";
+    public EchoUpstream Scheduling { get; private set; } = null!;
+    public GatewayFactory Gateway { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await Infrastructure.CreateDatabaseAsync();
+        Scheduling = await EchoUpstream.StartAsync();
+        Gateway = GatewayFactory.Create(ConnectionString, Scheduling.Address, EchoUpstream.ClosedAddress());
+        _ = Gateway.Server; // start it: migrations and bootstrap
+    }
+
+    public async Task DisposeAsync()
+    {
+        // Null when InitializeAsync failed half-way.
+        await (Gateway?.DisposeAsync() ?? ValueTask.CompletedTask);
+        await (Scheduling?.DisposeAsync() ?? ValueTask.CompletedTask);
+    }
+}
+
+public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixture>
+{
+    private const string Key = GatewayFactory.BootstrapKey;
+    private readonly HttpClient _client = fixture.Gateway.CreateClient();
+
+    [Fact]
+    public async Task Without_a_key_v1_answers_401_in_the_envelope_and_forwards_nothing()
+    {
+        string requestId = $"test-{Guid.NewGuid():N}";
+        var response = await _client.SendAsync(HttpMethod.Get, "/v1/posts", requestId: requestId);
+
+        await response.AssertEnvelopeAsync(HttpStatusCode.Unauthorized, "UNAUTHENTICATED");
+        Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
+        Assert.DoesNotContain(fixture.Scheduling.Received, r => r.Header("X-Request-Id").Contains(requestId));
+    }
+
+    [Theory]
+    [InlineData("bearer")]
+    [InlineData("x-api-key")]
+    public async Task A_wrong_key_answers_401(string header)
+    {
+        string wrong = ApiKeySecret.Generate();
+        var response = header == "bearer"
+            ? await _client.SendAsync(HttpMethod.Get, "/v1/posts", bearer: wrong)
+            : await _client.SendAsync(HttpMethod.Get, "/v1/posts", apiKey: wrong);
+
+        await response.AssertEnvelopeAsync(HttpStatusCode.Unauthorized, "UNAUTHENTICATED");
+    }
+
+    [Theory]
+    [InlineData("bearer")]
+    [InlineData("x-api-key")]
+    public async Task Bearer_and_X_Api_Key_both_authenticate(string header)
+    {
+        var response = header == "bearer"
+            ? await _client.SendAsync(HttpMethod.Get, "/v1/posts?limit=5", bearer: Key)
+            : await _client.SendAsync(HttpMethod.Get, "/v1/posts?limit=5", apiKey: Key);
+
+        var echoed = await response.EchoAsync();
+        Assert.Equal("GET", echoed.Method);
+        Assert.Equal("/v1/posts?limit=5", echoed.PathAndQuery);
+    }
+
+    [Fact]
+    public async Task The_service_gets_the_gateways_signed_identity_never_the_clients_nor_the_key()
+    {
+        var (workspaceId, keyId) = await BootstrapKeyAsync();
+        string forged = GatewayFactory.Codec.Encode(new InternalIdentity("ws_someone_else", "key_forged", [.. Scopes.All, "internal"]));
+        using var request = Http.Request(HttpMethod.Post, "/v1/posts", bearer: Key);
+        request.Headers.Add(InternalIdentity.Header, forged);
+        request.Headers.Add("X-Api-Key", "another-key-the-service-must-not-see");
+
+        var echoed = await (await _client.SendAsync(request)).EchoAsync();
+
+        string forwarded = Assert.Single(echoed.Header(InternalIdentity.Header));
+        Assert.NotEqual(forged, forwarded);
+        var identity = GatewayFactory.Codec.Decode(forwarded);
+        Assert.NotNull(identity);
+        Assert.Equal(workspaceId, identity.WorkspaceId);
+        Assert.Equal(keyId, identity.KeyId);
+        Assert.Equal(Roles.ScopesOf(Roles.Owner).Order(), identity.Scopes.Order());
+        Assert.Empty(echoed.Header("Authorization"));
+        Assert.Empty(echoed.Header("X-Api-Key"));
+    }
+
+    [Fact]
+    public async Task X_Request_Id_is_kept_when_given()
+    {
+        string requestId = $"client-{Guid.NewGuid():N}";
+        var response = await _client.SendAsync(HttpMethod.Get, "/v1/posts", bearer: Key, requestId: requestId);
+
+        var echoed = await response.EchoAsync();
+        Assert.Equal(requestId, response.RequestId());
+        Assert.Equal([requestId], echoed.Header("X-Request-Id"));
+    }
+
+    [Fact]
+    public async Task X_Request_Id_is_generated_when_not_given()
+    {
+        var response = await _client.SendAsync(HttpMethod.Get, "/v1/posts", bearer: Key);
+
+        var echoed = await response.EchoAsync();
+        string generated = response.RequestId();
+        Assert.StartsWith("req_", generated, StringComparison.Ordinal);
+        Assert.Equal([generated], echoed.Header("X-Request-Id"));
+    }
+
+    [Theory]
+    [InlineData("GET", "/v1/posts")]
+    [InlineData("POST", "/v1/posts/post_1/cancel")]
+    [InlineData("DELETE", "/v1/scheduled-posts/post_1")]
+    [InlineData("GET", "/v1/social-accounts")]
+    [InlineData("DELETE", "/v1/social-accounts/acc_1")]
+    [InlineData("POST", "/v1/media")]
+    [InlineData("GET", "/v1/media/med_1")]
+    public async Task Scheduling_routes_reach_the_scheduling_service_unchanged(string method, string path)
+    {
+        var echoed = await (await _client.SendAsync(new HttpMethod(method), path, bearer: Key)).EchoAsync();
+
+        Assert.Equal(method, echoed.Method);
+        Assert.Equal(path, echoed.PathAndQuery);
+    }
+
+    [Theory]
+    [InlineData("/v1/nope", true)]
+    [InlineData("/v1/postsx", true)]
+    [InlineData("/nope", false)]
+    public async Task An_unknown_route_is_a_404_envelope(string path, bool withKey)
+    {
+        var response = await _client.SendAsync(HttpMethod.Get, path, bearer: withKey ? Key : null);
+
+        await response.AssertEnvelopeAsync(HttpStatusCode.NotFound, "NOT_FOUND");
+    }
+
+    [Theory]
+    [InlineData("GET", "/v1/webhook-endpoints")]
+    [InlineData("POST", "/v1/webhook-deliveries/dlv_1/redeliver")]
+    public async Task A_service_that_is_down_is_an_unavailable_envelope(string method, string path)
+    {
+        var response = await _client.SendAsync(new HttpMethod(method), path, bearer: Key);
+
+        Assert.Contains(response.StatusCode, new[] { HttpStatusCode.BadGateway, HttpStatusCode.ServiceUnavailable });
+        await response.AssertEnvelopeAsync(response.StatusCode, "UNAVAILABLE");
+    }
+
+    [Theory]
+    [InlineData("/healthz")]
+    [InlineData("/readyz")]
+    public async Task Health_endpoints_answer_without_a_key(string path)
+    {
+        var response = await _client.GetAsync(path);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    private async Task<(string WorkspaceId, string KeyId)> BootstrapKeyAsync()
+    {
+        await using var connection = new NpgsqlConnection(fixture.ConnectionString);
+        return await connection.QuerySingleAsync<(string, string)>(
+            "SELECT w.id, k.id FROM gateway.workspaces w JOIN gateway.api_keys k ON k.workspace_id = w.id WHERE w.name = 'default'");
+    }
+}

@@ -1,0 +1,37 @@
+using ScheduledPosts.Gateway.Proxy;
+using Yarp.ReverseProxy.Configuration;
+
+namespace ScheduledPosts.Gateway.Tests;
+
+public sealed class RouteResourceFilterTests
+{
+    private readonly RouteResourceFilter _filter = new();
+
+    [Fact]
+    public async Task A_route_under_v1_naming_a_known_resource_is_accepted()
+    {
+        var route = Route("/v1/posts/{**rest}", new Dictionary<string, string> { ["Resource"] = "posts" });
+
+        Assert.Same(route, await _filter.ConfigureRouteAsync(route, null, CancellationToken.None));
+    }
+
+    [Theory]
+    [InlineData("/v1/posts/{**rest}", null)]
+    [InlineData("/v1/posts/{**rest}", "media")]
+    [InlineData("/internal/{**rest}", "posts")]
+    public async Task A_route_that_would_escape_the_scope_check_is_refused(string path, string? resource)
+    {
+        var route = Route(path, resource is null ? null : new Dictionary<string, string> { ["Resource"] = resource });
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => _filter.ConfigureRouteAsync(route, null, CancellationToken.None).AsTask());
+        Assert.Contains("test-route", error.Message, StringComparison.Ordinal);
+    }
+
+    private static RouteConfig Route(string path, IReadOnlyDictionary<string, string>? metadata) => new()
+    {
+        RouteId = "test-route",
+        ClusterId = "scheduling",
+        Match = new RouteMatch { Path = path },
+        Metadata = metadata,
+    };
+}
