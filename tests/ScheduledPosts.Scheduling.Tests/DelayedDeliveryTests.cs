@@ -99,6 +99,15 @@ public sealed class DelayedDeliveryTests(SchedulingFactory factory, ITestOutputH
         Assert.Equal("published", done.TargetStatus);
         Assert.Equal("published", done.PostStatus);
 
+        // The publisher repeats a report whose answer it lost: same answer, nothing applied twice.
+        var repeated = await targets.CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = targetId,
+            LeaseToken = claim.Target.LeaseToken,
+            Failed = new TargetFailed { ErrorCode = "TIMEOUT", ErrorMessage = "late", Retryable = true },
+        });
+        Assert.Equal("published", repeated.TargetStatus);
+
         var view = (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{postId}"))!;
         Assert.Equal("published", view["status"]!.GetValue<string>());
         Assert.Equal("109", view["targets"]![0]!["externalPostId"]!.GetValue<string>());

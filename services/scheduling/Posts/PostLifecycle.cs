@@ -208,8 +208,9 @@ public sealed class PostLifecycle(
     public sealed record Failed(string ErrorCode, string ErrorMessage, bool Retryable) : Outcome;
 
     /// <summary>
-    /// The publisher reports how an upload ended. Only the holder of the current lease may complete; a
-    /// retryable failure with attempts left goes back on the durable schedule with backoff.
+    /// The publisher reports how an upload ended. Only the holder of the current lease may complete, and a
+    /// repeated report is answered without being applied twice; a retryable failure with attempts left goes
+    /// back on the durable schedule with backoff.
     /// </summary>
     public async Task<(string TargetStatus, string PostStatus)> CompleteAsync(string targetId, Guid leaseToken, Outcome outcome)
     {
@@ -219,9 +220,15 @@ public sealed class PostLifecycle(
             ?? throw ApiException.NotFound("Target");
         var post = await store.LockAsync(tx, postId) ?? throw ApiException.NotFound("Post");
         var target = (await store.TargetsAsync(connection, postId, tx)).Single(t => t.Id == targetId);
-        if (target.Status != TargetStatus.Publishing || target.LeaseToken != leaseToken)
+        if (target.LeaseToken != leaseToken)
         {
             throw ApiException.Conflict("The claim on this target is no longer held.");
+        }
+
+        if (target.Status != TargetStatus.Publishing)
+        {
+            // The same report again (its first answer was lost): answer as before, change nothing.
+            return (target.Status, post.Status);
         }
 
         var now = clock.GetUtcNow();
@@ -232,7 +239,7 @@ public sealed class PostLifecycle(
                 newStatus = TargetStatus.Published;
                 await connection.ExecuteAsync("""
                     UPDATE targets SET status = 'published', published_at = @now, external_post_id = @ExternalPostId,
-                        external_url = @ExternalUrl, error_code = NULL, error_message = NULL, lease_token = NULL, lease_expires_at = NULL
+                        external_url = @ExternalUrl, error_code = NULL, error_message = NULL, lease_expires_at = NULL
                     WHERE id = @targetId
                     """, new { now, published.ExternalPostId, published.ExternalUrl, targetId }, tx);
                 break;
@@ -242,7 +249,7 @@ public sealed class PostLifecycle(
                 var retryAt = now + delay;
                 await connection.ExecuteAsync("""
                     UPDATE targets SET status = 'scheduled', next_attempt_at = @retryAt, error_code = @ErrorCode,
-                        error_message = @ErrorMessage, lease_token = NULL, lease_expires_at = NULL
+                        error_message = @ErrorMessage, lease_expires_at = NULL
                     WHERE id = @targetId
                     """, new { retryAt, failed.ErrorCode, failed.ErrorMessage, targetId }, tx);
                 await outbox.ScheduleSendAsync(tx, new TargetDue(postId, targetId, post.ScheduleVersion), retryAt, postId);
@@ -251,7 +258,7 @@ public sealed class PostLifecycle(
                 newStatus = TargetStatus.Failed;
                 await connection.ExecuteAsync("""
                     UPDATE targets SET status = 'failed', error_code = @ErrorCode, error_message = @ErrorMessage,
-                        lease_token = NULL, lease_expires_at = NULL
+                        lease_expires_at = NULL
                     WHERE id = @targetId
                     """, new { failed.ErrorCode, failed.ErrorMessage, targetId }, tx);
                 break;

@@ -1,0 +1,10 @@
+namespace ScheduledPosts.Publisher.Connectors;
+
+/// <summary>The registered connectors, by platform.</summary>
+public sealed class ConnectorRegistry(IEnumerable<IConnector> connectors)
+{
+    private readonly Dictionary<string, IConnector> _byPlatform =
+        connectors.ToDictionary(c => c.Platform, StringComparer.OrdinalIgnoreCase);
+
+    public IConnector? Find(string platform) => _byPlatform.GetValueOrDefault(platform);
+}

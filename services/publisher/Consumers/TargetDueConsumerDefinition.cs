@@ -1,0 +1,34 @@
+using Grpc.Core;
+using MassTransit;
+using Microsoft.Extensions.Options;
+using ScheduledPosts.Publisher.Publishing;
+
+namespace ScheduledPosts.Publisher.Consumers;
+
+public sealed class ConsumerOptions
+{
+    public const string Section = "Publisher";
+
+    /// <summary>How many targets one replica uploads at once.</summary>
+    public int ConcurrentMessageLimit { get; set; } = 32;
+}
+
+public sealed class TargetDueConsumerDefinition : ConsumerDefinition<TargetDueConsumer>
+{
+    public TargetDueConsumerDefinition(IOptions<ConsumerOptions> options)
+    {
+        ConcurrentMessageLimit = options.Value.ConcurrentMessageLimit;
+    }
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
+        IConsumerConfigurator<TargetDueConsumer> consumerConfigurator, IRegistrationContext context)
+    {
+        // Only a claim can fail this way (reporting retries on its own), and then nothing was uploaded: safe to
+        // run again. Anything else is a bug and goes to the error queue.
+        endpointConfigurator.UseMessageRetry(r =>
+        {
+            r.Handle<RpcException>(TargetPublisher.IsTransient);
+            r.Intervals(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(60));
+        });
+    }
+}

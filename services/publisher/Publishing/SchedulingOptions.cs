@@ -1,0 +1,21 @@
+namespace ScheduledPosts.Publisher.Publishing;
+
+/// <summary>How the publisher reaches the scheduling service's <c>Targets</c> gRPC API.</summary>
+public sealed class SchedulingOptions
+{
+    public const string Section = "Scheduling";
+
+    public Uri GrpcUrl { get; set; } = new("http://localhost:8082");
+
+    /// <summary>The deadline of one ClaimTarget or CompleteTarget call.</summary>
+    public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How often reporting an outcome is retried while the scheduling service is unreachable, waiting
+    /// <see cref="CompleteRetryDelay"/>, then twice that, and so on. The upload has happened by then, so the report
+    /// is retried here: a redelivered message could not claim the target again.
+    /// </summary>
+    public int CompleteRetries { get; set; } = 5;
+
+    public TimeSpan CompleteRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+}

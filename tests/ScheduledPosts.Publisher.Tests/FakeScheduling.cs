@@ -1,0 +1,122 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.ServiceDefaults.Identity;
+
+namespace ScheduledPosts.Publisher.Tests;
+
+/// <summary>
+/// The scheduling service's <c>Targets</c> gRPC API as the publisher sees it, served in memory: it answers claims as
+/// the test scripts, records every call, and refuses callers without a valid internal identity, as the real one does.
+/// </summary>
+public sealed class FakeScheduling : IAsyncDisposable
+{
+    public const string Secret = "test-internal-secret-of-at-least-32-characters";
+
+    private readonly WebApplication _app;
+
+    private FakeScheduling(WebApplication app, FakeTargetsService targets)
+    {
+        _app = app;
+        Targets = targets;
+    }
+
+    public FakeTargetsService Targets { get; }
+
+    public static InternalIdentityCodec Codec { get; } =
+        new(Options.Create(new InternalIdentityOptions { Secret = Secret }), TimeProvider.System);
+
+    public static async Task<FakeScheduling> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Services.AddGrpc();
+        var targets = new FakeTargetsService(Codec);
+        builder.Services.AddSingleton(targets);
+        var app = builder.Build();
+        app.MapGrpcService<FakeTargetsService>();
+        await app.StartAsync();
+        return new FakeScheduling(app, targets);
+    }
+
+    public HttpMessageHandler CreateHandler() => _app.GetTestServer().CreateHandler();
+
+    /// <summary>A client wired like the publisher's: it stamps the publisher's identity on every call.</summary>
+    public Targets.TargetsClient CreateClient()
+    {
+        var handler = new InternalIdentityHandler(Codec, Extensions.Identity) { InnerHandler = CreateHandler() };
+        return new Targets.TargetsClient(GrpcChannel.ForAddress("http://scheduling.test", new GrpcChannelOptions { HttpHandler = handler }));
+    }
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+}
+
+public sealed class FakeTargetsService(InternalIdentityCodec codec) : Targets.TargetsBase
+{
+    private int _completeFaults;
+
+    /// <summary>How a claim is answered; by default nothing is claimable.</summary>
+    public Func<ClaimTargetRequest, ClaimTargetResponse> OnClaim { get; set; } = _ => new ClaimTargetResponse { Claimed = false, Reason = "not_found" };
+
+    public ConcurrentQueue<ClaimTargetRequest> Claims { get; } = new();
+    public ConcurrentQueue<CompleteTargetRequest> Completions { get; } = new();
+    public ConcurrentQueue<InternalIdentity> Callers { get; } = new();
+
+    /// <summary>The next <paramref name="count"/> CompleteTarget calls fail as if the service were down.</summary>
+    public void FailNextCompletions(int count) => _completeFaults = count;
+
+    public override Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
+    {
+        Authenticate(context);
+        Claims.Enqueue(request);
+        return Task.FromResult(OnClaim(request));
+    }
+
+    public override Task<CompleteTargetResponse> CompleteTarget(CompleteTargetRequest request, ServerCallContext context)
+    {
+        Authenticate(context);
+        if (Interlocked.Decrement(ref _completeFaults) >= 0)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "scheduling is restarting"));
+        }
+
+        Completions.Enqueue(request);
+        string status = request.OutcomeCase == CompleteTargetRequest.OutcomeOneofCase.Published ? "published" : "failed";
+        return Task.FromResult(new CompleteTargetResponse { TargetStatus = status, PostStatus = status });
+    }
+
+    private void Authenticate(ServerCallContext context)
+    {
+        var identity = codec.Decode(context.RequestHeaders.GetValue("x-sp-identity"));
+        if (identity is null || !identity.HasScope(InternalIdentity.InternalScope))
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "no internal identity"));
+        }
+
+        Callers.Enqueue(identity);
+    }
+
+    /// <summary>A claim of a target of <paramref name="request"/>, as the scheduling service would grant it.</summary>
+    public static ClaimTargetResponse Granted(ClaimTargetRequest request, string platform, string handle, string text) => new()
+    {
+        Claimed = true,
+        Target = new ClaimedTarget
+        {
+            PostId = request.PostId,
+            TargetId = request.TargetId,
+            WorkspaceId = "ws_test",
+            Platform = platform,
+            AccountHandle = handle,
+            Text = text,
+            IdempotencyKey = $"{request.TargetId}:publish",
+            LeaseToken = $"lease_{request.TargetId}",
+            Attempt = 1,
+        },
+    };
+}

@@ -1,0 +1,229 @@
+using System.Net;
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Mvc.Testing;
+using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Publisher.Connectors;
+using ScheduledPosts.Publisher.Connectors.Sandbox;
+using ScheduledPosts.Sandbox;
+
+namespace ScheduledPosts.Publisher.Tests;
+
+/// <summary>The sandbox connector against the real sandbox platform, served in memory.</summary>
+public sealed class SandboxConnectorTests(WebApplicationFactory<StatusStore> sandbox) : IClassFixture<WebApplicationFactory<StatusStore>>
+{
+    private readonly SandboxConnector _connector = new(sandbox.CreateClient(), TimeProvider.System);
+
+    [Fact]
+    public async Task Publishing_returns_the_sandbox_status_and_the_sandbox_records_it()
+    {
+        var target = Target(handle: Unique("alice"), text: "Launch day!");
+
+        var result = await _connector.PublishAsync(target, CancellationToken.None);
+
+        var published = Assert.IsType<ConnectorResult.Published>(result);
+        var recorded = Assert.Single(await RecordedFor(target.AccountHandle));
+        Assert.Equal(recorded.Id, published.ExternalId);
+        Assert.Equal($"http://localhost/@{target.AccountHandle}/{recorded.Id}", published.Url);
+        Assert.Equal("Launch day!", recorded.Status);
+        Assert.Equal(target.IdempotencyKey, recorded.IdempotencyKey);
+    }
+
+    [Fact]
+    public async Task The_same_idempotency_key_twice_posts_once()
+    {
+        var target = Target(handle: Unique("bob"), text: "Only once");
+
+        var first = Assert.IsType<ConnectorResult.Published>(await _connector.PublishAsync(target, CancellationToken.None));
+        var retry = Assert.IsType<ConnectorResult.Published>(await _connector.PublishAsync(target, CancellationToken.None));
+
+        Assert.Equal(first, retry);
+        Assert.Equal(first.ExternalId, Assert.Single(await RecordedFor(target.AccountHandle)).Id);
+    }
+
+    [Fact]
+    public async Task Racing_retries_with_the_same_key_still_post_once()
+    {
+        var target = Target(handle: Unique("erin"), text: "Raced");
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => _connector.PublishAsync(target, CancellationToken.None)));
+
+        var id = Assert.Single(results.Select(r => Assert.IsType<ConnectorResult.Published>(r).ExternalId).Distinct());
+        Assert.Equal(id, Assert.Single(await RecordedFor(target.AccountHandle)).Id);
+    }
+
+    [Fact]
+    public async Task Another_idempotency_key_posts_again()
+    {
+        var target = Target(handle: Unique("carol"), text: "Twice on purpose");
+
+        var first = Assert.IsType<ConnectorResult.Published>(await _connector.PublishAsync(target, CancellationToken.None));
+        target.IdempotencyKey = Unique("key");
+        var second = Assert.IsType<ConnectorResult.Published>(await _connector.PublishAsync(target, CancellationToken.None));
+
+        Assert.NotEqual(first.ExternalId, second.ExternalId);
+        Assert.Equal(2, (await RecordedFor(target.AccountHandle)).Count);
+    }
+
+    [Fact]
+    public async Task Without_a_token_the_status_is_refused_for_good()
+    {
+        string text = Unique("no token");
+        var target = Target(handle: "", text: text);
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await _connector.PublishAsync(target, CancellationToken.None));
+
+        Assert.Equal(ConnectorErrors.Rejected, failed.Code);
+        Assert.False(failed.Retryable);
+        Assert.Contains("The access token is invalid", failed.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(await Recorded(), s => s.Status == text);
+    }
+
+    [Fact]
+    public async Task A_blank_text_is_refused_for_good_with_the_platforms_reason()
+    {
+        var target = Target(handle: Unique("dave"), text: "  ");
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await _connector.PublishAsync(target, CancellationToken.None));
+
+        Assert.Equal(ConnectorErrors.Rejected, failed.Code);
+        Assert.False(failed.Retryable);
+        Assert.Contains("Text can't be blank", failed.Message, StringComparison.Ordinal);
+        Assert.Empty(await RecordedFor(target.AccountHandle));
+    }
+
+    private async Task<List<RecordedStatus>> Recorded()
+        => await sandbox.CreateClient().GetFromJsonAsync<List<RecordedStatus>>("/sandbox/statuses") ?? [];
+
+    private async Task<List<RecordedStatus>> RecordedFor(string account)
+        => [.. (await Recorded()).Where(s => s.Account == account)];
+
+    internal static ClaimedTarget Target(string handle, string text) => new()
+    {
+        PostId = "post_test",
+        TargetId = Unique("tgt"),
+        Platform = SandboxConnector.PlatformName,
+        AccountHandle = handle,
+        Text = text,
+        IdempotencyKey = Unique("key"),
+        LeaseToken = "lease",
+        Attempt = 1,
+    };
+
+    internal static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
+}
+
+/// <summary>How the connector reads platform answers the sandbox does not give yet (fault injection comes later).</summary>
+public sealed class SandboxConnectorFailureTests
+{
+    [Fact]
+    public async Task Rate_limiting_is_retryable_and_keeps_Retry_After()
+    {
+        var connector = Answering(_ => new HttpResponseMessage(HttpStatusCode.TooManyRequests)
+        {
+            Headers = { RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(30)) },
+            Content = JsonContent.Create(new { error = "Too many requests" }),
+        });
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await connector.PublishAsync(Target(), CancellationToken.None));
+
+        Assert.Equal(ConnectorErrors.RateLimited, failed.Code);
+        Assert.True(failed.Retryable);
+        Assert.Equal(TimeSpan.FromSeconds(30), failed.RetryAfter);
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.InternalServerError)]
+    [InlineData(HttpStatusCode.ServiceUnavailable)]
+    public async Task A_server_error_is_retryable(HttpStatusCode status)
+    {
+        var connector = Answering(_ => new HttpResponseMessage(status) { Content = new StringContent("<html>oops</html>") });
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await connector.PublishAsync(Target(), CancellationToken.None));
+
+        Assert.Equal(ConnectorErrors.PlatformError, failed.Code);
+        Assert.True(failed.Retryable);
+        Assert.Contains("oops", failed.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_timeout_is_retryable_because_the_sandbox_dedupes_by_idempotency_key()
+    {
+        var connector = new SandboxConnector(new HttpClient(new Handler(async (_, ct) =>
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+            throw new InvalidOperationException("unreachable");
+        }))
+        {
+            BaseAddress = new Uri("http://sandbox.test"),
+            Timeout = TimeSpan.FromMilliseconds(100),
+        }, TimeProvider.System);
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await connector.PublishAsync(Target(), CancellationToken.None));
+
+        Assert.Equal(ConnectorErrors.Timeout, failed.Code);
+        Assert.True(failed.Retryable);
+    }
+
+    [Fact]
+    public async Task An_unreachable_sandbox_is_retryable()
+    {
+        var connector = Answering(_ => throw new HttpRequestException("Connection refused"));
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await connector.PublishAsync(Target(), CancellationToken.None));
+
+        Assert.Equal(ConnectorErrors.NetworkError, failed.Code);
+        Assert.True(failed.Retryable);
+    }
+
+    [Fact]
+    public async Task Cancellation_by_the_caller_is_not_mistaken_for_a_timeout()
+    {
+        using var cancel = new CancellationTokenSource();
+        var connector = Answering(_ =>
+        {
+            cancel.Cancel();
+            cancel.Token.ThrowIfCancellationRequested();
+            throw new InvalidOperationException("unreachable");
+        });
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => connector.PublishAsync(Target(), cancel.Token));
+    }
+
+    [Fact]
+    public async Task The_request_carries_the_handle_as_token_the_idempotency_key_and_the_text()
+    {
+        HttpRequestMessage? sent = null;
+        string? body = null;
+        var connector = new SandboxConnector(new HttpClient(new Handler(async (request, ct) =>
+        {
+            sent = request;
+            body = await request.Content!.ReadAsStringAsync(ct);
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = JsonContent.Create(new { id = "1", url = "http://sandbox.test/@alice/1" }) };
+        }))
+        {
+            BaseAddress = new Uri("http://sandbox.test"),
+        }, TimeProvider.System);
+        var target = Target();
+
+        await connector.PublishAsync(target, CancellationToken.None);
+
+        Assert.NotNull(sent);
+        Assert.Equal(HttpMethod.Post, sent.Method);
+        Assert.Equal("http://sandbox.test/api/v1/statuses", sent.RequestUri!.ToString());
+        Assert.Equal($"Bearer {target.AccountHandle}", sent.Headers.Authorization!.ToString());
+        Assert.Equal(target.IdempotencyKey, Assert.Single(sent.Headers.GetValues("Idempotency-Key")));
+        Assert.Equal("""{"status":"Hello"}""", body);
+    }
+
+    private static ClaimedTarget Target() => SandboxConnectorTests.Target(handle: "alice", text: "Hello");
+
+    private static SandboxConnector Answering(Func<HttpRequestMessage, HttpResponseMessage> answer)
+        => new(new HttpClient(new Handler((request, _) => Task.FromResult(answer(request)))) { BaseAddress = new Uri("http://sandbox.test") },
+            TimeProvider.System);
+
+    private sealed class Handler(Func<HttpRequestMessage, CancellationToken, Task<HttpResponseMessage>> send) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+            => send(request, cancellationToken);
+    }
+}

@@ -1,0 +1,156 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Publisher.Connectors;
+using ScheduledPosts.Publisher.Publishing;
+
+namespace ScheduledPosts.Publisher.Tests;
+
+/// <summary>Claim, upload, complete — against an in-memory scheduling gRPC API and a scripted connector.</summary>
+public sealed class TargetPublisherTests : IAsyncLifetime
+{
+    private FakeScheduling _scheduling = null!;
+    private readonly ScriptedConnector _connector = new();
+
+    public async Task InitializeAsync() => _scheduling = await FakeScheduling.StartAsync();
+
+    public async Task DisposeAsync() => await _scheduling.DisposeAsync();
+
+    [Fact]
+    public async Task A_target_that_is_not_claimed_is_dropped_without_uploading()
+    {
+        _scheduling.Targets.OnClaim = _ => new ClaimTargetResponse { Claimed = false, Reason = "stale" };
+
+        var result = await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 3), CancellationToken.None);
+
+        Assert.Null(result);
+        var claim = Assert.Single(_scheduling.Targets.Claims);
+        Assert.Equal(("post_1", "tgt_1", 3L), (claim.PostId, claim.TargetId, claim.ScheduleVersion));
+        Assert.Equal(0, _connector.Calls);
+        Assert.Empty(_scheduling.Targets.Completions);
+    }
+
+    [Fact]
+    public async Task A_published_target_is_completed_with_the_platforms_id_and_url_under_its_lease()
+    {
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+        _connector.Answer = _ => new ConnectorResult.Published("109876", "https://example.test/@alice/109876");
+
+        await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        var uploaded = Assert.Single(_connector.Targets);
+        Assert.Equal(("alice", "Hello", "tgt_1:publish"), (uploaded.AccountHandle, uploaded.Text, uploaded.IdempotencyKey));
+        var completion = Assert.Single(_scheduling.Targets.Completions);
+        Assert.Equal(("tgt_1", "lease_tgt_1"), (completion.TargetId, completion.LeaseToken));
+        Assert.Equal("109876", completion.Published.ExternalPostId);
+        Assert.Equal("https://example.test/@alice/109876", completion.Published.ExternalUrl);
+        Assert.All(_scheduling.Targets.Callers, c => Assert.Equal("svc_publisher", c.KeyId));
+    }
+
+    [Fact]
+    public async Task A_platform_failure_is_completed_with_its_code_and_whether_to_retry()
+    {
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+        _connector.Answer = _ => new ConnectorResult.Failed(ConnectorErrors.RateLimited, "slow down", Retryable: true, TimeSpan.FromSeconds(30));
+
+        await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        var failed = Assert.Single(_scheduling.Targets.Completions).Failed;
+        Assert.Equal((ConnectorErrors.RateLimited, "slow down", true), (failed.ErrorCode, failed.ErrorMessage, failed.Retryable));
+    }
+
+    [Fact]
+    public async Task A_platform_without_a_connector_fails_for_good()
+    {
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, "myspace", "alice", "Hello");
+
+        await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        var failed = Assert.Single(_scheduling.Targets.Completions).Failed;
+        Assert.Equal(ConnectorErrors.UnsupportedPlatform, failed.ErrorCode);
+        Assert.False(failed.Retryable);
+        Assert.Equal(0, _connector.Calls);
+    }
+
+    [Fact]
+    public async Task A_connector_crash_ends_as_unknown_outcome_and_is_not_retried()
+    {
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+        _connector.Answer = _ => throw new InvalidOperationException("bug after the upload went out");
+
+        await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        var failed = Assert.Single(_scheduling.Targets.Completions).Failed;
+        Assert.Equal(ConnectorErrors.UnknownOutcome, failed.ErrorCode);
+        Assert.False(failed.Retryable);
+    }
+
+    [Fact]
+    public async Task An_outcome_is_reported_again_while_the_scheduling_service_is_briefly_down_without_uploading_again()
+    {
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+        _connector.Answer = _ => new ConnectorResult.Published("1", "https://example.test/@alice/1");
+        _scheduling.Targets.FailNextCompletions(2);
+
+        await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        Assert.Equal("1", Assert.Single(_scheduling.Targets.Completions).Published.ExternalPostId);
+        Assert.Equal(1, _connector.Calls);
+    }
+
+    [Fact]
+    public async Task An_outcome_that_cannot_be_reported_is_left_to_the_lease_rather_than_redelivered()
+    {
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+        _connector.Answer = _ => new ConnectorResult.Published("1", "https://example.test/@alice/1");
+        _scheduling.Targets.FailNextCompletions(100);
+
+        var result = await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        Assert.IsType<ConnectorResult.Published>(result);
+        Assert.Empty(_scheduling.Targets.Completions);
+        Assert.Equal(1, _connector.Calls);
+    }
+
+    [Fact]
+    public async Task When_the_claim_cannot_reach_the_scheduling_service_nothing_is_uploaded_and_the_fault_surfaces_for_retry()
+    {
+        _scheduling.Targets.OnClaim = _ => throw new RpcException(new Status(StatusCode.Unavailable, "down"));
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None));
+
+        Assert.True(TargetPublisher.IsTransient(error));
+        Assert.Equal(0, _connector.Calls);
+    }
+
+    private TargetPublisher Publisher() => new(
+        _scheduling.CreateClient(),
+        new ConnectorRegistry([_connector]),
+        Options.Create(new SchedulingOptions { CompleteRetries = 3, CompleteRetryDelay = TimeSpan.FromMilliseconds(10) }),
+        TimeProvider.System,
+        NullLogger<TargetPublisher>.Instance);
+
+    private sealed class ScriptedConnector : IConnector
+    {
+        public const string Name = "scripted";
+        private int _calls;
+
+        public string Platform => Name;
+        public Func<ClaimedTarget, ConnectorResult> Answer { get; set; } = _ => throw new InvalidOperationException("not scripted");
+        public List<ClaimedTarget> Targets { get; } = [];
+        public int Calls => _calls;
+
+        public Task<ConnectorResult> PublishAsync(ClaimedTarget target, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _calls);
+            lock (Targets)
+            {
+                Targets.Add(target);
+            }
+
+            return Task.FromResult(Answer(target));
+        }
+    }
+}

@@ -1,0 +1,63 @@
+namespace ScheduledPosts.Sandbox;
+
+/// <summary>One status the sandbox accepted, as <c>GET /sandbox/statuses</c> shows it.</summary>
+public sealed record RecordedStatus(string Id, string Account, string Status, string? IdempotencyKey, DateTimeOffset ReceivedAt);
+
+/// <summary>
+/// Every status posted to the sandbox, in memory. Thread-safe: the publisher runs many uploads at once, and a
+/// repeated <c>Idempotency-Key</c> must never record a second copy, even when both requests race.
+/// </summary>
+public sealed class StatusStore(TimeProvider clock)
+{
+    private readonly Lock _lock = new();
+    private readonly List<RecordedStatus> _statuses = [];
+    private readonly Dictionary<(string Account, string Key), RecordedStatus> _byIdempotencyKey = [];
+    private long _lastId;
+
+    /// <summary>Records a new status, or returns the one first posted with the same account and idempotency key.</summary>
+    public (RecordedStatus Status, bool Replayed) Add(string account, string text, string? idempotencyKey)
+    {
+        lock (_lock)
+        {
+            if (idempotencyKey is not null && _byIdempotencyKey.TryGetValue((account, idempotencyKey), out var first))
+            {
+                return (first, true);
+            }
+
+            var now = clock.GetUtcNow();
+            var status = new RecordedStatus(NextId(now), account, text, idempotencyKey, now);
+            _statuses.Add(status);
+            if (idempotencyKey is not null)
+            {
+                _byIdempotencyKey[(account, idempotencyKey)] = status;
+            }
+
+            return (status, false);
+        }
+    }
+
+    public IReadOnlyList<RecordedStatus> All()
+    {
+        lock (_lock)
+        {
+            return [.. _statuses];
+        }
+    }
+
+    public void Clear()
+    {
+        lock (_lock)
+        {
+            _statuses.Clear();
+            _byIdempotencyKey.Clear();
+        }
+    }
+
+    // Snowflake-like, as Mastodon's: milliseconds since the epoch in the high bits, so ids sort by time;
+    // bumped past the last one so two statuses in the same millisecond still get increasing ids.
+    private string NextId(DateTimeOffset now)
+    {
+        _lastId = Math.Max(_lastId + 1, now.ToUnixTimeMilliseconds() << 16);
+        return _lastId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
