@@ -12,6 +12,14 @@ public static class SandboxApi
             store.Clear();
             return TypedResults.NoContent();
         });
+
+        sandbox.MapPost("/webhooks", async (HttpRequest request, WebhookInbox inbox) =>
+        {
+            using var reader = new StreamReader(request.Body);
+            inbox.Record(request, await reader.ReadToEndAsync());
+            return TypedResults.NoContent();
+        });
+        sandbox.MapGet("/webhooks", (WebhookInbox inbox) => TypedResults.Ok(inbox.All()));
         return app;
     }
 }
