@@ -1,0 +1,179 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using Microsoft.Extensions.Options;
+using ScheduledPosts.Webhooks.Signing;
+
+namespace ScheduledPosts.Webhooks.Deliveries;
+
+/// <summary>
+/// Sends due deliveries: claims them (<c>FOR UPDATE SKIP LOCKED</c>, so replicas share the work), makes each
+/// attempt concurrently up to a bound, records it, and sleeps until the next one falls due or it is woken
+/// (<see cref="DeliveryNotifications"/>).
+/// </summary>
+public sealed class DeliverySender(
+    DeliveryStore store,
+    DeliveryNotifications notifications,
+    IHttpClientFactory httpClientFactory,
+    IOptions<WebhookOptions> options,
+    TimeProvider clock,
+    ILogger<DeliverySender> logger) : BackgroundService
+{
+    public const string HttpClientName = "webhooks";
+
+    // Rows due but locked by another replica's claim: look again shortly rather than spin.
+    private static readonly TimeSpan MinSleep = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan ErrorBackoff = TimeSpan.FromSeconds(5);
+
+    private readonly WebhookOptions _options = options.Value;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        int capacity = _options.MaxConcurrentDeliveries;
+        using var slots = new SemaphoreSlim(capacity, capacity);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            TimeSpan sleep;
+            try
+            {
+                sleep = await ClaimAndStartAsync(slots, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "Claiming due webhook deliveries failed; trying again in {Delay}", ErrorBackoff);
+                sleep = ErrorBackoff;
+            }
+
+            try
+            {
+                await notifications.WaitAsync(sleep, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        // Attempts in flight finish (each is bounded by the request timeout); one the host cuts off is claimed again after its lease.
+        for (int i = 0; i < capacity; i++)
+        {
+            await slots.WaitAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>Starts attempts for as many due deliveries as there are free slots; returns how long to sleep.</summary>
+    private async Task<TimeSpan> ClaimAndStartAsync(SemaphoreSlim slots, CancellationToken ct)
+    {
+        int free = slots.CurrentCount;
+        if (free == 0)
+        {
+            return _options.MaxIdle; // a finishing attempt wakes us
+        }
+
+        var now = clock.GetUtcNow();
+        var claimed = await store.ClaimAsync(free, now, now + _options.ClaimLease, ct);
+        foreach (var delivery in claimed)
+        {
+            await slots.WaitAsync(CancellationToken.None); // free: only this loop takes slots
+            _ = AttemptAndReleaseAsync(delivery, slots);
+        }
+
+        if (claimed.Count == free)
+        {
+            return TimeSpan.Zero; // there may be more due
+        }
+
+        var next = await store.NextDueAsync(ct);
+        if (next is null)
+        {
+            return _options.MaxIdle;
+        }
+
+        var untilDue = next.Value - clock.GetUtcNow();
+        return untilDue < MinSleep ? MinSleep : untilDue > _options.MaxIdle ? _options.MaxIdle : untilDue;
+    }
+
+    private async Task AttemptAndReleaseAsync(ClaimedDelivery delivery, SemaphoreSlim slots)
+    {
+        try
+        {
+            await AttemptAsync(delivery);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Delivery {DeliveryId} could not be recorded; it is tried again after its lease", delivery.Id);
+        }
+        finally
+        {
+            slots.Release();
+            notifications.Wake();
+        }
+    }
+
+    private async Task AttemptAsync(ClaimedDelivery delivery)
+    {
+        if (!delivery.EndpointEnabled)
+        {
+            await store.AbandonAsync(delivery, "The endpoint is disabled.", clock.GetUtcNow());
+            return;
+        }
+
+        var attemptedAt = clock.GetUtcNow();
+        long started = clock.GetTimestamp();
+        var (statusCode, error) = await SendAsync(delivery, attemptedAt);
+        int latencyMs = (int)clock.GetElapsedTime(started).TotalMilliseconds;
+
+        var attempt = new DeliveryAttempt(delivery.AttemptCount + 1, attemptedAt, statusCode, latencyMs, error);
+        var decision = DeliveryRules.Decide(statusCode, attempt.Number, _options.EffectiveRetrySchedule, clock.GetUtcNow());
+        bool held = await store.RecordAttemptAsync(delivery, attempt, decision, clock.GetUtcNow());
+
+        if (!held)
+        {
+            logger.LogWarning("Delivery {DeliveryId}: the lease ran out during attempt {Attempt}; another sender has it", delivery.Id, attempt.Number);
+        }
+        else if (decision.Status == DeliveryStatus.Delivered)
+        {
+            logger.LogInformation("Delivered {DeliveryId} ({EventId}) to {EndpointId}: {StatusCode} in {LatencyMs} ms",
+                delivery.Id, delivery.EventId, delivery.EndpointId, statusCode, latencyMs);
+        }
+        else
+        {
+            logger.LogWarning("Attempt {Attempt} of delivery {DeliveryId} to {EndpointId} failed ({Outcome}); now {Status}, next attempt at {NextAttemptAt}, endpoint disabled: {Disabled}",
+                attempt.Number, delivery.Id, delivery.EndpointId, statusCode?.ToString(CultureInfo.InvariantCulture) ?? error,
+                decision.Status, decision.NextAttemptAt, decision.DisableEndpoint);
+        }
+    }
+
+    /// <summary>One signed POST (Standard Webhooks headers); the status code, or the reason there was none.</summary>
+    private async Task<(int? StatusCode, string? Error)> SendAsync(ClaimedDelivery delivery, DateTimeOffset now)
+    {
+        long timestamp = now.ToUnixTimeSeconds();
+        using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Url);
+        request.Content = new ByteArrayContent(Encoding.UTF8.GetBytes(delivery.Body));
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Add("webhook-id", delivery.EventId);
+        request.Headers.Add("webhook-timestamp", timestamp.ToString(CultureInfo.InvariantCulture));
+        request.Headers.Add("webhook-signature", WebhookSignature.Sign(delivery.Secret, delivery.EventId, timestamp, delivery.Body));
+
+        try
+        {
+            // The client's timeout is the request timeout; not the stopping token: an attempt under way finishes.
+            using var response = await httpClientFactory.CreateClient(HttpClientName)
+                .SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            return ((int)response.StatusCode, null);
+        }
+        catch (TaskCanceledException)
+        {
+            return (null, $"No response within {_options.RequestTimeout.TotalSeconds:0.###} s.");
+        }
+        catch (Exception e)
+        {
+            // Connection refused, a refused address, TLS: a failed attempt like any other, retried on the schedule.
+            return (null, e.Message);
+        }
+    }
+}

@@ -1,0 +1,14 @@
+namespace ScheduledPosts.Webhooks.Endpoints;
+
+/// <summary>The event catalogue of SPEC §6.</summary>
+public static class EventTypes
+{
+    public const string All = "*";
+
+    public static readonly IReadOnlySet<string> Known = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "post.scheduled", "post.rescheduled", "post.cancelled", "post.deleted",
+        "post.publishing", "post.published", "post.partially_published", "post.failed",
+        "target.published", "target.failed", "webhook.test",
+    };
+}

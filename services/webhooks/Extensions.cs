@@ -1,0 +1,53 @@
+using MassTransit;
+using Microsoft.Extensions.Options;
+using ScheduledPosts.ServiceDefaults.Bus;
+using ScheduledPosts.ServiceDefaults.Data;
+using ScheduledPosts.ServiceDefaults.Grpc;
+using ScheduledPosts.Webhooks.Deliveries;
+using ScheduledPosts.Webhooks.Endpoints;
+
+namespace ScheduledPosts.Webhooks;
+
+public static class Extensions
+{
+    /// <summary>The webhooks service: endpoints (REST and gRPC), the event consumer, the delivery sender.</summary>
+    public static IHostApplicationBuilder AddWebhooksServices(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<WebhookOptions>()
+            .BindConfiguration(WebhookOptions.Section)
+            .Validate(o => o.RequestTimeout > TimeSpan.Zero && o.MaxConcurrentDeliveries > 0 && o.MaxIdle > TimeSpan.Zero,
+                "Webhooks:RequestTimeout, MaxConcurrentDeliveries and MaxIdle must be positive.")
+            .Validate(o => o.ClaimLease > o.RequestTimeout, "Webhooks:ClaimLease must be longer than Webhooks:RequestTimeout.")
+            .Validate(o => o.RetrySchedule is null || o.RetrySchedule.All(d => d >= TimeSpan.Zero), "Webhooks:RetrySchedule delays must not be negative.")
+            .ValidateOnStart();
+
+        services.AddPostgres(builder.Configuration, WebhookOptions.Schema);
+        services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<PostEventConsumer, PostEventConsumerDefinition>());
+        services.AddGrpc(o => o.Interceptors.Add<ApiErrorInterceptor>());
+        services.AddGrpcHealthChecks();
+        services.AddGrpcReflection();
+
+        services.AddSingleton<EndpointRegistry>();
+        services.AddSingleton<DeliveryStore>();
+        services.AddSingleton<DeliveryNotifications>();
+        services.AddHostedService(sp => sp.GetRequiredService<DeliveryNotifications>());
+        services.AddHostedService<DeliverySender>();
+
+        services.AddSingleton<PublicAddressConnector>();
+        services.AddHttpClient(DeliverySender.HttpClientName, (sp, client) =>
+            {
+                client.Timeout = sp.GetRequiredService<IOptions<WebhookOptions>>().Value.RequestTimeout;
+                client.DefaultRequestHeaders.UserAgent.ParseAdd("ScheduledPosts-Webhooks/1.0");
+            })
+            .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
+            {
+                // A redirect would lead around the address check; no proxy, so the check sees the real target.
+                AllowAutoRedirect = false,
+                UseProxy = false,
+                UseCookies = false,
+                ConnectCallback = sp.GetRequiredService<PublicAddressConnector>().ConnectAsync,
+            });
+        return builder;
+    }
+}

@@ -1,0 +1,67 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Grpc.Core;
+using Grpc.Net.Client;
+using ScheduledPosts.Contracts.Webhooks.V1;
+using ScheduledPosts.ServiceDefaults.Grpc;
+using ScheduledPosts.ServiceDefaults.Identity;
+
+namespace ScheduledPosts.Webhooks.Tests;
+
+public sealed class EndpointsGrpcTests(StrictWebhooksApp app) : IClassFixture<StrictWebhooksApp>, IDisposable
+{
+    private readonly GrpcChannel _channel = GrpcChannel.ForAddress(app.Factory.Server.BaseAddress,
+        new GrpcChannelOptions { HttpHandler = app.Factory.Server.CreateHandler() });
+
+    private WebhookEndpoints.WebhookEndpointsClient Client => new(_channel);
+
+    private Metadata As(string workspaceId) => new() { { InternalIdentity.Header.ToLowerInvariant(), app.IdentityFor(workspaceId) } };
+
+    [Fact]
+    public async Task Endpoints_created_over_grpc_are_read_over_grpc_and_rest()
+    {
+        string workspace = WebhooksApp.NewWorkspace();
+        var request = new CreateEndpointRequest { Url = "https://hooks.example.com/grpc", Events = { "post.cancelled" } };
+
+        var created = await Client.CreateEndpointAsync(request, As(workspace));
+
+        Assert.StartsWith("we_", created.Endpoint.Id, StringComparison.Ordinal);
+        Assert.StartsWith("whsec_", created.Secret, StringComparison.Ordinal);
+        Assert.True(created.Endpoint.Enabled);
+        var fetched = await Client.GetEndpointAsync(new GetEndpointRequest { EndpointId = created.Endpoint.Id }, As(workspace));
+        Assert.Equal(created.Endpoint, fetched);
+        var listed = await Client.ListEndpointsAsync(new ListEndpointsRequest(), As(workspace));
+        Assert.Equal(created.Endpoint, Assert.Single(listed.Endpoints));
+
+        using var rest = app.ClientFor(workspace);
+        var json = await rest.GetFromJsonAsync<JsonElement>($"/v1/webhook-endpoints/{created.Endpoint.Id}");
+        Assert.Equal("https://hooks.example.com/grpc", json.GetProperty("url").GetString());
+    }
+
+    [Fact]
+    public async Task Invalid_input_is_invalid_argument_with_the_envelope_code()
+    {
+        var request = new CreateEndpointRequest { Url = "http://hooks.example.com/plain", Events = { "*" } };
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => Client.CreateEndpointAsync(request, As(WebhooksApp.NewWorkspace())).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal("VALIDATION", error.Trailers.GetValue(ApiErrorInterceptor.CodeTrailer));
+    }
+
+    [Fact]
+    public async Task Another_workspaces_endpoint_is_not_found_and_no_identity_is_unauthenticated()
+    {
+        var created = await Client.CreateEndpointAsync(
+            new CreateEndpointRequest { Url = "https://hooks.example.com/mine", Events = { "*" } }, As(WebhooksApp.NewWorkspace()));
+        var get = new GetEndpointRequest { EndpointId = created.Endpoint.Id };
+
+        var notFound = await Assert.ThrowsAsync<RpcException>(() => Client.GetEndpointAsync(get, As(WebhooksApp.NewWorkspace())).ResponseAsync);
+        var anonymous = await Assert.ThrowsAsync<RpcException>(() => Client.GetEndpointAsync(get).ResponseAsync);
+
+        Assert.Equal(StatusCode.NotFound, notFound.StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated, anonymous.StatusCode);
+    }
+
+    public void Dispose() => _channel.Dispose();
+}

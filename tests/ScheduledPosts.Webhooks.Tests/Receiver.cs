@@ -1,0 +1,68 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace ScheduledPosts.Webhooks.Tests;
+
+public sealed record ReceivedRequest(string Path, string Method, string? ContentType, IReadOnlyDictionary<string, string> Headers, string Body)
+{
+    public string Header(string name) => Headers.TryGetValue(name, out var value) ? value : "";
+}
+
+/// <summary>A real HTTP server on 127.0.0.1 that records every webhook and answers with scripted status codes (200 by default).</summary>
+public sealed class Receiver : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<ReceivedRequest> _requests = new();
+    private readonly ConcurrentDictionary<string, ConcurrentQueue<int>> _scripts = new();
+
+    private Receiver()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        // The service's appsettings.json is copied next to the tests; its Kestrel endpoints are not the receiver's.
+        builder.Configuration.Sources.Clear();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        builder.Logging.ClearProviders();
+        _app = builder.Build();
+        _app.Run(async context =>
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            string body = await reader.ReadToEndAsync();
+            string path = context.Request.Path;
+            _requests.Enqueue(new ReceivedRequest(
+                path, context.Request.Method, context.Request.ContentType,
+                context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body));
+            context.Response.StatusCode = _scripts.TryGetValue(path, out var script) && script.TryDequeue(out int status) ? status : 200;
+        });
+    }
+
+    public static async Task<Receiver> StartAsync()
+    {
+        var receiver = new Receiver();
+        await receiver._app.StartAsync();
+        return receiver;
+    }
+
+    /// <summary>A fresh path on this server, answering <paramref name="statuses"/> in turn, then 200.</summary>
+    public string NewUrl(params int[] statuses)
+    {
+        string path = $"/hooks/{Guid.NewGuid():N}";
+        _scripts[path] = new ConcurrentQueue<int>(statuses);
+        return _app.Urls.First().TrimEnd('/') + path;
+    }
+
+    public IReadOnlyList<ReceivedRequest> RequestsTo(string url)
+    {
+        string path = new Uri(url).AbsolutePath;
+        return [.. _requests.Where(r => r.Path == path)];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,144 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Dapper;
+using MassTransit;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.ServiceDefaults;
+using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.Testing;
+using ScheduledPosts.Webhooks.Endpoints;
+
+namespace ScheduledPosts.Webhooks.Tests;
+
+/// <summary>
+/// The webhooks service on a fresh database and RabbitMQ vhost, one per test class, started and ready
+/// (database and broker answering /readyz). Requests carry the internal identity the gateway would add.
+/// </summary>
+public abstract class WebhooksApp : IAsyncLifetime
+{
+    public static readonly string[] AllScopes = [EndpointRegistry.ReadScope, EndpointRegistry.WriteScope];
+
+    private WebApplicationFactory<EndpointRegistry>? _factory;
+
+    public WebApplicationFactory<EndpointRegistry> Factory => _factory ?? throw new InvalidOperationException("Not started.");
+
+    public string ConnectionString { get; private set; } = "";
+
+    /// <summary>Counts consumed <see cref="PostEvent"/>s by event id, so a test can wait for a redelivery to have been handled.</summary>
+    public ConsumedEvents Consumed { get; } = new();
+
+    protected abstract IReadOnlyDictionary<string, string> Settings { get; }
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await Infrastructure.CreateDatabaseAsync();
+        var (rabbit, vhost) = await Infrastructure.CreateVirtualHostAsync();
+        _factory = new WebApplicationFactory<EndpointRegistry>().WithWebHostBuilder(web =>
+        {
+            web.UseSetting("ConnectionStrings:Postgres", ConnectionString);
+            web.UseSetting("RabbitMq:Host", rabbit.Host);
+            web.UseSetting("RabbitMq:Port", rabbit.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            web.UseSetting("RabbitMq:VirtualHost", vhost);
+            web.UseSetting("RabbitMq:Username", rabbit.Username);
+            web.UseSetting("RabbitMq:Password", rabbit.Password);
+            web.UseSetting("Internal:Secret", "test-internal-secret-0123456789abcdefghij");
+            foreach (var (key, value) in Settings)
+            {
+                web.UseSetting(key, value);
+            }
+
+            // Start-up returns once the consumer's queue is bound, so nothing published by a test is lost.
+            web.ConfigureServices(services => services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true));
+        });
+
+        using var http = _factory.CreateClient();
+        await Eventually.Until(async () => (await http.GetAsync("/readyz")).StatusCode, s => s == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(60), "/readyz");
+        _factory.Services.GetRequiredService<IBus>().ConnectConsumeObserver(Consumed);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_factory is not null)
+        {
+            await _factory.DisposeAsync();
+        }
+    }
+
+    public static string NewWorkspace() => Ids.New("ws");
+
+    public string IdentityFor(string workspaceId, params string[] scopes)
+        => Factory.Services.GetRequiredService<InternalIdentityCodec>()
+            .Encode(new InternalIdentity(workspaceId, "key_test", scopes.Length > 0 ? scopes : AllScopes));
+
+    /// <summary>A client as the gateway would call the service for an API key of <paramref name="workspaceId"/>.</summary>
+    public HttpClient ClientFor(string workspaceId, params string[] scopes)
+    {
+        var client = Factory.CreateClient();
+        client.DefaultRequestHeaders.Add(InternalIdentity.Header, IdentityFor(workspaceId, scopes));
+        return client;
+    }
+
+    /// <summary>Publishes as the scheduling service does: the concrete event type, which MassTransit routes to <see cref="PostEvent"/>.</summary>
+    public Task PublishAsync(PostEvent e) => Factory.Services.GetRequiredService<IBus>().Publish((object)e);
+
+    public async Task<T> QuerySingleAsync<T>(string sql, object? parameters = null)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        return await connection.QuerySingleAsync<T>(sql, parameters);
+    }
+
+    public async Task<IReadOnlyList<T>> QueryAsync<T>(string sql, object? parameters = null)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        return [.. await connection.QueryAsync<T>(sql, parameters)];
+    }
+
+    public sealed class ConsumedEvents : IConsumeObserver
+    {
+        private readonly ConcurrentDictionary<string, int> _counts = new();
+
+        public int Count(string eventId) => _counts.GetValueOrDefault(eventId);
+
+        public Task PreConsume<T>(ConsumeContext<T> context) where T : class => Task.CompletedTask;
+
+        public Task PostConsume<T>(ConsumeContext<T> context) where T : class
+        {
+            if (context.Message is PostEvent e)
+            {
+                _counts.AddOrUpdate(e.EventId, 1, (_, n) => n + 1);
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception) where T : class => Task.CompletedTask;
+    }
+}
+
+/// <summary>Production rules: https only, no private or loopback targets.</summary>
+public sealed class StrictWebhooksApp : WebhooksApp
+{
+    protected override IReadOnlyDictionary<string, string> Settings { get; } = new Dictionary<string, string>
+    {
+        ["Webhooks:AllowHttp"] = "false",
+        ["Webhooks:AllowLoopback"] = "false",
+    };
+}
+
+/// <summary>Deliveries to a local receiver: http and loopback allowed, the first retry after 200 ms.</summary>
+public sealed class DeliveringWebhooksApp : WebhooksApp
+{
+    protected override IReadOnlyDictionary<string, string> Settings { get; } = new Dictionary<string, string>
+    {
+        ["Webhooks:AllowHttp"] = "true",
+        ["Webhooks:AllowLoopback"] = "true",
+        ["Webhooks:RetrySchedule:0"] = "00:00:00.200",
+        ["Webhooks:RetrySchedule:1"] = "00:00:00.200",
+        ["Webhooks:RequestTimeout"] = "00:00:05",
+    };
+}
