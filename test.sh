@@ -12,4 +12,4 @@ else
 fi
 
 dotnet build ScheduledPosts.sln -c Release -nologo -clp:ErrorsOnly
-dotnet test ScheduledPosts.sln -c Release --no-build -nologo --logger "console;verbosity=normal" "$@"
+dotnet test ScheduledPosts.sln -c Release --no-build -nologo "$@"
