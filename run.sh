@@ -24,8 +24,9 @@ fi
 
 start_local_infra
 DB=scheduledposts
-if ! psql "$SP_POSTGRES_ADMIN" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
-  psql "$SP_POSTGRES_ADMIN" -qc "CREATE DATABASE $DB"
+PSQL=(psql -h 127.0.0.1 -p "$SP_PG_PORT" -U postgres -d postgres)
+if ! "${PSQL[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
+  "${PSQL[@]}" -qc "CREATE DATABASE $DB"
 fi
 
 log "building (Release)"

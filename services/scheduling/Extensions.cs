@@ -20,7 +20,12 @@ public static class Extensions
         var services = builder.Services;
         services.AddPostgres(builder.Configuration, Schema);
         services.AddRabbitMqBus(builder.Configuration);
-        services.AddGrpc(o => o.Interceptors.Add<ApiErrorInterceptor>());
+        services.AddGrpc(o =>
+        {
+            o.Interceptors.Add<ApiErrorInterceptor>();
+            // Otherwise gRPC's catch-all for unknown services matches REST paths like POST /v1/posts and answers 404.
+            o.IgnoreUnknownServices = true;
+        });
         services.AddGrpcHealthChecks();
         services.AddGrpcReflection();
 

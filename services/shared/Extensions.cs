@@ -40,9 +40,19 @@ public static class Extensions
             return next(context);
         });
         app.UseExceptionHandler();
-        app.UseStatusCodePages(context => context.HttpContext.Response.HasStarted
-            ? Task.CompletedTask
-            : ErrorEnvelope.Write(context.HttpContext, context.HttpContext.Response.StatusCode, CodeFor(context.HttpContext.Response.StatusCode), "The request could not be served."));
+        // Failures decided before an endpoint runs (no route, wrong method or content type) get the envelope too.
+        app.UseStatusCodePages(context =>
+        {
+            var response = context.HttpContext.Response;
+            if (response.HasStarted || response.ContentLength > 0 || response.ContentType is not null)
+            {
+                return Task.CompletedTask;
+            }
+
+            // SPEC §3: a wrong content type is a 400 BAD_REQUEST.
+            int status = response.StatusCode == StatusCodes.Status415UnsupportedMediaType ? StatusCodes.Status400BadRequest : response.StatusCode;
+            return ErrorEnvelope.Write(context.HttpContext, status, CodeFor(status), MessageFor(response.StatusCode));
+        });
         if (requireInternalIdentity)
         {
             app.UseMiddleware<InternalIdentityMiddleware>();
@@ -56,9 +66,16 @@ public static class Extensions
     {
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
-        app.MapFallback((HttpContext context) => ErrorEnvelope.Write(context, StatusCodes.Status404NotFound, "NOT_FOUND", "No such route."));
         return app;
     }
+
+    private static string MessageFor(int status) => status switch
+    {
+        404 => "No such route.",
+        405 => "This route does not accept that method.",
+        415 => "The request body must be JSON (Content-Type: application/json).",
+        _ => "The request could not be served.",
+    };
 
     private static string CodeFor(int status) => status switch
     {
@@ -66,7 +83,7 @@ public static class Extensions
         401 => "UNAUTHENTICATED",
         403 => "FORBIDDEN_SCOPE",
         404 => "NOT_FOUND",
-        405 => "NOT_FOUND",
+        405 => "METHOD_NOT_ALLOWED",
         409 => "CONFLICT",
         412 => "PRECONDITION_FAILED",
         413 => "PAYLOAD_TOO_LARGE",

@@ -24,7 +24,12 @@ public static class Extensions
 
         services.AddPostgres(builder.Configuration, WebhookOptions.Schema);
         services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<PostEventConsumer, PostEventConsumerDefinition>());
-        services.AddGrpc(o => o.Interceptors.Add<ApiErrorInterceptor>());
+        services.AddGrpc(o =>
+        {
+            o.Interceptors.Add<ApiErrorInterceptor>();
+            // Otherwise gRPC's catch-all for unknown services matches REST paths like POST /v1/posts and answers 404.
+            o.IgnoreUnknownServices = true;
+        });
         services.AddGrpcHealthChecks();
         services.AddGrpcReflection();
 

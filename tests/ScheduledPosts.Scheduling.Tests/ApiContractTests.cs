@@ -79,6 +79,32 @@ public sealed class ApiContractTests(SchedulingFactory factory) : IClassFixture<
         Assert.Equal("NOT_FOUND", (await ErrorAsync(unknown))["code"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task Cancel_takes_an_optional_body_and_a_wrong_content_type_is_400()
+    {
+        var client = factory.Client();
+        string account = await SchedulingFactory.ConnectAccountAsync(client);
+        var created = await client.PostAsJsonAsync("/v1/posts", new
+        {
+            caption = "Later",
+            targets = new[] { new { socialAccountId = account } },
+            scheduledFor = SchedulingFactory.Rfc3339(DateTimeOffset.UtcNow.AddHours(1)),
+        });
+        string postId = (await created.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
+
+        var asText = await client.PostAsync($"/v1/posts/{postId}/cancel", new StringContent("reason=typo", Encoding.UTF8, "text/plain"));
+        Assert.Equal(HttpStatusCode.BadRequest, asText.StatusCode);
+        Assert.Equal("BAD_REQUEST", (await ErrorAsync(asText))["code"]!.GetValue<string>());
+
+        var createAsForm = await client.PostAsync("/v1/posts", new FormUrlEncodedContent([new("caption", "x")]));
+        Assert.Equal(HttpStatusCode.BadRequest, createAsForm.StatusCode);
+        Assert.Equal("BAD_REQUEST", (await ErrorAsync(createAsForm))["code"]!.GetValue<string>());
+
+        var bodyless = await client.PostAsync($"/v1/posts/{postId}/cancel", content: null);
+        Assert.Equal(HttpStatusCode.OK, bodyless.StatusCode);
+        Assert.Equal("cancelled", (await bodyless.Content.ReadFromJsonAsync<JsonObject>())!["status"]!.GetValue<string>());
+    }
+
     private static async Task<JsonNode> ErrorAsync(HttpResponseMessage response)
         => (await response.Content.ReadFromJsonAsync<JsonObject>())!["error"]!;
 }

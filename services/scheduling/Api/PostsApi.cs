@@ -1,5 +1,6 @@
 using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.ServiceDefaults.Json;
 
 namespace ScheduledPosts.Scheduling.Api;
 
@@ -21,8 +22,11 @@ public static class PostsApi
         posts.MapGet("/{id}", async (string id, HttpContext context, PostLifecycle lifecycle) =>
             TypedResults.Ok(await lifecycle.GetAsync(InternalIdentityMiddleware.Current(context).WorkspaceId, id)));
 
-        posts.MapPost("/{id}/cancel", async (string id, CancelPostRequest? request, HttpContext context, PostLifecycle lifecycle) =>
-            TypedResults.Ok(await lifecycle.CancelAsync(InternalIdentityMiddleware.Current(context), id, request?.Reason)));
+        posts.MapPost("/{id}/cancel", async (string id, HttpContext context, PostLifecycle lifecycle) =>
+        {
+            var request = await context.Request.ReadOptionalJsonAsync<CancelPostRequest>();
+            return TypedResults.Ok(await lifecycle.CancelAsync(InternalIdentityMiddleware.Current(context), id, request?.Reason));
+        });
 
         return app;
     }
