@@ -22,6 +22,16 @@ if docker_engine_available && [ -z "${SP_USE_LOCAL_INFRA:-}" ]; then
   exec docker compose up --build
 fi
 
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  log "stopping"
+  [ ${#pids[@]} -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  stop_local_infra
+}
+trap stop INT TERM EXIT
+
 start_local_infra
 DB=scheduledposts
 PSQL=(psql -h 127.0.0.1 -p "$SP_PG_PORT" -U postgres -d postgres)
@@ -39,14 +49,6 @@ export Internal__Secret="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
 export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$SP_PG_PORT;Username=postgres;Database=$DB"
 export RabbitMq__Host=127.0.0.1
 
-pids=()
-stop() {
-  trap - INT TERM EXIT
-  log "stopping"
-  kill "${pids[@]}" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap stop INT TERM EXIT
 
 # start <name> <project dir> <assembly> [VAR=value ...]: runs a built service from its output folder.
 start() {

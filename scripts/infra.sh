@@ -44,6 +44,7 @@ start_postgres() {
   fi
   if ! pg_run pg_ctl -D "$dir" status >/dev/null 2>&1; then
     log "starting PostgreSQL on port $SP_PG_PORT"
+    SP_STARTED_POSTGRES=1
     pg_run pg_ctl -D "$dir" -l "$dir/server.log" -w -t 60 \
       -o "-p $SP_PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=500 ${SP_PG_EXTRA_OPTIONS:-}" start >/dev/null
   fi
@@ -52,6 +53,7 @@ start_postgres() {
 start_rabbitmq() {
   if ! as_root rabbitmqctl -q status >/dev/null 2>&1; then
     log "starting RabbitMQ"
+    SP_STARTED_RABBITMQ=1
     as_root rabbitmq-plugins enable --offline rabbitmq_management >/dev/null
     as_root service rabbitmq-server start >/dev/null || as_root sh -c 'rabbitmq-server -detached'
   fi
@@ -73,4 +75,16 @@ start_local_infra() {
   export SP_POSTGRES_ADMIN="Host=127.0.0.1;Port=$SP_PG_PORT;Username=postgres;Database=postgres"
   export SP_TEST_POSTGRES="$SP_POSTGRES_ADMIN"
   export SP_TEST_RABBITMQ="host=127.0.0.1;port=$SP_RABBITMQ_PORT;username=guest;password=guest;management=http://127.0.0.1:$SP_RABBITMQ_MANAGEMENT_PORT/"
+}
+
+# Stops what start_local_infra started (and only that).
+stop_local_infra() {
+  if [ -n "${SP_STARTED_POSTGRES:-}" ]; then
+    log "stopping PostgreSQL"
+    pg_run pg_ctl -D "$SP_DATA_DIR/pg" -m fast stop >/dev/null 2>&1 || true
+  fi
+  if [ -n "${SP_STARTED_RABBITMQ:-}" ]; then
+    log "stopping RabbitMQ"
+    as_root service rabbitmq-server stop >/dev/null 2>&1 || as_root rabbitmqctl -q stop >/dev/null 2>&1 || true
+  fi
 }
