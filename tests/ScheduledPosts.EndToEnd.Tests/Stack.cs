@@ -18,6 +18,7 @@ namespace ScheduledPosts.EndToEnd.Tests;
 public sealed class Stack : IAsyncLifetime
 {
     public const string BootstrapKey = "sp_e2e_owner_key_0123456789_abcdefghijkl";
+    public const string AdminToken = "e2e-admin-token-0123456789-abcdefghijkl";
     private readonly Dictionary<string, ServiceProcess> _services = [];
     private readonly Dictionary<string, int> _ports = [];
 
@@ -75,6 +76,7 @@ public sealed class Stack : IAsyncLifetime
         {
             ["Kestrel__Endpoints__Http__Url"] = Url("gateway"),
             ["Bootstrap__Key"] = BootstrapKey,
+            ["Admin__Token"] = AdminToken,
             ["ReverseProxy__Clusters__scheduling__Destinations__default__Address"] = Url("scheduling"),
             ["ReverseProxy__Clusters__webhooks__Destinations__default__Address"] = Url("webhooks"),
         });
