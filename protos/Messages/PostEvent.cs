@@ -34,3 +34,8 @@ public sealed record PostPublished : PostEvent;
 public sealed record PostPartiallyPublished : PostEvent;
 
 public sealed record PostFailed : PostEvent;
+
+/// <summary>A reschedule: <c>Data.previousScheduledFor</c> holds the old time.</summary>
+public sealed record PostRescheduled : PostEvent;
+
+public sealed record PostDeleted : PostEvent;

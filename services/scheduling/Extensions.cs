@@ -1,7 +1,9 @@
 using Dapper;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Api;
+using ScheduledPosts.Scheduling.Data;
 using ScheduledPosts.Scheduling.Grpc;
+using ScheduledPosts.Scheduling.Media;
 using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.Scheduling.Scheduling;
 using ScheduledPosts.ServiceDefaults.Bus;
@@ -33,7 +35,15 @@ public static class Extensions
         services.AddOptions<DispatcherOptions>().BindConfiguration(DispatcherOptions.Section)
             .Validate(o => o.BatchSize > 0, "Dispatcher:BatchSize must be positive.").ValidateOnStart();
 
+        services.AddOptions<MediaOptions>().BindConfiguration(MediaOptions.Section)
+            .Validate(o => o.MaxBytes > 0, "Media:MaxBytes must be positive.").ValidateOnStart();
+
         services.AddSingleton<OutboxScheduler>();
+        services.AddSingleton<WorkspaceSettings>();
+        services.AddSingleton<IMediaStorage, LocalDirectoryMediaStorage>();
+        services.AddSingleton<MediaLibrary>();
+        services.AddSingleton<Housekeeping>();
+        services.AddHostedService(sp => sp.GetRequiredService<Housekeeping>());
         services.AddSingleton<PostStore>();
         services.AddSingleton<PostLifecycle>();
         services.AddSingleton<SocialAccounts>();
@@ -43,7 +53,10 @@ public static class Extensions
 
     public static WebApplication MapSchedulingEndpoints(this WebApplication app)
     {
+        app.UseMiddleware<Idempotency>();
         app.MapPostsApi();
+        app.MapMediaApi();
+        app.MapSettingsApi();
         app.MapSocialAccountsApi();
         app.MapGrpcService<TargetsGrpcService>();
         app.MapGrpcService<PostsGrpcService>();

@@ -34,6 +34,8 @@ public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycl
 
     public string ConnectionString { get; private set; } = "";
 
+    public string MediaDirectory { get; } = Path.Combine(Path.GetTempPath(), $"sp-media-{Guid.NewGuid():N}");
+
     /// <summary>Every TargetDue received, with the moment it arrived.</summary>
     public ConcurrentQueue<(TargetDue Message, DateTimeOffset ReceivedAt)> Due { get; } = new();
 
@@ -51,6 +53,7 @@ public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycl
         _settings["RabbitMq:Username"] = rabbit.Username;
         _settings["RabbitMq:Password"] = rabbit.Password;
         _settings["Internal:Secret"] = "test-internal-secret-0123456789-abcdefghij";
+        _settings["Media:Directory"] = MediaDirectory;
 
         _probe = Bus.Factory.CreateUsingRabbitMq(cfg =>
         {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -11,16 +12,6 @@ using ScheduledPosts.ServiceDefaults.Json;
 
 namespace ScheduledPosts.Scheduling.Posts;
 
-public sealed record CreatePostRequest(
-    string? Caption,
-    List<CreateTargetRequest>? Targets,
-    string? ScheduledFor,
-    string? Timezone,
-    Dictionary<string, string>? Metadata,
-    List<string>? MediaIds);
-
-public sealed record CreateTargetRequest(string? SocialAccountId, string? CaptionOverride, string? FirstComment);
-
 public sealed class PublishingOptions
 {
     public const string Section = "Publishing";
@@ -31,6 +22,9 @@ public sealed class PublishingOptions
     public int MaxAttempts { get; set; } = 5;
     public TimeSpan RetryBase { get; set; } = TimeSpan.FromSeconds(2);
     public TimeSpan RetryCap { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The default window to cancel a mistaken immediate publish (a workspace may set its own).</summary>
+    public TimeSpan PublishLead { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>
@@ -42,113 +36,273 @@ public sealed class PostLifecycle(
     NpgsqlDataSource dataSource,
     PostStore store,
     OutboxScheduler outbox,
+    WorkspaceSettings settings,
+    Data.Housekeeping housekeeping,
     TimeProvider clock,
     IOptions<PublishingOptions> publishing)
 {
     private readonly PublishingOptions _publishing = publishing.Value;
 
-    public async Task<PostView> CreateAsync(InternalIdentity who, CreatePostRequest request)
+    public async Task<PostResult> CreateAsync(InternalIdentity who, CreatePostRequest request)
     {
         var now = clock.GetUtcNow();
         PostRules.ValidateCaption(request.Caption);
-        var targets = request.Targets ?? [];
-        PostRules.ValidateTargetAccounts(targets.Select(t => t?.SocialAccountId).ToList());
+        var targets = ValidTargets(request.Targets);
         PostRules.ValidateTimezone(request.Timezone);
         PostRules.ValidateMetadata(request.Metadata);
+        var mediaIds = ValidMediaIds(request.MediaIds);
         DateTimeOffset? scheduledFor = request.ScheduledFor is null ? null : PostRules.ParseScheduledFor(request.ScheduledFor, now);
-        if (request.MediaIds is { Count: > 0 })
-        {
-            throw ApiException.Validation("mediaIds[0]", "Unknown media id.");
-        }
 
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var tx = await connection.BeginTransactionAsync();
-        var accounts = (await connection.QueryAsync<(string Id, string Platform, string Status)>(
-            "SELECT id, platform, status FROM social_accounts WHERE workspace_id = @workspaceId AND id = ANY(@ids)",
-            new { workspaceId = who.WorkspaceId, ids = targets.Select(t => t.SocialAccountId!).ToArray() }, tx))
-            .ToDictionary(a => a.Id);
-
-        string status = scheduledFor is null ? PostStatus.Draft : PostStatus.Scheduled;
         var post = new PostStore.PostRow(
-            Ids.New("post"), who.WorkspaceId, status, request.Caption!, request.Timezone, scheduledFor?.UtcDateTime,
-            null, null, null, scheduledFor is null ? 0 : 1, JsonSerializer.Serialize(request.Metadata ?? []),
-            now.UtcDateTime, now.UtcDateTime, who.KeyId);
-        var targetRows = targets.Select((t, i) =>
-        {
-            if (!accounts.TryGetValue(t.SocialAccountId!, out var account))
-            {
-                throw ApiException.Validation($"targets[{i}].socialAccountId", "No such social account in this workspace.");
-            }
-
-            if (account.Status != "active")
-            {
-                throw ApiException.Validation($"targets[{i}].socialAccountId", "The social account is disconnected.");
-            }
-
-            return new PostStore.TargetRow(
-                Ids.New("tgt"), post.Id, account.Id, account.Platform, i, status, t.CaptionOverride, t.FirstComment,
-                null, null, null, null, null, 0, null, null, null);
-        }).ToList();
-
-        await store.InsertAsync(tx, post, targetRows);
+            Ids.New("post"), who.WorkspaceId, PostStatus.Draft, request.Caption!, request.Timezone, null,
+            null, null, null, 0, JsonSerializer.Serialize(request.Metadata ?? []), now.UtcDateTime, now.UtcDateTime, who.KeyId, 1);
+        await store.InsertAsync(tx, post, await TargetRowsAsync(tx, who.WorkspaceId, post.Id, targets, request.Caption!));
+        await AttachMediaAsync(tx, who.WorkspaceId, post.Id, mediaIds);
         await store.AuditAsync(tx, post, "created", who.KeyId);
-        var view = PostStore.ToView(post, targetRows);
         if (scheduledFor is { } due)
         {
-            await connection.ExecuteAsync("UPDATE targets SET next_attempt_at = @due WHERE post_id = @id", new { due, id = post.Id }, tx);
-            foreach (var target in targetRows)
-            {
-                await outbox.ScheduleSendAsync(tx, new TargetDue(post.Id, target.Id, post.ScheduleVersion), due, post.Id);
-            }
-
+            await ScheduleTargetsAsync(tx, post, due, PostStatus.Draft);
             await store.AuditAsync(tx, post, "scheduled", who.KeyId, newTime: due);
-            await EmitAsync<PostScheduled>(tx, "post.scheduled", view);
+            await EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
         }
 
+        var result = await ResultAsync(tx, post.Id);
         await tx.CommitAsync();
-        return view;
+        return result;
     }
 
-    public async Task<PostView> GetAsync(string workspaceId, string postId)
+    public async Task<PostResult> GetAsync(string workspaceId, string postId)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        return await store.GetAsync(connection, postId, workspaceId) ?? throw ApiException.NotFound("Post");
+        var found = await store.GetAsync(connection, postId, workspaceId) ?? throw ApiException.NotFound("Post");
+        return new PostResult(found.View, found.ETag);
+    }
+
+    public async Task<PostPage> ListAsync(string workspaceId, PostQuery query)
+    {
+        var filter = query.ToFilter(workspaceId);
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var page = await store.ListAsync(connection, filter with { Limit = filter.Limit + 1 });
+        bool hasMore = page.Count > filter.Limit;
+        var data = hasMore ? page[..filter.Limit] : page;
+        return new PostPage(data, hasMore ? PostQuery.CursorAfter(data[^1].Id) : null, hasMore);
+    }
+
+    public async Task<IReadOnlyList<AuditEntry>> AuditLogAsync(string workspaceId, string postId)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var rows = await store.AuditLogAsync(connection, workspaceId, postId);
+        if (rows.Count == 0)
+        {
+            throw ApiException.NotFound("Post");
+        }
+
+        return rows.Select(r => new AuditEntry(r.Action, r.ActorKeyId, r.Reason, PostStore.Utc(r.OldTime), PostStore.Utc(r.NewTime), PostStore.Utc(r.At))).ToList();
+    }
+
+    /// <summary>PATCH: only a draft can be edited; captions and targets are immutable once scheduled.</summary>
+    public async Task<PostResult> UpdateDraftAsync(InternalIdentity who, string postId, UpdatePostRequest request, string? ifMatch)
+    {
+        if (request.Caption is not null)
+        {
+            PostRules.ValidateCaption(request.Caption);
+        }
+
+        var targets = request.Targets is null ? null : ValidTargets(request.Targets);
+        PostRules.ValidateTimezone(request.Timezone);
+        PostRules.ValidateMetadata(request.Metadata);
+        var mediaIds = request.MediaIds is null ? null : ValidMediaIds(request.MediaIds);
+
+        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        {
+            if (post.Status != PostStatus.Draft)
+            {
+                throw ApiException.Conflict($"Only a draft can be edited; this post is {post.Status}.");
+            }
+
+            var connection = tx.Connection!;
+            string caption = request.Caption ?? post.Caption;
+            await connection.ExecuteAsync("""
+                UPDATE posts SET caption = @caption, timezone = COALESCE(@Timezone, timezone),
+                    metadata = COALESCE(@metadata::jsonb, metadata)
+                WHERE id = @postId
+                """, new { caption, request.Timezone, metadata = request.Metadata is null ? null : JsonSerializer.Serialize(request.Metadata), postId }, tx);
+            if (targets is not null)
+            {
+                await connection.ExecuteAsync("DELETE FROM targets WHERE post_id = @postId", new { postId }, tx);
+                await store.InsertTargetsAsync(tx, await TargetRowsAsync(tx, post.WorkspaceId, postId, targets, caption));
+            }
+
+            if (mediaIds is not null)
+            {
+                await AttachMediaAsync(tx, post.WorkspaceId, postId, mediaIds);
+            }
+
+            await store.AuditAsync(tx, post, "updated", who.KeyId);
+        });
+    }
+
+    /// <summary>draft → scheduled at <c>scheduledFor</c>.</summary>
+    public async Task<PostResult> ScheduleAsync(InternalIdentity who, string postId, string? scheduledFor, string? ifMatch)
+    {
+        var due = PostRules.ParseScheduledFor(scheduledFor, clock.GetUtcNow());
+        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        {
+            if (post.Status != PostStatus.Draft)
+            {
+                throw ApiException.Conflict($"Only a draft can be scheduled; this post is {post.Status}. Use reschedule to move a scheduled post.");
+            }
+
+            await ScheduleTargetsAsync(tx, post, due, PostStatus.Draft);
+            await store.AuditAsync(tx, post, "scheduled", who.KeyId, newTime: due);
+            await EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
+        });
+    }
+
+    /// <summary>draft or scheduled → scheduled at now + the publish lead: the window to cancel a mistaken publish.</summary>
+    public async Task<PostResult> PublishNowAsync(InternalIdentity who, string postId, string? ifMatch)
+        => await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        {
+            if (post.Status is not (PostStatus.Draft or PostStatus.Scheduled))
+            {
+                throw ApiException.Conflict($"A {post.Status} post cannot be published now.");
+            }
+
+            var lead = TimeSpan.FromSeconds((await settings.GetAsync(tx.Connection!, post.WorkspaceId, tx)).PublishLeadSeconds);
+            var due = clock.GetUtcNow() + lead;
+            var old = PostStore.Utc(post.ScheduledFor);
+            await ScheduleTargetsAsync(tx, post, due, post.Status);
+            await store.AuditAsync(tx, post, "published_now", who.KeyId, oldTime: old, newTime: due);
+            if (post.Status == PostStatus.Draft)
+            {
+                await EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
+            }
+            else
+            {
+                await EmitAsync<PostRescheduled>(tx, "post.rescheduled", post.Id, old);
+            }
+        });
+
+    /// <summary>
+    /// Moves a scheduled post (or revives a cancelled one of which nothing was published) to a new time:
+    /// the pending messages move in the same transaction, and the old ones become stale by version.
+    /// </summary>
+    public async Task<PostResult> RescheduleAsync(InternalIdentity who, string postId, string? scheduledFor, string? ifMatch)
+    {
+        var due = PostRules.ParseScheduledFor(scheduledFor, clock.GetUtcNow());
+        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        {
+            bool revivable = post.Status == PostStatus.Cancelled
+                && await tx.Connection!.ExecuteScalarAsync<bool>(
+                    "SELECT NOT EXISTS (SELECT 1 FROM targets WHERE post_id = @postId AND status IN ('published', 'publishing'))",
+                    new { postId }, tx);
+            if (post.Status != PostStatus.Scheduled && !revivable)
+            {
+                throw ApiException.Conflict(post.Status == PostStatus.Cancelled
+                    ? "A cancelled post of which a target was published cannot be rescheduled."
+                    : $"A {post.Status} post cannot be rescheduled.");
+            }
+
+            var old = PostStore.Utc(post.ScheduledFor);
+            await ScheduleTargetsAsync(tx, post, due, post.Status);
+            await store.AuditAsync(tx, post, "rescheduled", who.KeyId, oldTime: old, newTime: due);
+            await EmitAsync<PostRescheduled>(tx, "post.rescheduled", post.Id, old);
+        });
     }
 
     /// <summary>
     /// SPEC §4 cancel: from scheduled, everything; while publishing, the targets not yet claimed (409 if none);
-    /// from any other state, 409. The pending messages go in the same transaction.
+    /// from any other state, 409. Inside the workspace's cutoff, 409 CANCEL_WINDOW_CLOSED.
     /// </summary>
-    public async Task<PostView> CancelAsync(InternalIdentity who, string postId, string? reason)
+    public async Task<PostResult> CancelAsync(InternalIdentity who, string postId, string? reason, string? ifMatch)
     {
         PostRules.ValidateCancelReason(reason);
+        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        {
+            if (post.Status is not (PostStatus.Scheduled or PostStatus.Publishing))
+            {
+                throw ApiException.Conflict($"A {post.Status} post cannot be cancelled.");
+            }
+
+            await EnsureOutsideCutoffAsync(tx, post);
+            var connection = tx.Connection!;
+            int cancelled = await connection.ExecuteAsync(
+                "UPDATE targets SET status = 'cancelled', next_attempt_at = NULL WHERE post_id = @postId AND status = 'scheduled'",
+                new { postId }, tx);
+            if (cancelled == 0)
+            {
+                throw ApiException.Conflict("Every target's upload already went out; nothing left to cancel.");
+            }
+
+            await outbox.CancelScheduledAsync(tx, postId);
+            await connection.ExecuteAsync(
+                "UPDATE posts SET cancelled_at = clock_timestamp(), cancel_reason = @reason WHERE id = @postId",
+                new { reason, postId }, tx);
+            await SettleAsync(tx, postId, cancelled: true);
+            await store.AuditAsync(tx, post, "cancelled", who.KeyId, reason);
+            await EmitAsync<PostCancelled>(tx, "post.cancelled", postId);
+        });
+    }
+
+    /// <summary>Cancels one target of a multi-account post, by the same rules; the post goes on for the others.</summary>
+    public async Task<PostResult> CancelTargetAsync(InternalIdentity who, string postId, string targetId, string? reason, string? ifMatch)
+    {
+        PostRules.ValidateCancelReason(reason);
+        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        {
+            var target = (await store.TargetsAsync(tx.Connection!, postId, tx)).SingleOrDefault(t => t.Id == targetId)
+                ?? throw ApiException.NotFound("Target");
+            if (post.Status is not (PostStatus.Scheduled or PostStatus.Publishing) || target.Status != TargetStatus.Scheduled)
+            {
+                throw ApiException.Conflict(target.Status == TargetStatus.Publishing
+                    ? "This target's upload is already in flight."
+                    : $"A {target.Status} target of a {post.Status} post cannot be cancelled.");
+            }
+
+            await EnsureOutsideCutoffAsync(tx, post);
+            await tx.Connection!.ExecuteAsync(
+                "UPDATE targets SET status = 'cancelled', next_attempt_at = NULL WHERE id = @targetId", new { targetId }, tx);
+            await outbox.CancelScheduledAsync(tx, postId, targetId);
+            string? final = await SettleAsync(tx, postId, cancelled: post.CancelledAt is not null);
+            await store.AuditAsync(tx, post, "target_cancelled", who.KeyId, reason is null ? targetId : $"{targetId}: {reason}");
+            if (final == PostStatus.Cancelled)
+            {
+                await tx.Connection!.ExecuteAsync(
+                    "UPDATE posts SET cancelled_at = clock_timestamp(), cancel_reason = @reason WHERE id = @postId", new { reason, postId }, tx);
+                await EmitAsync<PostCancelled>(tx, "post.cancelled", postId);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Deletes the post group atomically (post, targets, media links, pending messages); media no other post
+    /// uses is orphaned for the janitor to remove from storage after the commit. The audit log keeps a tombstone.
+    /// </summary>
+    public async Task<DeletedPost> DeleteAsync(InternalIdentity who, string postId, string? ifMatch)
+    {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var tx = await connection.BeginTransactionAsync();
-        var post = await store.LockAsync(tx, postId, who.WorkspaceId) ?? throw ApiException.NotFound("Post");
-        if (post.Status is not (PostStatus.Scheduled or PostStatus.Publishing))
+        var post = await LockForChangeAsync(tx, who, postId, ifMatch);
+        if (post.Status is PostStatus.Publishing or PostStatus.Published or PostStatus.PartiallyPublished)
         {
-            throw ApiException.Conflict($"A {post.Status} post cannot be cancelled.");
+            throw ApiException.Conflict($"A {post.Status} post cannot be deleted here; delete it upstream on the platform instead.");
         }
 
-        int cancelled = await connection.ExecuteAsync(
-            "UPDATE targets SET status = 'cancelled', next_attempt_at = NULL WHERE post_id = @postId AND status = 'scheduled'",
-            new { postId }, tx);
-        if (cancelled == 0)
-        {
-            throw ApiException.Conflict("Every target's upload already went out; nothing left to cancel.");
-        }
-
+        var targets = await store.TargetsAsync(connection, postId, tx);
+        await EmitAsync<PostDeleted>(tx, "post.deleted", postId);
         await outbox.CancelScheduledAsync(tx, postId);
-        var now = clock.GetUtcNow();
-        await connection.ExecuteAsync(
-            "UPDATE posts SET cancelled_at = @now, cancel_reason = @reason, updated_at = @now WHERE id = @postId",
-            new { now, reason, postId }, tx);
-        await SettleAsync(tx, postId, cancelled: true);
-        await store.AuditAsync(tx, post, "cancelled", who.KeyId, reason);
-        var view = (await store.GetAsync(connection, postId, null, tx))!;
-        await EmitAsync<PostCancelled>(tx, "post.cancelled", view);
+        await connection.ExecuteAsync("""
+            UPDATE media SET orphaned_at = clock_timestamp()
+            WHERE id IN (SELECT media_id FROM post_media WHERE post_id = @postId)
+              AND NOT EXISTS (SELECT 1 FROM post_media pm WHERE pm.media_id = media.id AND pm.post_id <> @postId)
+            """, new { postId }, tx);
+        await connection.ExecuteAsync("DELETE FROM posts WHERE id = @postId", new { postId }, tx);
+        await store.AuditAsync(tx, post, "deleted", who.KeyId);
         await tx.CommitAsync();
-        return view;
+        housekeeping.RequestSweep();
+        return new DeletedPost(postId, true, targets.Select(t => new DeletedTarget(t.Id, t.Platform, t.Status)).ToList());
     }
 
     public sealed record ClaimedTarget(
@@ -174,31 +328,30 @@ public sealed class PostLifecycle(
             return (null, "stale");
         }
 
-        var claimed = await connection.QuerySingleOrDefaultAsync<(string Handle, string? CaptionOverride, int AttemptCount, Guid LeaseToken, DateTime LeaseExpiresAt)>("""
+        var claimed = await connection.QuerySingleOrDefaultAsync<(string Handle, string? CaptionOverride, int AttemptCount, Guid LeaseToken, DateTime LeaseExpiresAt, string Platform)>("""
             UPDATE targets t
             SET status = 'publishing', lease_token = gen_random_uuid(), lease_expires_at = clock_timestamp() + @lease,
                 attempt_count = t.attempt_count + 1, last_attempt_at = clock_timestamp()
             FROM social_accounts a
             WHERE t.id = @targetId AND t.post_id = @postId AND a.id = t.social_account_id
               AND t.status = 'scheduled' AND t.next_attempt_at <= clock_timestamp()
-            RETURNING a.handle, t.caption_override, t.attempt_count, t.lease_token, t.lease_expires_at
+            RETURNING a.handle, t.caption_override, t.attempt_count, t.lease_token, t.lease_expires_at, t.platform
             """, new { targetId, postId, lease = _publishing.Lease }, tx);
         if (claimed.Handle is null)
         {
             return (null, "not_scheduled");
         }
 
+        await store.TouchAsync(tx, postId);
         if (post.Status == PostStatus.Scheduled)
         {
-            await connection.ExecuteAsync(
-                "UPDATE posts SET status = 'publishing', updated_at = clock_timestamp() WHERE id = @postId", new { postId }, tx);
-            await EmitAsync<PostPublishing>(tx, "post.publishing", (await store.GetAsync(connection, postId, null, tx))!);
+            await connection.ExecuteAsync("UPDATE posts SET status = 'publishing' WHERE id = @postId", new { postId }, tx);
+            await EmitAsync<PostPublishing>(tx, "post.publishing", postId);
         }
 
-        var platform = await connection.ExecuteScalarAsync<string>("SELECT platform FROM targets WHERE id = @targetId", new { targetId }, tx);
         await tx.CommitAsync();
-        return (new ClaimedTarget(postId, targetId, post.WorkspaceId, platform!, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
-            claimed.LeaseToken, new DateTimeOffset(DateTime.SpecifyKind(claimed.LeaseExpiresAt, DateTimeKind.Utc)), claimed.AttemptCount), "claimed");
+        return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
+            claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount), "claimed");
     }
 
     public abstract record Outcome;
@@ -257,8 +410,7 @@ public sealed class PostLifecycle(
             case Failed failed:
                 newStatus = TargetStatus.Failed;
                 await connection.ExecuteAsync("""
-                    UPDATE targets SET status = 'failed', error_code = @ErrorCode, error_message = @ErrorMessage,
-                        lease_expires_at = NULL
+                    UPDATE targets SET status = 'failed', error_code = @ErrorCode, error_message = @ErrorMessage, lease_expires_at = NULL
                     WHERE id = @targetId
                     """, new { failed.ErrorCode, failed.ErrorMessage, targetId }, tx);
                 break;
@@ -266,9 +418,84 @@ public sealed class PostLifecycle(
                 throw new ArgumentOutOfRangeException(nameof(outcome));
         }
 
+        await store.TouchAsync(tx, postId);
         string postStatus = await SettleAsync(tx, postId, cancelled: post.CancelledAt is not null) ?? post.Status;
         await tx.CommitAsync();
         return (newStatus, postStatus);
+    }
+
+    /// <summary>Locks the post, checks tenancy and If-Match, runs <paramref name="change"/>, bumps the revision, commits.</summary>
+    private async Task<PostResult> MutateAsync(InternalIdentity who, string postId, string? ifMatch, Func<NpgsqlTransaction, PostStore.PostRow, Task> change)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var tx = await connection.BeginTransactionAsync();
+        var post = await LockForChangeAsync(tx, who, postId, ifMatch);
+        await store.TouchAsync(tx, postId);
+        await change(tx, post);
+        var result = await ResultAsync(tx, postId);
+        await tx.CommitAsync();
+        return result;
+    }
+
+    private async Task<PostStore.PostRow> LockForChangeAsync(NpgsqlTransaction tx, InternalIdentity who, string postId, string? ifMatch)
+    {
+        var post = await store.LockAsync(tx, postId, who.WorkspaceId) ?? throw ApiException.NotFound("Post");
+        if (ifMatch is not null && ifMatch.Trim() != "*" && !ifMatch.Split(',').Select(t => t.Trim()).Contains(post.ETag))
+        {
+            throw new ApiException(StatusCodes.Status412PreconditionFailed, "PRECONDITION_FAILED",
+                "The post changed since you read it (If-Match does not match its ETag); read it again.");
+        }
+
+        return post;
+    }
+
+    private async Task<PostResult> ResultAsync(NpgsqlTransaction tx, string postId)
+    {
+        var (view, etag) = (await store.GetAsync(tx.Connection!, postId, null, tx))!.Value;
+        return new PostResult(view, etag);
+    }
+
+    private async Task EnsureOutsideCutoffAsync(NpgsqlTransaction tx, PostStore.PostRow post)
+    {
+        int cutoff = (await settings.GetAsync(tx.Connection!, post.WorkspaceId, tx)).CancelCutoffSeconds;
+        if (cutoff > 0 && post.ScheduledFor is { } due && PostStore.Utc(due) - clock.GetUtcNow() < TimeSpan.FromSeconds(cutoff))
+        {
+            throw new ApiException(StatusCodes.Status409Conflict, "CANCEL_WINDOW_CLOSED",
+                $"This workspace allows cancelling only until {cutoff} s before the scheduled time.");
+        }
+    }
+
+    /// <summary>
+    /// Puts the post on the schedule at <paramref name="due"/> under a new schedule version: every target not
+    /// published goes back to scheduled with its message; messages of the previous version are taken back.
+    /// </summary>
+    private async Task ScheduleTargetsAsync(NpgsqlTransaction tx, PostStore.PostRow post, DateTimeOffset due, string fromStatus)
+    {
+        var connection = tx.Connection!;
+        await outbox.CancelScheduledAsync(tx, post.Id);
+        long version = await connection.ExecuteScalarAsync<long>("""
+            UPDATE posts SET status = 'scheduled', scheduled_for = @due, schedule_version = schedule_version + 1,
+                cancelled_at = NULL, cancel_reason = NULL
+            WHERE id = @Id
+            RETURNING schedule_version
+            """, new { due, post.Id }, tx);
+        // A draft's targets are drafts; a scheduled post keeps the targets cancelled on their own; a revived
+        // cancelled post brings back every target (none was published, or it could not be revived).
+        string[] revive = fromStatus switch
+        {
+            PostStatus.Draft => [TargetStatus.Draft],
+            PostStatus.Scheduled => [TargetStatus.Scheduled],
+            _ => [TargetStatus.Cancelled, TargetStatus.Failed, TargetStatus.Skipped],
+        };
+        var targetIds = (await connection.QueryAsync<string>("""
+            UPDATE targets SET status = 'scheduled', next_attempt_at = @due, error_code = NULL, error_message = NULL
+            WHERE post_id = @Id AND status = ANY(@revive)
+            RETURNING id
+            """, new { due, post.Id, revive }, tx)).ToList();
+        foreach (string targetId in targetIds)
+        {
+            await outbox.ScheduleSendAsync(tx, new TargetDue(post.Id, targetId, version), due, post.Id);
+        }
     }
 
     /// <summary>When every target is terminal, gives the post its final status (SPEC §2) and emits its event.</summary>
@@ -284,25 +511,105 @@ public sealed class PostLifecycle(
 
         DateTime? publishedAt = targets.Max(t => t.PublishedAt);
         await connection.ExecuteAsync(
-            "UPDATE posts SET status = @final, published_at = @publishedAt, updated_at = clock_timestamp() WHERE id = @postId",
-            new { final, publishedAt, postId }, tx);
-        if (final == PostStatus.Cancelled)
+            "UPDATE posts SET status = @final, published_at = @publishedAt WHERE id = @postId", new { final, publishedAt, postId }, tx);
+        switch (final)
         {
-            return final; // the cancel itself emits post.cancelled
+            case PostStatus.Published:
+                await EmitAsync<PostPublished>(tx, "post.published", postId);
+                break;
+            case PostStatus.PartiallyPublished:
+                await EmitAsync<PostPartiallyPublished>(tx, "post.partially_published", postId);
+                break;
+            case PostStatus.Failed:
+                await EmitAsync<PostFailed>(tx, "post.failed", postId);
+                break;
         }
 
-        var view = (await store.GetAsync(connection, postId, null, tx))!;
-        await (final switch
-        {
-            PostStatus.Published => EmitAsync<PostPublished>(tx, "post.published", view),
-            PostStatus.PartiallyPublished => EmitAsync<PostPartiallyPublished>(tx, "post.partially_published", view),
-            _ => EmitAsync<PostFailed>(tx, "post.failed", view),
-        });
-        return final;
+        return final; // a cancel emits its own post.cancelled
     }
 
-    private Task EmitAsync<T>(NpgsqlTransaction tx, string type, PostView view) where T : PostEvent, new()
-        => outbox.PublishAsync(tx, new T
+    private static List<CreateTargetRequest> ValidTargets(List<CreateTargetRequest?>? targets)
+    {
+        PostRules.ValidateTargetAccounts((targets ?? []).Select(t => t?.SocialAccountId).ToList());
+        return targets!.Select(t => t!).ToList();
+    }
+
+    private static List<string> ValidMediaIds(List<string?>? mediaIds)
+    {
+        var ids = mediaIds ?? [];
+        for (int i = 0; i < ids.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(ids[i]))
+            {
+                throw ApiException.Validation($"mediaIds[{i}]", "A media id is required.");
+            }
+        }
+
+        if (ids.Count > PostRules.MaxMedia)
+        {
+            throw ApiException.Validation("mediaIds", $"A post has at most {PostRules.MaxMedia} media.");
+        }
+
+        if (ids.Distinct().Count() != ids.Count)
+        {
+            throw ApiException.Validation("mediaIds", "Each media id may appear once.");
+        }
+
+        return ids!;
+    }
+
+    private static async Task<List<PostStore.TargetRow>> TargetRowsAsync(
+        NpgsqlTransaction tx, string workspaceId, string postId, List<CreateTargetRequest> targets, string caption)
+    {
+        var accounts = (await tx.Connection!.QueryAsync<(string Id, string Platform, string Status)>(
+            "SELECT id, platform, status FROM social_accounts WHERE workspace_id = @workspaceId AND id = ANY(@ids)",
+            new { workspaceId, ids = targets.Select(t => t.SocialAccountId!).ToArray() }, tx))
+            .ToDictionary(a => a.Id);
+        return targets.Select((t, i) =>
+        {
+            if (!accounts.TryGetValue(t.SocialAccountId!, out var account))
+            {
+                throw ApiException.Validation($"targets[{i}].socialAccountId", "No such social account in this workspace.");
+            }
+
+            if (account.Status != "active")
+            {
+                throw ApiException.Validation($"targets[{i}].socialAccountId", "The social account is disconnected.");
+            }
+
+            PostRules.ValidateCaptionFor(account.Platform, t.CaptionOverride ?? caption,
+                t.CaptionOverride is null ? "caption" : $"targets[{i}].captionOverride");
+            return new PostStore.TargetRow(
+                Ids.New("tgt"), postId, account.Id, account.Platform, i, TargetStatus.Draft, t.CaptionOverride, t.FirstComment,
+                null, null, null, null, null, 0, null, null, null);
+        }).ToList();
+    }
+
+    private async Task AttachMediaAsync(NpgsqlTransaction tx, string workspaceId, string postId, List<string> mediaIds)
+    {
+        var known = (await tx.Connection!.QueryAsync<string>(
+            "SELECT id FROM media WHERE workspace_id = @workspaceId AND id = ANY(@mediaIds) AND orphaned_at IS NULL",
+            new { workspaceId, mediaIds = mediaIds.ToArray() }, tx)).ToHashSet();
+        int unknown = mediaIds.FindIndex(id => !known.Contains(id));
+        if (unknown >= 0)
+        {
+            throw ApiException.Validation($"mediaIds[{unknown}]", "No such media in this workspace.");
+        }
+
+        await store.ReplaceMediaAsync(tx, postId, mediaIds);
+    }
+
+    private async Task EmitAsync<T>(NpgsqlTransaction tx, string type, string postId, DateTimeOffset? previousScheduledFor = null)
+        where T : PostEvent, new()
+    {
+        var (view, _) = (await store.GetAsync(tx.Connection!, postId, null, tx))!.Value;
+        var data = JsonSerializer.SerializeToNode(view, JsonDefaults.Options)!.AsObject();
+        if (typeof(T) == typeof(PostRescheduled))
+        {
+            data["previousScheduledFor"] = previousScheduledFor is null ? null : JsonValue.Create(JsonDefaults.Format(previousScheduledFor.Value));
+        }
+
+        await outbox.PublishAsync(tx, new T
         {
             EventId = Ids.New("evt"),
             Type = type,
@@ -310,6 +617,7 @@ public sealed class PostLifecycle(
             PostId = view.Id,
             ScheduleVersion = view.ScheduleVersion,
             OccurredAt = clock.GetUtcNow(),
-            Data = JsonSerializer.SerializeToElement(view, JsonDefaults.Options),
+            Data = JsonSerializer.SerializeToElement(data, JsonDefaults.Options),
         });
+    }
 }

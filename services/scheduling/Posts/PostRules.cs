@@ -11,6 +11,7 @@ public static partial class PostRules
     public const int MaxCaptionLength = 5000;
     public const int MaxCancelReasonLength = 1024;
     public const int MaxMetadataPairs = 16;
+    public const int MaxMedia = 4;
     public static readonly TimeSpan SkewTolerance = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan Horizon = TimeSpan.FromDays(365);
 
@@ -56,6 +57,20 @@ public static partial class PostRules
         if (caption.Length > MaxCaptionLength)
         {
             throw ApiException.Validation("caption", $"caption must be at most {MaxCaptionLength} characters.");
+        }
+    }
+
+    /// <summary>The caption a target will publish must fit its platform.</summary>
+    public static void ValidateCaptionFor(string platform, string caption, string path)
+    {
+        int max = platform switch
+        {
+            "sandbox" or "mastodon" => 500,
+            _ => MaxCaptionLength,
+        };
+        if (caption.Length > max)
+        {
+            throw ApiException.Validation(path, $"{platform} accepts at most {max} characters; this caption has {caption.Length}.");
         }
     }
 

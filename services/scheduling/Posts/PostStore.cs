@@ -4,22 +4,29 @@ using Npgsql;
 
 namespace ScheduledPosts.Scheduling.Posts;
 
-/// <summary>The posts, targets and audit tables. Plain SQL; every mutation runs in the caller's transaction.</summary>
+/// <summary>The posts, targets, media links and audit tables. Plain SQL; every mutation runs in the caller's transaction.</summary>
 public sealed class PostStore
 {
     public sealed record PostRow(
         string Id, string WorkspaceId, string Status, string Caption, string? Timezone, DateTime? ScheduledFor,
         DateTime? PublishedAt, DateTime? CancelledAt, string? CancelReason, long ScheduleVersion, string Metadata,
-        DateTime CreatedAt, DateTime UpdatedAt, string? CreatedByKeyId);
+        DateTime CreatedAt, DateTime UpdatedAt, string? CreatedByKeyId, long Revision)
+    {
+        public string ETag => $"\"{Revision}\"";
+    }
 
     public sealed record TargetRow(
         string Id, string PostId, string SocialAccountId, string Platform, int Position, string Status,
         string? CaptionOverride, string? FirstComment, DateTime? PublishedAt, string? ExternalPostId, string? ExternalUrl,
         string? ErrorCode, string? ErrorMessage, int AttemptCount, DateTime? LastAttemptAt, Guid? LeaseToken, DateTime? LeaseExpiresAt);
 
+    public sealed record MediaLinkRow(string PostId, string MediaId, int Position, string? AltText);
+
+    public sealed record AuditRow(long Id, string PostId, string Action, string? ActorKeyId, string? Reason, DateTime? OldTime, DateTime? NewTime, DateTime At);
+
     private const string PostColumns = """
         id, workspace_id, status, caption, timezone, scheduled_for, published_at, cancelled_at, cancel_reason,
-        schedule_version, metadata::text AS metadata, created_at, updated_at, created_by_key_id
+        schedule_version, metadata::text AS metadata, created_at, updated_at, created_by_key_id, revision
         """;
 
     private const string TargetColumns = """
@@ -33,17 +40,63 @@ public sealed class PostStore
             $"SELECT {PostColumns} FROM posts WHERE id = @postId AND (@workspaceId::text IS NULL OR workspace_id = @workspaceId) FOR UPDATE",
             new { postId, workspaceId }, tx);
 
-    public async Task<PostView?> GetAsync(NpgsqlConnection connection, string postId, string? workspaceId, NpgsqlTransaction? tx = null)
+    public async Task<(PostView View, string ETag)?> GetAsync(NpgsqlConnection connection, string postId, string? workspaceId, NpgsqlTransaction? tx = null)
     {
         var post = await connection.QuerySingleOrDefaultAsync<PostRow>(
             $"SELECT {PostColumns} FROM posts WHERE id = @postId AND (@workspaceId::text IS NULL OR workspace_id = @workspaceId)",
             new { postId, workspaceId }, tx);
-        return post is null ? null : ToView(post, await TargetsAsync(connection, postId, tx));
+        if (post is null)
+        {
+            return null;
+        }
+
+        return (ToView(post, await TargetsAsync(connection, postId, tx), await MediaAsync(connection, [postId], tx)), post.ETag);
+    }
+
+    public sealed record ListFilter(
+        string WorkspaceId, IReadOnlyList<string>? Statuses, string? Platform, string? SocialAccountId,
+        DateTimeOffset? ScheduledFrom, DateTimeOffset? ScheduledTo, string? AfterId, int Limit);
+
+    /// <summary>Newest first, keyset-paginated by id: a page never shifts when posts are created meanwhile.</summary>
+    public async Task<List<PostView>> ListAsync(NpgsqlConnection connection, ListFilter filter)
+    {
+        var posts = (await connection.QueryAsync<PostRow>($"""
+            SELECT {PostColumns} FROM posts p
+            WHERE workspace_id = @WorkspaceId
+              AND (@AfterId::text IS NULL OR id < @AfterId)
+              AND (@Statuses::text[] IS NULL OR status = ANY(@Statuses))
+              AND (@ScheduledFrom::timestamptz IS NULL OR scheduled_for >= @ScheduledFrom)
+              AND (@ScheduledTo::timestamptz IS NULL OR scheduled_for < @ScheduledTo)
+              AND (@Platform::text IS NULL OR EXISTS (SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.platform = @Platform))
+              AND (@SocialAccountId::text IS NULL OR EXISTS (SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.social_account_id = @SocialAccountId))
+            ORDER BY id DESC
+            LIMIT @Limit
+            """, new
+        {
+            filter.WorkspaceId,
+            filter.AfterId,
+            Statuses = filter.Statuses?.ToArray(),
+            filter.ScheduledFrom,
+            filter.ScheduledTo,
+            filter.Platform,
+            filter.SocialAccountId,
+            filter.Limit,
+        })).AsList();
+        string[] ids = posts.Select(p => p.Id).ToArray();
+        var targets = (await connection.QueryAsync<TargetRow>(
+            $"SELECT {TargetColumns} FROM targets WHERE post_id = ANY(@ids) ORDER BY position", new { ids })).ToLookup(t => t.PostId);
+        var media = (await MediaAsync(connection, ids)).ToLookup(m => m.PostId);
+        return posts.Select(p => ToView(p, targets[p.Id], media[p.Id])).ToList();
     }
 
     public async Task<List<TargetRow>> TargetsAsync(NpgsqlConnection connection, string postId, NpgsqlTransaction? tx = null)
         => (await connection.QueryAsync<TargetRow>(
             $"SELECT {TargetColumns} FROM targets WHERE post_id = @postId ORDER BY position", new { postId }, tx)).AsList();
+
+    public async Task<List<MediaLinkRow>> MediaAsync(NpgsqlConnection connection, string[] postIds, NpgsqlTransaction? tx = null)
+        => (await connection.QueryAsync<MediaLinkRow>(
+            "SELECT post_id, media_id, position, alt_text FROM post_media WHERE post_id = ANY(@postIds) ORDER BY position",
+            new { postIds }, tx)).AsList();
 
     public async Task InsertAsync(NpgsqlTransaction tx, PostRow post, IEnumerable<TargetRow> targets)
     {
@@ -51,11 +104,27 @@ public sealed class PostStore
             INSERT INTO posts (id, workspace_id, status, caption, timezone, scheduled_for, schedule_version, metadata, created_at, updated_at, created_by_key_id)
             VALUES (@Id, @WorkspaceId, @Status, @Caption, @Timezone, @ScheduledFor, @ScheduleVersion, @Metadata::jsonb, @CreatedAt, @UpdatedAt, @CreatedByKeyId)
             """, post, tx);
-        await tx.Connection!.ExecuteAsync("""
+        await InsertTargetsAsync(tx, targets);
+    }
+
+    public Task InsertTargetsAsync(NpgsqlTransaction tx, IEnumerable<TargetRow> targets)
+        => tx.Connection!.ExecuteAsync("""
             INSERT INTO targets (id, post_id, social_account_id, platform, position, status, caption_override, first_comment)
             VALUES (@Id, @PostId, @SocialAccountId, @Platform, @Position, @Status, @CaptionOverride, @FirstComment)
             """, targets, tx);
+
+    public async Task ReplaceMediaAsync(NpgsqlTransaction tx, string postId, IReadOnlyList<string> mediaIds)
+    {
+        await tx.Connection!.ExecuteAsync("DELETE FROM post_media WHERE post_id = @postId", new { postId }, tx);
+        await tx.Connection!.ExecuteAsync(
+            "INSERT INTO post_media (post_id, media_id, position) VALUES (@postId, @mediaId, @position)",
+            mediaIds.Select((mediaId, position) => new { postId, mediaId, position }), tx);
     }
+
+    /// <summary>Marks a change to the post or its targets: a new revision (ETag) and <c>updatedAt</c>.</summary>
+    public Task TouchAsync(NpgsqlTransaction tx, string postId)
+        => tx.Connection!.ExecuteAsync(
+            "UPDATE posts SET revision = revision + 1, updated_at = clock_timestamp() WHERE id = @postId", new { postId }, tx);
 
     public Task AuditAsync(NpgsqlTransaction tx, PostRow post, string action, string? actorKeyId,
         string? reason = null, DateTimeOffset? oldTime = null, DateTimeOffset? newTime = null)
@@ -65,7 +134,13 @@ public sealed class PostStore
             """,
             new { postId = post.Id, workspaceId = post.WorkspaceId, action, actorKeyId, reason, oldTime, newTime }, tx);
 
-    public static PostView ToView(PostRow post, IEnumerable<TargetRow> targets) => new(
+    public async Task<List<AuditRow>> AuditLogAsync(NpgsqlConnection connection, string workspaceId, string postId)
+        => (await connection.QueryAsync<AuditRow>("""
+            SELECT id, post_id, action, actor_key_id, reason, old_time, new_time, at
+            FROM post_audit WHERE workspace_id = @workspaceId AND post_id = @postId ORDER BY id
+            """, new { workspaceId, postId })).AsList();
+
+    public static PostView ToView(PostRow post, IEnumerable<TargetRow> targets, IEnumerable<MediaLinkRow> media) => new(
         post.Id, post.WorkspaceId, post.Status, post.Caption, post.Timezone, Utc(post.ScheduledFor), Utc(post.PublishedAt),
         Utc(post.CancelledAt), post.CancelReason, post.ScheduleVersion,
         JsonSerializer.Deserialize<Dictionary<string, string>>(post.Metadata) ?? [],
@@ -73,9 +148,9 @@ public sealed class PostStore
         targets.Select(t => new TargetView(
             t.Id, t.SocialAccountId, t.Platform, t.Status, t.CaptionOverride, t.FirstComment, Utc(t.PublishedAt),
             t.ExternalPostId, t.ExternalUrl, t.ErrorCode, t.ErrorMessage, t.AttemptCount, Utc(t.LastAttemptAt))).ToList(),
-        []);
+        media.Select(m => new MediaView(m.MediaId, m.Position, m.AltText)).ToList());
 
-    private static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
+    public static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
 
-    private static DateTimeOffset? Utc(DateTime? value) => value is null ? null : Utc(value.Value);
+    public static DateTimeOffset? Utc(DateTime? value) => value is null ? null : Utc(value.Value);
 }

@@ -17,8 +17,6 @@ public sealed class DispatcherOptions
 
     /// <summary>The longest sleep without a wake-up; only a safety net, LISTEN/NOTIFY wakes it for sooner work.</summary>
     public TimeSpan MaxIdle { get; set; } = TimeSpan.FromSeconds(30);
-
-    public TimeSpan SentRetention { get; set; } = TimeSpan.FromDays(1);
 }
 
 /// <summary>
@@ -38,7 +36,6 @@ public sealed class Dispatcher(
         .ToDictionary(t => t.Name);
 
     private readonly DispatcherOptions _options = options.Value;
-    private DateTime _lastPrune = DateTime.MinValue;
 
     private sealed record OutboxRow(long Id, string MessageType, string Payload);
 
@@ -85,7 +82,6 @@ public sealed class Dispatcher(
                 continue;
             }
 
-            await PruneSentAsync(ct);
             var untilNext = await UntilNextDueAsync(ct);
             if (untilNext > TimeSpan.Zero)
             {
@@ -153,19 +149,5 @@ public sealed class Dispatcher(
         }
 
         return TimeSpan.FromSeconds(Math.Clamp(seconds.Value, 0, _options.MaxIdle.TotalSeconds));
-    }
-
-    private async Task PruneSentAsync(CancellationToken ct)
-    {
-        if (DateTime.UtcNow - _lastPrune < TimeSpan.FromMinutes(10))
-        {
-            return;
-        }
-
-        _lastPrune = DateTime.UtcNow;
-        await using var connection = await dataSource.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "DELETE FROM outbox WHERE sent_at < clock_timestamp() - @retention",
-            new { retention = _options.SentRetention }, cancellationToken: ct));
     }
 }

@@ -1,0 +1,155 @@
+using Dapper;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using Npgsql;
+using ScheduledPosts.ServiceDefaults;
+using ScheduledPosts.ServiceDefaults.Errors;
+
+namespace ScheduledPosts.Scheduling.Media;
+
+public sealed record MediaItem(string Id, string ContentType, long SizeBytes, string? Filename, DateTimeOffset CreatedAt);
+
+/// <summary>
+/// Uploads (multipart, streamed straight to storage with the size limit enforced while streaming, the type checked
+/// against the file's own first bytes) and media metadata.
+/// </summary>
+public sealed class MediaLibrary(NpgsqlDataSource dataSource, IMediaStorage storage, IOptions<MediaOptions> options, TimeProvider clock)
+{
+    /// <summary>Accepted types and the magic bytes that prove them (offset, bytes).</summary>
+    private static readonly Dictionary<string, Func<byte[], bool>> Signatures = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["image/jpeg"] = b => b is [0xFF, 0xD8, 0xFF, ..],
+        ["image/png"] = b => b is [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, ..],
+        ["image/gif"] = b => b is [0x47, 0x49, 0x46, 0x38, ..],
+        ["image/webp"] = b => b.Length >= 12 && b.AsSpan(0, 4).SequenceEqual("RIFF"u8) && b.AsSpan(8, 4).SequenceEqual("WEBP"u8),
+        ["video/mp4"] = b => b.Length >= 12 && b.AsSpan(4, 4).SequenceEqual("ftyp"u8),
+    };
+
+    private readonly long _maxBytes = options.Value.MaxBytes;
+
+    public async Task<MediaItem> UploadAsync(string workspaceId, HttpRequest request, CancellationToken ct)
+    {
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var contentType)
+            || !"multipart/form-data".Equals(contentType.MediaType.Value, StringComparison.OrdinalIgnoreCase)
+            || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
+        {
+            throw ApiException.BadRequest("Upload media as multipart/form-data with a 'file' part.");
+        }
+
+        // Media is larger than JSON bodies: lift the server's limit for this request; ours applies while streaming.
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = _maxBytes + (1024 * 1024);
+        }
+
+        var reader = new MultipartReader(boundary, request.Body);
+        for (var section = await reader.ReadNextSectionAsync(ct); section is not null; section = await reader.ReadNextSectionAsync(ct))
+        {
+            if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
+                || !disposition.IsFileDisposition() || disposition.Name.Value?.Trim('"') != "file")
+            {
+                continue;
+            }
+
+            string type = section.ContentType ?? "application/octet-stream";
+            if (!Signatures.TryGetValue(type, out var matches))
+            {
+                throw ApiException.Validation("file", $"Unsupported media type '{type}'. Accepted: {string.Join(", ", Signatures.Keys)}.");
+            }
+
+            string filename = disposition.FileName.Value?.Trim('"') is { Length: > 0 and <= 255 } name ? name : "upload";
+            return await StoreAsync(workspaceId, section.Body, type, filename, matches, ct);
+        }
+
+        throw ApiException.Validation("file", "The upload has no 'file' part.");
+    }
+
+    public async Task<MediaItem> GetAsync(string workspaceId, string mediaId)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var row = await connection.QuerySingleOrDefaultAsync<(string Id, string ContentType, long SizeBytes, string? Filename, DateTime CreatedAt)>(
+            "SELECT id, content_type, size_bytes, filename, created_at FROM media WHERE workspace_id = @workspaceId AND id = @mediaId AND orphaned_at IS NULL",
+            new { workspaceId, mediaId });
+        return row.Id is null
+            ? throw ApiException.NotFound("Media")
+            : new MediaItem(row.Id, row.ContentType, row.SizeBytes, row.Filename, new DateTimeOffset(DateTime.SpecifyKind(row.CreatedAt, DateTimeKind.Utc)));
+    }
+
+    private async Task<MediaItem> StoreAsync(string workspaceId, Stream body, string type, string filename, Func<byte[], bool> matches, CancellationToken ct)
+    {
+        string id = Ids.New("med");
+        var counted = new CountingStream(body, _maxBytes);
+        try
+        {
+            await storage.SaveAsync(id, counted, ct);
+        }
+        catch (PayloadTooLargeException)
+        {
+            await storage.DeleteAsync(id, ct);
+            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "PAYLOAD_TOO_LARGE", $"Media files are limited to {_maxBytes} bytes.");
+        }
+
+        if (counted.Length == 0 || !matches(counted.Head))
+        {
+            await storage.DeleteAsync(id, ct);
+            throw ApiException.Validation("file", $"The file's content is not {type}.");
+        }
+
+        var item = new MediaItem(id, type, counted.Length, filename, clock.GetUtcNow());
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync("""
+            INSERT INTO media (id, workspace_id, content_type, size_bytes, filename, created_at)
+            VALUES (@Id, @workspaceId, @ContentType, @SizeBytes, @Filename, @CreatedAt)
+            """, new { item.Id, workspaceId, item.ContentType, item.SizeBytes, item.Filename, item.CreatedAt });
+        return item;
+    }
+
+    private sealed class PayloadTooLargeException : IOException;
+
+    /// <summary>Counts what passes through, keeps the first bytes for the type check, stops at the limit.</summary>
+    private sealed class CountingStream(Stream inner, long max) : Stream
+    {
+        private readonly MemoryStream _head = new();
+
+        public byte[] Head => _head.ToArray();
+
+        public override long Length => _length;
+
+        private long _length;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            int read = await inner.ReadAsync(buffer, cancellationToken);
+            if (_head.Length < 16)
+            {
+                _head.Write(buffer.Span[..Math.Min(read, 16 - (int)_head.Length)]);
+            }
+
+            _length += read;
+            return _length > max ? throw new PayloadTooLargeException() : read;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Position { get => _length; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _head.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}

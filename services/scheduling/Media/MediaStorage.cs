@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Options;
+
+namespace ScheduledPosts.Scheduling.Media;
+
+/// <summary>Where media files live: a seam, so S3-compatible storage can replace the local directory later (SPEC §9).</summary>
+public interface IMediaStorage
+{
+    Task SaveAsync(string mediaId, Stream content, CancellationToken ct);
+
+    Task DeleteAsync(string mediaId, CancellationToken ct);
+}
+
+public sealed class MediaOptions
+{
+    public const string Section = "Media";
+
+    public string Directory { get; set; } = Path.Combine(Path.GetTempPath(), "scheduledposts-media");
+
+    public long MaxBytes { get; set; } = 50 * 1024 * 1024;
+}
+
+/// <summary>Media files in a local directory, one file per media id, written under a temporary name and moved into place.</summary>
+public sealed class LocalDirectoryMediaStorage(IOptions<MediaOptions> options) : IMediaStorage
+{
+    private readonly string _root = options.Value.Directory;
+
+    public async Task SaveAsync(string mediaId, Stream content, CancellationToken ct)
+    {
+        Directory.CreateDirectory(_root);
+        string final = PathOf(mediaId);
+        string partial = final + ".partial";
+        try
+        {
+            await using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 81920, useAsync: true))
+            {
+                await content.CopyToAsync(file, ct);
+            }
+
+            File.Move(partial, final, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(partial);
+            throw;
+        }
+    }
+
+    public Task DeleteAsync(string mediaId, CancellationToken ct)
+    {
+        File.Delete(PathOf(mediaId));
+        return Task.CompletedTask;
+    }
+
+    public bool Exists(string mediaId) => File.Exists(PathOf(mediaId));
+
+    // Media ids are generated here ("med_" + ULID), never taken from a client, so they are safe file names.
+    private string PathOf(string mediaId) => Path.Combine(_root, mediaId);
+}

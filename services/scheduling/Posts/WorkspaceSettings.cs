@@ -1,0 +1,51 @@
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using ScheduledPosts.ServiceDefaults.Errors;
+
+namespace ScheduledPosts.Scheduling.Posts;
+
+/// <summary>A workspace's own timing rules: the publish lead (SPEC §3) and the optional cancel cutoff (SPEC §4).</summary>
+public sealed record WorkspaceSettingsView(int PublishLeadSeconds, int CancelCutoffSeconds);
+
+public sealed record UpdateWorkspaceSettingsRequest(int? PublishLeadSeconds, int? CancelCutoffSeconds);
+
+public sealed class WorkspaceSettings(NpgsqlDataSource dataSource, IOptions<PublishingOptions> publishing)
+{
+    public async Task<WorkspaceSettingsView> GetAsync(NpgsqlConnection connection, string workspaceId, NpgsqlTransaction? tx = null)
+        => await connection.QuerySingleOrDefaultAsync<WorkspaceSettingsView>(
+               "SELECT publish_lead_seconds, cancel_cutoff_seconds FROM workspace_settings WHERE workspace_id = @workspaceId",
+               new { workspaceId }, tx)
+           ?? new WorkspaceSettingsView((int)publishing.Value.PublishLead.TotalSeconds, 0);
+
+    public async Task<WorkspaceSettingsView> GetAsync(string workspaceId)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await GetAsync(connection, workspaceId);
+    }
+
+    public async Task<WorkspaceSettingsView> UpdateAsync(string workspaceId, UpdateWorkspaceSettingsRequest request)
+    {
+        if (request.PublishLeadSeconds is < 0 or > 3600)
+        {
+            throw ApiException.Validation("publishLeadSeconds", "publishLeadSeconds must be between 0 and 3600.");
+        }
+
+        if (request.CancelCutoffSeconds is < 0 or > 86400)
+        {
+            throw ApiException.Validation("cancelCutoffSeconds", "cancelCutoffSeconds must be between 0 and 86400.");
+        }
+
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var current = await GetAsync(connection, workspaceId);
+        var next = new WorkspaceSettingsView(
+            request.PublishLeadSeconds ?? current.PublishLeadSeconds, request.CancelCutoffSeconds ?? current.CancelCutoffSeconds);
+        await connection.ExecuteAsync("""
+            INSERT INTO workspace_settings (workspace_id, publish_lead_seconds, cancel_cutoff_seconds)
+            VALUES (@workspaceId, @PublishLeadSeconds, @CancelCutoffSeconds)
+            ON CONFLICT (workspace_id) DO UPDATE
+            SET publish_lead_seconds = excluded.publish_lead_seconds, cancel_cutoff_seconds = excluded.cancel_cutoff_seconds, updated_at = now()
+            """, new { workspaceId, next.PublishLeadSeconds, next.CancelCutoffSeconds });
+        return next;
+    }
+}
