@@ -39,6 +39,9 @@ public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycl
     /// <summary>Every TargetDue received, with the moment it arrived.</summary>
     public ConcurrentQueue<(TargetDue Message, DateTimeOffset ReceivedAt)> Due { get; } = new();
 
+    /// <summary>Every domain event published through the outbox, as the webhooks service would receive it.</summary>
+    public ConcurrentQueue<PostEvent> Events { get; } = new();
+
     /// <summary>Called for each TargetDue as it arrives (the race tests claim from here, like the publisher).</summary>
     public Func<TargetDue, Task>? OnDue { get; set; }
 
@@ -70,6 +73,11 @@ public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycl
                     await onDue(context.Message);
                 }
             }));
+            cfg.ReceiveEndpoint("test-post-events", e => e.Handler<PostEvent>(context =>
+            {
+                Events.Enqueue(context.Message);
+                return Task.CompletedTask;
+            }));
         });
         await _probe.StartAsync();
         _ = Server; // start the service
@@ -97,6 +105,46 @@ public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycl
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
     }
+
+    /// <summary>Creates a post through the REST API; returns its JSON.</summary>
+    public static async Task<JsonObject> CreatePostAsync(HttpClient client, string[] accounts, DateTimeOffset? scheduledFor, string caption = "Hello", object? extra = null)
+    {
+        var body = new JsonObject
+        {
+            ["caption"] = caption,
+            ["targets"] = new JsonArray(accounts.Select(a => (JsonNode)new JsonObject { ["socialAccountId"] = a }).ToArray()),
+        };
+        if (scheduledFor is { } due)
+        {
+            body["scheduledFor"] = Rfc3339(due);
+        }
+
+        var response = await client.PostAsJsonAsync("/v1/posts", body);
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+    }
+
+    public static async Task<(System.Net.HttpStatusCode Status, JsonObject Body)> SendAsync(HttpClient client, HttpMethod method, string path, object? body = null, string? ifMatch = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+
+        if (ifMatch is not null)
+        {
+            request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+        }
+
+        var response = await client.SendAsync(request);
+        string text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, text.Length == 0 ? new JsonObject() : JsonNode.Parse(text)!.AsObject());
+    }
+
+    public static string ErrorCode(JsonObject body) => body["error"]!["code"]!.GetValue<string>();
+
+    public static string Status(JsonObject post) => post["status"]!.GetValue<string>();
 
     public static string Rfc3339(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
 
