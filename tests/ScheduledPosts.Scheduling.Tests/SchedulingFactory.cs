@@ -57,6 +57,7 @@ public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycl
         _settings["RabbitMq:Password"] = rabbit.Password;
         _settings["Internal:Secret"] = "test-internal-secret-0123456789-abcdefghij";
         _settings["Media:Directory"] = MediaDirectory;
+        _settings["Media:MaxBytes"] = (2 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         _probe = Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
