@@ -15,6 +15,11 @@ if [ ${#SP_BOOTSTRAP_KEY} -lt 32 ]; then
 fi
 export SP_BOOTSTRAP_KEY SP_ADMIN_TOKEN="${SP_ADMIN_TOKEN:-}"
 GATEWAY_URL="http://localhost:8080"
+# Platform credentials are encrypted with this key: keep it with the data, or they can't be read back.
+mkdir -p "$SP_DATA_DIR"
+KEY_FILE="$SP_DATA_DIR/credentials.key"
+[ -s "$KEY_FILE" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$KEY_FILE")
+export SP_CREDENTIALS_KEY="$(cat "$KEY_FILE")"
 
 if docker_engine_available && [ -z "${SP_USE_LOCAL_INFRA:-}" ]; then
   log "Docker engine found: docker compose up"
@@ -48,6 +53,8 @@ export ASPNETCORE_ENVIRONMENT=Production
 export Internal__Secret="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
 export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$SP_PG_PORT;Username=postgres;Database=$DB"
 export RabbitMq__Host=127.0.0.1
+export Credentials__Key="$SP_CREDENTIALS_KEY"
+export Media__Directory="$SP_DATA_DIR/media"
 
 
 # start <name> <project dir> <assembly> [VAR=value ...]: runs a built service from its output folder.

@@ -39,3 +39,9 @@ public sealed record PostFailed : PostEvent;
 public sealed record PostRescheduled : PostEvent;
 
 public sealed record PostDeleted : PostEvent;
+
+/// <summary><c>target.published</c>: <c>Data.targetId</c> says which target.</summary>
+public sealed record PostTargetPublished : PostEvent;
+
+/// <summary><c>target.failed</c>: <c>Data.targetId</c> says which target.</summary>
+public sealed record PostTargetFailed : PostEvent;

@@ -38,6 +38,10 @@ public static class Extensions
         services.AddOptions<MediaOptions>().BindConfiguration(MediaOptions.Section)
             .Validate(o => o.MaxBytes > 0, "Media:MaxBytes must be positive.").ValidateOnStart();
 
+        services.AddOptions<CredentialOptions>().BindConfiguration(CredentialOptions.Section)
+            .Validate(o => CredentialProtector.IsValidKey(o.Key), "Credentials:Key must be the base64 of 32 random bytes (e.g. `head -c 32 /dev/urandom | base64`).")
+            .ValidateOnStart();
+        services.AddSingleton<CredentialProtector>();
         services.AddSingleton<OutboxScheduler>();
         services.AddSingleton<WorkspaceSettings>();
         services.AddSingleton<IMediaStorage, LocalDirectoryMediaStorage>();
@@ -48,6 +52,7 @@ public static class Extensions
         services.AddSingleton<PostLifecycle>();
         services.AddSingleton<SocialAccounts>();
         services.AddHostedService<Dispatcher>();
+        services.AddHostedService<LeaseReaper>();
         return builder;
     }
 

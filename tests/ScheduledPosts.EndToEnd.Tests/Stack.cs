@@ -58,6 +58,8 @@ public sealed class Stack : IAsyncLifetime
         {
             ["Kestrel__Endpoints__Rest__Url"] = Url("scheduling"),
             ["Kestrel__Endpoints__Grpc__Url"] = Url("schedulingGrpc"),
+            ["Credentials__Key"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+            ["Media__Directory"] = Path.Combine(Path.GetTempPath(), $"sp-e2e-media-{Guid.NewGuid():N}"),
         });
         Add("publisher", "services/publisher", "ScheduledPosts.Publisher.dll", "/readyz", new(common)
         {

@@ -18,11 +18,16 @@ namespace ScheduledPosts.Scheduling.Tests;
 /// The scheduling service in a test host over a fresh database and RabbitMQ virtual host, plus a separate
 /// bus connection that records every <see cref="TargetDue"/> the dispatcher sends — standing in for the publisher.
 /// </summary>
-public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycle>, IAsyncLifetime
+public class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycle>, IAsyncLifetime
 {
     public const string Workspace = "ws_test";
     private readonly Dictionary<string, string> _settings = [];
     private IBusControl? _probe;
+
+    /// <summary>Lets a test class change the service's settings before it starts.</summary>
+    protected virtual void Configure(Dictionary<string, string> settings)
+    {
+    }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -57,6 +62,9 @@ public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycl
         _settings["RabbitMq:Password"] = rabbit.Password;
         _settings["Internal:Secret"] = "test-internal-secret-0123456789-abcdefghij";
         _settings["Media:Directory"] = MediaDirectory;
+        _settings["Credentials:Key"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        _settings["Publishing:ReaperInterval"] = "00:00:00.200";
+        Configure(_settings);
         _settings["Media:MaxBytes"] = (2 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         _probe = Bus.Factory.CreateUsingRabbitMq(cfg =>
@@ -158,7 +166,7 @@ public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycl
         }
     }
 
-    async Task IAsyncLifetime.DisposeAsync()
+    public async Task DisposeAsyncCore()
     {
         if (_probe is not null)
         {
@@ -167,4 +175,6 @@ public sealed class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycl
 
         await DisposeAsync();
     }
+
+    Task IAsyncLifetime.DisposeAsync() => DisposeAsyncCore();
 }

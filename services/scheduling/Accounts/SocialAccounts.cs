@@ -1,5 +1,7 @@
+using System.Text.Json;
 using Dapper;
 using Npgsql;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 
@@ -7,18 +9,18 @@ namespace ScheduledPosts.Scheduling.Accounts;
 
 public sealed record SocialAccountView(string Id, string Platform, string Handle, string? DisplayName, string Status, DateTimeOffset CreatedAt);
 
-public sealed record ConnectAccountRequest(string? Platform, string? Handle, string? DisplayName);
+/// <summary>Credentials are write-only: accepted here, encrypted at rest, only ever handed to the publisher.</summary>
+public sealed record ConnectAccountRequest(string? Platform, string? Handle, string? DisplayName, Dictionary<string, string>? Credentials);
 
-/// <summary>Social accounts of a workspace: connect, list, get (SPEC §2). Credentials come with the first real connector.</summary>
-public sealed class SocialAccounts(NpgsqlDataSource dataSource, TimeProvider clock)
+/// <summary>Social accounts of a workspace: connect, list, get, disconnect (SPEC §2).</summary>
+public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtector protector, TimeProvider clock)
 {
-    /// <summary>Platforms with a connector in the publisher.</summary>
-    public static readonly IReadOnlySet<string> SupportedPlatforms = new HashSet<string>(StringComparer.Ordinal) { "sandbox" };
-
     private sealed record AccountRow(string Id, string Platform, string Handle, string? DisplayName, string Status, DateTime CreatedAt)
     {
         public SocialAccountView ToView() => new(Id, Platform, Handle, DisplayName, Status, new DateTimeOffset(DateTime.SpecifyKind(CreatedAt, DateTimeKind.Utc)));
     }
+
+    private const string Columns = "id, platform, handle, display_name AS DisplayName, status, created_at AS CreatedAt";
 
     public async Task<SocialAccountView> ConnectAsync(string workspaceId, ConnectAccountRequest request)
     {
@@ -27,9 +29,9 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, TimeProvider clo
             throw ApiException.Validation("platform", "platform is required.");
         }
 
-        if (!SupportedPlatforms.Contains(request.Platform))
+        if (!Platforms.Known.TryGetValue(request.Platform, out var platform))
         {
-            throw ApiException.Validation("platform", $"Unsupported platform '{request.Platform}'. Supported: {string.Join(", ", SupportedPlatforms)}.");
+            throw ApiException.Validation("platform", $"Unsupported platform '{request.Platform}'. Supported: {string.Join(", ", Platforms.Known.Keys.Order())}.");
         }
 
         if (string.IsNullOrWhiteSpace(request.Handle) || request.Handle.Length > 255)
@@ -37,32 +39,71 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, TimeProvider clo
             throw ApiException.Validation("handle", "handle is required (at most 255 characters).");
         }
 
-        var row = new AccountRow(Ids.New("acc"), request.Platform, request.Handle, request.DisplayName, "active", clock.GetUtcNow().UtcDateTime);
+        string? credentials = ValidCredentials(platform.Platform, request.Credentials);
+        var row = new AccountRow(Ids.New("acc"), platform.Platform, request.Handle, request.DisplayName, "active", clock.GetUtcNow().UtcDateTime);
         await using var connection = await dataSource.OpenConnectionAsync();
         await connection.ExecuteAsync("""
-            INSERT INTO social_accounts (id, workspace_id, platform, handle, display_name, status, created_at)
-            VALUES (@Id, @workspaceId, @Platform, @Handle, @DisplayName, @Status, @CreatedAt)
-            """, new { row.Id, workspaceId, row.Platform, row.Handle, row.DisplayName, row.Status, row.CreatedAt });
+            INSERT INTO social_accounts (id, workspace_id, platform, handle, display_name, status, credentials, created_at)
+            VALUES (@Id, @workspaceId, @Platform, @Handle, @DisplayName, @Status, @credentials, @CreatedAt)
+            """, new
+        {
+            row.Id, workspaceId, row.Platform, row.Handle, row.DisplayName, row.Status, row.CreatedAt,
+            credentials = credentials is null ? null : protector.Protect(row.Id, credentials),
+        });
         return row.ToView();
     }
 
     public async Task<IReadOnlyList<SocialAccountView>> ListAsync(string workspaceId)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        var rows = await connection.QueryAsync<AccountRow>("""
-            SELECT id, platform, handle, display_name AS DisplayName, status, created_at AS CreatedAt
-            FROM social_accounts WHERE workspace_id = @workspaceId ORDER BY id
-            """, new { workspaceId });
+        var rows = await connection.QueryAsync<AccountRow>(
+            $"SELECT {Columns} FROM social_accounts WHERE workspace_id = @workspaceId ORDER BY id", new { workspaceId });
         return rows.Select(r => r.ToView()).ToList();
     }
 
     public async Task<SocialAccountView> GetAsync(string workspaceId, string id)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        var row = await connection.QuerySingleOrDefaultAsync<AccountRow>("""
-            SELECT id, platform, handle, display_name AS DisplayName, status, created_at AS CreatedAt
-            FROM social_accounts WHERE workspace_id = @workspaceId AND id = @id
+        var row = await connection.QuerySingleOrDefaultAsync<AccountRow>(
+            $"SELECT {Columns} FROM social_accounts WHERE workspace_id = @workspaceId AND id = @id", new { workspaceId, id });
+        return row?.ToView() ?? throw ApiException.NotFound("Social account");
+    }
+
+    /// <summary>Disconnects: new posts can no longer target it, and its credentials are forgotten.</summary>
+    public async Task<SocialAccountView> DisconnectAsync(string workspaceId, string id)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var row = await connection.QuerySingleOrDefaultAsync<AccountRow>($"""
+            UPDATE social_accounts SET status = 'disconnected', credentials = NULL
+            WHERE workspace_id = @workspaceId AND id = @id
+            RETURNING {Columns}
             """, new { workspaceId, id });
         return row?.ToView() ?? throw ApiException.NotFound("Social account");
+    }
+
+    /// <summary>The decrypted credentials JSON of an account, for the publisher's claim only.</summary>
+    public string CredentialsJson(string accountId, byte[]? stored)
+        => stored is null ? "{}" : protector.Unprotect(accountId, stored);
+
+    private static string? ValidCredentials(string platform, Dictionary<string, string>? credentials)
+    {
+        if (platform != Platforms.Mastodon)
+        {
+            return null; // the sandbox platform needs none
+        }
+
+        if (credentials is null
+            || !credentials.TryGetValue("instanceUrl", out string? instanceUrl)
+            || !Uri.TryCreate(instanceUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
+        {
+            throw ApiException.Validation("credentials.instanceUrl", "A Mastodon account needs credentials.instanceUrl, the instance's absolute URL.");
+        }
+
+        if (!credentials.TryGetValue("accessToken", out string? token) || string.IsNullOrWhiteSpace(token))
+        {
+            throw ApiException.Validation("credentials.accessToken", "A Mastodon account needs credentials.accessToken.");
+        }
+
+        return JsonSerializer.Serialize(new Dictionary<string, string> { ["instanceUrl"] = instanceUrl, ["accessToken"] = token });
     }
 }

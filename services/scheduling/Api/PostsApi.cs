@@ -48,6 +48,12 @@ public static class PostsApi
             return WithETag(context, await lifecycle.CancelTargetAsync(Who(context), id, targetId, request?.Reason, IfMatch(context)), TypedResults.Ok);
         });
 
+        posts.MapPost("/{id}/retry", async (string id, HttpContext context, PostLifecycle lifecycle) =>
+        {
+            var request = await context.Request.ReadOptionalJsonAsync<RetryRequest>();
+            return WithETag(context, await lifecycle.RetryAsync(Who(context), id, request?.IncludeUnknown ?? false, IfMatch(context)), TypedResults.Ok);
+        });
+
         posts.MapDelete("/{id}", async (string id, HttpContext context, PostLifecycle lifecycle) =>
             TypedResults.Ok(await lifecycle.DeleteAsync(Who(context), id, IfMatch(context))));
 

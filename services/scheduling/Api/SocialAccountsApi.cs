@@ -22,6 +22,9 @@ public static class SocialAccountsApi
         accounts.MapGet("/{id}", async (string id, HttpContext context, SocialAccounts socialAccounts) =>
             TypedResults.Ok(await socialAccounts.GetAsync(InternalIdentityMiddleware.Current(context).WorkspaceId, id)));
 
+        accounts.MapDelete("/{id}", async (string id, HttpContext context, SocialAccounts socialAccounts) =>
+            TypedResults.Ok(await socialAccounts.DisconnectAsync(InternalIdentityMiddleware.Current(context).WorkspaceId, id)));
+
         return app;
     }
 }

@@ -35,7 +35,8 @@ public sealed class TargetsGrpcService(PostLifecycle lifecycle) : Targets.Target
                 LeaseToken = target.LeaseToken.ToString(),
                 LeaseExpiresAt = Timestamp.FromDateTimeOffset(target.LeaseExpiresAt),
                 Attempt = target.Attempt,
-                CredentialsJson = "{}",
+                CredentialsJson = target.CredentialsJson,
+                FirstComment = target.FirstComment ?? "",
             },
         };
     }

@@ -4,6 +4,7 @@ using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Scheduling.Scheduling;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
@@ -23,6 +24,9 @@ public sealed class PublishingOptions
     public TimeSpan RetryBase { get; set; } = TimeSpan.FromSeconds(2);
     public TimeSpan RetryCap { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>How often expired claims are looked for.</summary>
+    public TimeSpan ReaperInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The default window to cancel a mistaken immediate publish (a workspace may set its own).</summary>
     public TimeSpan PublishLead { get; set; } = TimeSpan.FromSeconds(30);
 }
@@ -38,9 +42,13 @@ public sealed class PostLifecycle(
     OutboxScheduler outbox,
     WorkspaceSettings settings,
     Data.Housekeeping housekeeping,
+    Accounts.SocialAccounts accounts,
     TimeProvider clock,
     IOptions<PublishingOptions> publishing)
 {
+    /// <summary>The error code of an attempt that may or may not have reached the platform (SPEC §5).</summary>
+    public const string UnknownOutcome = "UNKNOWN_OUTCOME";
+
     private readonly PublishingOptions _publishing = publishing.Value;
 
     public async Task<PostResult> CreateAsync(InternalIdentity who, CreatePostRequest request)
@@ -306,8 +314,12 @@ public sealed class PostLifecycle(
     }
 
     public sealed record ClaimedTarget(
-        string PostId, string TargetId, string WorkspaceId, string Platform, string AccountHandle, string Text,
-        Guid LeaseToken, DateTimeOffset LeaseExpiresAt, int Attempt);
+        string PostId, string TargetId, string WorkspaceId, string Platform, string AccountHandle, string Text, string? FirstComment,
+        Guid LeaseToken, DateTimeOffset LeaseExpiresAt, int Attempt, string CredentialsJson);
+
+    private sealed record ClaimRow(
+        string Handle, string? CaptionOverride, string? FirstComment, int AttemptCount, Guid LeaseToken, DateTime LeaseExpiresAt,
+        string Platform, string AccountId, byte[]? Credentials);
 
     /// <summary>
     /// The publisher takes a due target: scheduled → publishing with a lease. Null (with the reason) when the
@@ -328,16 +340,17 @@ public sealed class PostLifecycle(
             return (null, "stale");
         }
 
-        var claimed = await connection.QuerySingleOrDefaultAsync<(string Handle, string? CaptionOverride, int AttemptCount, Guid LeaseToken, DateTime LeaseExpiresAt, string Platform)>("""
+        var claimed = await connection.QuerySingleOrDefaultAsync<ClaimRow>("""
             UPDATE targets t
             SET status = 'publishing', lease_token = gen_random_uuid(), lease_expires_at = clock_timestamp() + @lease,
                 attempt_count = t.attempt_count + 1, last_attempt_at = clock_timestamp()
             FROM social_accounts a
             WHERE t.id = @targetId AND t.post_id = @postId AND a.id = t.social_account_id
               AND t.status = 'scheduled' AND t.next_attempt_at <= clock_timestamp()
-            RETURNING a.handle, t.caption_override, t.attempt_count, t.lease_token, t.lease_expires_at, t.platform
+            RETURNING a.handle, t.caption_override, t.first_comment, t.attempt_count, t.lease_token, t.lease_expires_at,
+                t.platform, a.id AS account_id, a.credentials
             """, new { targetId, postId, lease = _publishing.Lease }, tx);
-        if (claimed.Handle is null)
+        if (claimed is null)
         {
             return (null, "not_scheduled");
         }
@@ -351,7 +364,8 @@ public sealed class PostLifecycle(
 
         await tx.CommitAsync();
         return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
-            claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount), "claimed");
+            claimed.FirstComment, claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount,
+            accounts.CredentialsJson(claimed.AccountId, claimed.Credentials)), "claimed");
     }
 
     public abstract record Outcome;
@@ -365,7 +379,7 @@ public sealed class PostLifecycle(
     /// repeated report is answered without being applied twice; a retryable failure with attempts left goes
     /// back on the durable schedule with backoff.
     /// </summary>
-    public async Task<(string TargetStatus, string PostStatus)> CompleteAsync(string targetId, Guid leaseToken, Outcome outcome)
+    public async Task<(string TargetStatus, string PostStatus)> CompleteAsync(string targetId, Guid leaseToken, Outcome outcome, TimeSpan? retryAfter = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var tx = await connection.BeginTransactionAsync();
@@ -384,7 +398,93 @@ public sealed class PostLifecycle(
             return (target.Status, post.Status);
         }
 
+        var result = await ApplyOutcomeAsync(tx, post, target, outcome, retryAfter);
+        await tx.CommitAsync();
+        return result;
+    }
+
+    /// <summary>
+    /// Handles targets whose claim expired without a report (the publisher died mid-upload), as an unknown
+    /// outcome: retried with the same idempotency key where the platform honours one, else failed with
+    /// <c>UNKNOWN_OUTCOME</c> rather than risk a duplicate. Returns how many it handled.
+    /// </summary>
+    public async Task<int> ExpireLeasesAsync(int batch)
+    {
+        List<(string TargetId, string PostId)> expired;
+        await using (var connection = await dataSource.OpenConnectionAsync())
+        {
+            expired = (await connection.QueryAsync<(string, string)>("""
+                SELECT id, post_id FROM targets
+                WHERE status = 'publishing' AND lease_expires_at < clock_timestamp()
+                ORDER BY lease_expires_at LIMIT @batch
+                """, new { batch })).AsList();
+        }
+
+        int handled = 0;
+        foreach (var (targetId, postId) in expired)
+        {
+            await using var connection = await dataSource.OpenConnectionAsync();
+            await using var tx = await connection.BeginTransactionAsync();
+            var post = await store.LockAsync(tx, postId);
+            var target = post is null ? null : (await store.TargetsAsync(connection, postId, tx)).SingleOrDefault(t => t.Id == targetId);
+            if (target is null || target.Status != TargetStatus.Publishing || PostStore.Utc(target.LeaseExpiresAt!.Value) > clock.GetUtcNow())
+            {
+                continue; // completed, or reaped by another replica, in the meantime
+            }
+
+            bool retrySafe = Platforms.Known.TryGetValue(target.Platform, out var platform) && platform.SupportsIdempotencyKey;
+            Outcome outcome = retrySafe
+                ? new Failed("LEASE_EXPIRED", "The publisher's claim expired before it reported; retrying with the same idempotency key.", Retryable: true)
+                : new Failed(UnknownOutcome, "The publisher's claim expired before it reported; the upload may or may not have gone out.", Retryable: false);
+            await ApplyOutcomeAsync(tx, post!, target, outcome, retryAfter: null);
+            await tx.CommitAsync();
+            handled++;
+        }
+
+        return handled;
+    }
+
+    /// <summary>Re-queues the post's failed targets (not those of unknown outcome, unless asked): SPEC §3 retry.</summary>
+    public async Task<PostResult> RetryAsync(InternalIdentity who, string postId, bool includeUnknown, string? ifMatch)
+        => await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        {
+            if (post.Status is not (PostStatus.Failed or PostStatus.PartiallyPublished))
+            {
+                throw ApiException.Conflict($"Only a failed or partially published post can be retried; this post is {post.Status}.");
+            }
+
+            var connection = tx.Connection!;
+            var retried = (await connection.QueryAsync<string>("""
+                UPDATE targets SET status = 'scheduled', attempt_count = 0, next_attempt_at = clock_timestamp(),
+                    error_code = NULL, error_message = NULL, lease_token = NULL, lease_expires_at = NULL
+                WHERE post_id = @postId AND status = 'failed' AND (@includeUnknown OR error_code IS DISTINCT FROM @unknown)
+                RETURNING id
+                """, new { postId, includeUnknown, unknown = UnknownOutcome }, tx)).ToList();
+            if (retried.Count == 0)
+            {
+                throw ApiException.Conflict(includeUnknown
+                    ? "No failed targets to retry."
+                    : "No failed targets to retry (targets that ended UNKNOWN_OUTCOME need {\"includeUnknown\": true}).");
+            }
+
+            bool anyPublished = await connection.ExecuteScalarAsync<bool>(
+                "SELECT EXISTS (SELECT 1 FROM targets WHERE post_id = @postId AND status = 'published')", new { postId }, tx);
+            await connection.ExecuteAsync("UPDATE posts SET status = @status WHERE id = @postId",
+                new { status = anyPublished ? PostStatus.Publishing : PostStatus.Scheduled, postId }, tx);
+            foreach (string targetId in retried)
+            {
+                await outbox.ScheduleSendAsync(tx, new TargetDue(postId, targetId, post.ScheduleVersion), dueAt: null, postId);
+            }
+
+            await store.AuditAsync(tx, post, "retried", who.KeyId, string.Join(",", retried));
+        });
+
+    private async Task<(string TargetStatus, string PostStatus)> ApplyOutcomeAsync(
+        NpgsqlTransaction tx, PostStore.PostRow post, PostStore.TargetRow target, Outcome outcome, TimeSpan? retryAfter)
+    {
+        var connection = tx.Connection!;
         var now = clock.GetUtcNow();
+        string targetId = target.Id;
         string newStatus;
         switch (outcome)
         {
@@ -399,13 +499,14 @@ public sealed class PostLifecycle(
             case Failed failed when failed.Retryable
                 && PostRules.RetryDelay(target.AttemptCount, _publishing.MaxAttempts, _publishing.RetryBase, _publishing.RetryCap, Random.Shared.NextDouble()) is { } delay:
                 newStatus = TargetStatus.Scheduled;
-                var retryAt = now + delay;
+                // A platform's Retry-After (429) is a floor under the backoff.
+                var retryAt = now + (retryAfter is { } floor && floor > delay ? floor : delay);
                 await connection.ExecuteAsync("""
                     UPDATE targets SET status = 'scheduled', next_attempt_at = @retryAt, error_code = @ErrorCode,
                         error_message = @ErrorMessage, lease_expires_at = NULL
                     WHERE id = @targetId
                     """, new { retryAt, failed.ErrorCode, failed.ErrorMessage, targetId }, tx);
-                await outbox.ScheduleSendAsync(tx, new TargetDue(postId, targetId, post.ScheduleVersion), retryAt, postId);
+                await outbox.ScheduleSendAsync(tx, new TargetDue(post.Id, targetId, post.ScheduleVersion), retryAt, post.Id);
                 break;
             case Failed failed:
                 newStatus = TargetStatus.Failed;
@@ -418,9 +519,17 @@ public sealed class PostLifecycle(
                 throw new ArgumentOutOfRangeException(nameof(outcome));
         }
 
-        await store.TouchAsync(tx, postId);
-        string postStatus = await SettleAsync(tx, postId, cancelled: post.CancelledAt is not null) ?? post.Status;
-        await tx.CommitAsync();
+        await store.TouchAsync(tx, post.Id);
+        if (newStatus == TargetStatus.Published)
+        {
+            await EmitAsync<PostTargetPublished>(tx, "target.published", post.Id, targetId: targetId);
+        }
+        else if (newStatus == TargetStatus.Failed)
+        {
+            await EmitAsync<PostTargetFailed>(tx, "target.failed", post.Id, targetId: targetId);
+        }
+
+        string postStatus = await SettleAsync(tx, post.Id, cancelled: post.CancelledAt is not null) ?? post.Status;
         return (newStatus, postStatus);
     }
 
@@ -599,7 +708,11 @@ public sealed class PostLifecycle(
         await store.ReplaceMediaAsync(tx, postId, mediaIds);
     }
 
-    private async Task EmitAsync<T>(NpgsqlTransaction tx, string type, string postId, DateTimeOffset? previousScheduledFor = null)
+    /// <summary>
+    /// Writes a domain event with the post as it now is; a reschedule adds <c>previousScheduledFor</c>, a target
+    /// event the <c>targetId</c> it is about.
+    /// </summary>
+    private async Task EmitAsync<T>(NpgsqlTransaction tx, string type, string postId, DateTimeOffset? previousScheduledFor = null, string? targetId = null)
         where T : PostEvent, new()
     {
         var (view, _) = (await store.GetAsync(tx.Connection!, postId, null, tx))!.Value;
@@ -607,6 +720,11 @@ public sealed class PostLifecycle(
         if (typeof(T) == typeof(PostRescheduled))
         {
             data["previousScheduledFor"] = previousScheduledFor is null ? null : JsonValue.Create(JsonDefaults.Format(previousScheduledFor.Value));
+        }
+
+        if (targetId is not null)
+        {
+            data["targetId"] = targetId;
         }
 
         await outbox.PublishAsync(tx, new T

@@ -22,6 +22,8 @@ public sealed record ScheduleRequest(string? ScheduledFor);
 
 public sealed record CancelRequest(string? Reason);
 
+public sealed record RetryRequest(bool? IncludeUnknown);
+
 public sealed record PostResult(PostView Post, string ETag);
 
 public sealed record DeletedTarget(string Id, string Platform, string Status);

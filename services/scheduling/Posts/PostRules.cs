@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Scheduling.Posts;
@@ -60,17 +61,14 @@ public static partial class PostRules
         }
     }
 
-    /// <summary>The caption a target will publish must fit its platform.</summary>
+    /// <summary>The caption a target will publish must fit its platform (counted in Unicode code points).</summary>
     public static void ValidateCaptionFor(string platform, string caption, string path)
     {
-        int max = platform switch
+        int max = Platforms.Known.TryGetValue(platform, out var capabilities) ? capabilities.MaxCaptionLength : MaxCaptionLength;
+        int length = caption.EnumerateRunes().Count();
+        if (length > max)
         {
-            "sandbox" or "mastodon" => 500,
-            _ => MaxCaptionLength,
-        };
-        if (caption.Length > max)
-        {
-            throw ApiException.Validation(path, $"{platform} accepts at most {max} characters; this caption has {caption.Length}.");
+            throw ApiException.Validation(path, $"{platform} accepts at most {max} characters; this caption has {length}.");
         }
     }
 

@@ -1,0 +1,135 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Testing;
+using Xunit;
+using static ScheduledPosts.Scheduling.Tests.SchedulingFactory;
+
+namespace ScheduledPosts.Scheduling.Tests;
+
+/// <summary>The scheduling side of SPEC §5 with a short lease: retries on the durable schedule, expired claims, retry.</summary>
+public sealed class PublishingOutcomeTests(PublishingOutcomeTests.ShortLeaseFactory factory) : IClassFixture<PublishingOutcomeTests.ShortLeaseFactory>
+{
+    public sealed class ShortLeaseFactory : SchedulingFactory
+    {
+        protected override void Configure(Dictionary<string, string> settings)
+        {
+            settings["Publishing:Lease"] = "00:00:01";
+            settings["Publishing:RetryBase"] = "00:00:00.200";
+            settings["Publishing:MaxAttempts"] = "3";
+        }
+    }
+
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    private static string Id(JsonObject node) => node["id"]!.GetValue<string>();
+
+    private async Task<(HttpClient Client, JsonObject Post, string TargetId)> DuePostAsync(int targets = 1)
+    {
+        var client = factory.Client($"ws_{Guid.NewGuid():N}");
+        var accounts = new List<string>();
+        for (int i = 0; i < targets; i++)
+        {
+            accounts.Add(await ConnectAccountAsync(client, $"acct{i}"));
+        }
+
+        var post = await CreatePostAsync(client, [.. accounts], DateTimeOffset.UtcNow);
+        return (client, post, post["targets"]![0]!["id"]!.GetValue<string>());
+    }
+
+    private async Task<ClaimedTarget> ClaimWhenDueAsync(string postId, string targetId, int attempt)
+    {
+        var targets = factory.TargetsClient();
+        var claim = await Eventually.Until(async () =>
+        {
+            var due = factory.Due.Where(d => d.Message.TargetId == targetId).Select(d => d.Message).ToList();
+            return due.Count >= attempt
+                ? await targets.ClaimTargetAsync(new ClaimTargetRequest { PostId = postId, TargetId = targetId, ScheduleVersion = due[^1].ScheduleVersion })
+                : new ClaimTargetResponse();
+        }, c => c.Claimed, Patience, $"attempt {attempt} to be due and claimed");
+        Assert.Equal(attempt, claim.Target.Attempt);
+        return claim.Target;
+    }
+
+    [Fact]
+    public async Task A_retryable_failure_goes_back_on_the_schedule_and_the_attempts_are_bounded()
+    {
+        var (client, post, targetId) = await DuePostAsync();
+        var targets = factory.TargetsClient();
+        for (int attempt = 1; attempt <= 3; attempt++)
+        {
+            var claimed = await ClaimWhenDueAsync(Id(post), targetId, attempt);
+            Assert.Equal(targetId, claimed.IdempotencyKey); // the same key on every attempt
+            var result = await targets.CompleteTargetAsync(new CompleteTargetRequest
+            {
+                TargetId = targetId,
+                LeaseToken = claimed.LeaseToken,
+                Failed = new TargetFailed { ErrorCode = "PLATFORM_ERROR", ErrorMessage = "503 from the platform", Retryable = true },
+            });
+            Assert.Equal(attempt < 3 ? "scheduled" : "failed", result.TargetStatus);
+        }
+
+        var view = (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!;
+        Assert.Equal("failed", Status(view));
+        Assert.Equal("PLATFORM_ERROR", view["targets"]![0]!["errorCode"]!.GetValue<string>());
+        Assert.Equal(3, view["targets"]![0]!["attemptCount"]!.GetValue<int>());
+        Assert.Equal(3, factory.Due.Count(d => d.Message.TargetId == targetId));
+    }
+
+    [Fact]
+    public async Task An_expired_claim_is_retried_with_the_same_key_on_a_platform_that_dedupes()
+    {
+        var (client, post, targetId) = await DuePostAsync();
+        var first = await ClaimWhenDueAsync(Id(post), targetId, attempt: 1);
+
+        // The publisher "dies": no report. The reaper puts the target back on the schedule after the lease.
+        var second = await ClaimWhenDueAsync(Id(post), targetId, attempt: 2);
+        Assert.Equal(first.IdempotencyKey, second.IdempotencyKey);
+        Assert.NotEqual(first.LeaseToken, second.LeaseToken);
+
+        var stale = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () => await factory.TargetsClient().CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = targetId,
+            LeaseToken = first.LeaseToken,
+            Published = new TargetPublished { ExternalPostId = "late" },
+        }));
+        Assert.Equal(global::Grpc.Core.StatusCode.FailedPrecondition, stale.StatusCode);
+        await factory.TargetsClient().CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = targetId,
+            LeaseToken = second.LeaseToken,
+            Published = new TargetPublished { ExternalPostId = "1" },
+        });
+        Assert.Equal("published", Status((await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!));
+    }
+
+    [Fact]
+    public async Task Retry_requeues_failed_targets_but_unknown_outcomes_only_when_asked()
+    {
+        var (client, post, targetId) = await DuePostAsync(targets: 2);
+        string otherId = post["targets"]![1]!["id"]!.GetValue<string>();
+        var targets = factory.TargetsClient();
+        var a = await ClaimWhenDueAsync(Id(post), targetId, 1);
+        var b = await ClaimWhenDueAsync(Id(post), otherId, 1);
+        await targets.CompleteTargetAsync(new CompleteTargetRequest { TargetId = targetId, LeaseToken = a.LeaseToken, Failed = new TargetFailed { ErrorCode = "REJECTED", ErrorMessage = "422", Retryable = false } });
+        var settled = await targets.CompleteTargetAsync(new CompleteTargetRequest { TargetId = otherId, LeaseToken = b.LeaseToken, Failed = new TargetFailed { ErrorCode = "UNKNOWN_OUTCOME", ErrorMessage = "timed out", Retryable = false } });
+        Assert.Equal("failed", settled.PostStatus);
+
+        var (retried, body) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(post)}/retry");
+        Assert.Equal(HttpStatusCode.OK, retried);
+        Assert.Equal("scheduled", body["targets"]![0]!["status"]!.GetValue<string>());
+        Assert.Equal("failed", body["targets"]![1]!["status"]!.GetValue<string>());
+        var again = await ClaimWhenDueAsync(Id(post), targetId, 1); // attempts start over
+        await targets.CompleteTargetAsync(new CompleteTargetRequest { TargetId = targetId, LeaseToken = again.LeaseToken, Published = new TargetPublished { ExternalPostId = "9" } });
+        Assert.Equal("partially_published", Status((await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!));
+
+        var (withoutFlag, error) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(post)}/retry");
+        Assert.Equal(HttpStatusCode.Conflict, withoutFlag);
+        Assert.Equal("CONFLICT", ErrorCode(error));
+        var (withFlag, unknownRetried) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(post)}/retry", new { includeUnknown = true });
+        Assert.Equal(HttpStatusCode.OK, withFlag);
+        Assert.Equal("publishing", Status(unknownRetried));
+        Assert.Equal("scheduled", unknownRetried["targets"]![1]!["status"]!.GetValue<string>());
+    }
+}
