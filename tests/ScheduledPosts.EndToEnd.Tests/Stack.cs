@@ -15,12 +15,18 @@ namespace ScheduledPosts.EndToEnd.Tests;
 /// sandbox platform — over a fresh database and RabbitMQ virtual host. Tests talk to it only through the
 /// gateway's REST API and the sandbox platform's record of what it received.
 /// </summary>
-public sealed class Stack : IAsyncLifetime
+public class Stack : IAsyncLifetime
 {
     public const string BootstrapKey = "sp_e2e_owner_key_0123456789_abcdefghijkl";
     public const string AdminToken = "e2e-admin-token-0123456789-abcdefghijkl";
     private readonly Dictionary<string, ServiceProcess> _services = [];
     private readonly Dictionary<string, int> _ports = [];
+    private readonly Dictionary<string, Dictionary<string, string>> _environments = [];
+
+    /// <summary>Lets a test class change a service's settings before the stack starts.</summary>
+    protected virtual void Configure(string service, Dictionary<string, string> environment)
+    {
+    }
 
     public HttpClient Gateway { get; private set; } = null!;
     public HttpClient Sandbox { get; private set; } = null!;
@@ -83,6 +89,11 @@ public sealed class Stack : IAsyncLifetime
             ["ReverseProxy__Clusters__webhooks__Destinations__default__Address"] = Url("webhooks"),
         });
 
+        foreach (var (name, service) in _environments)
+        {
+            Configure(name, service);
+        }
+
         // The sandbox and scheduling first (the others call them), then the rest together.
         await Task.WhenAll(_services["sandbox"].StartAsync(), _services["scheduling"].StartAsync());
         await Task.WhenAll(_services["publisher"].StartAsync(), _services["webhooks"].StartAsync(), _services["gateway"].StartAsync());
@@ -105,17 +116,8 @@ public sealed class Stack : IAsyncLifetime
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
     }
 
-    public async Task<JsonObject> CreatePostAsync(string caption, string accountId, DateTimeOffset scheduledFor)
-    {
-        var response = await Gateway.PostAsJsonAsync("/v1/posts", new
-        {
-            caption,
-            targets = new[] { new { socialAccountId = accountId } },
-            scheduledFor = scheduledFor.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture),
-        });
-        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-        return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
-    }
+    public Task<JsonObject> CreatePostAsync(string caption, string accountId, DateTimeOffset scheduledFor)
+        => CreatePostAsync(caption, [accountId], scheduledFor);
 
     public async Task<JsonObject> GetPostAsync(string id)
     {
@@ -145,6 +147,7 @@ public sealed class Stack : IAsyncLifetime
             throw new FileNotFoundException($"{name} is not built at {path}; build the solution first (./test.sh does).");
         }
 
+        _environments[name] = environment;
         _services[name] = new ServiceProcess(name, path, environment, new Uri(new Uri(Url(name)), healthPath));
     }
 
@@ -171,6 +174,25 @@ public sealed class Stack : IAsyncLifetime
         }
 
         return dir?.FullName ?? throw new InvalidOperationException("ScheduledPosts.sln not found above the test output.");
+    }
+
+    public async Task<HttpResponseMessage> InjectFaultAsync(object fault)
+    {
+        var response = await Sandbox.PostAsJsonAsync("/sandbox/faults", fault);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        return response;
+    }
+
+    public async Task<JsonObject> CreatePostAsync(string caption, IEnumerable<string> accountIds, DateTimeOffset scheduledFor)
+    {
+        var response = await Gateway.PostAsJsonAsync("/v1/posts", new
+        {
+            caption,
+            targets = accountIds.Select(a => new { socialAccountId = a }).ToArray(),
+            scheduledFor = scheduledFor.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture),
+        });
+        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
     }
 
     public async Task DisposeAsync()

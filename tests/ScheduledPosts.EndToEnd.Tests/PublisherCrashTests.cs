@@ -1,0 +1,89 @@
+using System.Text.Json.Nodes;
+using ScheduledPosts.Testing;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace ScheduledPosts.EndToEnd.Tests;
+
+/// <summary>SPEC §8: a publisher killed with SIGKILL in the middle of a burst loses nothing and duplicates nothing.</summary>
+public sealed class PublisherCrashTests(PublisherCrashTests.ShortLeaseStack stack, ITestOutputHelper output) : IClassFixture<PublisherCrashTests.ShortLeaseStack>
+{
+    public sealed class ShortLeaseStack : Stack
+    {
+        protected override void Configure(string service, Dictionary<string, string> environment)
+        {
+            if (service == "scheduling")
+            {
+                // Claims cut off by the kill are found again quickly.
+                environment["Publishing__Lease"] = "00:00:05";
+                environment["Publishing__ReaperInterval"] = "00:00:00.500";
+                environment["Publishing__RetryBase"] = "00:00:00.300";
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Killing_the_publisher_mid_burst_of_500_targets_leaves_each_published_once_or_failed_with_a_reason()
+    {
+        const int posts = 100;
+        const int accountsPerPost = 5;
+        string run = Guid.NewGuid().ToString("N")[..8];
+        var accounts = new List<string>();
+        for (int i = 0; i < accountsPerPost; i++)
+        {
+            string handle = $"burst{run}{i}";
+            accounts.Add(await stack.ConnectSandboxAccountAsync(handle));
+            // Slow uploads keep the burst going long enough to kill the publisher in its middle.
+            await stack.InjectFaultAsync(new { handle, latencyMs = 150 });
+        }
+
+        var due = DateTimeOffset.UtcNow.AddSeconds(8);
+        var ids = new List<string>();
+        for (int i = 0; i < posts; i++)
+        {
+            ids.Add((await stack.CreatePostAsync($"burst {run} #{i}", accounts, due))["id"]!.GetValue<string>());
+        }
+
+        Assert.True(DateTimeOffset.UtcNow < due, "creating the posts took longer than the lead before their due time");
+        int before = await Eventually.Until(async () => (await stack.SandboxStatusesAsync()).Count(s => s.Status.StartsWith($"burst {run}", StringComparison.Ordinal)),
+            n => n >= 100, TimeSpan.FromSeconds(60), "a fifth of the burst to be published");
+        await stack["publisher"].KillAsync();
+        int atKill = (await stack.SandboxStatusesAsync()).Count(s => s.Status.StartsWith($"burst {run}", StringComparison.Ordinal));
+        Assert.True(atKill < posts * accountsPerPost, "the burst finished before the kill; the test proves nothing");
+        await stack["publisher"].StartAsync();
+
+        var settled = new List<JsonObject>();
+        foreach (string id in ids)
+        {
+            settled.Add(await Eventually.Until(() => stack.GetPostAsync(id),
+                p => p["status"]!.GetValue<string>() is "published" or "partially_published" or "failed", TimeSpan.FromSeconds(120), $"{id} to settle"));
+        }
+
+        var copies = (await stack.SandboxStatusesAsync()).Where(s => s.Status.StartsWith($"burst {run}", StringComparison.Ordinal))
+            .GroupBy(s => (s.Status, s.Account)).ToDictionary(g => g.Key, g => g.Count());
+        int published = 0;
+        foreach (var post in settled)
+        {
+            string caption = post["caption"]!.GetValue<string>();
+            foreach (var target in post["targets"]!.AsArray())
+            {
+                string handle = $"burst{run}{accounts.IndexOf(target!["socialAccountId"]!.GetValue<string>())}";
+                copies.TryGetValue((caption, handle), out int count);
+                if (target["status"]!.GetValue<string>() == "published")
+                {
+                    published++;
+                    Assert.True(count == 1, $"{caption} on {handle}: {count} copies");
+                }
+                else
+                {
+                    Assert.Equal("failed", target["status"]!.GetValue<string>());
+                    Assert.False(string.IsNullOrEmpty(target["errorCode"]?.GetValue<string>()), $"{caption} on {handle} failed without a reason");
+                    Assert.True(count <= 1, $"{caption} on {handle}: {count} copies");
+                }
+            }
+        }
+
+        output.WriteLine($"{before} on the platform when the kill was ordered, {atKill} at the kill; {published} of {posts * accountsPerPost} published, the rest failed with a reason");
+        Assert.Equal(copies.Values.Sum(), copies.Count); // nothing anywhere twice
+    }
+}
