@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Npgsql;
@@ -17,11 +16,9 @@ namespace ScheduledPosts.EndToEnd.Tests;
 /// </summary>
 public class Stack : IAsyncLifetime
 {
-    public const string BootstrapKey = "sp_e2e_owner_key_0123456789_abcdefghijkl";
-    public const string AdminToken = "e2e-admin-token-0123456789-abcdefghijkl";
-    private readonly Dictionary<string, ServiceProcess> _services = [];
-    private readonly Dictionary<string, int> _ports = [];
-    private readonly Dictionary<string, Dictionary<string, string>> _environments = [];
+    public const string BootstrapKey = Suite.BootstrapKey;
+    public const string AdminToken = Suite.AdminToken;
+    private Suite? _suite;
 
     /// <summary>Lets a test class change a service's settings before the stack starts.</summary>
     protected virtual void Configure(string service, Dictionary<string, string> environment)
@@ -31,83 +28,23 @@ public class Stack : IAsyncLifetime
     public HttpClient Gateway { get; private set; } = null!;
     public HttpClient Sandbox { get; private set; } = null!;
     public WebhookReceiver Receiver { get; private set; } = null!;
-    public string PostgresConnectionString { get; private set; } = "";
+    public string PostgresConnectionString => _suite!.PostgresConnectionString;
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public async Task InitializeAsync()
     {
-        PostgresConnectionString = await Infrastructure.CreateDatabaseAsync();
-        var (rabbit, vhost) = await Infrastructure.CreateVirtualHostAsync();
-        foreach (string port in new[] { "gateway", "scheduling", "schedulingGrpc", "webhooks", "webhooksGrpc", "publisher", "sandbox" })
-        {
-            _ports[port] = FreePort();
-        }
-
-        var common = new Dictionary<string, string>
-        {
-            ["Internal__Secret"] = "e2e-internal-secret-0123456789-abcdefghijkl",
-            ["ConnectionStrings__Postgres"] = PostgresConnectionString,
-            ["RabbitMq__Host"] = rabbit.Host,
-            ["RabbitMq__Port"] = rabbit.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["RabbitMq__VirtualHost"] = vhost,
-            ["RabbitMq__Username"] = rabbit.Username,
-            ["RabbitMq__Password"] = rabbit.Password,
-            ["Logging__LogLevel__Default"] = "Warning",
-        };
-
-        Add("sandbox", "tests/ScheduledPosts.Sandbox", "ScheduledPosts.Sandbox.dll", "/healthz", new()
-        {
-            ["Kestrel__Endpoints__Http__Url"] = Url("sandbox"),
-        });
-        Add("scheduling", "services/scheduling", "ScheduledPosts.Scheduling.dll", "/readyz", new(common)
-        {
-            ["Kestrel__Endpoints__Rest__Url"] = Url("scheduling"),
-            ["Kestrel__Endpoints__Grpc__Url"] = Url("schedulingGrpc"),
-            ["Credentials__Key"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
-            ["Media__Directory"] = Path.Combine(Path.GetTempPath(), $"sp-e2e-media-{Guid.NewGuid():N}"),
-        });
-        Add("publisher", "services/publisher", "ScheduledPosts.Publisher.dll", "/readyz", new(common)
-        {
-            ["Kestrel__Endpoints__Http__Url"] = Url("publisher"),
-            ["Scheduling__GrpcUrl"] = Url("schedulingGrpc"),
-            ["Sandbox__BaseUrl"] = Url("sandbox"),
-        });
-        Add("webhooks", "services/webhooks", "ScheduledPosts.Webhooks.dll", "/readyz", new(common)
-        {
-            ["Kestrel__Endpoints__Rest__Url"] = Url("webhooks"),
-            ["Kestrel__Endpoints__Grpc__Url"] = Url("webhooksGrpc"),
-            ["Webhooks__AllowHttp"] = "true",
-            ["Webhooks__AllowLoopback"] = "true",
-        });
-        Add("gateway", "gateway", "ScheduledPosts.Gateway.dll", "/healthz", new(common)
-        {
-            ["Kestrel__Endpoints__Http__Url"] = Url("gateway"),
-            ["Bootstrap__Key"] = BootstrapKey,
-            ["Admin__Token"] = AdminToken,
-            ["ReverseProxy__Clusters__scheduling__Destinations__default__Address"] = Url("scheduling"),
-            ["ReverseProxy__Clusters__webhooks__Destinations__default__Address"] = Url("webhooks"),
-        });
-
-        foreach (var (name, service) in _environments)
-        {
-            Configure(name, service);
-        }
-
-        // The sandbox and scheduling first (the others call them), then the rest together.
-        await Task.WhenAll(_services["sandbox"].StartAsync(), _services["scheduling"].StartAsync());
-        await Task.WhenAll(_services["publisher"].StartAsync(), _services["webhooks"].StartAsync(), _services["gateway"].StartAsync());
-
-        Gateway = new HttpClient { BaseAddress = new Uri(Url("gateway")) };
+        _suite = await Suite.StartAsync(Configure);
+        Gateway = new HttpClient { BaseAddress = _suite.GatewayUrl };
         Gateway.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", BootstrapKey);
-        Sandbox = new HttpClient { BaseAddress = new Uri(Url("sandbox")) };
+        Sandbox = new HttpClient { BaseAddress = _suite.SandboxUrl };
         Receiver = await WebhookReceiver.StartAsync();
     }
 
-    public ServiceProcess this[string name] => _services[name];
+    public ServiceProcess this[string name] => _suite![name];
 
     /// <summary>Everything the services printed, to explain a failure.</summary>
-    public string Logs => string.Join('\n', _services.Values.Select(s => s.Output));
+    public string Logs => _suite!.Logs;
 
     public async Task<string> ConnectSandboxAccountAsync(string handle)
     {
@@ -139,43 +76,6 @@ public class Stack : IAsyncLifetime
         return Convert.ToString(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture) ?? "";
     }
 
-    private void Add(string name, string projectDir, string assembly, string healthPath, Dictionary<string, string> environment)
-    {
-        string path = Path.Combine(RepoRoot, projectDir, "bin", Configuration, "net10.0", assembly);
-        if (!File.Exists(path))
-        {
-            throw new FileNotFoundException($"{name} is not built at {path}; build the solution first (./test.sh does).");
-        }
-
-        _environments[name] = environment;
-        _services[name] = new ServiceProcess(name, path, environment, new Uri(new Uri(Url(name)), healthPath));
-    }
-
-    private string Url(string port) => $"http://127.0.0.1:{_ports[port]}";
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static readonly string RepoRoot = FindRepoRoot();
-
-    // .../tests/ScheduledPosts.EndToEnd.Tests/bin/<Configuration>/net10.0/
-    private static readonly string Configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Parent!.Name;
-
-    private static string FindRepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "ScheduledPosts.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("ScheduledPosts.sln not found above the test output.");
-    }
-
     public async Task<HttpResponseMessage> InjectFaultAsync(object fault)
     {
         var response = await Sandbox.PostAsJsonAsync("/sandbox/faults", fault);
@@ -204,9 +104,9 @@ public class Stack : IAsyncLifetime
             await Receiver.DisposeAsync();
         }
 
-        foreach (var service in _services.Values)
+        if (_suite is not null)
         {
-            await service.DisposeAsync();
+            await _suite.DisposeAsync();
         }
     }
 }

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace ScheduledPosts.EndToEnd.Tests;
+namespace ScheduledPosts.Testing;
 
 /// <summary>One service running as its own OS process, from its build output, so a test can kill it for real.</summary>
 public sealed class ServiceProcess(string name, string assemblyPath, IReadOnlyDictionary<string, string> environment, Uri healthUrl) : IAsyncDisposable
