@@ -5,6 +5,7 @@ using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Grpc;
 using ScheduledPosts.Webhooks.Deliveries;
 using ScheduledPosts.Webhooks.Endpoints;
+using ScheduledPosts.Webhooks.Signing;
 
 namespace ScheduledPosts.Webhooks;
 
@@ -20,6 +21,11 @@ public static class Extensions
                 "Webhooks:RequestTimeout, MaxConcurrentDeliveries and MaxIdle must be positive.")
             .Validate(o => o.ClaimLease > o.RequestTimeout, "Webhooks:ClaimLease must be longer than Webhooks:RequestTimeout.")
             .Validate(o => o.RetrySchedule is null || o.RetrySchedule.All(d => d >= TimeSpan.Zero), "Webhooks:RetrySchedule delays must not be negative.")
+            .Validate(o => o.MaxConcurrentPerEndpoint > 0, "Webhooks:MaxConcurrentPerEndpoint must be positive.")
+            .Validate(o => o.SecretRotationOverlap >= TimeSpan.Zero && o.DisableAfterFailingFor > TimeSpan.Zero,
+                "Webhooks:SecretRotationOverlap must not be negative and Webhooks:DisableAfterFailingFor must be positive.")
+            .Validate(o => DestinationPolicy.AreValidNetworks(o.AllowedNetworks), "Webhooks:AllowedNetworks entries must be CIDR networks, e.g. 10.20.0.0/16.")
+            .Validate(o => SecretProtector.IsValidKey(o.SecretKey), "Webhooks:SecretKey must be the base64 of 32 bytes (e.g. `openssl rand -base64 32`).")
             .ValidateOnStart();
 
         services.AddPostgres(builder.Configuration, WebhookOptions.Schema);
@@ -33,7 +39,10 @@ public static class Extensions
         services.AddGrpcHealthChecks();
         services.AddGrpcReflection();
 
+        services.AddSingleton(sp => new DestinationPolicy(sp.GetRequiredService<IOptions<WebhookOptions>>().Value));
+        services.AddSingleton<SecretProtector>();
         services.AddSingleton<EndpointRegistry>();
+        services.AddSingleton<DeliveryHistory>();
         services.AddSingleton<DeliveryStore>();
         services.AddSingleton<DeliveryNotifications>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryNotifications>());

@@ -18,8 +18,14 @@ public sealed class WebhookOptions
     /// <summary>Accept <c>http://</c> endpoint URLs (development, tests).</summary>
     public bool AllowHttp { get; set; }
 
-    /// <summary>Accept loopback, private and link-local targets (development, tests).</summary>
+    /// <summary>Accept loopback targets (127.0.0.0/8, ::1): the dev stack's receivers. Shorthand for adding them to <see cref="AllowedNetworks"/>.</summary>
     public bool AllowLoopback { get; set; }
+
+    /// <summary>
+    /// The SSRF guard's allow-list: non-public networks (CIDR, e.g. <c>10.20.0.0/16</c>) endpoints may target anyway.
+    /// Everything else that is not a public unicast address is refused, at create and again at send time.
+    /// </summary>
+    public string[] AllowedNetworks { get; set; } = [];
 
     /// <summary>
     /// Overrides <see cref="DefaultRetrySchedule"/>. Null by default because the configuration binder appends
@@ -32,12 +38,30 @@ public sealed class WebhookOptions
     /// <summary>An attempt without a 2xx within this time failed.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How many deliveries one replica sends at once.</summary>
-    public int MaxConcurrentDeliveries { get; set; } = 16;
+    /// <summary>How many deliveries one replica sends at once, to all endpoints together (attempts are I/O, not CPU).</summary>
+    public int MaxConcurrentDeliveries { get; set; } = 64;
+
+    /// <summary>
+    /// How many deliveries to one endpoint are in flight at once (across replicas), so a slow or dead endpoint holds a
+    /// few of the <see cref="MaxConcurrentDeliveries"/> slots, never all of them.
+    /// </summary>
+    public int MaxConcurrentPerEndpoint { get; set; } = 4;
 
     /// <summary>How long a claimed delivery is held before another sender may claim it again (a crashed sender's work).</summary>
     public TimeSpan ClaimLease { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>The longest the sender sleeps without a wake-up; a safety net under LISTEN/NOTIFY, not the mechanism.</summary>
     public TimeSpan MaxIdle { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>After a secret rotation, how long the previous secret keeps signing alongside the new one.</summary>
+    public TimeSpan SecretRotationOverlap { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>An endpoint whose every attempt has failed for this long is disabled.</summary>
+    public TimeSpan DisableAfterFailingFor { get; set; } = TimeSpan.FromDays(5);
+
+    /// <summary>
+    /// Base64 of 32 random bytes: the AES-256-GCM key that encrypts signing secrets at rest. Without it they are
+    /// stored unencrypted (with a warning at start-up). Changing it makes the stored secrets unreadable.
+    /// </summary>
+    public string? SecretKey { get; set; }
 }

@@ -63,5 +63,56 @@ public sealed class EndpointsGrpcTests(StrictWebhooksApp app) : IClassFixture<St
         Assert.Equal(StatusCode.Unauthenticated, anonymous.StatusCode);
     }
 
+    [Fact]
+    public async Task Endpoints_are_updated_rotated_and_deleted_over_grpc()
+    {
+        string workspace = WebhooksApp.NewWorkspace();
+        var created = await Client.CreateEndpointAsync(
+            new CreateEndpointRequest { Url = "https://hooks.example.com/grpc", Events = { "post.cancelled" }, Description = "CRM" }, As(workspace));
+        string id = created.Endpoint.Id;
+
+        var updated = await Client.UpdateEndpointAsync(
+            new UpdateEndpointRequest { EndpointId = id, Events = new EventTypeList { Values = { "post.published" } }, Enabled = false }, As(workspace));
+        var rotated = await Client.RotateEndpointSecretAsync(new RotateEndpointSecretRequest { EndpointId = id }, As(workspace));
+        var deliveries = await Client.ListDeliveriesAsync(new ListDeliveriesRequest { EndpointId = id }, As(workspace));
+        var badLimit = await Assert.ThrowsAsync<RpcException>(() =>
+            Client.ListDeliveriesAsync(new ListDeliveriesRequest { EndpointId = id, Limit = 500 }, As(workspace)).ResponseAsync);
+        var deleted = await Client.DeleteEndpointAsync(new DeleteEndpointRequest { EndpointId = id }, As(workspace));
+        var gone = await Assert.ThrowsAsync<RpcException>(() => Client.GetEndpointAsync(new GetEndpointRequest { EndpointId = id }, As(workspace)).ResponseAsync);
+
+        Assert.Equal(["post.published"], updated.Events);
+        Assert.False(updated.Enabled);
+        Assert.Equal("Disabled through the API.", updated.DisabledReason);
+        Assert.Equal("https://hooks.example.com/grpc", updated.Url);
+        Assert.Equal("CRM", updated.Description);
+        Assert.StartsWith("whsec_", rotated.Secret, StringComparison.Ordinal);
+        Assert.NotEqual(created.Secret, rotated.Secret);
+        Assert.NotEmpty(rotated.PreviousSecretExpiresAt);
+        Assert.Empty(deliveries.Deliveries);
+        Assert.False(deliveries.HasMore);
+        Assert.Equal(StatusCode.InvalidArgument, badLimit.StatusCode);
+        Assert.Equal("VALIDATION", badLimit.Trailers.GetValue(ApiErrorInterceptor.CodeTrailer));
+        Assert.True(deleted.Deleted);
+        Assert.Equal(StatusCode.NotFound, gone.StatusCode);
+    }
+
+    [Fact]
+    public async Task Test_events_and_redeliveries_are_refused_over_grpc_as_over_rest()
+    {
+        string workspace = WebhooksApp.NewWorkspace();
+        var created = await Client.CreateEndpointAsync(
+            new CreateEndpointRequest { Url = "https://hooks.example.com/grpc", Events = { "*" } }, As(workspace));
+        await Client.UpdateEndpointAsync(new UpdateEndpointRequest { EndpointId = created.Endpoint.Id, Enabled = false }, As(workspace));
+
+        var disabled = await Assert.ThrowsAsync<RpcException>(() =>
+            Client.SendTestEventAsync(new SendTestEventRequest { EndpointId = created.Endpoint.Id }, As(workspace)).ResponseAsync);
+        var missing = await Assert.ThrowsAsync<RpcException>(() =>
+            Client.RedeliverAsync(new RedeliverRequest { DeliveryId = "dlv_missing" }, As(workspace)).ResponseAsync);
+
+        Assert.Equal(StatusCode.FailedPrecondition, disabled.StatusCode);
+        Assert.Equal("CONFLICT", disabled.Trailers.GetValue(ApiErrorInterceptor.CodeTrailer));
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+    }
+
     public void Dispose() => _channel.Dispose();
 }

@@ -7,24 +7,30 @@ using Microsoft.Extensions.Logging;
 
 namespace ScheduledPosts.Webhooks.Tests;
 
-public sealed record ReceivedRequest(string Path, string Method, string? ContentType, IReadOnlyDictionary<string, string> Headers, string Body)
+public sealed record ReceivedRequest(
+    string Path, string Method, string? ContentType, IReadOnlyDictionary<string, string> Headers, string Body, DateTimeOffset ReceivedAt)
 {
     public string Header(string name) => Headers.TryGetValue(name, out var value) ? value : "";
 }
 
-/// <summary>A real HTTP server on 127.0.0.1 that records every webhook and answers with scripted status codes (200 by default).</summary>
+/// <summary>
+/// A real HTTP server on loopback that records every webhook and answers with scripted status codes (200 by
+/// default), or never answers at all (a hanging subscriber) until it is disposed.
+/// </summary>
 public sealed class Receiver : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<ReceivedRequest> _requests = new();
     private readonly ConcurrentDictionary<string, ConcurrentQueue<int>> _scripts = new();
+    private readonly ConcurrentDictionary<string, bool> _hanging = new();
+    private readonly CancellationTokenSource _stopping = new();
 
-    private Receiver()
+    private Receiver(IPAddress address)
     {
         var builder = WebApplication.CreateSlimBuilder();
         // The service's appsettings.json is copied next to the tests; its Kestrel endpoints are not the receiver's.
         builder.Configuration.Sources.Clear();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, 0));
         builder.Logging.ClearProviders();
         _app = builder.Build();
         _app.Run(async context =>
@@ -34,14 +40,22 @@ public sealed class Receiver : IAsyncDisposable
             string path = context.Request.Path;
             _requests.Enqueue(new ReceivedRequest(
                 path, context.Request.Method, context.Request.ContentType,
-                context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body));
+                context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, DateTimeOffset.UtcNow));
+            if (_hanging.ContainsKey(path))
+            {
+                using var released = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+                await Task.Delay(Timeout.Infinite, released.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+                context.Abort(); // never a response, not even on the way out
+                return;
+            }
+
             context.Response.StatusCode = _scripts.TryGetValue(path, out var script) && script.TryDequeue(out int status) ? status : 200;
         });
     }
 
-    public static async Task<Receiver> StartAsync()
+    public static async Task<Receiver> StartAsync(IPAddress? address = null)
     {
-        var receiver = new Receiver();
+        var receiver = new Receiver(address ?? IPAddress.Loopback);
         await receiver._app.StartAsync();
         return receiver;
     }
@@ -51,8 +65,20 @@ public sealed class Receiver : IAsyncDisposable
     {
         string path = $"/hooks/{Guid.NewGuid():N}";
         _scripts[path] = new ConcurrentQueue<int>(statuses);
-        return _app.Urls.First().TrimEnd('/') + path;
+        return BaseUrl + path;
     }
+
+    /// <summary>A fresh path whose requests are recorded and then never answered (until the receiver is disposed).</summary>
+    public string NewHangingUrl()
+    {
+        string path = $"/hang/{Guid.NewGuid():N}";
+        _hanging[path] = true;
+        return BaseUrl + path;
+    }
+
+    public string BaseUrl => _app.Urls.First().TrimEnd('/');
+
+    public int Port => new Uri(BaseUrl).Port;
 
     public IReadOnlyList<ReceivedRequest> RequestsTo(string url)
     {
@@ -62,7 +88,9 @@ public sealed class Receiver : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        _stopping.Dispose();
     }
 }

@@ -5,6 +5,7 @@ using MassTransit;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.ServiceDefaults;
@@ -17,12 +18,17 @@ namespace ScheduledPosts.Webhooks.Tests;
 /// <summary>
 /// The webhooks service on a fresh database and RabbitMQ vhost, one per test class, started and ready
 /// (database and broker answering /readyz). Requests carry the internal identity the gateway would add.
+/// It can be stopped and started again on the same database and vhost, as a restart of the service.
 /// </summary>
 public abstract class WebhooksApp : IAsyncLifetime
 {
     public static readonly string[] AllScopes = [EndpointRegistry.ReadScope, EndpointRegistry.WriteScope];
 
+    /// <summary>A key for encrypting secrets at rest in the tests that configure one.</summary>
+    public const string TestSecretKey = "/2+v2aFIeng6YOFYUVlIjqN0HZQLnvLFj5gGXN7/Nfs=";
+
     private WebApplicationFactory<EndpointRegistry>? _factory;
+    private (RabbitMqServer Server, string VirtualHost) _rabbit;
 
     public WebApplicationFactory<EndpointRegistry> Factory => _factory ?? throw new InvalidOperationException("Not started.");
 
@@ -31,12 +37,37 @@ public abstract class WebhooksApp : IAsyncLifetime
     /// <summary>Counts consumed <see cref="PostEvent"/>s by event id, so a test can wait for a redelivery to have been handled.</summary>
     public ConsumedEvents Consumed { get; } = new();
 
+    /// <summary>Every log line the service wrote, at every level, when <see cref="CaptureLogs"/>.</summary>
+    public CapturedLogs Logs { get; } = new();
+
     protected abstract IReadOnlyDictionary<string, string> Settings { get; }
+
+    protected virtual bool CaptureLogs => false;
 
     public async Task InitializeAsync()
     {
         ConnectionString = await Infrastructure.CreateDatabaseAsync();
-        var (rabbit, vhost) = await Infrastructure.CreateVirtualHostAsync();
+        _rabbit = await Infrastructure.CreateVirtualHostAsync();
+        await StartAsync();
+    }
+
+    /// <summary>Starts the service (again) on this app's database and vhost, and waits until it is ready.</summary>
+    public async Task StartAsync()
+    {
+        // MassTransit keeps its log context (holding the host's logger factory) in an AsyncLocal, which would flow
+        // from a stopped host into the next one started here: start each host from a clean execution context.
+        Task starting;
+        using (ExecutionContext.SuppressFlow())
+        {
+            starting = Task.Run(StartHostAsync);
+        }
+
+        await starting;
+    }
+
+    private async Task StartHostAsync()
+    {
+        var (rabbit, vhost) = _rabbit;
         _factory = new WebApplicationFactory<EndpointRegistry>().WithWebHostBuilder(web =>
         {
             web.UseSetting("ConnectionStrings:Postgres", ConnectionString);
@@ -46,9 +77,16 @@ public abstract class WebhooksApp : IAsyncLifetime
             web.UseSetting("RabbitMq:Username", rabbit.Username);
             web.UseSetting("RabbitMq:Password", rabbit.Password);
             web.UseSetting("Internal:Secret", "test-internal-secret-0123456789abcdefghij");
+            // Tests that want encryption at rest set a key; the rest run without one, as a fresh install does.
+            web.UseSetting("Webhooks:SecretKey", "");
             foreach (var (key, value) in Settings)
             {
                 web.UseSetting(key, value);
+            }
+
+            if (CaptureLogs)
+            {
+                web.ConfigureLogging(logging => logging.AddProvider(Logs).AddFilter<CapturedLogs>(null, LogLevel.Trace));
             }
 
             // Start-up returns once the consumer's queue is bound, so nothing published by a test is lost.
@@ -61,13 +99,17 @@ public abstract class WebhooksApp : IAsyncLifetime
         _factory.Services.GetRequiredService<IBus>().ConnectConsumeObserver(Consumed);
     }
 
-    public async Task DisposeAsync()
+    /// <summary>Stops the service gracefully, as a deployment or a crash-free restart would.</summary>
+    public async Task StopAsync()
     {
         if (_factory is not null)
         {
             await _factory.DisposeAsync();
+            _factory = null;
         }
     }
+
+    public Task DisposeAsync() => StopAsync();
 
     public static string NewWorkspace() => Ids.New("ws");
 
@@ -118,19 +160,46 @@ public abstract class WebhooksApp : IAsyncLifetime
 
         public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception) where T : class => Task.CompletedTask;
     }
+
+    public sealed class CapturedLogs : ILoggerProvider
+    {
+        private readonly ConcurrentQueue<string> _lines = new();
+
+        public IReadOnlyList<string> Lines => [.. _lines];
+
+        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(string category, ConcurrentQueue<string> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+                => lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)} {exception}");
+        }
+    }
 }
 
-/// <summary>Production rules: https only, no private or loopback targets.</summary>
+/// <summary>Production rules: https only, no private or loopback targets but the allow-listed 10.99.0.0/16.</summary>
 public sealed class StrictWebhooksApp : WebhooksApp
 {
     protected override IReadOnlyDictionary<string, string> Settings { get; } = new Dictionary<string, string>
     {
         ["Webhooks:AllowHttp"] = "false",
         ["Webhooks:AllowLoopback"] = "false",
+        ["Webhooks:AllowedNetworks:0"] = "10.99.0.0/16",
     };
 }
 
-/// <summary>Deliveries to a local receiver: http and loopback allowed, the first retry after 200 ms.</summary>
+/// <summary>
+/// Deliveries to a local receiver: http and loopback allowed, two retries after 200 ms each, secrets encrypted
+/// at rest, every log line captured.
+/// </summary>
 public sealed class DeliveringWebhooksApp : WebhooksApp
 {
     protected override IReadOnlyDictionary<string, string> Settings { get; } = new Dictionary<string, string>
@@ -140,5 +209,8 @@ public sealed class DeliveringWebhooksApp : WebhooksApp
         ["Webhooks:RetrySchedule:0"] = "00:00:00.200",
         ["Webhooks:RetrySchedule:1"] = "00:00:00.200",
         ["Webhooks:RequestTimeout"] = "00:00:05",
+        ["Webhooks:SecretKey"] = TestSecretKey,
     };
+
+    protected override bool CaptureLogs => true;
 }

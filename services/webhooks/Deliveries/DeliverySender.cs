@@ -8,12 +8,13 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 
 /// <summary>
 /// Sends due deliveries: claims them (<c>FOR UPDATE SKIP LOCKED</c>, so replicas share the work), makes each
-/// attempt concurrently up to a bound, records it, and sleeps until the next one falls due or it is woken
-/// (<see cref="DeliveryNotifications"/>).
+/// attempt concurrently up to a global bound and a per-endpoint one (so a slow or dead endpoint holds a few slots,
+/// never all), records it, and sleeps until the next one falls due or it is woken (<see cref="DeliveryNotifications"/>).
 /// </summary>
 public sealed class DeliverySender(
     DeliveryStore store,
     DeliveryNotifications notifications,
+    SecretProtector secrets,
     IHttpClientFactory httpClientFactory,
     IOptions<WebhookOptions> options,
     TimeProvider clock,
@@ -21,8 +22,11 @@ public sealed class DeliverySender(
 {
     public const string HttpClientName = "webhooks";
 
-    // Rows due but locked by another replica's claim: look again shortly rather than spin.
     private static readonly TimeSpan MinSleep = TimeSpan.FromMilliseconds(50);
+
+    // Due deliveries left unclaimed (their endpoint at its cap, perhaps on another replica): look again this soon.
+    // Attempts finishing on this replica wake the sender sooner.
+    private static readonly TimeSpan UnclaimedRecheck = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan ErrorBackoff = TimeSpan.FromSeconds(5);
 
     private readonly WebhookOptions _options = options.Value;
@@ -75,7 +79,7 @@ public sealed class DeliverySender(
         }
 
         var now = clock.GetUtcNow();
-        var claimed = await store.ClaimAsync(free, now, now + _options.ClaimLease, ct);
+        var claimed = await store.ClaimAsync(free, _options.MaxConcurrentPerEndpoint, now, now + _options.ClaimLease, ct);
         foreach (var delivery in claimed)
         {
             await slots.WaitAsync(CancellationToken.None); // free: only this loop takes slots
@@ -87,14 +91,15 @@ public sealed class DeliverySender(
             return TimeSpan.Zero; // there may be more due
         }
 
-        var next = await store.NextDueAsync(ct);
-        if (next is null)
+        now = clock.GetUtcNow();
+        var (next, dueUnclaimed) = await store.NextDueAsync(now, ct);
+        var sleep = next is { } due ? due - now : _options.MaxIdle;
+        if (dueUnclaimed && sleep > UnclaimedRecheck)
         {
-            return _options.MaxIdle;
+            sleep = UnclaimedRecheck;
         }
 
-        var untilDue = next.Value - clock.GetUtcNow();
-        return untilDue < MinSleep ? MinSleep : untilDue > _options.MaxIdle ? _options.MaxIdle : untilDue;
+        return sleep < MinSleep ? MinSleep : sleep > _options.MaxIdle ? _options.MaxIdle : sleep;
     }
 
     private async Task AttemptAndReleaseAsync(ClaimedDelivery delivery, SemaphoreSlim slots)
@@ -122,16 +127,23 @@ public sealed class DeliverySender(
             return;
         }
 
+        // Throws when the secret cannot be decrypted (a wrong Webhooks:SecretKey): the delivery waits out its lease, no attempt spent.
+        var signingSecrets = new EndpointSecrets(
+            secrets.Unprotect(delivery.StoredSecrets.Current, delivery.EndpointId),
+            delivery.StoredSecrets.Previous is { } previous ? secrets.Unprotect(previous, delivery.EndpointId) : null,
+            delivery.StoredSecrets.PreviousExpiresAt);
+
         var attemptedAt = clock.GetUtcNow();
         long started = clock.GetTimestamp();
-        var (statusCode, error) = await SendAsync(delivery, attemptedAt);
+        var (statusCode, error) = await SendAsync(delivery, signingSecrets.SigningAt(attemptedAt), attemptedAt);
         int latencyMs = (int)clock.GetElapsedTime(started).TotalMilliseconds;
 
         var attempt = new DeliveryAttempt(delivery.AttemptCount + 1, attemptedAt, statusCode, latencyMs, error);
-        var decision = DeliveryRules.Decide(statusCode, attempt.Number, _options.EffectiveRetrySchedule, clock.GetUtcNow());
-        bool held = await store.RecordAttemptAsync(delivery, attempt, decision, clock.GetUtcNow());
+        var now = clock.GetUtcNow();
+        var decision = DeliveryRules.Decide(statusCode, delivery.RoundAttempts + 1, _options.EffectiveRetrySchedule, now);
+        var recorded = await store.RecordAttemptAsync(delivery, attempt, decision, now);
 
-        if (!held)
+        if (!recorded.Held)
         {
             logger.LogWarning("Delivery {DeliveryId}: the lease ran out during attempt {Attempt}; another sender has it", delivery.Id, attempt.Number);
         }
@@ -142,22 +154,29 @@ public sealed class DeliverySender(
         }
         else
         {
-            logger.LogWarning("Attempt {Attempt} of delivery {DeliveryId} to {EndpointId} failed ({Outcome}); now {Status}, next attempt at {NextAttemptAt}, endpoint disabled: {Disabled}",
+            logger.LogWarning("Attempt {Attempt} of delivery {DeliveryId} to {EndpointId} failed ({Outcome}); now {Status}, next attempt at {NextAttemptAt}",
                 attempt.Number, delivery.Id, delivery.EndpointId, statusCode?.ToString(CultureInfo.InvariantCulture) ?? error,
-                decision.Status, decision.NextAttemptAt, decision.DisableEndpoint);
+                decision.Status, decision.NextAttemptAt);
+        }
+
+        if (DeliveryRules.DisableReason(statusCode, recorded.EndpointFailingSince, attemptedAt, _options.DisableAfterFailingFor) is { } reason
+            && await store.DisableEndpointAsync(delivery.EndpointId, reason, now))
+        {
+            logger.LogWarning("Disabled webhook endpoint {EndpointId}: {Reason}", delivery.EndpointId, reason);
         }
     }
 
     /// <summary>One signed POST (Standard Webhooks headers); the status code, or the reason there was none.</summary>
-    private async Task<(int? StatusCode, string? Error)> SendAsync(ClaimedDelivery delivery, DateTimeOffset now)
+    private async Task<(int? StatusCode, string? Error)> SendAsync(ClaimedDelivery delivery, IReadOnlyList<string> signingSecrets, DateTimeOffset now)
     {
         long timestamp = now.ToUnixTimeSeconds();
         using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Url);
         request.Content = new ByteArrayContent(Encoding.UTF8.GetBytes(delivery.Body));
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        // The event id: stable across retries and redeliveries, so receivers can drop duplicates.
         request.Headers.Add("webhook-id", delivery.EventId);
         request.Headers.Add("webhook-timestamp", timestamp.ToString(CultureInfo.InvariantCulture));
-        request.Headers.Add("webhook-signature", WebhookSignature.Sign(delivery.Secret, delivery.EventId, timestamp, delivery.Body));
+        request.Headers.Add("webhook-signature", WebhookSignature.Header(signingSecrets, delivery.EventId, timestamp, delivery.Body));
 
         try
         {

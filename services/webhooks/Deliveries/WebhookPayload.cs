@@ -9,23 +9,30 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 /// <summary>The webhook body of SPEC §6: <c>{"id", "type", "timestamp", "data"}</c>, with the event's data passed through verbatim.</summary>
 public static class WebhookPayload
 {
-    public static string Build(PostEvent e)
+    public static string Build(PostEvent e) => Build(e.EventId, e.Type, e.OccurredAt, e.Data);
+
+    /// <summary>The <c>webhook.test</c> body: <c>data</c> names the endpoint it was sent to.</summary>
+    public static string BuildTest(string eventId, string endpointId, DateTimeOffset occurredAt)
+        => Build(eventId, Endpoints.EventTypes.Test, occurredAt,
+            JsonSerializer.SerializeToElement(new { endpointId, message = "A test event sent on request." }, JsonDefaults.Options));
+
+    public static string Build(string eventId, string type, DateTimeOffset occurredAt, JsonElement data)
     {
         var buffer = new ArrayBufferWriter<byte>();
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
-            writer.WriteString("id", e.EventId);
-            writer.WriteString("type", e.Type);
-            writer.WriteString("timestamp", JsonDefaults.Format(e.OccurredAt));
+            writer.WriteString("id", eventId);
+            writer.WriteString("type", type);
+            writer.WriteString("timestamp", JsonDefaults.Format(occurredAt));
             writer.WritePropertyName("data");
-            if (e.Data.ValueKind == JsonValueKind.Undefined)
+            if (data.ValueKind == JsonValueKind.Undefined)
             {
                 writer.WriteNullValue();
             }
             else
             {
-                writer.WriteRawValue(e.Data.GetRawText(), skipInputValidation: true);
+                writer.WriteRawValue(data.GetRawText(), skipInputValidation: true);
             }
 
             writer.WriteEndObject();

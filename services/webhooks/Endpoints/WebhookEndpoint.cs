@@ -8,7 +8,20 @@ public sealed record WebhookEndpoint(
     IReadOnlyList<string> Events,
     string? Description,
     bool Enabled,
-    DateTimeOffset CreatedAt);
+    string? DisabledReason,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt);
 
-/// <summary>A new endpoint with its secret, which is shown to the caller this once.</summary>
-public sealed record CreatedEndpoint(WebhookEndpoint Endpoint, string Secret);
+/// <summary>An endpoint with its new secret, shown to the caller this once (on create, on rotation).</summary>
+public sealed record EndpointWithSecret(WebhookEndpoint Endpoint, string Secret, DateTimeOffset? PreviousSecretExpiresAt)
+{
+    public override string ToString() => $"{Endpoint} (secret redacted)";
+}
+
+/// <summary>A partial update: null leaves a field as it is; <see cref="Description"/> is cleared by "" or null when <see cref="SetDescription"/>.</summary>
+public sealed record EndpointChanges(
+    string? Url = null,
+    IReadOnlyList<string>? Events = null,
+    bool SetDescription = false,
+    string? Description = null,
+    bool? Enabled = null);
