@@ -20,6 +20,9 @@ mkdir -p "$SP_DATA_DIR"
 KEY_FILE="$SP_DATA_DIR/credentials.key"
 [ -s "$KEY_FILE" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$KEY_FILE")
 export SP_CREDENTIALS_KEY="$(cat "$KEY_FILE")"
+WEBHOOK_KEY_FILE="$SP_DATA_DIR/webhook-secrets.key"
+[ -s "$WEBHOOK_KEY_FILE" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$WEBHOOK_KEY_FILE")
+export SP_WEBHOOK_SECRET_KEY="$(cat "$WEBHOOK_KEY_FILE")"
 
 if docker_engine_available && [ -z "${SP_USE_LOCAL_INFRA:-}" ]; then
   log "Docker engine found: docker compose up"
@@ -67,7 +70,8 @@ start() {
 start sandbox tests/ScheduledPosts.Sandbox ScheduledPosts.Sandbox.dll
 start scheduling services/scheduling ScheduledPosts.Scheduling.dll
 start publisher services/publisher ScheduledPosts.Publisher.dll
-start webhooks services/webhooks ScheduledPosts.Webhooks.dll Webhooks__AllowHttp=true Webhooks__AllowLoopback=true
+start webhooks services/webhooks ScheduledPosts.Webhooks.dll Webhooks__AllowHttp=true Webhooks__AllowLoopback=true \
+  Webhooks__SecretKey="$SP_WEBHOOK_SECRET_KEY"
 start gateway gateway ScheduledPosts.Gateway.dll Bootstrap__Key="$SP_BOOTSTRAP_KEY" Admin__Token="$SP_ADMIN_TOKEN"
 
 for url in http://localhost:8081/readyz http://localhost:8083/readyz http://localhost:8085/readyz http://localhost:8095/healthz "$GATEWAY_URL/healthz"; do

@@ -11,5 +11,9 @@ else
   SP_PG_EXTRA_OPTIONS="-c fsync=off -c synchronous_commit=off" start_local_infra
 fi
 
+# The webhooks tests verify signatures with the reference Standard Webhooks library, from npm.
+command -v npm >/dev/null 2>&1 || { log "installing Node.js and npm from Debian's packages"; as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+npm ci --prefix tests/ScheduledPosts.Webhooks.Tests/StandardWebhooks --no-audit --no-fund --silent
+
 dotnet build ScheduledPosts.sln -c Release -nologo -clp:ErrorsOnly
 dotnet test ScheduledPosts.sln -c Release --no-build -nologo "$@"
