@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
+using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Publisher.Consumers;
 using ScheduledPosts.Publisher.Publishing;
@@ -37,14 +38,39 @@ public static class Extensions
             http.BaseAddress = options.BaseUrl;
             http.Timeout = options.Timeout;
         });
+        services.AddOptions<MastodonOptions>()
+            .BindConfiguration(MastodonOptions.Section)
+            .Validate(o => o.Timeout > TimeSpan.Zero && o.MediaPollInterval > TimeSpan.Zero && o.MediaProcessingTimeout > TimeSpan.Zero,
+                "Mastodon:Timeout, MediaPollInterval and MediaProcessingTimeout must be positive.")
+            .ValidateOnStart();
+        // Each account names its own instance, so the client has no base address.
+        services.AddHttpClient<MastodonConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<MastodonOptions>>().Value.Timeout);
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<SandboxConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
         services.AddScoped<ConnectorRegistry>();
+
+        services.AddOptions<UploadLimitsOptions>()
+            .BindConfiguration(UploadLimitsOptions.Section)
+            .Validate(o => o.IsValid(), "UploadLimits: ConcurrentUploadsPerAccount and every platform's bucket must be positive, MaxWait not negative.")
+            .ValidateOnStart();
+        services.AddSingleton<UploadLimits>();
         services.AddScoped<TargetPublisher>();
 
         services.AddOptions<ConsumerOptions>()
             .BindConfiguration(ConsumerOptions.Section)
             .Validate(o => o.ConcurrentMessageLimit > 0, "Publisher:ConcurrentMessageLimit must be positive.")
+            .Validate(o => o.UploadGracePeriod > TimeSpan.Zero && o.ShutdownTimeout > o.UploadGracePeriod,
+                "Publisher:UploadGracePeriod must be positive and shorter than Publisher:ShutdownTimeout.")
             .ValidateOnStart();
+        // On SIGTERM the bus stops taking messages as soon as its hosted service stops (right after the web server's);
+        // the uploads in flight get the grace period, then cancelling them hands their targets back, within the
+        // host's shutdown timeout. Without a ConsumerStopTimeout MassTransit cancels consumers at once on some transports.
+        services.AddOptions<MassTransitHostOptions>().Configure<IOptions<ConsumerOptions>>((o, consumer) =>
+        {
+            o.ConsumerStopTimeout = consumer.Value.UploadGracePeriod;
+            o.StopTimeout = consumer.Value.ShutdownTimeout;
+        });
+        services.AddOptions<HostOptions>().Configure<IOptions<ConsumerOptions>>((o, consumer) => o.ShutdownTimeout = consumer.Value.ShutdownTimeout);
         services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<TargetDueConsumer, TargetDueConsumerDefinition>());
         return builder;
     }

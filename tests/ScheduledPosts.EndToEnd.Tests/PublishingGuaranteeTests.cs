@@ -24,7 +24,7 @@ public sealed class PublishingGuaranteeTests(PublishingGuaranteeTests.FastRetryS
             }
             else if (service == "publisher")
             {
-                environment["Sandbox__Timeout"] = "00:00:02";
+                environment["Sandbox__Timeout"] = "00:00:04";
             }
         }
     }
@@ -131,7 +131,7 @@ public sealed class PublishingGuaranteeTests(PublishingGuaranteeTests.FastRetryS
         string slow = await stack.ConnectSandboxAccountAsync(slowHandle);
         string retrying = await stack.ConnectSandboxAccountAsync(retryHandle);
         // One upload stays in flight; the other fails once and waits, unclaimed, for its retry.
-        await stack.InjectFaultAsync(new { handle = slowHandle, latencyMs = 2500, failNext = 1 });
+        await stack.InjectFaultAsync(new { handle = slowHandle, latencyMs = 3000, failNext = 1 });
         await stack.InjectFaultAsync(new { handle = retryHandle, status = 429, retryAfter = 30, failNext = 1 });
         string caption = $"Half {Guid.NewGuid()}";
         string postId = Id(await stack.CreatePostAsync(caption, [slow, retrying], DateTimeOffset.UtcNow.AddSeconds(1)));

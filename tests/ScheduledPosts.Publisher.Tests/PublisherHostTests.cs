@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using MassTransit;
@@ -6,8 +7,12 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Publisher.Connectors;
+using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Publisher.Publishing;
 using ScheduledPosts.Sandbox;
@@ -22,29 +27,52 @@ namespace ScheduledPosts.Publisher.Tests;
 public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbox)
     : IClassFixture<WebApplicationFactory<StatusStore>>, IAsyncLifetime
 {
+    private readonly List<WebApplicationFactory<TargetPublisher>> _factories = [];
     private FakeScheduling _scheduling = null!;
+    private FakeMastodon _mastodon = null!;
     private WebApplicationFactory<TargetPublisher> _publisher = null!;
 
     public async Task InitializeAsync()
     {
         _scheduling = await FakeScheduling.StartAsync();
-        _publisher = new WebApplicationFactory<TargetPublisher>().WithWebHostBuilder(builder => builder
-            .UseSetting("Internal:Secret", FakeScheduling.Secret)
-            .UseSetting("Scheduling:GrpcUrl", "http://scheduling.test")
-            .UseSetting("Sandbox:BaseUrl", "http://sandbox.test")
-            .ConfigureTestServices(services =>
+        _mastodon = await FakeMastodon.StartAsync();
+        _publisher = Publisher();
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var factory in _factories)
+        {
+            await factory.DisposeAsync();
+        }
+
+        await _mastodon.DisposeAsync();
+        await _scheduling.DisposeAsync();
+    }
+
+    private WebApplicationFactory<TargetPublisher> Publisher(Dictionary<string, string>? settings = null)
+    {
+        var factory = new WebApplicationFactory<TargetPublisher>().WithWebHostBuilder(builder =>
+        {
+            builder.UseSetting("Internal:Secret", FakeScheduling.Secret)
+                .UseSetting("Scheduling:GrpcUrl", "http://scheduling.test")
+                .UseSetting("Sandbox:BaseUrl", "http://sandbox.test");
+            foreach (var (key, value) in settings ?? [])
+            {
+                builder.UseSetting(key, value);
+            }
+
+            builder.ConfigureTestServices(services =>
             {
                 services.AddMassTransitTestHarness();
                 // The clients' names are their type names (HttpClientFactory's and grpc-dotnet's convention).
                 services.AddHttpClient(nameof(Targets.TargetsClient)).ConfigurePrimaryHttpMessageHandler(_scheduling.CreateHandler);
                 services.AddHttpClient(nameof(SandboxConnector)).ConfigurePrimaryHttpMessageHandler(() => sandbox.Server.CreateHandler());
-            }));
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _publisher.DisposeAsync();
-        await _scheduling.DisposeAsync();
+                services.AddHttpClient(nameof(MastodonConnector)).ConfigurePrimaryHttpMessageHandler(_mastodon.CreateHandler);
+            });
+        });
+        _factories.Add(factory);
+        return factory;
     }
 
     [Fact]
@@ -80,6 +108,62 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
         Assert.Single(_scheduling.Targets.Claims);
         Assert.Empty(_scheduling.Targets.Completions);
     }
+
+    [Fact]
+    public async Task On_shutdown_an_upload_in_flight_finishes_and_its_target_is_completed()
+    {
+        // A slow upload, well within the grace period but slower than the shutdown takes to begin.
+        _mastodon.Latency = TimeSpan.FromSeconds(1.5);
+        GrantMastodonTargets();
+        var publisher = Publisher();
+        long stoppingAt = 0;
+        publisher.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() => stoppingAt = Stopwatch.GetTimestamp());
+        await publisher.Services.GetTestHarness().Bus.Publish(new TargetDue("post_1", "tgt_1", 1));
+        await Eventually.Until(() => Task.FromResult(_mastodon.InFlight), n => n == 1, TimeSpan.FromSeconds(10), "the upload in flight");
+
+        await Stop(publisher).WaitAsync(TimeSpan.FromSeconds(30));
+
+        var completion = Assert.Single(_scheduling.Targets.Completions);
+        Assert.Equal(Assert.Single(_mastodon.Statuses).Id, completion.Published?.ExternalPostId);
+        Assert.True(stoppingAt != 0 && stoppingAt < _mastodon.LastAnsweredAt, "the upload was still in flight when the publisher began to stop");
+    }
+
+    [Fact]
+    public async Task On_shutdown_an_upload_that_outlasts_the_grace_period_is_handed_back_as_retryable()
+    {
+        using var gate = new SemaphoreSlim(0);
+        _mastodon.Gate = gate;
+        GrantMastodonTargets();
+        var publisher = Publisher(new() { ["Publisher:UploadGracePeriod"] = "00:00:00.200" });
+        await publisher.Services.GetTestHarness().Bus.Publish(new TargetDue("post_1", "tgt_1", 1));
+        await Eventually.Until(() => Task.FromResult(_mastodon.InFlight), n => n == 1, TimeSpan.FromSeconds(10), "the upload in flight");
+
+        await Stop(publisher).WaitAsync(TimeSpan.FromSeconds(30));
+
+        var failed = Assert.Single(_scheduling.Targets.Completions).Failed;
+        // Mastodon dedupes by key, so the retry may go ahead; elsewhere this would end as UNKNOWN_OUTCOME.
+        Assert.Equal((ConnectorErrors.Interrupted, true), (failed?.ErrorCode, failed?.Retryable));
+        Assert.Empty(_mastodon.Statuses);
+        gate.Release();
+    }
+
+    // What SIGTERM does: the application's host.Run() stops its services (within HostOptions.ShutdownTimeout) and
+    // then disposes them. Calling IHost.StopAsync here instead would race that Run() and its disposal.
+    private static Task Stop(WebApplicationFactory<TargetPublisher> publisher)
+    {
+        var lifetime = publisher.Services.GetRequiredService<IHostApplicationLifetime>();
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lifetime.ApplicationStopped.Register(() => stopped.TrySetResult());
+        lifetime.StopApplication();
+        return stopped.Task;
+    }
+
+    private void GrantMastodonTargets() => _scheduling.Targets.OnClaim = r =>
+    {
+        var granted = FakeTargetsService.Granted(r, Platforms.Mastodon, "alice", "Goodbye");
+        granted.Target.CredentialsJson = FakeMastodon.Credentials();
+        return granted;
+    };
 
     [Fact]
     public async Task Health_is_served_without_an_identity()

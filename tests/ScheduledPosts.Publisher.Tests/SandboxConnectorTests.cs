@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Mvc.Testing;
-using ScheduledPosts.Contracts.Scheduling.V1;
+using Microsoft.Extensions.Logging.Abstractions;
 using ScheduledPosts.Publisher.Connectors;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Sandbox;
@@ -11,7 +11,7 @@ namespace ScheduledPosts.Publisher.Tests;
 /// <summary>The sandbox connector against the real sandbox platform, served in memory.</summary>
 public sealed class SandboxConnectorTests(WebApplicationFactory<StatusStore> sandbox) : IClassFixture<WebApplicationFactory<StatusStore>>
 {
-    private readonly SandboxConnector _connector = new(sandbox.CreateClient(), TimeProvider.System);
+    private readonly SandboxConnector _connector = Connector(sandbox.CreateClient());
 
     [Fact]
     public async Task Publishing_returns_the_sandbox_status_and_the_sandbox_records_it()
@@ -57,11 +57,51 @@ public sealed class SandboxConnectorTests(WebApplicationFactory<StatusStore> san
         var target = Target(handle: Unique("carol"), text: "Twice on purpose");
 
         var first = Assert.IsType<ConnectorResult.Published>(await _connector.PublishAsync(target, CancellationToken.None));
-        target.IdempotencyKey = Unique("key");
+        target = target with { IdempotencyKey = Unique("key") };
         var second = Assert.IsType<ConnectorResult.Published>(await _connector.PublishAsync(target, CancellationToken.None));
 
         Assert.NotEqual(first.ExternalId, second.ExternalId);
         Assert.Equal(2, (await RecordedFor(target.AccountHandle)).Count);
+    }
+
+    [Fact]
+    public async Task The_first_comment_is_recorded_as_a_reply_to_the_status()
+    {
+        var target = Target(handle: Unique("fiona"), text: "Launch day!") with { FirstComment = "Link in bio" };
+
+        var published = Assert.IsType<ConnectorResult.Published>(await _connector.PublishAsync(target, CancellationToken.None));
+
+        var recorded = await RecordedFor(target.AccountHandle);
+        Assert.Equal(2, recorded.Count);
+        var post = Assert.Single(recorded, s => s.Id == published.ExternalId);
+        var comment = Assert.Single(recorded, s => s.InReplyToId == post.Id);
+        Assert.Equal(("Launch day!", "Link in bio"), (post.Status, comment.Status));
+        Assert.Null(post.InReplyToId);
+    }
+
+    [Fact]
+    public async Task Images_are_uploaded_and_recorded_with_the_status()
+    {
+        var image = new UploadMedia("cat.png", "image/png", _ => Task.FromResult<Stream>(new MemoryStream(new byte[128])), "A cat");
+        var target = Target(handle: Unique("gina"), text: "Look") with { Media = [image] };
+
+        Assert.IsType<ConnectorResult.Published>(await _connector.PublishAsync(target, CancellationToken.None));
+
+        var media = Assert.Single(Assert.Single(await RecordedFor(target.AccountHandle)).Media ?? []);
+        Assert.Equal(("image", "cat.png", 128L, "A cat"), (media.Type, media.FileName, media.Length, media.Description));
+    }
+
+    [Fact]
+    public async Task A_caption_over_the_character_limit_is_refused_for_good()
+    {
+        // 501 characters, of which many take two UTF-16 units: the limit counts characters.
+        var target = Target(handle: Unique("hank"), text: string.Concat(Enumerable.Repeat("🐘", 250)) + new string('x', 251));
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await _connector.PublishAsync(target, CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.Rejected, false), (failed.Code, failed.Retryable));
+        Assert.Contains("character limit of 500", failed.Message, StringComparison.Ordinal);
+        Assert.IsType<ConnectorResult.Published>(await _connector.PublishAsync(target with { Text = target.Text[..^1] }, CancellationToken.None));
     }
 
     [Fact]
@@ -72,7 +112,7 @@ public sealed class SandboxConnectorTests(WebApplicationFactory<StatusStore> san
 
         var failed = Assert.IsType<ConnectorResult.Failed>(await _connector.PublishAsync(target, CancellationToken.None));
 
-        Assert.Equal(ConnectorErrors.Rejected, failed.Code);
+        Assert.Equal(ConnectorErrors.InvalidCredentials, failed.Code);
         Assert.False(failed.Retryable);
         Assert.Contains("The access token is invalid", failed.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(await Recorded(), s => s.Status == text);
@@ -97,22 +137,14 @@ public sealed class SandboxConnectorTests(WebApplicationFactory<StatusStore> san
     private async Task<List<RecordedStatus>> RecordedFor(string account)
         => [.. (await Recorded()).Where(s => s.Account == account)];
 
-    internal static ClaimedTarget Target(string handle, string text) => new()
-    {
-        PostId = "post_test",
-        TargetId = Unique("tgt"),
-        Platform = SandboxConnector.PlatformName,
-        AccountHandle = handle,
-        Text = text,
-        IdempotencyKey = Unique("key"),
-        LeaseToken = "lease",
-        Attempt = 1,
-    };
+    internal static Upload Target(string handle, string text) => new(Unique("tgt"), handle, text, Unique("key"), "{}");
+
+    internal static SandboxConnector Connector(HttpClient http) => new(http, TimeProvider.System, NullLogger<SandboxConnector>.Instance);
 
     internal static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
 }
 
-/// <summary>How the connector reads platform answers the sandbox does not give yet (fault injection comes later).</summary>
+/// <summary>How the connector reads platform answers, scripted one by one.</summary>
 public sealed class SandboxConnectorFailureTests
 {
     [Fact]
@@ -148,7 +180,7 @@ public sealed class SandboxConnectorFailureTests
     [Fact]
     public async Task A_timeout_is_retryable_because_the_sandbox_dedupes_by_idempotency_key()
     {
-        var connector = new SandboxConnector(new HttpClient(new Handler(async (_, ct) =>
+        var connector = SandboxConnectorTests.Connector(new HttpClient(new Handler(async (_, ct) =>
         {
             await Task.Delay(Timeout.Infinite, ct);
             throw new InvalidOperationException("unreachable");
@@ -156,12 +188,13 @@ public sealed class SandboxConnectorFailureTests
         {
             BaseAddress = new Uri("http://sandbox.test"),
             Timeout = TimeSpan.FromMilliseconds(100),
-        }, TimeProvider.System);
+        });
 
         var failed = Assert.IsType<ConnectorResult.Failed>(await connector.PublishAsync(Target(), CancellationToken.None));
 
         Assert.Equal(ConnectorErrors.Timeout, failed.Code);
         Assert.True(failed.Retryable);
+        Assert.True(failed.OutcomeUnknown);
     }
 
     [Fact]
@@ -194,7 +227,7 @@ public sealed class SandboxConnectorFailureTests
     {
         HttpRequestMessage? sent = null;
         string? body = null;
-        var connector = new SandboxConnector(new HttpClient(new Handler(async (request, ct) =>
+        var connector = SandboxConnectorTests.Connector(new HttpClient(new Handler(async (request, ct) =>
         {
             sent = request;
             body = await request.Content!.ReadAsStringAsync(ct);
@@ -202,7 +235,7 @@ public sealed class SandboxConnectorFailureTests
         }))
         {
             BaseAddress = new Uri("http://sandbox.test"),
-        }, TimeProvider.System);
+        });
         var target = Target();
 
         await connector.PublishAsync(target, CancellationToken.None);
@@ -212,14 +245,14 @@ public sealed class SandboxConnectorFailureTests
         Assert.Equal("http://sandbox.test/api/v1/statuses", sent.RequestUri!.ToString());
         Assert.Equal($"Bearer {target.AccountHandle}", sent.Headers.Authorization!.ToString());
         Assert.Equal(target.IdempotencyKey, Assert.Single(sent.Headers.GetValues("Idempotency-Key")));
-        Assert.Equal("""{"status":"Hello"}""", body);
+        Assert.Equal("application/x-www-form-urlencoded", sent.Content!.Headers.ContentType!.MediaType);
+        Assert.Equal("status=Hello", body);
     }
 
-    private static ClaimedTarget Target() => SandboxConnectorTests.Target(handle: "alice", text: "Hello");
+    private static Upload Target() => SandboxConnectorTests.Target(handle: "alice", text: "Hello");
 
     private static SandboxConnector Answering(Func<HttpRequestMessage, HttpResponseMessage> answer)
-        => new(new HttpClient(new Handler((request, _) => Task.FromResult(answer(request)))) { BaseAddress = new Uri("http://sandbox.test") },
-            TimeProvider.System);
+        => SandboxConnectorTests.Connector(new HttpClient(new Handler((request, _) => Task.FromResult(answer(request)))) { BaseAddress = new Uri("http://sandbox.test") });
 
     private sealed class Handler(Func<HttpRequestMessage, CancellationToken, Task<HttpResponseMessage>> send) : HttpMessageHandler
     {

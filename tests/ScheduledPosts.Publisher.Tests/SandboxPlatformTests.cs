@@ -37,7 +37,7 @@ public sealed class SandboxPlatformTests(WebApplicationFactory<StatusStore> sand
     {
         using var client = sandbox.CreateClient();
         var target = SandboxConnectorTests.Target(handle: "grace", text: "Before the reset");
-        var connector = new SandboxConnector(sandbox.CreateClient(), TimeProvider.System);
+        var connector = SandboxConnectorTests.Connector(sandbox.CreateClient());
         await connector.PublishAsync(target, CancellationToken.None);
 
         (await client.DeleteAsync("/sandbox/statuses")).EnsureSuccessStatusCode();

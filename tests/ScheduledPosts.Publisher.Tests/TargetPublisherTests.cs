@@ -2,6 +2,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
 using ScheduledPosts.Publisher.Publishing;
@@ -59,6 +60,18 @@ public sealed class TargetPublisherTests : IAsyncLifetime
 
         var failed = Assert.Single(_scheduling.Targets.Completions).Failed;
         Assert.Equal((ConnectorErrors.RateLimited, "slow down", true), (failed.ErrorCode, failed.ErrorMessage, failed.Retryable));
+        Assert.Equal(TimeSpan.FromSeconds(30), failed.RetryAfter.ToTimeSpan());
+    }
+
+    [Fact]
+    public async Task A_failure_without_a_retry_after_is_reported_without_one()
+    {
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+        _connector.Answer = _ => new ConnectorResult.Failed(ConnectorErrors.PlatformError, "oops", Retryable: true);
+
+        await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        Assert.Null(Assert.Single(_scheduling.Targets.Completions).Failed.RetryAfter);
     }
 
     [Fact]
@@ -75,7 +88,20 @@ public sealed class TargetPublisherTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_connector_crash_ends_as_unknown_outcome_and_is_not_retried()
+    public async Task A_connector_crash_on_a_platform_without_idempotency_keys_ends_as_unknown_outcome_and_is_not_retried()
+    {
+        var connector = new ScriptedConnector(idempotent: false) { Answer = _ => throw new InvalidOperationException("bug after the upload went out") };
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+
+        await Publish(_scheduling, [connector]).PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        var failed = Assert.Single(_scheduling.Targets.Completions).Failed;
+        Assert.Equal(ConnectorErrors.UnknownOutcome, failed.ErrorCode);
+        Assert.False(failed.Retryable);
+    }
+
+    [Fact]
+    public async Task A_connector_crash_on_a_platform_with_idempotency_keys_is_retried_under_the_same_key()
     {
         _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
         _connector.Answer = _ => throw new InvalidOperationException("bug after the upload went out");
@@ -83,8 +109,53 @@ public sealed class TargetPublisherTests : IAsyncLifetime
         await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
 
         var failed = Assert.Single(_scheduling.Targets.Completions).Failed;
-        Assert.Equal(ConnectorErrors.UnknownOutcome, failed.ErrorCode);
-        Assert.False(failed.Retryable);
+        Assert.Equal(ConnectorErrors.ConnectorFault, failed.ErrorCode);
+        Assert.True(failed.Retryable);
+    }
+
+    [Theory]
+    [InlineData(true, ConnectorErrors.Timeout, true)]
+    [InlineData(false, ConnectorErrors.UnknownOutcome, false)]
+    public async Task A_timeout_after_sending_is_retried_only_where_the_platform_honours_idempotency_keys(bool idempotent, string code, bool retryable)
+    {
+        var connector = new ScriptedConnector(idempotent) { Answer = _ => ConnectorResult.Unknown(ConnectorErrors.Timeout, "no answer in 30 s.") };
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+
+        await Publish(_scheduling, [connector]).PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        var failed = Assert.Single(_scheduling.Targets.Completions).Failed;
+        Assert.Equal((code, retryable), (failed.ErrorCode, failed.Retryable));
+        Assert.Contains("no answer in 30 s.", failed.ErrorMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_known_failure_on_a_platform_without_idempotency_keys_keeps_its_code()
+    {
+        var connector = new ScriptedConnector(idempotent: false) { Answer = _ => new ConnectorResult.Failed(ConnectorErrors.PlatformError, "503", Retryable: true) };
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+
+        await Publish(_scheduling, [connector]).PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        var failed = Assert.Single(_scheduling.Targets.Completions).Failed;
+        Assert.Equal((ConnectorErrors.PlatformError, true), (failed.ErrorCode, failed.Retryable));
+    }
+
+    [Fact]
+    public async Task The_connector_gets_the_claims_credentials_and_first_comment()
+    {
+        _scheduling.Targets.OnClaim = r =>
+        {
+            var granted = FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+            granted.Target.CredentialsJson = """{"accessToken":"secret"}""";
+            granted.Target.FirstComment = "More in the thread";
+            return granted;
+        };
+        _connector.Answer = _ => new ConnectorResult.Published("1", "https://example.test/@alice/1");
+
+        await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        var upload = Assert.Single(_connector.Targets);
+        Assert.Equal(("""{"accessToken":"secret"}""", "More in the thread"), (upload.CredentialsJson, upload.FirstComment));
     }
 
     [Fact]
@@ -115,6 +186,35 @@ public sealed class TargetPublisherTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_target_claimed_as_the_publisher_stops_is_handed_back_without_uploading()
+    {
+        using var stopping = new CancellationTokenSource();
+        _scheduling.Targets.OnClaim = r =>
+        {
+            stopping.Cancel();
+            return FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+        };
+        _connector.Answer = _ => new ConnectorResult.Published("1", "https://example.test/@alice/1");
+
+        await Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), stopping.Token);
+
+        var failed = Assert.Single(_scheduling.Targets.Completions).Failed;
+        Assert.Equal((ConnectorErrors.PublisherStopping, true), (failed.ErrorCode, failed.Retryable));
+        Assert.Equal(0, _connector.Calls);
+    }
+
+    [Fact]
+    public async Task Nothing_is_claimed_once_the_publisher_is_stopping()
+    {
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => Publisher().PublishAsync(new TargetDue("post_1", "tgt_1", 1), new CancellationToken(canceled: true)));
+
+        Assert.Empty(_scheduling.Targets.Claims);
+    }
+
+    [Fact]
     public async Task When_the_claim_cannot_reach_the_scheduling_service_nothing_is_uploaded_and_the_fault_surfaces_for_retry()
     {
         _scheduling.Targets.OnClaim = _ => throw new RpcException(new Status(StatusCode.Unavailable, "down"));
@@ -125,24 +225,33 @@ public sealed class TargetPublisherTests : IAsyncLifetime
         Assert.Equal(0, _connector.Calls);
     }
 
-    private TargetPublisher Publisher() => new(
-        _scheduling.CreateClient(),
-        new ConnectorRegistry([_connector]),
-        Options.Create(new SchedulingOptions { CompleteRetries = 3, CompleteRetryDelay = TimeSpan.FromMilliseconds(10) }),
-        TimeProvider.System,
-        NullLogger<TargetPublisher>.Instance);
+    private TargetPublisher Publisher() => Publish(_scheduling, [_connector]);
 
-    private sealed class ScriptedConnector : IConnector
+    /// <summary>A publisher wired as the service wires it, with quick retries of the report.</summary>
+    internal static TargetPublisher Publish(FakeScheduling scheduling, IConnector[] connectors, UploadLimitsOptions? limits = null)
+    {
+        limits ??= new UploadLimitsOptions();
+        return new TargetPublisher(
+            scheduling.CreateClient(),
+            new ConnectorRegistry(connectors),
+            new UploadLimits(Options.Create(limits), TimeProvider.System),
+            Options.Create(new SchedulingOptions { CompleteRetries = 3, CompleteRetryDelay = TimeSpan.FromMilliseconds(10) }),
+            Options.Create(limits),
+            TimeProvider.System,
+            NullLogger<TargetPublisher>.Instance);
+    }
+
+    internal sealed class ScriptedConnector(bool idempotent = true) : IConnector
     {
         public const string Name = "scripted";
         private int _calls;
 
-        public string Platform => Name;
-        public Func<ClaimedTarget, ConnectorResult> Answer { get; set; } = _ => throw new InvalidOperationException("not scripted");
-        public List<ClaimedTarget> Targets { get; } = [];
+        public PlatformCapabilities Capabilities { get; } = new(Name, 500, SupportsIdempotencyKey: idempotent, SupportsFirstComment: false, []);
+        public Func<Upload, ConnectorResult> Answer { get; set; } = _ => throw new InvalidOperationException("not scripted");
+        public List<Upload> Targets { get; } = [];
         public int Calls => _calls;
 
-        public Task<ConnectorResult> PublishAsync(ClaimedTarget target, CancellationToken cancellationToken)
+        public Task<ConnectorResult> PublishAsync(Upload target, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _calls);
             lock (Targets)

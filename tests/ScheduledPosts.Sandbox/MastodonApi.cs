@@ -1,18 +1,23 @@
+using System.Globalization;
 using System.Net;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace ScheduledPosts.Sandbox;
 
 /// <summary>
-/// The subset of the Mastodon REST API the publisher's sandbox connector uses: posting a status.
-/// Modelled on https://docs.joinmastodon.org/methods/statuses/#create (Authorization: Bearer, form or JSON
-/// <c>status</c>, <c>Idempotency-Key</c>) and https://docs.joinmastodon.org/entities/Status/ for the answer.
+/// The subset of the Mastodon REST API the publisher's connectors use, as documented at
+/// https://docs.joinmastodon.org/methods/statuses/#create (Authorization: Bearer; form or JSON <c>status</c>,
+/// <c>media_ids[]</c>, <c>in_reply_to_id</c>; <c>Idempotency-Key</c>), https://docs.joinmastodon.org/methods/media/
+/// (<c>POST /api/v2/media</c>, <c>GET /api/v1/media/:id</c>) and https://docs.joinmastodon.org/entities/Status/.
 /// The bearer token is not checked against anything: it is the account handle the status is posted as.
+/// Faults set through <c>POST /sandbox/faults</c> apply to every route here.
 /// </summary>
 public static class MastodonApi
 {
+    /// <summary>A default Mastodon instance's character limit.</summary>
+    public const int MaxCharacters = 500;
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -22,45 +27,108 @@ public static class MastodonApi
 
     public sealed record Account(string Id, string Username, string Acct);
 
-    public sealed record Status(string Id, DateTime CreatedAt, string Content, string Url, string Uri, string Visibility, Account Account);
+    public sealed record MediaAttachment(string Id, string Type, string Url, string PreviewUrl, string? Description);
+
+    public sealed record Status(string Id, DateTime CreatedAt, string Content, string Url, string Uri, string Visibility,
+        string? InReplyToId, IReadOnlyList<MediaAttachment> MediaAttachments, Account Account);
+
+    private sealed record StatusParameters(string? Text, IReadOnlyList<string> MediaIds, string? InReplyToId);
 
     public static IEndpointRouteBuilder MapMastodonApi(this IEndpointRouteBuilder app)
     {
-        // Fault injection (latency, 5xx, 429, timeouts) will hang off this group as an endpoint filter.
-        var api = app.MapGroup("/api/v1");
-        api.MapPost("/statuses", PostStatus);
+        var api = app.MapGroup("/api").AddEndpointFilter((context, next) =>
+            context.HttpContext.RequestServices.GetRequiredService<Faults>().InjectAsync(context, next));
+        api.MapPost("/v1/statuses", PostStatus);
+        api.MapPost("/v2/media", UploadMedia).DisableAntiforgery();
+        api.MapGet("/v1/media/{id}", GetMedia);
         return app;
     }
 
     private static async Task<Results<JsonHttpResult<Status>, JsonHttpResult<ErrorBody>>> PostStatus(HttpRequest request, StatusStore store)
     {
-        string? token = BearerToken(request);
-        if (token is null)
+        if (BearerToken(request) is not { } token)
         {
-            return Fail(StatusCodes.Status401Unauthorized, "The access token is invalid");
+            return Unauthorized();
         }
 
-        string? text;
+        StatusParameters parameters;
         try
         {
-            text = await ReadStatusText(request);
+            parameters = await ReadStatusParameters(request);
         }
         catch (JsonException)
         {
             return Fail(StatusCodes.Status400BadRequest, "The request body is not valid JSON");
         }
 
-        if (string.IsNullOrWhiteSpace(text))
+        var media = parameters.MediaIds.Select(id => store.FindMedia(token, id)).OfType<RecordedMedia>().ToList();
+        if (media.Count != parameters.MediaIds.Count)
+        {
+            return Fail(StatusCodes.Status422UnprocessableEntity, "Validation failed: Media attachments are invalid");
+        }
+
+        if (string.IsNullOrWhiteSpace(parameters.Text) && media.Count == 0)
         {
             return Fail(StatusCodes.Status422UnprocessableEntity, "Validation failed: Text can't be blank");
         }
 
+        // Mastodon counts characters, not UTF-16 units.
+        if ((parameters.Text ?? "").EnumerateRunes().Count() > MaxCharacters)
+        {
+            return Fail(StatusCodes.Status422UnprocessableEntity, $"Validation failed: Text character limit of {MaxCharacters} exceeded");
+        }
+
+        if (parameters.InReplyToId is { } repliedTo && store.Find(repliedTo) is null)
+        {
+            return Fail(StatusCodes.Status404NotFound, "Record not found");
+        }
+
         string? idempotencyKey = request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } key ? key : null;
-        var (recorded, _) = store.Add(token, text, idempotencyKey);
-        return TypedResults.Json(ToStatus(recorded, $"{request.Scheme}://{request.Host}"), Json);
+        var (recorded, _) = store.Add(token, parameters.Text ?? "", idempotencyKey, parameters.InReplyToId, media);
+        return TypedResults.Json(ToStatus(recorded, Origin(request)), Json);
     }
 
-    private static string? BearerToken(HttpRequest request)
+    private static async Task<Results<JsonHttpResult<MediaAttachment>, JsonHttpResult<ErrorBody>>> UploadMedia(HttpRequest request, StatusStore store)
+    {
+        if (BearerToken(request) is not { } token)
+        {
+            return Unauthorized();
+        }
+
+        if (!request.HasFormContentType)
+        {
+            return Fail(StatusCodes.Status422UnprocessableEntity, "Validation failed: File can't be blank");
+        }
+
+        var form = await request.ReadFormAsync(request.HttpContext.RequestAborted);
+        if (form.Files.GetFile("file") is not { } file || file.ContentType is not { Length: > 0 } contentType)
+        {
+            return Fail(StatusCodes.Status422UnprocessableEntity, "Validation failed: File can't be blank");
+        }
+
+        if (!contentType.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
+        {
+            return Fail(StatusCodes.Status422UnprocessableEntity, "Validation failed: File content type is invalid, File is invalid");
+        }
+
+        string? description = form["description"].ToString() is { Length: > 0 } d ? d : null;
+        var media = store.AddMedia(token, file.FileName, contentType, file.Length, description);
+        return TypedResults.Json(ToAttachment(media, Origin(request)), Json);
+    }
+
+    private static Results<JsonHttpResult<MediaAttachment>, JsonHttpResult<ErrorBody>> GetMedia(string id, HttpRequest request, StatusStore store)
+    {
+        if (BearerToken(request) is not { } token)
+        {
+            return Unauthorized();
+        }
+
+        return store.FindMedia(token, id) is { } media
+            ? TypedResults.Json(ToAttachment(media, Origin(request)), Json)
+            : Fail(StatusCodes.Status404NotFound, "Record not found");
+    }
+
+    internal static string? BearerToken(HttpRequest request)
     {
         string header = request.Headers.Authorization.ToString();
         const string scheme = "Bearer ";
@@ -70,25 +138,39 @@ public static class MastodonApi
     }
 
     // Mastodon takes the parameters as a form or as JSON.
-    private static async Task<string?> ReadStatusText(HttpRequest request)
+    private static async Task<StatusParameters> ReadStatusParameters(HttpRequest request)
     {
         if (request.HasFormContentType)
         {
-            return (await request.ReadFormAsync(request.HttpContext.RequestAborted))["status"].ToString();
+            var form = await request.ReadFormAsync(request.HttpContext.RequestAborted);
+            return new StatusParameters(form["status"].ToString(), [.. form["media_ids[]"].OfType<string>()],
+                form["in_reply_to_id"].ToString() is { Length: > 0 } replyTo ? replyTo : null);
         }
 
-        if (request.HasJsonContentType())
+        if (!request.HasJsonContentType())
         {
-            using var body = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
-            return body.RootElement.ValueKind == JsonValueKind.Object
-                   && body.RootElement.TryGetProperty("status", out var status)
-                   && status.ValueKind == JsonValueKind.String
-                ? status.GetString()
-                : null;
+            return new StatusParameters(null, [], null);
         }
 
-        return null;
+        using var body = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
+        var root = body.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            return new StatusParameters(null, [], null);
+        }
+
+        return new StatusParameters(
+            String(root, "status"),
+            root.TryGetProperty("media_ids", out var ids) && ids.ValueKind == JsonValueKind.Array
+                ? [.. ids.EnumerateArray().Where(i => i.ValueKind == JsonValueKind.String).Select(i => i.GetString()!)]
+                : [],
+            String(root, "in_reply_to_id"));
+
+        static string? String(JsonElement root, string name)
+            => root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
     }
+
+    private static string Origin(HttpRequest request) => $"{request.Scheme}://{request.Host}";
 
     private static Status ToStatus(RecordedStatus recorded, string origin)
     {
@@ -100,8 +182,17 @@ public static class MastodonApi
             $"{origin}/@{username}/{recorded.Id}",
             $"{origin}/users/{username}/statuses/{recorded.Id}",
             "public",
+            recorded.InReplyToId,
+            [.. (recorded.Media ?? []).Select(m => ToAttachment(m, origin))],
             new Account(username, username, username));
     }
 
-    private static JsonHttpResult<ErrorBody> Fail(int status, string message) => TypedResults.Json(new ErrorBody(message), Json, statusCode: status);
+    private static MediaAttachment ToAttachment(RecordedMedia media, string origin)
+        => new(media.Id, media.Type, $"{origin}/media/{media.Id}/original", $"{origin}/media/{media.Id}/small", media.Description);
+
+    private static JsonHttpResult<ErrorBody> Unauthorized() => Fail(StatusCodes.Status401Unauthorized, "The access token is invalid");
+
+    internal static JsonHttpResult<ErrorBody> Fail(int status, string message) => TypedResults.Json(new ErrorBody(message), Json, statusCode: status);
+
+    internal static string IsoTimestamp(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 }

@@ -4,6 +4,7 @@ using ScheduledPosts.Sandbox;
 var builder = WebApplication.CreateBuilder(args);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<StatusStore>();
+builder.Services.AddSingleton<Faults>();
 builder.Services.AddSingleton<WebhookInbox>();
 
 var app = builder.Build();

@@ -1,6 +1,6 @@
 namespace ScheduledPosts.Sandbox;
 
-/// <summary>The sandbox's own endpoints, for tests and the demo to see what was published (not part of the Mastodon API).</summary>
+/// <summary>The sandbox's own endpoints, for tests and the demo to see what was published and to inject faults (not part of the Mastodon API).</summary>
 public static class SandboxApi
 {
     public static IEndpointRouteBuilder MapSandboxApi(this IEndpointRouteBuilder app)
@@ -10,6 +10,18 @@ public static class SandboxApi
         sandbox.MapDelete("/statuses", (StatusStore store) =>
         {
             store.Clear();
+            return TypedResults.NoContent();
+        });
+
+        sandbox.MapPost("/faults", (FaultRequest request, Faults faults) => faults.Set(request) switch
+        {
+            ({ } fault, _) => Results.Ok(fault),
+            (_, var error) => Results.BadRequest(new { error }),
+        });
+        sandbox.MapGet("/faults", (Faults faults) => TypedResults.Ok(faults.All()));
+        sandbox.MapDelete("/faults", (Faults faults) =>
+        {
+            faults.Clear();
             return TypedResults.NoContent();
         });
 

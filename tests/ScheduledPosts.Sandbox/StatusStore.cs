@@ -1,21 +1,33 @@
 namespace ScheduledPosts.Sandbox;
 
 /// <summary>One status the sandbox accepted, as <c>GET /sandbox/statuses</c> shows it.</summary>
-public sealed record RecordedStatus(string Id, string Account, string Status, string? IdempotencyKey, DateTimeOffset ReceivedAt);
+public sealed record RecordedStatus(
+    string Id,
+    string Account,
+    string Status,
+    string? IdempotencyKey,
+    DateTimeOffset ReceivedAt,
+    string? InReplyToId = null,
+    IReadOnlyList<RecordedMedia>? Media = null);
+
+/// <summary>One media file uploaded to the sandbox (kept as its size, not its bytes).</summary>
+public sealed record RecordedMedia(string Id, string Account, string Type, string FileName, string ContentType, long Length, string? Description);
 
 /// <summary>
-/// Every status posted to the sandbox, in memory. Thread-safe: the publisher runs many uploads at once, and a
-/// repeated <c>Idempotency-Key</c> must never record a second copy, even when both requests race.
+/// Every status and media file posted to the sandbox, in memory. Thread-safe: the publisher runs many uploads at
+/// once, and a repeated <c>Idempotency-Key</c> must never record a second copy, even when both requests race.
 /// </summary>
 public sealed class StatusStore(TimeProvider clock)
 {
     private readonly Lock _lock = new();
     private readonly List<RecordedStatus> _statuses = [];
     private readonly Dictionary<(string Account, string Key), RecordedStatus> _byIdempotencyKey = [];
+    private readonly Dictionary<string, RecordedMedia> _media = [];
     private long _lastId;
 
     /// <summary>Records a new status, or returns the one first posted with the same account and idempotency key.</summary>
-    public (RecordedStatus Status, bool Replayed) Add(string account, string text, string? idempotencyKey)
+    public (RecordedStatus Status, bool Replayed) Add(string account, string text, string? idempotencyKey,
+        string? inReplyToId = null, IReadOnlyList<RecordedMedia>? media = null)
     {
         lock (_lock)
         {
@@ -25,7 +37,7 @@ public sealed class StatusStore(TimeProvider clock)
             }
 
             var now = clock.GetUtcNow();
-            var status = new RecordedStatus(NextId(now), account, text, idempotencyKey, now);
+            var status = new RecordedStatus(NextId(now), account, text, idempotencyKey, now, inReplyToId, media ?? []);
             _statuses.Add(status);
             if (idempotencyKey is not null)
             {
@@ -33,6 +45,39 @@ public sealed class StatusStore(TimeProvider clock)
             }
 
             return (status, false);
+        }
+    }
+
+    public RecordedMedia AddMedia(string account, string fileName, string contentType, long length, string? description)
+    {
+        lock (_lock)
+        {
+            string type = contentType.Split('/')[0] switch
+            {
+                "image" => "image",
+                "video" => "video",
+                "audio" => "audio",
+                _ => "unknown",
+            };
+            var media = new RecordedMedia(NextId(clock.GetUtcNow()), account, type, fileName, contentType, length, description);
+            _media[media.Id] = media;
+            return media;
+        }
+    }
+
+    public RecordedMedia? FindMedia(string account, string id)
+    {
+        lock (_lock)
+        {
+            return _media.TryGetValue(id, out var media) && media.Account == account ? media : null;
+        }
+    }
+
+    public RecordedStatus? Find(string id)
+    {
+        lock (_lock)
+        {
+            return _statuses.Find(s => s.Id == id);
         }
     }
 
@@ -50,6 +95,7 @@ public sealed class StatusStore(TimeProvider clock)
         {
             _statuses.Clear();
             _byIdempotencyKey.Clear();
+            _media.Clear();
         }
     }
 

@@ -4,7 +4,7 @@ namespace ScheduledPosts.Publisher.Connectors;
 public sealed class ConnectorRegistry(IEnumerable<IConnector> connectors)
 {
     private readonly Dictionary<string, IConnector> _byPlatform =
-        connectors.ToDictionary(c => c.Platform, StringComparer.OrdinalIgnoreCase);
+        connectors.ToDictionary(c => c.Capabilities.Platform, StringComparer.OrdinalIgnoreCase);
 
     public IConnector? Find(string platform) => _byPlatform.GetValueOrDefault(platform);
 }

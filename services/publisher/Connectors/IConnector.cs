@@ -1,16 +1,15 @@
-using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Contracts.Platforms;
 
 namespace ScheduledPosts.Publisher.Connectors;
 
 /// <summary>
 /// Uploads a claimed target to one platform. A connector turns every answer of its platform, and every failure to
-/// get one, into a <see cref="ConnectorResult"/>: only it knows whether a retry is safe (does the platform honour
-/// the target's idempotency key?). It throws only when cancelled.
+/// get one, into a <see cref="ConnectorResult"/>; it throws only when cancelled.
 /// </summary>
 public interface IConnector
 {
-    /// <summary>The platform name as the scheduling service spells it (<c>sandbox</c>, <c>mastodon</c>, …).</summary>
-    string Platform { get; }
+    /// <summary>What the platform accepts, from <see cref="Platforms.Known"/>; its name is the platform's as stored.</summary>
+    PlatformCapabilities Capabilities { get; }
 
-    Task<ConnectorResult> PublishAsync(ClaimedTarget target, CancellationToken cancellationToken);
+    Task<ConnectorResult> PublishAsync(Upload upload, CancellationToken cancellationToken);
 }

@@ -11,6 +11,15 @@ public sealed class ConsumerOptions
 
     /// <summary>How many targets one replica uploads at once.</summary>
     public int ConcurrentMessageLimit { get; set; } = 32;
+
+    /// <summary>
+    /// On shutdown the bus stops taking messages at once; uploads in flight get this long to finish before they are
+    /// cancelled and their targets handed back as retryable (SPEC §7).
+    /// </summary>
+    public TimeSpan UploadGracePeriod { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>The host's whole shutdown budget: the grace period, then reporting the outcomes.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 public sealed class TargetDueConsumerDefinition : ConsumerDefinition<TargetDueConsumer>

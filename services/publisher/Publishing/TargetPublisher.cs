@@ -1,3 +1,4 @@
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Messages;
@@ -7,26 +8,34 @@ using ScheduledPosts.Publisher.Connectors;
 namespace ScheduledPosts.Publisher.Publishing;
 
 /// <summary>
-/// Publishes one due target (SPEC §5): claim it from the scheduling service, upload it through its platform's
-/// connector, report the outcome. A target that cannot be claimed (cancelled, deleted, stale, already claimed)
-/// is left alone: that is what makes a redelivered or outdated <see cref="TargetDue"/> harmless.
+/// Publishes one due target (SPEC §5): claim it from the scheduling service, wait for the publisher's own limits,
+/// upload it through its platform's connector, report the outcome. A target that cannot be claimed (cancelled,
+/// deleted, stale, already claimed) is left alone: that is what makes a redelivered or outdated
+/// <see cref="TargetDue"/> harmless. Once claimed, a target is always reported, also when the publisher stops.
 /// </summary>
 public sealed class TargetPublisher(
     Targets.TargetsClient targets,
     ConnectorRegistry connectors,
+    UploadLimits limits,
     IOptions<SchedulingOptions> options,
+    IOptions<UploadLimitsOptions> limitsOptions,
     TimeProvider clock,
     ILogger<TargetPublisher> logger)
 {
     private readonly SchedulingOptions _options = options.Value;
 
     /// <summary>Returns what the platform made of the upload, or null when the target was not claimed.</summary>
+    /// <param name="cancellationToken">Cancelled when the publisher stops and an upload may no longer finish.</param>
     /// <exception cref="RpcException">The claim failed; nothing was uploaded, so the message may be retried.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled before the claim; the message may be delivered again.</exception>
     public async Task<ConnectorResult?> PublishAsync(TargetDue due, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
+        // Not cancelled with the message: a claim cut short might have been granted, stranding the target until its
+        // lease expires. The deadline bounds it, and a target claimed while stopping is handed straight back.
         var claim = await targets.ClaimTargetAsync(
             new ClaimTargetRequest { PostId = due.PostId, TargetId = due.TargetId, ScheduleVersion = due.ScheduleVersion },
-            deadline: Deadline(), cancellationToken: cancellationToken);
+            deadline: Deadline(), cancellationToken: CancellationToken.None);
         if (!claim.Claimed)
         {
             logger.LogInformation("Target {TargetId} of post {PostId} (schedule version {ScheduleVersion}) was not claimed ({Reason}); dropping it",
@@ -49,17 +58,73 @@ public sealed class TargetPublisher(
                 $"The publisher has no connector for the platform '{target.Platform}'.", Retryable: false);
         }
 
+        IDisposable? permit;
         try
         {
-            return await connector.PublishAsync(target, cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+            permit = await limits.AcquireAsync(target.Platform, target.AccountHandle, MaxWait(target), cancellationToken);
         }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.PublisherStopping,
+                "The publisher stopped before the upload started; nothing was sent.", Retryable: true);
+        }
+
+        if (permit is null)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.PublisherBusy,
+                $"The publisher's own limits for {target.Platform} account {target.AccountHandle} stayed full; nothing was sent.", Retryable: true);
+        }
+
+        using (permit)
+        {
+            return Settle(await SendAsync(connector, target, cancellationToken), connector);
+        }
+    }
+
+    private async Task<ConnectorResult> SendAsync(IConnector connector, ClaimedTarget target, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await connector.PublishAsync(Upload.From(target), cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning("The publisher stopped while target {TargetId} of post {PostId} was being uploaded to {Platform}",
+                target.TargetId, target.PostId, target.Platform);
+            return ConnectorResult.Unknown(ConnectorErrors.Interrupted,
+                $"The publisher stopped while the upload to {target.Platform} was in flight.");
+        }
+        catch (Exception e)
         {
             // A connector maps every platform answer itself; anything else may have struck after the upload went out.
             logger.LogError(e, "The {Platform} connector failed on target {TargetId} of post {PostId}", target.Platform, target.TargetId, target.PostId);
-            return new ConnectorResult.Failed(ConnectorErrors.UnknownOutcome,
-                $"The upload to {target.Platform} failed unexpectedly; it may or may not have been posted.", Retryable: false);
+            return ConnectorResult.Unknown(ConnectorErrors.ConnectorFault, $"The upload to {target.Platform} failed unexpectedly: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// SPEC §5: an attempt whose outcome is unknown is retried under the same idempotency key only where the platform
+    /// honours one; elsewhere a retry could post twice, so it ends as <see cref="ConnectorErrors.UnknownOutcome"/>.
+    /// </summary>
+    public static ConnectorResult Settle(ConnectorResult result, IConnector connector) => result switch
+    {
+        ConnectorResult.Failed { OutcomeUnknown: true } failed when !connector.Capabilities.SupportsIdempotencyKey => new ConnectorResult.Failed(
+            ConnectorErrors.UnknownOutcome, $"{failed.Message} It may or may not have been posted ({failed.Code}).", Retryable: false),
+        _ => result,
+    };
+
+    // Waiting for the limits spends the lease; leave at least half of it for the upload.
+    private TimeSpan MaxWait(ClaimedTarget target)
+    {
+        var wait = limitsOptions.Value.MaxWait;
+        if (target.LeaseExpiresAt is { } expires)
+        {
+            var half = (expires.ToDateTimeOffset() - clock.GetUtcNow()) / 2;
+            wait = half < wait ? half : wait;
+        }
+
+        return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
     }
 
     // Not cancelled with the message: the upload happened, so its outcome must reach the scheduling service even
@@ -74,7 +139,13 @@ public sealed class TargetPublisher(
                 request.Published = new TargetPublished { ExternalPostId = published.ExternalId, ExternalUrl = published.Url };
                 break;
             case ConnectorResult.Failed failed:
-                request.Failed = new TargetFailed { ErrorCode = failed.Code, ErrorMessage = failed.Message, Retryable = failed.Retryable };
+                request.Failed = new TargetFailed
+                {
+                    ErrorCode = failed.Code,
+                    ErrorMessage = failed.Message,
+                    Retryable = failed.Retryable,
+                    RetryAfter = failed.RetryAfter is { } after ? Duration.FromTimeSpan(after) : null,
+                };
                 break;
         }
 

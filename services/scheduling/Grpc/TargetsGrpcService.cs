@@ -55,7 +55,8 @@ public sealed class TargetsGrpcService(PostLifecycle lifecycle) : Targets.Target
             CompleteTargetRequest.OutcomeOneofCase.Failed => new PostLifecycle.Failed(request.Failed.ErrorCode, request.Failed.ErrorMessage, request.Failed.Retryable),
             _ => throw ApiException.Validation("outcome", "Either published or failed is required."),
         };
-        var (targetStatus, postStatus) = await lifecycle.CompleteAsync(request.TargetId, leaseToken, outcome);
+        var retryAfter = request.OutcomeCase == CompleteTargetRequest.OutcomeOneofCase.Failed ? request.Failed.RetryAfter?.ToTimeSpan() : null;
+        var (targetStatus, postStatus) = await lifecycle.CompleteAsync(request.TargetId, leaseToken, outcome, retryAfter);
         return new CompleteTargetResponse { TargetStatus = targetStatus, PostStatus = postStatus };
     }
 

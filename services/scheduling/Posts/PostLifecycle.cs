@@ -688,6 +688,7 @@ public sealed class PostLifecycle(
 
             PostRules.ValidateCaptionFor(account.Platform, t.CaptionOverride ?? caption,
                 t.CaptionOverride is null ? "caption" : $"targets[{i}].captionOverride");
+            PostRules.ValidateFirstCommentFor(account.Platform, t.FirstComment, $"targets[{i}].firstComment");
             return new PostStore.TargetRow(
                 Ids.New("tgt"), postId, account.Id, account.Platform, i, TargetStatus.Draft, t.CaptionOverride, t.FirstComment,
                 null, null, null, null, null, 0, null, null, null);

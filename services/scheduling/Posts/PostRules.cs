@@ -72,6 +72,21 @@ public static partial class PostRules
         }
     }
 
+    public static void ValidateFirstCommentFor(string platform, string? firstComment, string path)
+    {
+        if (firstComment is null)
+        {
+            return;
+        }
+
+        if (Platforms.Known.TryGetValue(platform, out var capabilities) && !capabilities.SupportsFirstComment)
+        {
+            throw ApiException.Validation(path, $"{platform} does not support a first comment.");
+        }
+
+        ValidateCaptionFor(platform, firstComment, path);
+    }
+
     public static void ValidateTargetAccounts(IReadOnlyList<string?>? accountIds)
     {
         if (accountIds is null || accountIds.Count == 0)

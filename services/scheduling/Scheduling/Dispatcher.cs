@@ -112,6 +112,7 @@ public sealed class Dispatcher(
         long[] sentIds = rows.Where((_, i) => sent[i]).Select(r => r.Id).ToArray();
         await connection.ExecuteAsync("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY(@sentIds)", new { sentIds }, tx);
         await tx.CommitAsync(ct);
+        logger.LogDebug("Dispatched {Sent} of {Claimed} due outbox messages", sentIds.Length, rows.Count);
         return (rows.Count, sentIds.Length);
     }
 

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using ScheduledPosts.Contracts.Platforms;
+
+namespace ScheduledPosts.Publisher.Connectors.Mastodon;
+
+/// <summary>
+/// Publishes to any Mastodon instance, as the account whose credentials the claim carries:
+/// <c>{"instanceUrl": "https://mastodon.social", "accessToken": "…"}</c> (a user token with <c>write:statuses</c> and
+/// <c>write:media</c>, https://docs.joinmastodon.org/api/oauth-scopes/). See <see cref="MastodonClient"/> for the API.
+/// </summary>
+public sealed class MastodonConnector(HttpClient http, IOptions<MastodonOptions> options, TimeProvider clock, ILogger<MastodonConnector> logger)
+    : IConnector
+{
+    private readonly MediaPolling _polling = new(options.Value.MediaPollInterval, options.Value.MediaProcessingTimeout);
+
+    public PlatformCapabilities Capabilities => Platforms.Known[Platforms.Mastodon];
+
+    private sealed record Credentials(string? InstanceUrl, string? AccessToken);
+
+    public async Task<ConnectorResult> PublishAsync(Upload upload, CancellationToken cancellationToken)
+    {
+        var account = Account(upload.CredentialsJson, out string? problem);
+        if (account is null)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
+        }
+
+        return await new MastodonClient(http, clock, logger).PublishAsync(account, upload, _polling, cancellationToken);
+    }
+
+    private static MastodonAccount? Account(string json, out string? problem)
+    {
+        Credentials? credentials;
+        try
+        {
+            credentials = JsonSerializer.Deserialize<Credentials>(json, JsonSerializerOptions.Web);
+        }
+        catch (JsonException)
+        {
+            credentials = null;
+        }
+
+        problem = credentials switch
+        {
+            null => "The Mastodon account's credentials are not a JSON object.",
+            { AccessToken: null or "" } => "The Mastodon account's credentials have no accessToken.",
+            { InstanceUrl: var url } when !Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") =>
+                "The Mastodon account's credentials have no instanceUrl (an absolute http(s) URL).",
+            _ => null,
+        };
+        if (problem is not null)
+        {
+            return null;
+        }
+
+        // A base with a trailing slash, so an instance served under a path keeps it.
+        var instance = new Uri(credentials!.InstanceUrl!.TrimEnd('/') + "/");
+        return new MastodonAccount(instance.Authority, instance, credentials.AccessToken!);
+    }
+}

@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Xunit;
+
+namespace ScheduledPosts.EndToEnd.Tests;
+
+/// <summary>The public face of the real stack: the OpenAPI document and its lint, the reference page, request ids, and services that refuse callers other than the gateway.</summary>
+public sealed class PublicApiTests(PublicApiTests.AddressedStack stack) : IClassFixture<PublicApiTests.AddressedStack>
+{
+    /// <summary>The stack, remembering each service's settings so a test can call a service around the gateway.</summary>
+    public sealed class AddressedStack : Stack
+    {
+        public Dictionary<string, Dictionary<string, string>> Environments { get; } = [];
+
+        protected override void Configure(string service, Dictionary<string, string> environment) => Environments[service] = environment;
+
+        public Uri RestUrl(string service) => new(Environments[service].GetValueOrDefault("Kestrel__Endpoints__Rest__Url") ?? Environments[service]["Kestrel__Endpoints__Http__Url"]);
+    }
+
+    /// <summary>Pinned so CI lints with the same rules every run; npx fetches it from the npm registry on first use.</summary>
+    private const string Linter = "@redocly/cli@2.77.0";
+
+    [Fact]
+    public async Task The_OpenAPI_document_lints_clean_with_redocly()
+    {
+        string dir = Directory.CreateTempSubdirectory("sp-openapi-").FullName;
+        string document = Path.Combine(dir, "openapi.json");
+        var response = await stack.Gateway.GetAsync("/openapi.json");
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        await File.WriteAllTextAsync(document, await response.Content.ReadAsStringAsync());
+        // recommended-strict: every rule of the recommended set, warnings counted as errors. No licence has been chosen for the project yet.
+        await File.WriteAllTextAsync(Path.Combine(dir, "redocly.yaml"), """
+            extends:
+              - recommended-strict
+            rules:
+              info-license: off
+            """);
+
+        var (exitCode, output) = await RunAsync("npx", ["--yes", Linter, "lint", "openapi.json", "--config", "redocly.yaml", "--format", "stylish"], dir);
+
+        Assert.True(exitCode == 0, $"redocly lint failed ({exitCode}); document kept at {document}:\n{output}");
+    }
+
+    [Fact]
+    public async Task The_document_is_OpenAPI_3_1_and_covers_every_route_the_stack_serves()
+    {
+        var document = (await stack.Gateway.GetFromJsonAsync<JsonObject>("/openapi.json"))!;
+
+        Assert.StartsWith("3.1", document["openapi"]!.GetValue<string>(), StringComparison.Ordinal);
+        var paths = document["paths"]!.AsObject();
+        string[] served =
+        [
+            "post /v1/posts", "get /v1/posts", "get /v1/posts/{id}", "patch /v1/posts/{id}", "delete /v1/posts/{id}",
+            "post /v1/posts/{id}/schedule", "post /v1/posts/{id}/publish", "post /v1/posts/{id}/reschedule", "post /v1/posts/{id}/cancel",
+            "post /v1/posts/{id}/targets/{targetId}/cancel", "post /v1/posts/{id}/retry", "get /v1/posts/{id}/events",
+            "post /v1/media", "get /v1/media/{id}", "get /v1/scheduling-settings", "patch /v1/scheduling-settings",
+            "post /v1/social-accounts", "get /v1/social-accounts", "get /v1/social-accounts/{id}", "delete /v1/social-accounts/{id}",
+            "post /v1/webhook-endpoints", "get /v1/webhook-endpoints", "get /v1/webhook-endpoints/{id}",
+            "post /v1/api-keys", "get /v1/api-keys", "get /v1/api-keys/{id}", "delete /v1/api-keys/{id}",
+            "post /admin/workspaces",
+        ];
+        var documented = paths.SelectMany(p => p.Value!.AsObject().Select(op => $"{op.Key} {p.Key}")).ToHashSet();
+        var missing = served.Where(route => !documented.Contains(route)).ToList();
+        Assert.True(missing.Count == 0, $"served but not documented: {string.Join(", ", missing)}");
+        // Nothing the gateway does not route: every documented path answers through it with something other than "no such route".
+        foreach (string path in paths.Select(p => p.Key))
+        {
+            string concrete = path.Replace("{id}", "x_1", StringComparison.Ordinal).Replace("{targetId}", "tgt_1", StringComparison.Ordinal);
+            var response = await stack.Gateway.GetAsync(concrete);
+            string body = await response.Content.ReadAsStringAsync();
+            Assert.False(body.Contains("No such route", StringComparison.Ordinal), $"{path} is documented but not routed: {body}");
+        }
+    }
+
+    [Fact]
+    public async Task The_reference_page_is_served()
+    {
+        var response = await stack.Gateway.GetAsync("/docs/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("ScheduledPosts API", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await stack.Gateway.GetAsync("/docs/scalar.js")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("scheduling", "/v1/posts")]
+    [InlineData("scheduling", "/v1/social-accounts")]
+    [InlineData("scheduling", "/openapi/v1.json")]
+    [InlineData("webhooks", "/v1/webhook-endpoints")]
+    public async Task A_service_called_directly_refuses_without_the_gateways_identity(string service, string path)
+    {
+        using var direct = new HttpClient { BaseAddress = stack.RestUrl(service) };
+        // The owner's API key means nothing to a service: only the gateway's signed identity does.
+        direct.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Stack.BootstrapKey);
+        direct.DefaultRequestHeaders.Add("X-SP-Identity", "v1.eyJXIjoid3NfeCIsIksiOiJrZXlfeCIsIlMiOlsicG9zdHM6cmVhZCJdLCJJYXQiOjB9.forged");
+
+        var response = await direct.GetAsync(path);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("UNAUTHENTICATED", await response.EnvelopeCodeAsync($"GET {service}{path}"));
+        Assert.Equal(HttpStatusCode.OK, (await stack.Gateway.GetAsync(path.StartsWith("/openapi", StringComparison.Ordinal) ? "/openapi.json" : path)).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("gateway")]
+    [InlineData("scheduling")]
+    [InlineData("webhooks")]
+    [InlineData("publisher")]
+    public async Task Every_service_answers_healthz_and_readyz(string service)
+    {
+        using var direct = new HttpClient { BaseAddress = stack.RestUrl(service) };
+
+        Assert.Equal(HttpStatusCode.OK, (await direct.GetAsync("/healthz")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await direct.GetAsync("/readyz")).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_callers_request_id_comes_back_on_success_and_in_every_error_body_from_the_gateway_or_a_service()
+    {
+        (string Method, string Path, HttpStatusCode Status, bool WithKey)[] calls =
+        [
+            ("GET", "/v1/social-accounts", HttpStatusCode.OK, true),
+            ("GET", "/v1/posts/post_00000000000000000000000000", HttpStatusCode.NotFound, true),
+            ("GET", "/v1/webhook-endpoints/we_00000000000000000000000000", HttpStatusCode.NotFound, true),
+            ("GET", "/v1/posts", HttpStatusCode.Unauthorized, false),
+            ("GET", "/v1/nope", HttpStatusCode.NotFound, true),
+        ];
+        foreach (var (method, path, status, withKey) in calls)
+        {
+            string requestId = $"e2e-{Guid.NewGuid():N}";
+            using var client = withKey ? stack.ClientWithKey(Stack.BootstrapKey) : new HttpClient { BaseAddress = stack.Gateway.BaseAddress };
+            using var request = new HttpRequestMessage(new HttpMethod(method), path);
+            request.Headers.Add("X-Request-Id", requestId);
+
+            var response = await client.SendAsync(request);
+
+            Assert.Equal(status, response.StatusCode);
+            Assert.Equal(requestId, response.Headers.GetValues("X-Request-Id").Single());
+            if (status != HttpStatusCode.OK)
+            {
+                await response.EnvelopeCodeAsync($"{method} {path}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Proxied_responses_carry_the_keys_rate_limit()
+    {
+        var response = await stack.Gateway.GetAsync("/v1/social-accounts");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("500", response.Headers.GetValues("RateLimit-Limit").Single());
+        Assert.True(int.Parse(response.Headers.GetValues("RateLimit-Remaining").Single(), System.Globalization.CultureInfo.InvariantCulture) < 500);
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] arguments, string directory)
+    {
+        var info = new ProcessStartInfo(file, arguments)
+        {
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.Environment["NO_UPDATE_NOTIFIER"] = "1";
+        info.Environment["REDOCLY_TELEMETRY"] = "off";
+        info.Environment["REDOCLY_SUPPRESS_UPDATE_NOTICE"] = "true";
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {file}");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
