@@ -37,13 +37,21 @@ public sealed class PublisherCrashTests(PublisherCrashTests.ShortLeaseStack stac
             await stack.InjectFaultAsync(new { handle, latencyMs = 150 });
         }
 
-        var due = DateTimeOffset.UtcNow.AddSeconds(8);
-        var ids = new List<string>();
-        for (int i = 0; i < posts; i++)
+        // All due at the same instant, far enough ahead to create them all first (16 at a time).
+        var due = DateTimeOffset.UtcNow.AddSeconds(20);
+        using var gate = new SemaphoreSlim(16);
+        var ids = (await Task.WhenAll(Enumerable.Range(0, posts).Select(async i =>
         {
-            ids.Add((await stack.CreatePostAsync($"burst {run} #{i}", accounts, due))["id"]!.GetValue<string>());
-        }
-
+            await gate.WaitAsync();
+            try
+            {
+                return (await stack.CreatePostAsync($"burst {run} #{i}", accounts, due))["id"]!.GetValue<string>();
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }))).ToList();
         Assert.True(DateTimeOffset.UtcNow < due, "creating the posts took longer than the lead before their due time");
         int before = await Eventually.Until(async () => (await stack.SandboxStatusesAsync()).Count(s => s.Status.StartsWith($"burst {run}", StringComparison.Ordinal)),
             n => n >= 100, TimeSpan.FromSeconds(60), "a fifth of the burst to be published");
