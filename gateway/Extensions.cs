@@ -1,8 +1,15 @@
+using Microsoft.AspNetCore.Http.Metadata;
 using Npgsql;
+using ScheduledPosts.Gateway.Admin;
 using ScheduledPosts.Gateway.ApiKeys;
+using ScheduledPosts.Gateway.Observability;
+using ScheduledPosts.Gateway.OpenApi;
 using ScheduledPosts.Gateway.Proxy;
+using ScheduledPosts.Gateway.RateLimiting;
 using ScheduledPosts.Gateway.Workspaces;
 using ScheduledPosts.ServiceDefaults.Data;
+using ScheduledPosts.ServiceDefaults.Http;
+using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Gateway;
 
@@ -10,30 +17,68 @@ public static class Extensions
 {
     public const string Schema = "gateway";
 
+    /// <summary>The service identity the gateway signs its own calls to the services with (fetching their OpenAPI documents).</summary>
+    public static readonly InternalIdentity Identity = InternalIdentity.Service("gateway");
+
     public static IHostApplicationBuilder AddGatewayServices(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddPostgres(builder.Configuration, Schema);
+        var services = builder.Services;
+        services.AddPostgres(builder.Configuration, Schema);
 
-        builder.Services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section);
-        builder.Services.AddSingleton<ApiKeyStore>();
+        services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section);
+        services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton<ApiKeyRegistry>();
+        services.AddSingleton<WorkspaceRegistry>();
 
-        builder.Services.AddOptions<BootstrapOptions>()
+        services.AddOptions<BootstrapOptions>()
             .BindConfiguration(BootstrapOptions.Section)
             .Validate(o => o.IsValid(), $"Bootstrap:Key (SP_BOOTSTRAP_KEY) must be at least {ApiKeySecret.MinLength} printable ASCII characters, without spaces.")
             .ValidateOnStart();
-        builder.Services.AddSingleton<WorkspaceBootstrap>();
+        services.AddSingleton<WorkspaceBootstrap>();
 
-        builder.Services.AddReverseProxy()
+        services.AddOptions<AdminOptions>()
+            .BindConfiguration(AdminOptions.Section)
+            .Validate(o => o.IsValid(), $"Admin:Token (SP_ADMIN_TOKEN), when set, must be at least {AdminOptions.MinLength} printable ASCII characters, without spaces.")
+            .ValidateOnStart();
+
+        services.AddOptions<RateLimitOptions>()
+            .BindConfiguration(RateLimitOptions.Section)
+            .Validate(o => o.IsValid(), "RateLimits:RequestsPerSecond and RateLimits:Burst must be positive.")
+            .ValidateOnStart();
+        services.AddSingleton<KeyRateLimiter>();
+
+        services.AddOptions<PublicApiOptions>().BindConfiguration(PublicApiOptions.Section);
+        services.AddSingleton<PublicApiDocument>();
+        services.AddHttpClient(PublicApiDocument.HttpClientName)
+            .AddHttpMessageHandler(sp => new InternalIdentityHandler(sp.GetRequiredService<InternalIdentityCodec>(), Identity));
+
+        services.AddReverseProxy()
             .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))
             .AddConfigFilter<RouteResourceFilter>()
             .AddTransforms<GatewayTransforms>();
         return builder;
     }
 
-    /// <summary>After routing, before the endpoints: every <c>/v1</c> request is authenticated and scope-checked.</summary>
-    public static WebApplication UseApiKeyAuthentication(this WebApplication app)
+    /// <summary>
+    /// After routing and the service defaults, before the endpoints: the access log, the admin token on
+    /// <c>/admin</c>, and on <c>/v1</c> the API key (401), its rate limit (429) and the route's scope (403), in that order.
+    /// </summary>
+    public static WebApplication UseGatewayAccessControl(this WebApplication app)
     {
+        app.UseMiddleware<AccessLog>();
+        app.UseMiddleware<AdminAuthentication>();
         app.UseMiddleware<ApiKeyAuthentication>();
+        app.UseMiddleware<KeyRateLimiting>();
+        app.UseMiddleware<ScopeAuthorization>();
+        return app;
+    }
+
+    /// <summary>The gateway's own endpoints: API keys, the admin API, <c>/openapi.json</c> and <c>/docs</c>.</summary>
+    public static WebApplication MapGatewayEndpoints(this WebApplication app)
+    {
+        app.MapApiKeysApi();
+        app.MapAdminApi();
+        app.MapPublicApiDocs();
         return app;
     }
 
@@ -47,8 +92,15 @@ public static class Extensions
                 proxy.UseLoadBalancing();
                 proxy.UsePassiveHealthChecks();
             })
-            // RouteResourceFilter has made sure every route declares its resource.
-            .ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(new ResourceScope(route.Metadata![ResourceScope.MetadataKey])));
+            .ConfigureEndpoints((endpoint, route) =>
+            {
+                // RouteResourceFilter has made sure every route declares its resource (and a valid body limit, if any).
+                endpoint.WithMetadata(new ResourceScope(route.Metadata![ResourceScope.MetadataKey]), BodyCheckedDownstream.Instance);
+                if (RouteResourceFilter.MaxBodyBytes(route) is { } limit)
+                {
+                    endpoint.WithMetadata(new BodySizeLimit(limit));
+                }
+            });
         return app;
     }
 
@@ -61,4 +113,7 @@ public static class Extensions
         await Migrations.ApplyAsync(dataSource, Schema, typeof(Extensions).Assembly, app.Logger, app.Lifetime.ApplicationStopping);
         await bootstrap.RunAsync(app.Lifetime.ApplicationStopping);
     }
+
+    /// <summary>A proxied route's own body limit (media uploads), from its <c>Metadata.MaxRequestBodyBytes</c>.</summary>
+    private sealed record BodySizeLimit(long? MaxRequestBodySize) : IRequestSizeLimitMetadata;
 }

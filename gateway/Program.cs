@@ -6,10 +6,12 @@ builder.AddServiceDefaults();
 builder.AddGatewayServices();
 
 var app = builder.Build();
-app.UseServiceDefaults(requireInternalIdentity: false);
+// Routing first: the body limit, the access control and the scope check all look at the matched endpoint.
 app.UseRouting();
-app.UseApiKeyAuthentication();
+app.UseServiceDefaults(requireInternalIdentity: false);
+app.UseGatewayAccessControl();
 app.MapDefaultEndpoints();
+app.MapGatewayEndpoints();
 app.MapGatewayProxy();
 
 await app.PrepareDatabaseAsync();

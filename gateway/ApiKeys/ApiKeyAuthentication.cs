@@ -1,13 +1,12 @@
 using Microsoft.Net.Http.Headers;
 using Npgsql;
 using ScheduledPosts.ServiceDefaults.Errors;
-using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Gateway.ApiKeys;
 
 /// <summary>
-/// Every <c>/v1</c> request needs an active API key (<c>Authorization: Bearer</c> or <c>X-Api-Key</c>), and, for an
-/// endpoint that declares a <see cref="ResourceScope"/>, the scope its method asks. Runs after routing, before endpoints.
+/// Every <c>/v1</c> request needs an active API key (<c>Authorization: Bearer</c> or <c>X-Api-Key</c>): 401 otherwise.
+/// Runs after routing; the rate limit and the scope check follow.
 /// </summary>
 public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys, ILogger<ApiKeyAuthentication> logger)
 {
@@ -16,7 +15,7 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys,
 
     public async Task InvokeAsync(HttpContext context)
     {
-        if (!context.Request.Path.StartsWithSegments("/v1"))
+        if (!IsPublicApi(context.Request.Path))
         {
             await next(context);
             return;
@@ -29,7 +28,7 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys,
             return;
         }
 
-        InternalIdentity? caller;
+        ApiKeyCaller? caller;
         try
         {
             caller = await keys.FindActiveAsync(key, context.RequestAborted);
@@ -52,23 +51,14 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys,
             return;
         }
 
-        if (context.GetEndpoint()?.Metadata.GetMetadata<ResourceScope>() is { } resource)
-        {
-            string required = Scopes.Required(resource.Resource, context.Request.Method);
-            if (!caller.HasScope(required))
-            {
-                await ErrorEnvelope.Write(context, StatusCodes.Status403Forbidden, "FORBIDDEN_SCOPE",
-                    $"This API key lacks the {required} scope.");
-                return;
-            }
-        }
-
-        context.Items[typeof(InternalIdentity)] = caller;
+        context.Items[typeof(ApiKeyCaller)] = caller;
         await next(context);
     }
 
+    public static bool IsPublicApi(PathString path) => path.StartsWithSegments("/v1");
+
     /// <summary>The caller this middleware authenticated, if any.</summary>
-    public static InternalIdentity? Caller(HttpContext context) => context.Items[typeof(InternalIdentity)] as InternalIdentity;
+    public static ApiKeyCaller? Caller(HttpContext context) => context.Items[typeof(ApiKeyCaller)] as ApiKeyCaller;
 
     private static string? KeyFrom(HttpRequest request)
     {

@@ -2,7 +2,6 @@ using Dapper;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Gateway.ApiKeys;
 
@@ -11,8 +10,8 @@ public sealed class ApiKeyOptions
     public const string Section = "ApiKeys";
 
     /// <summary>
-    /// How long a lookup (found or not) is reused: the bound on how long a revoked key keeps working on a
-    /// replica, and what spares the database a query per request.
+    /// How long a lookup (found or not) is reused: the bound on how long a key revoked through another replica keeps
+    /// working on this one, and what spares the database a query per request.
     /// </summary>
     public TimeSpan CacheDuration { get; set; } = TimeSpan.FromSeconds(5);
 }
@@ -24,7 +23,7 @@ public sealed class ApiKeyStore(NpgsqlDataSource dataSource, IOptions<ApiKeyOpti
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 10_000 });
     private readonly TimeSpan _cacheDuration = options.Value.CacheDuration;
 
-    private sealed record Lookup(InternalIdentity? Identity);
+    private sealed record Lookup(ApiKeyCaller? Caller);
 
     // A class, not a positional record: Dapper reports text[] columns as System.Array, which no constructor matches.
     private sealed class ApiKeyRow
@@ -36,26 +35,31 @@ public sealed class ApiKeyStore(NpgsqlDataSource dataSource, IOptions<ApiKeyOpti
         public bool NeedsTouch { get; set; }
     }
 
-    /// <summary>The identity of an existing, unrevoked key; null for anything else.</summary>
-    public async Task<InternalIdentity?> FindActiveAsync(string key, CancellationToken ct)
+    /// <summary>The caller behind an existing, unrevoked key; null for anything else.</summary>
+    public async Task<ApiKeyCaller?> FindActiveAsync(string key, CancellationToken ct)
     {
         byte[] hash = ApiKeySecret.Hash(key);
-        string cacheKey = Convert.ToBase64String(hash);
+        string cacheKey = CacheKey(hash);
         if (_cache.TryGetValue(cacheKey, out Lookup? cached) && cached is not null)
         {
-            return cached.Identity;
+            return cached.Caller;
         }
 
-        var identity = await LoadAsync(hash, ct);
-        _cache.Set(cacheKey, new Lookup(identity), new MemoryCacheEntryOptions
+        var caller = await LoadAsync(hash, ct);
+        _cache.Set(cacheKey, new Lookup(caller), new MemoryCacheEntryOptions
         {
             Size = 1,
             AbsoluteExpirationRelativeToNow = _cacheDuration,
         });
-        return identity;
+        return caller;
     }
 
-    private async Task<InternalIdentity?> LoadAsync(byte[] hash, CancellationToken ct)
+    /// <summary>Forgets a key at once on this replica (it was just revoked here); other replicas follow within the cache duration.</summary>
+    public void Evict(byte[] hash) => _cache.Remove(CacheKey(hash));
+
+    private static string CacheKey(byte[] hash) => Convert.ToBase64String(hash);
+
+    private async Task<ApiKeyCaller?> LoadAsync(byte[] hash, CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         var row = await connection.QuerySingleOrDefaultAsync<ApiKeyRow>(new CommandDefinition("""
@@ -76,7 +80,7 @@ public sealed class ApiKeyStore(NpgsqlDataSource dataSource, IOptions<ApiKeyOpti
                 "UPDATE api_keys SET last_used_at = now() WHERE id = @Id", new { row.Id }, cancellationToken: ct));
         }
 
-        return new InternalIdentity(row.WorkspaceId, row.Id, Roles.EffectiveScopes(row.Role, row.Scopes));
+        return new ApiKeyCaller(row.Id, row.WorkspaceId, row.Role, Roles.EffectiveScopes(row.Role, row.Scopes));
     }
 
     public void Dispose() => _cache.Dispose();

@@ -20,7 +20,13 @@ public static class Scopes
     /// <summary>The resources a route may declare: those some scope names.</summary>
     public static readonly IReadOnlyList<string> Resources = [.. All.Select(s => s[..s.IndexOf(':', StringComparison.Ordinal)]).Distinct()];
 
-    /// <summary>GET and HEAD read a resource; every other method writes it.</summary>
+    /// <summary>
+    /// GET and HEAD read a resource; every other method writes it. A resource without a read scope (<c>keys</c>:
+    /// listing keys is managing them) needs its write scope for everything.
+    /// </summary>
     public static string Required(string resource, string method)
-        => HttpMethods.IsGet(method) || HttpMethods.IsHead(method) ? $"{resource}:read" : $"{resource}:write";
+    {
+        string read = $"{resource}:read";
+        return (HttpMethods.IsGet(method) || HttpMethods.IsHead(method)) && All.Contains(read) ? read : $"{resource}:write";
+    }
 }

@@ -9,7 +9,8 @@ namespace ScheduledPosts.Gateway.Proxy;
 
 /// <summary>
 /// What every proxied request carries: the caller as the gateway established it (signed), never as the client
-/// claims it, and the request id; the API key itself stays at the gateway.
+/// claims it, and the request id; the API key itself stays at the gateway. (Trace context travels in
+/// <c>traceparent</c>, which YARP propagates from the gateway's own span.)
 /// </summary>
 public sealed class GatewayTransforms(InternalIdentityCodec codec) : ITransformProvider
 {
@@ -34,7 +35,7 @@ public sealed class GatewayTransforms(InternalIdentityCodec codec) : ITransformP
             headers.TryAddWithoutValidation(RequestIds.Header, RequestIds.Get(transform.HttpContext));
             if (ApiKeyAuthentication.Caller(transform.HttpContext) is { } caller)
             {
-                headers.TryAddWithoutValidation(InternalIdentity.Header, codec.Encode(caller));
+                headers.TryAddWithoutValidation(InternalIdentity.Header, codec.Encode(caller.Identity));
             }
 
             return ValueTask.CompletedTask;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using ScheduledPosts.Gateway.ApiKeys;
 using Yarp.ReverseProxy.Configuration;
 
@@ -5,10 +6,13 @@ namespace ScheduledPosts.Gateway.Proxy;
 
 /// <summary>
 /// Refuses a proxy configuration with a route that would escape the API key check: every route lives under
-/// <c>/v1/</c> and names the resource whose scopes guard it (<c>"Metadata": {"Resource": "posts"}</c>).
+/// <c>/v1/</c> and names the resource whose scopes guard it (<c>"Metadata": {"Resource": "posts"}</c>). A route may
+/// raise its request body limit (<c>"MaxRequestBodyBytes": "104857600"</c>, for uploads); it must be a positive number.
 /// </summary>
 public sealed class RouteResourceFilter : IProxyConfigFilter
 {
+    public const string MaxBodyBytesKey = "MaxRequestBodyBytes";
+
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel) => new(cluster);
 
     public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel)
@@ -25,6 +29,18 @@ public sealed class RouteResourceFilter : IProxyConfigFilter
                 $"Proxy route '{route.RouteId}' must declare Metadata.{ResourceScope.MetadataKey}, one of: {string.Join(", ", Scopes.Resources)}.");
         }
 
+        if (route.Metadata!.ContainsKey(MaxBodyBytesKey) && MaxBodyBytes(route) is null)
+        {
+            throw new InvalidOperationException($"Proxy route '{route.RouteId}' has a Metadata.{MaxBodyBytesKey} that is not a positive number of bytes.");
+        }
+
         return new(route);
     }
+
+    /// <summary>The route's declared body limit, or null when it declares none (or an invalid one).</summary>
+    public static long? MaxBodyBytes(RouteConfig route)
+        => route.Metadata?.GetValueOrDefault(MaxBodyBytesKey) is { } value
+           && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out long bytes) && bytes > 0
+            ? bytes
+            : null;
 }

@@ -3,22 +3,37 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.AspNetCore.Routing;
 using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.ServiceDefaults.Http;
 using ScheduledPosts.ServiceDefaults.Identity;
 using ScheduledPosts.ServiceDefaults.Json;
+using ScheduledPosts.ServiceDefaults.OpenApi;
+using ScheduledPosts.ServiceDefaults.Telemetry;
 
 namespace ScheduledPosts.ServiceDefaults;
 
 public static class Extensions
 {
-    /// <summary>What every service has: the error envelope, request ids, JSON conventions, health checks, the internal identity.</summary>
+    /// <summary>
+    /// What every service has: the error envelope, request ids, JSON conventions, request body limits, health checks,
+    /// the internal identity, OpenTelemetry, and an OpenAPI document of its REST endpoints.
+    /// </summary>
     public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
     {
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddExceptionHandler<ErrorEnvelopeExceptionHandler>();
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(o => JsonDefaults.Configure(o.SerializerOptions));
+        // Bad bodies and parameters throw in every environment, so the envelope says what was wrong (not just "400").
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddOptions<RequestLimitsOptions>()
+            .BindConfiguration(RequestLimitsOptions.Section)
+            .Validate(o => o.MaxBodyBytes > 0, "RequestLimits:MaxBodyBytes must be positive.")
+            .ValidateOnStart();
         builder.Services.AddHealthChecks();
+        builder.AddTelemetry();
+        builder.Services.AddServiceOpenApi(builder.Environment.ApplicationName);
 
         builder.Services.AddOptions<InternalIdentityOptions>()
             .BindConfiguration(InternalIdentityOptions.Section)
@@ -29,16 +44,13 @@ public static class Extensions
     }
 
     /// <summary>
-    /// Request ids, the envelope for every failure, and (for the services behind the gateway) the internal
-    /// identity check. The gateway, which establishes identities, passes <paramref name="requireInternalIdentity"/> false.
+    /// Request ids (returned, logged, on the trace), the envelope for every failure, the request body limit, and (for
+    /// the services behind the gateway) the internal identity check. The gateway, which establishes identities,
+    /// passes <paramref name="requireInternalIdentity"/> false.
     /// </summary>
     public static WebApplication UseServiceDefaults(this WebApplication app, bool requireInternalIdentity = true)
     {
-        app.Use((context, next) =>
-        {
-            context.Response.Headers[RequestIds.Header] = RequestIds.Get(context);
-            return next(context);
-        });
+        app.UseMiddleware<RequestIdMiddleware>();
         app.UseExceptionHandler();
         // Failures decided before an endpoint runs (no route, wrong method or content type) get the envelope too.
         app.UseStatusCodePages(context =>
@@ -53,19 +65,27 @@ public static class Extensions
             int status = response.StatusCode == StatusCodes.Status415UnsupportedMediaType ? StatusCodes.Status400BadRequest : response.StatusCode;
             return ErrorEnvelope.Write(context.HttpContext, status, CodeFor(status), MessageFor(response.StatusCode));
         });
+        app.UseMiddleware<RequestBodyLimit>();
         if (requireInternalIdentity)
         {
             app.UseMiddleware<InternalIdentityMiddleware>();
         }
 
+        app.UseMiddleware<Utf8JsonBody>();
+
         return app;
     }
 
-    /// <summary><c>/healthz</c>: the process is alive. <c>/readyz</c>: its database and broker answer.</summary>
+    /// <summary>
+    /// <c>/healthz</c>: the process is alive. <c>/readyz</c>: its database and broker answer. <c>/openapi/v1.json</c>:
+    /// the service's own REST endpoints, behind the internal identity like everything else (the gateway fetches it
+    /// with its own signed identity to build the public <c>/openapi.json</c>).
+    /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapOpenApi(OpenApiDefaults.DocumentPath);
         return app;
     }
 
@@ -73,6 +93,7 @@ public static class Extensions
     {
         404 => "No such route.",
         405 => "This route does not accept that method.",
+        413 => "The request body is too large.",
         415 => "The request body must be JSON (Content-Type: application/json).",
         _ => "The request could not be served.",
     };

@@ -10,6 +10,7 @@ public sealed class GatewayFactory(IReadOnlyDictionary<string, string?> settings
 {
     public const string InternalSecret = "test-internal-secret-0123456789-abcdefghijklmnop";
     public const string BootstrapKey = "sp_test-bootstrap-key-0123456789-abcdefghijklmnop";
+    public const string AdminToken = "test-admin-token-0123456789-abcdefghijklmnop";
 
     public static readonly InternalIdentityCodec Codec =
         new(Options.Create(new InternalIdentityOptions { Secret = InternalSecret }), TimeProvider.System);

@@ -133,6 +133,21 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
         Assert.Equal(path, echoed.PathAndQuery);
     }
 
+    [Fact]
+    public async Task The_callers_W3C_trace_continues_into_the_service()
+    {
+        const string TraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        using var request = Http.Request(HttpMethod.Get, "/v1/posts", bearer: Key);
+        request.Headers.Add("traceparent", $"00-{TraceId}-00f067aa0ba902b7-01");
+
+        var echoed = await (await _client.SendAsync(request)).EchoAsync();
+
+        string forwarded = Assert.Single(echoed.Header("traceparent"));
+        var parts = forwarded.Split('-');
+        Assert.Equal(TraceId, parts[1]);
+        Assert.NotEqual("00f067aa0ba902b7", parts[2]); // the gateway's own span is the service's parent
+    }
+
     [Theory]
     [InlineData("/v1/nope", true)]
     [InlineData("/v1/postsx", true)]

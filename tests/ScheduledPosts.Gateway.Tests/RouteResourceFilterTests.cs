@@ -27,6 +27,27 @@ public sealed class RouteResourceFilterTests
         Assert.Contains("test-route", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("abc")]
+    [InlineData("0")]
+    [InlineData("-5")]
+    public async Task A_route_with_a_body_limit_that_is_not_a_positive_number_of_bytes_is_refused(string limit)
+    {
+        var route = Route("/v1/media/{**rest}", new Dictionary<string, string> { ["Resource"] = "posts", ["MaxRequestBodyBytes"] = limit });
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => _filter.ConfigureRouteAsync(route, null, CancellationToken.None).AsTask());
+        Assert.Contains("MaxRequestBodyBytes", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_route_may_raise_its_body_limit()
+    {
+        var route = Route("/v1/media/{**rest}", new Dictionary<string, string> { ["Resource"] = "posts", ["MaxRequestBodyBytes"] = "104857600" });
+
+        Assert.Equal(104857600, RouteResourceFilter.MaxBodyBytes(route));
+        Assert.Null(RouteResourceFilter.MaxBodyBytes(Route("/v1/posts/{**rest}", new Dictionary<string, string> { ["Resource"] = "posts" })));
+    }
+
     private static RouteConfig Route(string path, IReadOnlyDictionary<string, string>? metadata) => new()
     {
         RouteId = "test-route",

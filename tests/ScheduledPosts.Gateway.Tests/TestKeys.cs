@@ -5,7 +5,7 @@ using ScheduledPosts.ServiceDefaults;
 
 namespace ScheduledPosts.Gateway.Tests;
 
-/// <summary>Keys written straight into the gateway's schema, until the API-key endpoints exist.</summary>
+/// <summary>Keys written straight into the gateway's schema, each in a workspace of its own: set-up that does not depend on the API under test.</summary>
 public static class TestKeys
 {
     public sealed record Minted(string Key, string KeyId, string WorkspaceId);

@@ -53,6 +53,7 @@ public sealed class ErrorEnvelopeExceptionHandler(ILogger<ErrorEnvelopeException
     // Minimal APIs wrap JSON errors in BadHttpRequestException; say what was wrong without echoing internals.
     private static string BadRequestMessage(BadHttpRequestException bad) => bad.InnerException switch
     {
+        System.Text.Json.JsonException { Path: { Length: > 0 } path } => $"The request body is not valid JSON for this operation (at {path}).",
         System.Text.Json.JsonException => "The request body is not valid JSON for this operation.",
         _ => bad.Message,
     };

@@ -13,6 +13,7 @@ public static class JsonDefaults
         options.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
         options.Converters.Add(new UtcDateTimeOffsetConverter());
+        options.Converters.Add(new StrictStringConverter());
         return options;
     }
 

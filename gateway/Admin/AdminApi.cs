@@ -1,0 +1,33 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using ScheduledPosts.Gateway.ApiKeys;
+using ScheduledPosts.Gateway.Workspaces;
+
+namespace ScheduledPosts.Gateway.Admin;
+
+/// <summary><c>/admin</c>: operator endpoints behind the admin token (<see cref="AdminAuthentication"/>).</summary>
+public static class AdminApi
+{
+    public const string SecurityScheme = "adminToken";
+
+    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGroup("/admin").WithTags("admin")
+            .MapPost("/workspaces", CreateWorkspaceAsync)
+            .WithName("createWorkspace")
+            .WithSummary("Create a workspace with its first owner key")
+            .WithDescription("Needs the admin token (SP_ADMIN_TOKEN) as a bearer token. The owner key's secret is in this response only. Names are unique (409 otherwise).");
+        return app;
+    }
+
+    private static async Task<Created<CreatedWorkspaceJson>> CreateWorkspaceAsync(CreateWorkspaceBody body, WorkspaceRegistry registry, CancellationToken ct)
+    {
+        var (workspace, key) = await registry.CreateAsync(body.Name, ct);
+        return TypedResults.Created($"/admin/workspaces/{workspace.Id}",
+            new CreatedWorkspaceJson(workspace.Id, workspace.Name, workspace.CreatedAt, MintedApiKeyJson.From(key)));
+    }
+}
+
+public sealed record CreateWorkspaceBody(string? Name);
+
+/// <summary>The workspace and its first owner key, whose <c>secret</c> is shown only here.</summary>
+public sealed record CreatedWorkspaceJson(string Id, string Name, DateTimeOffset CreatedAt, MintedApiKeyJson OwnerKey);

@@ -1,0 +1,34 @@
+using System.Diagnostics;
+using ScheduledPosts.Gateway.ApiKeys;
+using ScheduledPosts.ServiceDefaults.Errors;
+
+namespace ScheduledPosts.Gateway.Observability;
+
+/// <summary>
+/// One line per request at the public entry: method, path, status, duration, the request id the client sees in
+/// headers and error bodies, and the key that made it (never the key itself). Health probes are left out.
+/// </summary>
+public sealed class AccessLog(RequestDelegate next, ILogger<AccessLog> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var path = context.Request.Path;
+        if (path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz"))
+        {
+            await next(context);
+            return;
+        }
+
+        long started = Stopwatch.GetTimestamp();
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            logger.LogInformation("{Method} {Path} {Status} in {ElapsedMs:0.0} ms request {RequestId} key {KeyId}",
+                context.Request.Method, path.Value, context.Response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+                RequestIds.Get(context), ApiKeyAuthentication.Caller(context)?.KeyId ?? "-");
+        }
+    }
+}
