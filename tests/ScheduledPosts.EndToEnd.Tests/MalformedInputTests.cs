@@ -46,6 +46,11 @@ public sealed class MalformedInputTests(MalformedInputTests.UnlimitedStack stack
         string scheduled = (await client.CreatedAsync("/v1/posts", new { caption = "stays scheduled", targets = new[] { new { socialAccountId = account } }, scheduledFor = Later }))["id"]!.GetValue<string>();
         string draft = (await client.CreatedAsync("/v1/posts", new { caption = "stays a draft", targets = new[] { new { socialAccountId = account } } }))["id"]!.GetValue<string>();
         string endpoint = (await client.CreatedAsync("/v1/webhook-endpoints", new { url = "http://127.0.0.1:9/hook", events = new[] { "post.cancelled" } }))["id"]!.GetValue<string>();
+        // Let the events of that setup (post.scheduled) finish their way to the webhooks service first.
+        await ScheduledPosts.Testing.Eventually.Until(
+            async () => (await stack.ScalarAsync("SELECT count(*) FROM scheduling.outbox WHERE message_type LIKE 'Post%'"),
+                         await stack.ScalarAsync("SELECT count(*) FROM webhooks.events")),
+            counts => counts.Item1 == counts.Item2, TimeSpan.FromSeconds(30), "the setup's events to reach the webhooks service");
         string before = await StateAsync(client, scheduled, draft, account, endpoint);
 
         var burst = Burst(account, scheduled, draft, endpoint).ToList();

@@ -120,7 +120,6 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
     [Theory]
     [InlineData("GET", "/v1/posts")]
     [InlineData("POST", "/v1/posts/post_1/cancel")]
-    [InlineData("DELETE", "/v1/scheduled-posts/post_1")]
     [InlineData("GET", "/v1/social-accounts")]
     [InlineData("DELETE", "/v1/social-accounts/acc_1")]
     [InlineData("POST", "/v1/media")]
@@ -131,6 +130,18 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
 
         Assert.Equal(method, echoed.Method);
         Assert.Equal(path, echoed.PathAndQuery);
+    }
+
+    [Theory]
+    [InlineData("GET", "/v1/scheduled-posts/post_1", "GET", "/v1/posts/post_1")]
+    [InlineData("DELETE", "/v1/scheduled-posts/post_1", "POST", "/v1/posts/post_1/cancel")]
+    [InlineData("POST", "/v1/scheduled-posts/post_1/reschedule", "POST", "/v1/posts/post_1/reschedule")]
+    public async Task The_Layers_aliases_are_rewritten_to_the_posts_routes(string method, string path, string forwardedMethod, string forwardedPath)
+    {
+        var echoed = await (await _client.SendAsync(new HttpMethod(method), path, bearer: Key)).EchoAsync();
+
+        Assert.Equal(forwardedMethod, echoed.Method);
+        Assert.Equal(forwardedPath, echoed.PathAndQuery);
     }
 
     [Fact]

@@ -39,6 +39,11 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
             throw ApiException.Validation("handle", "handle is required (at most 255 characters).");
         }
 
+        if (request.DisplayName is { Length: > 255 })
+        {
+            throw ApiException.Validation("displayName", "displayName must be at most 255 characters.");
+        }
+
         string? credentials = ValidCredentials(platform.Platform, request.Credentials);
         var row = new AccountRow(Ids.New("acc"), platform.Platform, request.Handle, request.DisplayName, "active", clock.GetUtcNow().UtcDateTime);
         await using var connection = await dataSource.OpenConnectionAsync();
