@@ -11,7 +11,7 @@ public sealed class RestartTests(Stack stack) : IClassFixture<Stack>
     {
         string account = await stack.ConnectSandboxAccountAsync("carol");
         string caption = $"Survives a crash {Guid.NewGuid()}";
-        var due = DateTimeOffset.UtcNow.AddSeconds(4);
+        var due = DateTimeOffset.UtcNow.AddSeconds(12);
         string postId = (await stack.CreatePostAsync(caption, account, due))["id"]!.GetValue<string>();
 
         await stack["scheduling"].KillAsync();

@@ -15,7 +15,7 @@ public sealed class PublishingOutcomeTests(PublishingOutcomeTests.ShortLeaseFact
     {
         protected override void Configure(Dictionary<string, string> settings)
         {
-            settings["Publishing:Lease"] = "00:00:01";
+            settings["Publishing:Lease"] = "00:00:03";
             settings["Publishing:RetryBase"] = "00:00:00.200";
             settings["Publishing:MaxAttempts"] = "3";
         }
