@@ -86,7 +86,8 @@ public sealed class Dispatcher(
             if (untilNext > TimeSpan.Zero)
             {
                 // Returns early on any NOTIFY: a message was written, maybe due sooner than what we waited for.
-                await listener.WaitAsync(untilNext, ct);
+                // Npgsql reads a 0 ms timeout as "wait forever": round up so a sub-millisecond wait still expires.
+                await listener.WaitAsync(TimeSpan.FromMilliseconds(Math.Ceiling(untilNext.TotalMilliseconds)), ct);
             }
         }
     }
