@@ -20,6 +20,11 @@ public sealed class ApiErrorInterceptor : Interceptor
         {
             throw new RpcException(new Status(StatusOf(error), error.Message), new Metadata { { CodeTrailer, error.Code } });
         }
+        catch (Npgsql.NpgsqlException error)
+        {
+            // The database is away, not the request wrong: Unavailable tells the caller to retry (a claim is redelivered).
+            throw new RpcException(new Status(StatusCode.Unavailable, "The database is not reachable; try again.", error));
+        }
     }
 
     private static StatusCode StatusOf(ApiException error) => error.Status switch
