@@ -18,4 +18,15 @@ npm ci --prefix tests/ScheduledPosts.Webhooks.Tests/StandardWebhooks --no-audit 
 npx --yes @redocly/cli@2.77.0 --version >/dev/null
 
 dotnet build ScheduledPosts.sln -c Release -nologo -clp:ErrorsOnly
-dotnet test ScheduledPosts.sln -c Release --no-build -nologo "$@"
+
+# The chaos suite stops and starts servers of its own (a second PostgreSQL cluster and RabbitMQ node), never the shared ones.
+source scripts/chaos-infra.sh
+start_chaos_infra
+
+if [ "$#" -gt 0 ]; then
+  dotnet test ScheduledPosts.sln -c Release --no-build -nologo "$@"
+else
+  # Everything else first, its test classes in parallel; then the chaos scenarios, one at a time, on a quieter machine.
+  dotnet test ScheduledPosts.sln -c Release --no-build -nologo --filter 'Category!=Chaos'
+  dotnet test tests/ScheduledPosts.Chaos.Tests -c Release --no-build -nologo
+fi

@@ -40,8 +40,7 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys,
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
             logger.LogError(e, "API key lookup failed");
-            await ErrorEnvelope.Write(context, StatusCodes.Status503ServiceUnavailable, "UNAVAILABLE",
-                "API keys cannot be verified right now; try again shortly.");
+            await ErrorEnvelope.WriteUnavailable(context, "API keys cannot be verified right now; try again shortly.");
             return;
         }
 

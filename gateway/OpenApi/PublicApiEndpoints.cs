@@ -26,8 +26,7 @@ public static class PublicApiEndpoints
             catch (ServiceDocumentUnavailableException e)
             {
                 logger.LogWarning(e.InnerException, "{Message}", e.Message);
-                await ErrorEnvelope.Write(http, StatusCodes.Status503ServiceUnavailable, "UNAVAILABLE",
-                    $"{e.Message} Try again shortly.");
+                await ErrorEnvelope.WriteUnavailable(http, $"{e.Message} Try again shortly.");
             }
         }).ExcludeFromDescription();
 

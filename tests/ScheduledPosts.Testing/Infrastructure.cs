@@ -22,6 +22,12 @@ public static class Infrastructure
     public static async Task<string> CreateDatabaseAsync()
     {
         var (postgres, _) = await Servers.Value;
+        return await CreateDatabaseAsync(postgres);
+    }
+
+    /// <summary>A new, empty database on the server <paramref name="postgres"/> connects to (as a user who may create one).</summary>
+    public static async Task<string> CreateDatabaseAsync(string postgres)
+    {
         string name = $"sp_test_{Guid.NewGuid():N}";
         await using (var connection = new NpgsqlConnection(postgres))
         {
@@ -37,6 +43,12 @@ public static class Infrastructure
     public static async Task<(RabbitMqServer Server, string VirtualHost)> CreateVirtualHostAsync()
     {
         var (_, rabbit) = await Servers.Value;
+        return (rabbit, await CreateVirtualHostAsync(rabbit));
+    }
+
+    /// <summary>A new, empty virtual host on <paramref name="rabbit"/>, created through its management API.</summary>
+    public static async Task<string> CreateVirtualHostAsync(RabbitMqServer rabbit)
+    {
         string vhost = $"sp_test_{Guid.NewGuid():N}";
         using var http = new HttpClient { BaseAddress = rabbit.ManagementUrl };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
@@ -44,7 +56,7 @@ public static class Infrastructure
         (await http.PutAsync($"api/vhosts/{vhost}", null)).EnsureSuccessStatusCode();
         using var permissions = new StringContent("""{"configure":".*","write":".*","read":".*"}""", Encoding.UTF8, "application/json");
         (await http.PutAsync($"api/permissions/{vhost}/{Uri.EscapeDataString(rabbit.Username)}", permissions)).EnsureSuccessStatusCode();
-        return (rabbit, vhost);
+        return vhost;
     }
 
     private static async Task<(string, RabbitMqServer)> StartAsync()
@@ -73,8 +85,8 @@ public static class Infrastructure
                 new Uri($"http://{mq.Hostname}:{mq.GetMappedPublicPort(15672)}/")));
     }
 
-    // "host=127.0.0.1;port=5672;username=guest;password=guest;management=http://127.0.0.1:15672/"
-    private static RabbitMqServer ParseRabbit(string value)
+    /// <summary>Parses <c>host=127.0.0.1;port=5672;username=guest;password=guest;management=http://127.0.0.1:15672/</c>.</summary>
+    public static RabbitMqServer ParseRabbit(string value)
     {
         var parts = value.Split(';', StringSplitOptions.RemoveEmptyEntries)
             .Select(p => p.Split('=', 2))

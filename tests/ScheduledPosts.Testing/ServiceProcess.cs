@@ -11,6 +11,12 @@ public sealed class ServiceProcess(string name, string assemblyPath, IReadOnlyDi
 
     public string Name => name;
 
+    /// <summary>Where it says it is ready (<c>/readyz</c>: its database and broker reachable) or, without one, alive.</summary>
+    public Uri HealthUrl => healthUrl;
+
+    /// <summary>The OS process id while it runs, e.g. to read its memory from <c>/proc</c>.</summary>
+    public int? Pid => _process is { HasExited: false } process ? process.Id : null;
+
     public async Task StartAsync()
     {
         var info = new ProcessStartInfo("dotnet", [assemblyPath])
@@ -75,6 +81,9 @@ public sealed class ServiceProcess(string name, string assemblyPath, IReadOnlyDi
     }
 
     public string Output => string.Join('\n', _output.TakeLast(200));
+
+    /// <summary>How many of the lines it printed (over all its runs, not only the last 200) contain <paramref name="text"/>.</summary>
+    public int CountLines(string text) => _output.Count(line => line.Contains(text, StringComparison.Ordinal));
 
     private void Record(string? line)
     {

@@ -16,10 +16,21 @@ public sealed class Suite : IAsyncDisposable
     private static readonly string[] Order = ["sandbox", "scheduling", "publisher", "webhooks", "gateway"];
     private readonly Dictionary<string, ServiceProcess> _services = [];
     private readonly Dictionary<string, int> _ports = [];
+    private readonly Dictionary<string, Dictionary<string, string>> _environments = [];
 
     public string PostgresConnectionString { get; }
 
-    private Suite(string postgres) => PostgresConnectionString = postgres;
+    /// <summary>The RabbitMQ server and virtual host the services use.</summary>
+    public RabbitMqServer RabbitMq { get; }
+
+    public string VirtualHost { get; }
+
+    private Suite(string postgres, RabbitMqServer rabbit, string vhost)
+    {
+        PostgresConnectionString = postgres;
+        RabbitMq = rabbit;
+        VirtualHost = vhost;
+    }
 
     public Uri GatewayUrl => new(Url("gateway"));
     public Uri SandboxUrl => new(Url("sandbox"));
@@ -39,7 +50,26 @@ public sealed class Suite : IAsyncDisposable
     {
         string postgres = await Infrastructure.CreateDatabaseAsync();
         var (rabbit, vhost) = await Infrastructure.CreateVirtualHostAsync();
-        var suite = new Suite(postgres);
+        return await LaunchAsync(postgres, rabbit, vhost, configure, logLevel);
+    }
+
+    /// <summary>
+    /// Starts the suite on a fresh database and virtual host of the given servers rather than the shared ones: the
+    /// chaos tests' own, which they stop and start. <paramref name="postgresAdmin"/> connects as a user who may
+    /// create databases; <paramref name="rabbit"/>'s management API creates the virtual host.
+    /// </summary>
+    public static async Task<Suite> StartAsync(string postgresAdmin, RabbitMqServer rabbit,
+        Action<string, Dictionary<string, string>>? configure = null, string logLevel = "Warning")
+    {
+        string postgres = await Infrastructure.CreateDatabaseAsync(postgresAdmin);
+        string vhost = await Infrastructure.CreateVirtualHostAsync(rabbit);
+        return await LaunchAsync(postgres, rabbit, vhost, configure, logLevel);
+    }
+
+    private static async Task<Suite> LaunchAsync(string postgres, RabbitMqServer rabbit, string vhost,
+        Action<string, Dictionary<string, string>>? configure, string logLevel)
+    {
+        var suite = new Suite(postgres, rabbit, vhost);
         foreach (string port in new[] { "gateway", "scheduling", "schedulingGrpc", "webhooks", "webhooksGrpc", "publisher", "sandbox" })
         {
             suite._ports[port] = FreePort();
@@ -89,25 +119,11 @@ public sealed class Suite : IAsyncDisposable
             },
         };
 
-        (string Dir, string Assembly, string Health, string Port)[] layout =
-        [
-            ("tests/ScheduledPosts.Sandbox", "ScheduledPosts.Sandbox.dll", "/healthz", "sandbox"),
-            ("services/scheduling", "ScheduledPosts.Scheduling.dll", "/readyz", "scheduling"),
-            ("services/publisher", "ScheduledPosts.Publisher.dll", "/readyz", "publisher"),
-            ("services/webhooks", "ScheduledPosts.Webhooks.dll", "/readyz", "webhooks"),
-            ("gateway", "ScheduledPosts.Gateway.dll", "/healthz", "gateway"),
-        ];
-        for (int i = 0; i < Order.Length; i++)
+        foreach (string name in Order)
         {
-            string name = Order[i];
             configure?.Invoke(name, environments[name]);
-            string path = Path.Combine(RepoRoot, layout[i].Dir, "bin", Configuration, "net10.0", layout[i].Assembly);
-            if (!File.Exists(path))
-            {
-                throw new FileNotFoundException($"{name} is not built at {path}; build the solution first (./test.sh does).");
-            }
-
-            suite._services[name] = new ServiceProcess(name, path, environments[name], new Uri(new Uri(suite.Url(layout[i].Port)), layout[i].Health));
+            suite._environments[name] = environments[name];
+            suite._services[name] = suite.ProcessFor(name, name, environments[name]);
         }
 
         try
@@ -123,6 +139,74 @@ public sealed class Suite : IAsyncDisposable
         }
 
         return suite;
+    }
+
+    /// <summary>
+    /// Starts one more replica of <paramref name="service"/> (scheduling, publisher, webhooks or gateway) on the same
+    /// database and virtual host, under the name <c>service#n</c>, with its own ports. <paramref name="configure"/> may
+    /// change its environment, e.g. point a publisher replica at <see cref="GrpcUrl"/> of a scheduling replica.
+    /// </summary>
+    public async Task<ServiceProcess> StartReplicaAsync(string service, Action<Dictionary<string, string>>? configure = null)
+    {
+        if (service == "sandbox" || !_environments.TryGetValue(service, out var primary))
+        {
+            throw new ArgumentException($"No replicas of '{service}': one of scheduling, publisher, webhooks, gateway.", nameof(service));
+        }
+
+        string name = $"{service}#{_services.Keys.Count(k => k == service || k.StartsWith(service + "#", StringComparison.Ordinal)) + 1}";
+        var environment = new Dictionary<string, string>(primary);
+        foreach (var (key, listener) in Listeners[service])
+        {
+            string port = listener + name[service.Length..];
+            _ports[port] = FreePort();
+            environment[key] = Url(port);
+        }
+
+        configure?.Invoke(environment);
+        var replica = ProcessFor(name, service, environment);
+        _services[name] = replica;
+        await replica.StartAsync();
+        return replica;
+    }
+
+    /// <summary>The REST (or only) base URL of a service or replica, e.g. <c>scheduling#2</c>.</summary>
+    public Uri HttpUrl(string name) => new(Url(name));
+
+    /// <summary>The gRPC base URL of the scheduling or webhooks service or one of their replicas.</summary>
+    public Uri GrpcUrl(string name)
+    {
+        string service = name.Split('#')[0];
+        return new(Url(service + "Grpc" + name[service.Length..]));
+    }
+
+    // Which Kestrel endpoint of each service listens on which of the suite's ports (named after the service).
+    private static readonly Dictionary<string, (string Key, string Port)[]> Listeners = new()
+    {
+        ["scheduling"] = [("Kestrel__Endpoints__Rest__Url", "scheduling"), ("Kestrel__Endpoints__Grpc__Url", "schedulingGrpc")],
+        ["publisher"] = [("Kestrel__Endpoints__Http__Url", "publisher")],
+        ["webhooks"] = [("Kestrel__Endpoints__Rest__Url", "webhooks"), ("Kestrel__Endpoints__Grpc__Url", "webhooksGrpc")],
+        ["gateway"] = [("Kestrel__Endpoints__Http__Url", "gateway")],
+    };
+
+    private static readonly Dictionary<string, (string Dir, string Assembly, string Health)> Layout = new()
+    {
+        ["sandbox"] = ("tests/ScheduledPosts.Sandbox", "ScheduledPosts.Sandbox.dll", "/healthz"),
+        ["scheduling"] = ("services/scheduling", "ScheduledPosts.Scheduling.dll", "/readyz"),
+        ["publisher"] = ("services/publisher", "ScheduledPosts.Publisher.dll", "/readyz"),
+        ["webhooks"] = ("services/webhooks", "ScheduledPosts.Webhooks.dll", "/readyz"),
+        ["gateway"] = ("gateway", "ScheduledPosts.Gateway.dll", "/healthz"),
+    };
+
+    private ServiceProcess ProcessFor(string name, string service, Dictionary<string, string> environment)
+    {
+        var (dir, assembly, health) = Layout[service];
+        string path = Path.Combine(RepoRoot, dir, "bin", Configuration, "net10.0", assembly);
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"{service} is not built at {path}; build the solution first (./test.sh does).");
+        }
+
+        return new ServiceProcess(name, path, environment, new Uri(new Uri(Url(name)), health));
     }
 
     private string Url(string port) => $"http://127.0.0.1:{_ports[port]}";

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
 using Dapper;
@@ -17,6 +18,12 @@ public sealed class DispatcherOptions
 
     /// <summary>The longest sleep without a wake-up; only a safety net, LISTEN/NOTIFY wakes it for sooner work.</summary>
     public TimeSpan MaxIdle { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a batch waits for the broker's confirms before leaving what is unconfirmed for the next pass. Bounds how
+    /// long the batch's rows stay locked while the broker is away, and so how long a cancel of one of them waits.
+    /// </summary>
+    public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
@@ -35,9 +42,11 @@ public sealed class Dispatcher(
         .Where(t => t.Namespace == typeof(TargetDue).Namespace && t is { IsClass: true, IsAbstract: false } && t.GetCustomAttribute<System.Runtime.CompilerServices.CompilerGeneratedAttribute>() is null)
         .ToDictionary(t => t.Name);
 
+    private static readonly ActivitySource Tracing = new("ScheduledPosts.Scheduling.Dispatcher");
+
     private readonly DispatcherOptions _options = options.Value;
 
-    private sealed record OutboxRow(long Id, string MessageType, string Payload);
+    private sealed record OutboxRow(long Id, string MessageType, string Payload, string? TraceParent);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -98,7 +107,7 @@ public sealed class Dispatcher(
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         var rows = (await connection.QueryAsync<OutboxRow>("""
-            SELECT id, message_type AS MessageType, payload::text AS Payload FROM outbox
+            SELECT id, message_type AS MessageType, payload::text AS Payload, trace_parent AS TraceParent FROM outbox
             WHERE sent_at IS NULL AND due_at <= clock_timestamp()
             ORDER BY due_at
             LIMIT @batch
@@ -109,7 +118,13 @@ public sealed class Dispatcher(
             return (0, 0);
         }
 
-        var sent = await Task.WhenAll(rows.Select(row => SendAsync(row, ct)));
+        bool[] sent;
+        using (var confirms = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            confirms.CancelAfter(_options.PublishTimeout);
+            sent = await Task.WhenAll(rows.Select(row => SendAsync(row, confirms.Token, ct)));
+        }
+
         long[] sentIds = rows.Where((_, i) => sent[i]).Select(r => r.Id).ToArray();
         await connection.ExecuteAsync("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY(@sentIds)", new { sentIds }, tx);
         await tx.CommitAsync(ct);
@@ -117,7 +132,7 @@ public sealed class Dispatcher(
         return (rows.Count, sentIds.Length);
     }
 
-    private async Task<bool> SendAsync(OutboxRow row, CancellationToken ct)
+    private async Task<bool> SendAsync(OutboxRow row, CancellationToken confirmed, CancellationToken stopping)
     {
         if (!MessageTypes.TryGetValue(row.MessageType, out var type))
         {
@@ -125,11 +140,22 @@ public sealed class Dispatcher(
             return false;
         }
 
+        // Part of the trace of the request that scheduled it (MassTransit carries the context on to the consumer).
+        using var activity = ActivityContext.TryParse(row.TraceParent, null, out var parent)
+            ? Tracing.StartActivity($"send {row.MessageType}", ActivityKind.Producer, parent)
+            : null;
         try
         {
             object message = JsonSerializer.Deserialize(row.Payload, type, JsonDefaults.Options)!;
-            await bus.Publish(message, type, ct);
+            await bus.Publish(message, type, confirmed);
             return true;
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            // No confirm in time (the broker is away): left unsent, retried on the next pass. Should it have reached the
+            // broker after all, the copy sent then is a duplicate, which consumers ignore.
+            logger.LogWarning("Publishing outbox message {Id} was not confirmed within {Timeout}", row.Id, _options.PublishTimeout);
+            return false;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Dapper;
 using Npgsql;
@@ -9,7 +10,7 @@ namespace ScheduledPosts.Scheduling.Scheduling;
 /// <summary>
 /// Schedules bus messages inside the caller's transaction, in the spirit of MassTransit's
 /// <c>IMessageScheduler</c>: the message exists if and only if the change that caused it commits,
-/// and the <see cref="Dispatcher"/> sends it through MassTransit when it is due.
+/// and the <see cref="Dispatcher"/> sends it through MassTransit when it is due, inside the trace that wrote it.
 /// </summary>
 public sealed class OutboxScheduler
 {
@@ -20,11 +21,11 @@ public sealed class OutboxScheduler
         where T : class
     {
         await tx.Connection!.ExecuteAsync("""
-            INSERT INTO outbox (message_type, payload, due_at, post_id)
-            VALUES (@type, @payload::jsonb, COALESCE(@dueAt::timestamptz, clock_timestamp()), @postId);
+            INSERT INTO outbox (message_type, payload, due_at, post_id, trace_parent)
+            VALUES (@type, @payload::jsonb, COALESCE(@dueAt::timestamptz, clock_timestamp()), @postId, @traceParent);
             SELECT pg_notify(@channel, '');
             """,
-            new { type = typeof(T).Name, payload = JsonSerializer.Serialize(message, JsonDefaults.Options), dueAt, postId, channel = WakeChannel },
+            new { type = typeof(T).Name, payload = JsonSerializer.Serialize(message, JsonDefaults.Options), dueAt, postId, traceParent = Activity.Current?.Id, channel = WakeChannel },
             tx);
     }
 

@@ -16,6 +16,13 @@ public sealed record ErrorEnvelope(ErrorBody Error)
         context.Response.StatusCode = status;
         return context.Response.WriteAsJsonAsync(From(context, code, message, issues), Json.JsonDefaults.Options);
     }
+
+    /// <summary>503 <c>UNAVAILABLE</c> with <c>Retry-After</c>: something this request needs is away for now, nothing changed.</summary>
+    public static Task WriteUnavailable(HttpContext context, string message)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Write(context, StatusCodes.Status503ServiceUnavailable, "UNAVAILABLE", message);
+    }
 }
 
 public sealed record ErrorBody(
@@ -26,7 +33,7 @@ public sealed record ErrorBody(
 
 public sealed record ErrorDetails(IReadOnlyList<ValidationIssue> Issues);
 
-/// <summary>Turns every exception into the envelope: <see cref="ApiException"/> as itself, bad request bodies as 400, the rest as 500 without a stack trace.</summary>
+/// <summary>Turns every exception into the envelope: <see cref="ApiException"/> as itself, bad request bodies as 400, a database outage as 503, the rest as 500 without a stack trace.</summary>
 public sealed class ErrorEnvelopeExceptionHandler(ILogger<ErrorEnvelopeExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
@@ -41,6 +48,11 @@ public sealed class ErrorEnvelopeExceptionHandler(ILogger<ErrorEnvelopeException
                 break;
             case BadHttpRequestException bad:
                 await ErrorEnvelope.Write(httpContext, StatusCodes.Status400BadRequest, "BAD_REQUEST", BadRequestMessage(bad));
+                break;
+            case var outage when DatabaseOutage.Is(outage):
+                // Nothing was committed: the client may retry the same request (with the same Idempotency-Key).
+                logger.LogWarning("The database is not reachable: {Reason}", outage.Message);
+                await ErrorEnvelope.WriteUnavailable(httpContext, "The service cannot reach its database; try again shortly.");
                 break;
             default:
                 logger.LogError(exception, "Unhandled error");

@@ -20,7 +20,7 @@ public sealed class ApiErrorInterceptor : Interceptor
         {
             throw new RpcException(new Status(StatusOf(error), error.Message), new Metadata { { CodeTrailer, error.Code } });
         }
-        catch (Npgsql.NpgsqlException error)
+        catch (Exception error) when (DatabaseOutage.Is(error))
         {
             // The database is away, not the request wrong: Unavailable tells the caller to retry (a claim is redelivered).
             throw new RpcException(new Status(StatusCode.Unavailable, "The database is not reachable; try again.", error));

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The chaos suite's own PostgreSQL and RabbitMQ, which its tests stop and start (SPEC §8), apart from the shared
+# test servers (PostgreSQL 55432, RabbitMQ 5672) that the other test classes use at the same time:
+# a second private PostgreSQL cluster on $SP_CHAOS_PG_PORT and a second RabbitMQ node, chaos@localhost, on
+# $SP_CHAOS_RABBITMQ_PORT (management on $SP_CHAOS_RABBITMQ_MANAGEMENT_PORT), both from Debian's packages.
+#
+# Sourced:  source scripts/chaos-infra.sh; start_chaos_infra   # starts both, exports SP_CHAOS_*
+# Invoked:  scripts/chaos-infra.sh start|stop|start-postgres|stop-postgres|start-rabbitmq|stop-rabbitmq|env
+# The chaos tests invoke it (SP_CHAOS_CONTROL) to stop and start each server.
+
+SP_CHAOS_SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+# shellcheck source=infra.sh
+source "$(dirname "$SP_CHAOS_SCRIPT")/infra.sh"
+
+SP_CHAOS_PG_PORT="${SP_CHAOS_PG_PORT:-55433}"
+SP_CHAOS_RABBITMQ_PORT="${SP_CHAOS_RABBITMQ_PORT:-5673}"
+SP_CHAOS_RABBITMQ_MANAGEMENT_PORT="${SP_CHAOS_RABBITMQ_MANAGEMENT_PORT:-15673}"
+SP_CHAOS_RABBITMQ_DIST_PORT="${SP_CHAOS_RABBITMQ_DIST_PORT:-25673}"
+SP_CHAOS_RABBITMQ_NODE="chaos@localhost"
+SP_CHAOS_PG_DIR="$SP_DATA_DIR/chaos-pg"
+SP_CHAOS_RABBITMQ_DIR="$SP_DATA_DIR/chaos-rabbitmq"
+
+chaos_pg_ctl() { pg_run pg_ctl -D "$SP_CHAOS_PG_DIR" "$@"; }
+
+start_chaos_postgres() {
+  if [ ! -f "$SP_CHAOS_PG_DIR/PG_VERSION" ]; then
+    log "creating the chaos PostgreSQL cluster in $SP_CHAOS_PG_DIR"
+    as_root mkdir -p "$SP_CHAOS_PG_DIR"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$SP_DATA_DIR" "$SP_CHAOS_PG_DIR"
+    chmod 700 "$SP_CHAOS_PG_DIR" 2>/dev/null || as_root chmod 700 "$SP_CHAOS_PG_DIR"
+    pg_run initdb -D "$SP_CHAOS_PG_DIR" -A trust -U postgres >/dev/null
+  fi
+  if ! chaos_pg_ctl status >/dev/null 2>&1; then
+    log "starting the chaos PostgreSQL on port $SP_CHAOS_PG_PORT"
+    # fsync off as for the shared test cluster: a fast shutdown still writes everything out, and the
+    # scenarios stop the server, not the machine.
+    chaos_pg_ctl -l "$SP_CHAOS_PG_DIR/server.log" -w -t 60 \
+      -o "-p $SP_CHAOS_PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off" start >/dev/null
+  fi
+}
+
+# A fast shutdown: open sessions are cut off and their transactions rolled back, as in a failover or restart.
+stop_chaos_postgres() {
+  if chaos_pg_ctl status >/dev/null 2>&1; then
+    log "stopping the chaos PostgreSQL"
+    chaos_pg_ctl -m fast -w -t 60 stop >/dev/null
+  fi
+}
+
+# Runs a RabbitMQ command as the rabbitmq user, with its Erlang cookie, against the chaos node.
+chaos_rabbitmq() {
+  local command="$1"; shift
+  (cd "$SP_CHAOS_RABBITMQ_DIR" && as_root runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq \
+    ERL_CRASH_DUMP="$SP_CHAOS_RABBITMQ_DIR/log/erl_crash.dump" \
+    RABBITMQ_NODENAME="$SP_CHAOS_RABBITMQ_NODE" \
+    RABBITMQ_NODE_PORT="$SP_CHAOS_RABBITMQ_PORT" \
+    RABBITMQ_DIST_PORT="$SP_CHAOS_RABBITMQ_DIST_PORT" \
+    RABBITMQ_MNESIA_BASE="$SP_CHAOS_RABBITMQ_DIR/mnesia" \
+    RABBITMQ_LOG_BASE="$SP_CHAOS_RABBITMQ_DIR/log" \
+    RABBITMQ_PID_FILE="$SP_CHAOS_RABBITMQ_DIR/rabbitmq.pid" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$SP_CHAOS_RABBITMQ_DIR/enabled_plugins" \
+    RABBITMQ_CONFIG_FILE="$SP_CHAOS_RABBITMQ_DIR/rabbitmq.conf" \
+    "/usr/lib/rabbitmq/bin/$command" "$@")
+}
+
+# Cheap (no CLI round trip): the node's pid file names a live process.
+chaos_rabbitmq_running() {
+  local pid; pid="$(cat "$SP_CHAOS_RABBITMQ_DIR/rabbitmq.pid" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && [ -d "/proc/$pid" ]
+}
+
+chaos_management_up() {
+  curl -fsS -u guest:guest "http://127.0.0.1:$SP_CHAOS_RABBITMQ_MANAGEMENT_PORT/api/overview" >/dev/null 2>&1
+}
+
+start_chaos_rabbitmq() {
+  as_root mkdir -p "$SP_CHAOS_RABBITMQ_DIR/mnesia" "$SP_CHAOS_RABBITMQ_DIR/log"
+  as_root sh -c "echo '[rabbitmq_management].' > '$SP_CHAOS_RABBITMQ_DIR/enabled_plugins'"
+  as_root sh -c "cat > '$SP_CHAOS_RABBITMQ_DIR/rabbitmq.conf'" <<EOF
+listeners.tcp.default = 127.0.0.1:$SP_CHAOS_RABBITMQ_PORT
+management.tcp.port = $SP_CHAOS_RABBITMQ_MANAGEMENT_PORT
+management.tcp.ip = 127.0.0.1
+# Queue statistics every second (default 5 s): the tests read message counts.
+collect_statistics_interval = 1000
+EOF
+  as_root chown -R rabbitmq:rabbitmq "$SP_CHAOS_RABBITMQ_DIR"
+  if ! chaos_rabbitmq_running; then
+    log "starting the chaos RabbitMQ node $SP_CHAOS_RABBITMQ_NODE on port $SP_CHAOS_RABBITMQ_PORT"
+    as_root rm -f "$SP_CHAOS_RABBITMQ_DIR/rabbitmq.pid"
+    chaos_rabbitmq rabbitmq-server -detached
+    # Returns once the node wrote its pid file and the broker has booted.
+    chaos_rabbitmq rabbitmqctl -n "$SP_CHAOS_RABBITMQ_NODE" -q wait --timeout 120 "$SP_CHAOS_RABBITMQ_DIR/rabbitmq.pid" >/dev/null
+  fi
+  for _ in $(seq 1 120); do
+    chaos_management_up && return 0
+    sleep 0.5
+  done
+  log "the chaos RabbitMQ's management API did not come up on $SP_CHAOS_RABBITMQ_MANAGEMENT_PORT"
+  return 1
+}
+
+# A clean stop of the node (SIGTERM, as a service manager sends): connections are closed, durable queues and
+# persistent messages are kept. Signalled rather than asked through rabbitmqctl, whose own start-up takes seconds.
+stop_chaos_rabbitmq() {
+  if chaos_rabbitmq_running; then
+    log "stopping the chaos RabbitMQ"
+    local pid; pid="$(cat "$SP_CHAOS_RABBITMQ_DIR/rabbitmq.pid")"
+    as_root kill -TERM "$pid"
+    for _ in $(seq 1 600); do
+      [ -d "/proc/$pid" ] || return 0
+      sleep 0.1
+    done
+    log "the chaos RabbitMQ did not stop within 60 s"
+    return 1
+  fi
+}
+
+export_chaos_env() {
+  export SP_CHAOS_POSTGRES="Host=127.0.0.1;Port=$SP_CHAOS_PG_PORT;Username=postgres;Database=postgres"
+  export SP_CHAOS_RABBITMQ="host=127.0.0.1;port=$SP_CHAOS_RABBITMQ_PORT;username=guest;password=guest;management=http://127.0.0.1:$SP_CHAOS_RABBITMQ_MANAGEMENT_PORT/"
+  export SP_CHAOS_CONTROL="$SP_CHAOS_SCRIPT"
+}
+
+# Starts both servers (installing the packages when missing) and exports where they are.
+start_chaos_infra() {
+  install_packages
+  start_chaos_postgres
+  start_chaos_rabbitmq
+  export_chaos_env
+}
+
+stop_chaos_infra() {
+  stop_chaos_postgres
+  stop_chaos_rabbitmq
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  case "${1:-}" in
+    start) start_chaos_infra ;;
+    stop) stop_chaos_infra ;;
+    start-postgres) start_chaos_postgres ;;
+    stop-postgres) stop_chaos_postgres ;;
+    start-rabbitmq) start_chaos_rabbitmq ;;
+    stop-rabbitmq) stop_chaos_rabbitmq ;;
+    env) export_chaos_env; printf 'export SP_CHAOS_POSTGRES="%s"\nexport SP_CHAOS_RABBITMQ="%s"\nexport SP_CHAOS_CONTROL="%s"\n' \
+      "$SP_CHAOS_POSTGRES" "$SP_CHAOS_RABBITMQ" "$SP_CHAOS_CONTROL" ;;
+    *) echo "usage: $0 start|stop|start-postgres|stop-postgres|start-rabbitmq|stop-rabbitmq|env" >&2; exit 2 ;;
+  esac
+fi

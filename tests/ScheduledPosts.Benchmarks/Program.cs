@@ -1,0 +1,3 @@
+using ScheduledPosts.Benchmarks;
+
+return await BenchmarkProgram.RunAsync(args);

@@ -1,0 +1,217 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Dapper;
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using ScheduledPosts.Benchmarks.Reporting;
+using ScheduledPosts.Benchmarks.Stack;
+using ScheduledPosts.Contracts.Messages;
+
+namespace ScheduledPosts.Benchmarks.Scenarios;
+
+/// <summary>
+/// Scenario 4: the webhooks service's fan-out and delivery. Endpoints are created through the gateway and point at a
+/// receiver in this process that answers 204 at once. Events are <see cref="PostEvent"/> messages published straight
+/// onto the suite's bus with publisher confirms — exactly what the scheduling service's dispatcher sends once an event's
+/// transaction committed — so the figures are the webhooks service's own, not the API's. They are offered at a steady
+/// rate (the target's 1,000 deliveries/s): latency = the receiver's arrival time − the moment the event was published
+/// (its committed state change leaving the outbox); throughput = deliveries / (last arrival − first publish).
+/// </summary>
+public static class WebhooksScenario
+{
+    public const string Name = "webhooks";
+
+    public static async Task RunAsync(Sizes sizes, Report report, StackSource stacks)
+    {
+        await using var lease = await stacks.GetAsync(Name);
+        var stack = lease.Stack;
+        await using var receiver = await Receiver.StartAsync();
+        string account = await stack.ConnectSandboxAccountAsync("webhooks");
+        // A real post, so every webhook carries a realistically sized body.
+        var post = await stack.CreatePostAsync("A post whose events the webhooks scenario fans out", [account], DateTimeOffset.UtcNow.AddDays(1));
+        var busControl = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(stack.Bus.Host, stack.Bus.Port, stack.Bus.VirtualHost, h =>
+        {
+            h.Username(stack.Bus.Username);
+            h.Password(stack.Bus.Password);
+            h.PublisherConfirmation = true;
+        }));
+        await busControl.StartAsync();
+        try
+        {
+            // Single endpoint: every event to one fast receiver.
+            await CreateEndpointAsync(stack, receiver.UrlFor(0), "post.cancelled");
+            await WarmUpAsync(busControl, post, receiver, "post.cancelled", [0]);
+            int events = sizes.WebhookEvents;
+            var single = await MeasureAsync(busControl, post, receiver, "post.cancelled", [0], events, sizes.WebhookOfferedPerSecond, sizes.Patience);
+            AddRow(report, $"1 endpoint: event → 2xx ({events:N0} events offered at {sizes.WebhookOfferedPerSecond:N0}/s)", single);
+
+            // Fan-out: one event type to many endpoints, the same deliveries per second offered.
+            int[] fanOut = [.. Enumerable.Range(1, sizes.FanOutEndpoints)];
+            foreach (int endpoint in fanOut)
+            {
+                await CreateEndpointAsync(stack, receiver.UrlFor(endpoint), "post.rescheduled");
+            }
+
+            await WarmUpAsync(busControl, post, receiver, "post.rescheduled", fanOut);
+            double eventsPerSecond = sizes.WebhookOfferedPerSecond / sizes.FanOutEndpoints;
+            var spread = await MeasureAsync(busControl, post, receiver, "post.rescheduled", fanOut, sizes.FanOutEvents, eventsPerSecond, sizes.Patience);
+            AddRow(report, $"fan-out: 1 event type → {sizes.FanOutEndpoints} endpoints ({sizes.FanOutEvents:N0} events offered at {eventsPerSecond:0.#}/s)", spread);
+
+            foreach (var (what, run) in new[] { ("1 endpoint", single), ("fan-out", spread) })
+            {
+                if (run.Missing > 0)
+                {
+                    report.Errors.Add($"{Name} ({what}): {run.Missing} deliveries never arrived within the patience");
+                }
+
+                if (run.Duplicates > 0)
+                {
+                    report.Notes.Add($"{Name} ({what}): {run.Duplicates} deliveries arrived twice (at-least-once; receivers dedupe on webhook-id)");
+                }
+            }
+
+            await using var connection = new NpgsqlConnection(stack.Postgres);
+            int failedAttempts = await connection.ExecuteScalarAsync<int>(
+                "SELECT count(*)::int FROM webhooks.delivery_attempts WHERE status_code IS NULL OR status_code NOT BETWEEN 200 AND 299");
+            if (failedAttempts > 0)
+            {
+                report.Errors.Add($"{Name}: {failedAttempts} delivery attempts did not get a 2xx from the local receiver");
+            }
+        }
+        finally
+        {
+            await busControl.StopAsync();
+        }
+    }
+
+    private static void AddRow(Report report, string measure, Run run)
+    {
+        var latency = Distribution.Of(run.LatenciesMs);
+        report.Rows.Add(new Row(Name, measure, latency?.Count ?? 0, latency, Report.PerSecond(run.DeliveriesPerSecond, "deliveries"),
+            "≥ 1,000/s, p95 ≤ 100 ms", Report.Both(Report.AtLeast(run.DeliveriesPerSecond, 1000), Report.AtMost(latency?.P95, 100))));
+    }
+
+    private static async Task CreateEndpointAsync(BenchStack stack, Uri url, string eventType)
+    {
+        using var response = await stack.Gateway.PostAsJsonAsync("/v1/webhook-endpoints", new { url = url.ToString(), events = new[] { eventType } });
+        await BenchStack.ReadAsync(response, HttpStatusCode.Created);
+    }
+
+    private sealed record Run(List<double> LatenciesMs, double? DeliveriesPerSecond, int Missing, int Duplicates);
+
+    /// <summary>A few events first, unmeasured, so the consumer, sender and HTTP connections are warm.</summary>
+    private static async Task WarmUpAsync(IBus bus, JsonElement post, Receiver receiver, string type, int[] endpoints)
+        => await MeasureAsync(bus, post, receiver, type, endpoints, 5, 50, TimeSpan.FromSeconds(30));
+
+    private static async Task<Run> MeasureAsync(IBus bus, JsonElement post, Receiver receiver, string type, int[] endpoints,
+        int events, double perSecond, TimeSpan patience)
+    {
+        string batch = Guid.NewGuid().ToString("N")[..8];
+        var published = new ConcurrentDictionary<string, DateTimeOffset>();
+        var pacing = Stopwatch.StartNew();
+        var confirms = new List<Task>(events);
+        for (int i = 0; i < events; i++)
+        {
+            var wait = TimeSpan.FromSeconds(i / perSecond) - pacing.Elapsed;
+            if (wait > TimeSpan.FromMilliseconds(1))
+            {
+                await Task.Delay(wait);
+            }
+
+            string eventId = $"evt_bench{batch}{i:D6}";
+            var occurredAt = DateTimeOffset.UtcNow;
+            published[eventId] = occurredAt;
+            confirms.Add(Publish(bus, type, eventId, occurredAt, post));
+        }
+
+        await Task.WhenAll(confirms);
+        int expected = events * endpoints.Length;
+        var deadline = DateTime.UtcNow + patience;
+        while (receiver.Count(published.Keys, endpoints) < expected && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        var arrivals = receiver.Arrivals(published.Keys, endpoints);
+        var latencies = arrivals.Select(a => (a.At - published[a.EventId]).TotalMilliseconds).ToList();
+        int distinct = arrivals.Select(a => (a.Endpoint, a.EventId)).Distinct().Count();
+        double? perSecondDelivered = arrivals.Count > 0
+            ? distinct / Math.Max(0.001, (arrivals.Max(a => a.At) - published.Values.Min()).TotalSeconds)
+            : null;
+        return new Run(latencies, perSecondDelivered, expected - distinct, arrivals.Count - distinct);
+    }
+
+    private static Task Publish(IBus bus, string type, string eventId, DateTimeOffset occurredAt, JsonElement post)
+    {
+        string workspaceId = post.GetProperty("workspaceId").GetString()!;
+        string postId = post.GetProperty("id").GetString()!;
+        return type switch
+        {
+            "post.cancelled" => bus.Publish(new PostCancelled
+            {
+                EventId = eventId, Type = type, WorkspaceId = workspaceId, PostId = postId, ScheduleVersion = 1, OccurredAt = occurredAt, Data = post,
+            }),
+            _ => bus.Publish(new PostRescheduled
+            {
+                EventId = eventId, Type = type, WorkspaceId = workspaceId, PostId = postId, ScheduleVersion = 1, OccurredAt = occurredAt, Data = post,
+            }),
+        };
+    }
+
+    /// <summary>A fast subscriber on loopback: notes when each webhook arrived at which endpoint, answers 204.</summary>
+    private sealed class Receiver : IAsyncDisposable
+    {
+        public sealed record Arrival(int Endpoint, string EventId, DateTimeOffset At);
+
+        private readonly WebApplication _app;
+        private readonly ConcurrentQueue<Arrival> _arrivals = new();
+        private Uri _base = null!;
+
+        private Receiver(WebApplication app) => _app = app;
+
+        public static async Task<Receiver> StartAsync()
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            // The services' appsettings.json files are copied into this program's output; none of their Kestrel endpoints apply here.
+            builder.Configuration.Sources.Clear();
+            builder.Configuration.AddInMemoryCollection();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            var app = builder.Build();
+            var receiver = new Receiver(app);
+            app.MapPost("/hook/{endpoint:int}", (int endpoint, HttpRequest request) =>
+            {
+                receiver._arrivals.Enqueue(new Arrival(endpoint, request.Headers["webhook-id"].ToString(), DateTimeOffset.UtcNow));
+                return Results.NoContent();
+            });
+            await app.StartAsync();
+            receiver._base = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+            return receiver;
+        }
+
+        public Uri UrlFor(int endpoint) => new(_base, $"/hook/{endpoint}");
+
+        public int Count(ICollection<string> eventIds, int[] endpoints)
+            => Arrivals(eventIds, endpoints).Select(a => (a.Endpoint, a.EventId)).Distinct().Count();
+
+        public List<Arrival> Arrivals(ICollection<string> eventIds, int[] endpoints)
+        {
+            var ids = eventIds as IReadOnlySet<string> ?? eventIds.ToHashSet();
+            var wanted = endpoints.ToHashSet();
+            return [.. _arrivals.Where(a => wanted.Contains(a.Endpoint) && ids.Contains(a.EventId))];
+        }
+
+        public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+    }
+}

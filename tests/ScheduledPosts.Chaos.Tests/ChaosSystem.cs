@@ -1,0 +1,258 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Npgsql;
+using ScheduledPosts.Testing;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace ScheduledPosts.Chaos.Tests;
+
+/// <summary>
+/// One scenario's system: the whole suite as OS processes on a fresh database and virtual host of the chaos servers,
+/// sandbox accounts to publish to, and two webhook subscribers — <see cref="Everything"/> (every event type) and
+/// <see cref="Cancellations"/> (<c>post.cancelled</c>). Short leases, backoffs and retry schedules, so recovery fits
+/// in a test; the scenario may change any setting.
+/// </summary>
+public sealed class ChaosSystem : IAsyncDisposable
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly List<HttpClient> _gateways = [];
+    private int _nextGateway;
+
+    public Suite Suite { get; }
+    public HttpClient Sandbox { get; }
+    public Subscriber Everything { get; private set; } = null!;
+    public Subscriber Cancellations { get; private set; } = null!;
+
+    /// <summary>Each subscriber with the event types its endpoint subscribed to (<c>*</c>: all).</summary>
+    public List<(Subscriber Subscriber, string[] Events)> Subscriptions { get; } = [];
+
+    /// <summary>Account id → sandbox handle.</summary>
+    public Dictionary<string, string> Accounts { get; } = [];
+
+    public ITestOutputHelper Output { get; }
+
+    private ChaosSystem(Suite suite, ITestOutputHelper output)
+    {
+        Suite = suite;
+        Output = output;
+        Sandbox = new HttpClient { BaseAddress = suite.SandboxUrl };
+        AddGateway(suite.GatewayUrl);
+    }
+
+    public ServiceProcess this[string name] => Suite[name];
+
+    public static async Task<ChaosSystem> StartAsync(ITestOutputHelper output, Action<string, Dictionary<string, string>>? configure = null, int accounts = 8)
+    {
+        await ChaosServers.EnsureRunningAsync();
+        var suite = await Suite.StartAsync(ChaosServers.Postgres, ChaosServers.RabbitMq, (service, environment) =>
+        {
+            Defaults(service, environment);
+            configure?.Invoke(service, environment);
+        });
+        var system = new ChaosSystem(suite, output);
+        try
+        {
+            await system.SetUpAsync(accounts);
+        }
+        catch
+        {
+            await system.DisposeAsync();
+            throw;
+        }
+
+        return system;
+    }
+
+    /// <summary>Short enough for recovery to happen within a scenario; the same mechanisms as in production.</summary>
+    private static void Defaults(string service, Dictionary<string, string> environment)
+    {
+        switch (service)
+        {
+            case "scheduling":
+                environment["Publishing__Lease"] = "00:00:05";
+                environment["Publishing__ReaperInterval"] = "00:00:00.500";
+                environment["Publishing__RetryBase"] = "00:00:00.300";
+                environment["Publishing__RetryCap"] = "00:00:02";
+                environment["Publishing__MaxAttempts"] = "8";
+                environment["Dispatcher__BatchSize"] = "50";
+                break;
+            case "publisher":
+                environment["Sandbox__Timeout"] = "00:00:02";
+                environment["Scheduling__CallTimeout"] = "00:00:05";
+                environment["UploadLimits__ConcurrentUploadsPerAccount"] = "8";
+                environment["UploadLimits__Platforms__sandbox__TokenLimit"] = "1000";
+                environment["UploadLimits__Platforms__sandbox__TokensPerPeriod"] = "1000";
+                break;
+            case "webhooks":
+                string[] retries = ["00:00:01", "00:00:01", "00:00:02", "00:00:03", "00:00:05", "00:00:05", "00:00:10", "00:00:10", "00:00:10"];
+                for (int i = 0; i < retries.Length; i++)
+                {
+                    environment[$"Webhooks__RetrySchedule__{i}"] = retries[i];
+                }
+
+                environment["Webhooks__RequestTimeout"] = "00:00:02";
+                environment["Webhooks__ClaimLease"] = "00:00:05";
+                environment["Webhooks__MaxIdle"] = "00:00:05";
+                break;
+            case "gateway":
+                environment["RateLimits__RequestsPerSecond"] = "100000";
+                environment["RateLimits__Burst"] = "100000";
+                break;
+        }
+    }
+
+    private async Task SetUpAsync(int accounts)
+    {
+        Everything = await Subscriber.StartAsync("everything");
+        Cancellations = await Subscriber.StartAsync("cancellations");
+        await SubscribeAsync(Everything, ["*"]);
+        await SubscribeAsync(Cancellations, ["post.cancelled"]);
+        string run = Guid.NewGuid().ToString("N")[..6];
+        for (int i = 0; i < accounts; i++)
+        {
+            string handle = $"chaos{run}{i}";
+            var response = await Gateway.PostAsJsonAsync("/v1/social-accounts", new { platform = "sandbox", handle });
+            Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+            Accounts[(await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>()] = handle;
+        }
+
+        // Every upload takes a while, so a burst lasts long enough to strike in its middle.
+        await SetUploadLatencyAsync(TimeSpan.FromMilliseconds(60));
+    }
+
+    /// <summary>How long the sandbox platform takes to answer each upload.</summary>
+    public Task SetUploadLatencyAsync(TimeSpan latency) => InjectFaultAsync(new { latencyMs = (int)latency.TotalMilliseconds });
+
+    /// <summary>A fault of the sandbox platform (<c>POST /sandbox/faults</c>): latency, error statuses or held answers.</summary>
+    public async Task InjectFaultAsync(object fault)
+    {
+        var response = await Sandbox.PostAsJsonAsync("/sandbox/faults", fault);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private async Task SubscribeAsync(Subscriber subscriber, string[] events)
+    {
+        var response = await Gateway.PostAsJsonAsync("/v1/webhook-endpoints", new { url = subscriber.Url.ToString(), events });
+        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        Subscriptions.Add((subscriber, events));
+    }
+
+    /// <summary>A gateway replica's client; requests go round-robin over every gateway.</summary>
+    public void AddGateway(Uri url)
+    {
+        var client = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(15) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Suite.BootstrapKey);
+        _gateways.Add(client);
+    }
+
+    public HttpClient Gateway => _gateways[(int)((uint)Interlocked.Increment(ref _nextGateway) % (uint)_gateways.Count)];
+
+    public sealed record SandboxStatus(string Id, string Account, string Status, string? IdempotencyKey, DateTimeOffset ReceivedAt);
+
+    public async Task<List<SandboxStatus>> SandboxStatusesAsync()
+        => (await Sandbox.GetFromJsonAsync<List<SandboxStatus>>("/sandbox/statuses", Json))!;
+
+    public async Task<List<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> read)
+    {
+        await using var connection = new NpgsqlConnection(Suite.PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(read(reader));
+        }
+
+        return rows;
+    }
+
+    public async Task<long> CountAsync(string sql) => (await QueryAsync(sql, r => r.GetInt64(0)))[0];
+
+    /// <summary>The virtual host's queues as the management API reports them: name, messages ready or unacked, and how many were published to each.</summary>
+    public async Task<List<(string Name, long Messages, long Published)>> QueuesAsync()
+    {
+        using var http = RabbitMqManagement();
+        var queues = await http.GetFromJsonAsync<JsonArray>($"api/queues/{Uri.EscapeDataString(Suite.VirtualHost)}");
+        return [.. queues!.Select(q => (
+            q!["name"]!.GetValue<string>(),
+            q["messages"]?.GetValue<long>() ?? 0,
+            q["message_stats"]?["publish"]?.GetValue<long>() ?? 0))];
+    }
+
+    private HttpClient RabbitMqManagement()
+    {
+        var rabbit = Suite.RabbitMq;
+        var http = new HttpClient { BaseAddress = rabbit.ManagementUrl };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{rabbit.Username}:{rabbit.Password}")));
+        return http;
+    }
+
+    /// <summary>Whether a service's readiness check passes (its database and broker reachable).</summary>
+    public static async Task<bool> ReadyAsync(Uri baseUrl)
+    {
+        using var http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(2) };
+        try
+        {
+            return (await http.GetAsync("/readyz")).IsSuccessStatusCode;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Removes the scenario's database and virtual host, so the chaos servers, which the next scenario restarts, stay
+    /// small (a broker restart stops and starts every virtual host's message stores). Best effort.
+    /// </summary>
+    private async Task DropAsync()
+    {
+        try
+        {
+            using var http = RabbitMqManagement();
+            await http.DeleteAsync($"api/vhosts/{Uri.EscapeDataString(Suite.VirtualHost)}");
+            string database = new NpgsqlConnectionStringBuilder(Suite.PostgresConnectionString).Database!;
+            NpgsqlConnection.ClearAllPools();
+            await using var connection = new NpgsqlConnection(ChaosServers.Postgres);
+            await connection.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", connection);
+            await drop.ExecuteNonQueryAsync();
+        }
+        catch (Exception e) when (e is HttpRequestException or NpgsqlException)
+        {
+            Output.WriteLine($"could not drop the scenario's database or virtual host: {e.Message}");
+        }
+    }
+
+    public static string Iso(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var gateway in _gateways)
+        {
+            gateway.Dispose();
+        }
+
+        Sandbox.Dispose();
+        await Suite.DisposeAsync();
+        await DropAsync();
+        if (Everything is not null)
+        {
+            await Everything.DisposeAsync();
+        }
+
+        if (Cancellations is not null)
+        {
+            await Cancellations.DisposeAsync();
+        }
+    }
+}
