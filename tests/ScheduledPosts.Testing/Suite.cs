@@ -211,11 +211,37 @@ public sealed class Suite : IAsyncDisposable
 
     private string Url(string port) => $"http://127.0.0.1:{_ports[port]}";
 
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A port free now, for a service to bind a moment later. Drawn at random below Linux's ephemeral range
+    /// (32768–60999), where the OS would otherwise hand the same port to an outgoing connection in between — a
+    /// loaded machine makes plenty — and never twice in this process.
+    /// </summary>
     private static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        lock (HandedOut)
+        {
+            while (true)
+            {
+                int port = Random.Shared.Next(20_000, 32_000);
+                if (!HandedOut.Add(port))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    using var listener = new TcpListener(IPAddress.Loopback, port);
+                    listener.Start();
+                    return port;
+                }
+                catch (SocketException)
+                {
+                    // taken: draw again
+                }
+            }
+        }
     }
 
     /// <summary>The repository root, found above the running program's output folder.</summary>

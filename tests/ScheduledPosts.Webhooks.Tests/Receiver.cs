@@ -15,7 +15,8 @@ public sealed record ReceivedRequest(
 
 /// <summary>
 /// A real HTTP server on loopback that records every webhook and answers with scripted status codes (200 by
-/// default), or never answers at all (a hanging subscriber) until it is disposed.
+/// default), after a delay (a slow subscriber), or never at all (a hanging subscriber) until it is disposed. It notes
+/// how many requests each path had open at once.
 /// </summary>
 public sealed class Receiver : IAsyncDisposable
 {
@@ -23,6 +24,8 @@ public sealed class Receiver : IAsyncDisposable
     private readonly ConcurrentQueue<ReceivedRequest> _requests = new();
     private readonly ConcurrentDictionary<string, ConcurrentQueue<int>> _scripts = new();
     private readonly ConcurrentDictionary<string, bool> _hanging = new();
+    private readonly ConcurrentDictionary<string, TimeSpan> _delays = new();
+    private readonly ConcurrentDictionary<string, (int Open, int Max)> _concurrency = new();
     private readonly CancellationTokenSource _stopping = new();
 
     private Receiver(IPAddress address)
@@ -38,19 +41,37 @@ public sealed class Receiver : IAsyncDisposable
             using var reader = new StreamReader(context.Request.Body);
             string body = await reader.ReadToEndAsync();
             string path = context.Request.Path;
-            _requests.Enqueue(new ReceivedRequest(
-                path, context.Request.Method, context.Request.ContentType,
-                context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, DateTimeOffset.UtcNow));
-            if (_hanging.ContainsKey(path))
+            _concurrency.AddOrUpdate(path, (1, 1), (_, c) => (c.Open + 1, Math.Max(c.Max, c.Open + 1)));
+            try
             {
-                using var released = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
-                await Task.Delay(Timeout.Infinite, released.Token).ContinueWith(_ => { }, TaskScheduler.Default);
-                context.Abort(); // never a response, not even on the way out
-                return;
+                await RespondAsync(context, path, body);
             }
-
-            context.Response.StatusCode = _scripts.TryGetValue(path, out var script) && script.TryDequeue(out int status) ? status : 200;
+            finally
+            {
+                _concurrency.AddOrUpdate(path, (0, 0), (_, c) => (c.Open - 1, c.Max));
+            }
         });
+    }
+
+    private async Task RespondAsync(HttpContext context, string path, string body)
+    {
+        _requests.Enqueue(new ReceivedRequest(
+            path, context.Request.Method, context.Request.ContentType,
+            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, DateTimeOffset.UtcNow));
+        if (_hanging.ContainsKey(path))
+        {
+            using var released = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+            await Task.Delay(Timeout.Infinite, released.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+            context.Abort(); // never a response, not even on the way out
+            return;
+        }
+
+        if (_delays.TryGetValue(path, out var delay))
+        {
+            await Task.Delay(delay, context.RequestAborted);
+        }
+
+        context.Response.StatusCode = _scripts.TryGetValue(path, out var script) && script.TryDequeue(out int status) ? status : 200;
     }
 
     public static async Task<Receiver> StartAsync(IPAddress? address = null)
@@ -75,6 +96,17 @@ public sealed class Receiver : IAsyncDisposable
         _hanging[path] = true;
         return BaseUrl + path;
     }
+
+    /// <summary>A fresh path that answers 200, each time after <paramref name="delay"/>: a slow but healthy subscriber.</summary>
+    public string NewSlowUrl(TimeSpan delay)
+    {
+        string url = NewUrl();
+        _delays[new Uri(url).AbsolutePath] = delay;
+        return url;
+    }
+
+    /// <summary>The most requests to <paramref name="url"/> that were open at the same time.</summary>
+    public int MaxConcurrent(string url) => _concurrency.TryGetValue(new Uri(url).AbsolutePath, out var c) ? c.Max : 0;
 
     public string BaseUrl => _app.Urls.First().TrimEnd('/');
 

@@ -12,7 +12,13 @@ public static class PostgresExtensions
     {
         string connectionString = configuration.GetConnectionString("Postgres")
             ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not configured.");
-        var builder = new NpgsqlConnectionStringBuilder(connectionString) { SearchPath = schema };
+        var builder = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            SearchPath = schema,
+            // The services run the same few statements over and over: prepared after their second use, PostgreSQL
+            // skips parsing and planning them (Npgsql's automatic preparation). Settings in the connection string win.
+            MaxAutoPrepare = new NpgsqlConnectionStringBuilder(connectionString).MaxAutoPrepare is > 0 and var max ? max : 256,
+        };
         services.AddSingleton(_ => new NpgsqlDataSourceBuilder(builder.ConnectionString).Build());
         services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"]);
         return services;

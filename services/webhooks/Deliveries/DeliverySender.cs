@@ -9,7 +9,8 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 /// <summary>
 /// Sends due deliveries: claims them (<c>FOR UPDATE SKIP LOCKED</c>, so replicas share the work), makes each
 /// attempt concurrently up to a global bound and a per-endpoint one (so a slow or dead endpoint holds a few slots,
-/// never all), records it, and sleeps until the next one falls due or it is woken (<see cref="DeliveryNotifications"/>).
+/// never all), records it (handing a delivered attempt's slot to the endpoint's next due delivery when no older one
+/// waits), and sleeps until the next one falls due or it is woken (<see cref="DeliveryNotifications"/>).
 /// </summary>
 public sealed class DeliverySender(
     DeliveryStore store,
@@ -79,22 +80,20 @@ public sealed class DeliverySender(
         }
 
         var now = clock.GetUtcNow();
-        var claimed = await store.ClaimAsync(free, _options.MaxConcurrentPerEndpoint, now, now + _options.ClaimLease, ct);
-        foreach (var delivery in claimed)
+        var claim = await store.ClaimAsync(free, _options.MaxConcurrentPerEndpoint, now, now + _options.ClaimLease, ct);
+        foreach (var delivery in claim.Deliveries)
         {
             await slots.WaitAsync(CancellationToken.None); // free: only this loop takes slots
-            _ = AttemptAndReleaseAsync(delivery, slots);
+            _ = AttemptAndReleaseAsync(delivery, slots, ct);
         }
 
-        if (claimed.Count == free)
+        if (claim.Deliveries.Count == free)
         {
             return TimeSpan.Zero; // there may be more due
         }
 
-        now = clock.GetUtcNow();
-        var (next, dueUnclaimed) = await store.NextDueAsync(now, ct);
-        var sleep = next is { } due ? due - now : _options.MaxIdle;
-        if (dueUnclaimed && sleep > UnclaimedRecheck)
+        var sleep = claim.NextDue is { } due ? due - now : _options.MaxIdle;
+        if (claim.DueUnclaimed && sleep > UnclaimedRecheck)
         {
             sleep = UnclaimedRecheck;
         }
@@ -102,15 +101,20 @@ public sealed class DeliverySender(
         return sleep < MinSleep ? MinSleep : sleep > _options.MaxIdle ? _options.MaxIdle : sleep;
     }
 
-    private async Task AttemptAndReleaseAsync(ClaimedDelivery delivery, SemaphoreSlim slots)
+    private async Task AttemptAndReleaseAsync(ClaimedDelivery delivery, SemaphoreSlim slots, CancellationToken stoppingToken)
     {
+        ClaimedDelivery? current = delivery;
         try
         {
-            await AttemptAsync(delivery);
+            // A slot handed over to the endpoint's next delivery is used at once, without waiting for a claim.
+            while (current is not null)
+            {
+                current = await AttemptAsync(current, stoppingToken);
+            }
         }
         catch (Exception e)
         {
-            logger.LogError(e, "Delivery {DeliveryId} could not be recorded; it is tried again after its lease", delivery.Id);
+            logger.LogError(e, "Delivery {DeliveryId} could not be recorded; it is tried again after its lease", current?.Id);
         }
         finally
         {
@@ -119,12 +123,13 @@ public sealed class DeliverySender(
         }
     }
 
-    private async Task AttemptAsync(ClaimedDelivery delivery)
+    /// <summary>Makes and records one attempt; returns the endpoint's next delivery when the slot was handed over to it.</summary>
+    private async Task<ClaimedDelivery?> AttemptAsync(ClaimedDelivery delivery, CancellationToken stoppingToken)
     {
         if (!delivery.EndpointEnabled)
         {
             await store.AbandonAsync(delivery, "The endpoint is disabled.", clock.GetUtcNow());
-            return;
+            return null;
         }
 
         // Throws when the secret cannot be decrypted (a wrong Webhooks:SecretKey): the delivery waits out its lease, no attempt spent.
@@ -141,7 +146,11 @@ public sealed class DeliverySender(
         var attempt = new DeliveryAttempt(delivery.AttemptCount + 1, attemptedAt, statusCode, latencyMs, error);
         var now = clock.GetUtcNow();
         var decision = DeliveryRules.Decide(statusCode, delivery.RoundAttempts + 1, _options.EffectiveRetrySchedule, now);
-        var recorded = await store.RecordAttemptAsync(delivery, attempt, decision, now);
+        // Only after a success: a failing endpoint's next delivery waits for a claim turn (and a 410 disables it first).
+        DateTimeOffset? handOverUntil = decision.Status == DeliveryStatus.Delivered && !stoppingToken.IsCancellationRequested
+            ? now + _options.ClaimLease
+            : null;
+        var recorded = await store.RecordAttemptAsync(delivery, attempt, decision, now, handOverUntil);
 
         if (!recorded.Held)
         {
@@ -164,6 +173,8 @@ public sealed class DeliverySender(
         {
             logger.LogWarning("Disabled webhook endpoint {EndpointId}: {Reason}", delivery.EndpointId, reason);
         }
+
+        return recorded.HandedOver;
     }
 
     /// <summary>One signed POST (Standard Webhooks headers); the status code, or the reason there was none.</summary>

@@ -20,54 +20,60 @@ public sealed record DeliveryAttempt(int Number, DateTimeOffset AttemptedAt, int
     public bool Succeeded => StatusCode is >= 200 and < 300;
 }
 
-/// <summary>What recording an attempt found: whether this sender still held the delivery, and since when its endpoint has failed every attempt (null: the last one succeeded).</summary>
-public sealed record RecordedAttempt(bool Held, DateTimeOffset? EndpointFailingSince);
+/// <summary>
+/// What recording an attempt found: whether this sender still held the delivery, since when its endpoint has failed
+/// every attempt (null: the last one succeeded), and the endpoint's next delivery if the slot was handed over to it.
+/// </summary>
+public sealed record RecordedAttempt(bool Held, DateTimeOffset? EndpointFailingSince, ClaimedDelivery? HandedOver);
+
+/// <summary>
+/// What a claim took, when the next pending delivery falls due after it (null: none pending), and whether some due
+/// ones were left (their endpoint at its cap, perhaps on another replica).
+/// </summary>
+public sealed record Claim(IReadOnlyList<ClaimedDelivery> Deliveries, DateTimeOffset? NextDue, bool DueUnclaimed);
 
 /// <summary>The sender's side of the events, deliveries and attempts tables.</summary>
 public sealed class DeliveryStore(NpgsqlDataSource dataSource)
 {
     /// <summary>
     /// Stores the event and one pending delivery per enabled endpoint of its workspace subscribed to its type,
-    /// in one transaction, and wakes the senders. Returns the number of deliveries, or null when the event was
+    /// atomically, and wakes the senders. Returns the number of deliveries, or null when the event was
     /// already recorded (its fan-out committed with it).
     /// </summary>
     public async Task<int?> RecordEventAsync(PostEvent e, string body, DateTimeOffset now, CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
-        await using var tx = await connection.BeginTransactionAsync(ct);
-        int inserted = await connection.ExecuteAsync(new CommandDefinition("""
-            INSERT INTO events (id, workspace_id, type, post_id, schedule_version, occurred_at, body, received_at)
-            VALUES (@EventId, @WorkspaceId, @Type, @PostId, @ScheduleVersion, @OccurredAt, @Body, @Now)
-            ON CONFLICT (id) DO NOTHING
-            """,
-            new { e.EventId, e.WorkspaceId, e.Type, e.PostId, e.ScheduleVersion, OccurredAt = e.OccurredAt.ToUniversalTime(), Body = body, Now = now },
-            tx, cancellationToken: ct));
-        if (inserted == 0)
-        {
-            return null;
-        }
-
         string[] endpointIds = [.. await connection.QueryAsync<string>(new CommandDefinition("""
             SELECT id FROM endpoints
             WHERE workspace_id = @WorkspaceId AND enabled AND (@Type = ANY (events) OR '*' = ANY (events))
             ORDER BY id
-            """, new { e.WorkspaceId, e.Type }, tx, cancellationToken: ct))];
-        if (endpointIds.Length > 0)
-        {
-            string[] deliveryIds = [.. endpointIds.Select(_ => Ids.New("dlv"))];
-            await connection.ExecuteAsync(new CommandDefinition($"""
+            """, new { e.WorkspaceId, e.Type }, cancellationToken: ct))];
+        string[] deliveryIds = [.. endpointIds.Select(_ => Ids.New("dlv"))];
+        // One statement, so one round trip and its own transaction: the deliveries exist if and only if the event was new.
+        // Referencing "woken" makes it run: the senders are notified only when there are deliveries.
+        var (recorded, deliveries, _) = await connection.QuerySingleAsync<(bool Recorded, long Deliveries, long Woken)>(new CommandDefinition($"""
+            WITH event AS (
+                INSERT INTO events (id, workspace_id, type, post_id, schedule_version, occurred_at, body, received_at)
+                VALUES (@EventId, @WorkspaceId, @Type, @PostId, @ScheduleVersion, @OccurredAt, @Body, @Now)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id),
+            delivery AS (
                 INSERT INTO deliveries (id, event_id, endpoint_id, workspace_id, status, next_attempt_at, created_at, updated_at)
-                SELECT d.id, @EventId, d.endpoint_id, @WorkspaceId, 'pending', @Now, @Now, @Now
-                FROM unnest(@DeliveryIds::text[], @EndpointIds::text[]) AS d (id, endpoint_id)
-                ON CONFLICT (event_id, endpoint_id) DO NOTHING;
-                SELECT pg_notify('{DeliveryNotifications.ChannelName}', '');
-                """,
-                new { e.EventId, e.WorkspaceId, DeliveryIds = deliveryIds, EndpointIds = endpointIds, Now = now },
-                tx, cancellationToken: ct));
-        }
-
-        await tx.CommitAsync(ct);
-        return endpointIds.Length;
+                SELECT d.id, event.id, d.endpoint_id, @WorkspaceId, 'pending', @Now, @Now, @Now
+                FROM event, unnest(@DeliveryIds::text[], @EndpointIds::text[]) AS d (id, endpoint_id)
+                ON CONFLICT (event_id, endpoint_id) DO NOTHING
+                RETURNING 1),
+            woken AS (
+                SELECT pg_notify('{DeliveryNotifications.ChannelName}', '') FROM (SELECT 1 FROM delivery LIMIT 1) AS any_delivery)
+            SELECT EXISTS (SELECT 1 FROM event), (SELECT count(*) FROM delivery), (SELECT count(*) FROM woken)
+            """,
+            new
+            {
+                e.EventId, e.WorkspaceId, e.Type, e.PostId, e.ScheduleVersion, OccurredAt = e.OccurredAt.ToUniversalTime(), Body = body, Now = now,
+                DeliveryIds = deliveryIds, EndpointIds = endpointIds,
+            },
+            cancellationToken: ct));
+        return recorded ? (int)deliveries : null;
     }
 
     /// <summary>
@@ -100,95 +106,122 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Claims up to <paramref name="limit"/> due deliveries for this sender, at most <paramref name="perEndpoint"/> in
-    /// flight per endpoint (counting those other senders hold). They stay pending, leased until
-    /// <paramref name="leaseUntil"/>: if this sender dies, they fall due again then and another one takes them.
+    /// Claims up to <paramref name="limit"/> due deliveries for this sender, oldest due first, at most
+    /// <paramref name="perEndpoint"/> in flight per endpoint (counting those other senders hold). They stay pending,
+    /// leased until <paramref name="leaseUntil"/>: if this sender dies, they fall due again then and another one takes
+    /// them. Also says when the next pending delivery falls due (a claimed one: when its lease runs out), and whether
+    /// some are due already but were left (their endpoint at its cap, or locked by another transaction).
     /// </summary>
-    public async Task<IReadOnlyList<ClaimedDelivery>> ClaimAsync(int limit, int perEndpoint, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken ct)
+    public async Task<Claim> ClaimAsync(int limit, int perEndpoint, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken ct)
     {
         var leaseId = Guid.NewGuid();
         await using var connection = await dataSource.OpenConnectionAsync(ct);
-        await using var tx = await connection.BeginTransactionAsync(ct);
-        // Claims take turns across replicas (each is one short statement), so the in-flight counts they see are exact.
-        await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtext('webhooks.deliveries.claim'))", transaction: tx, cancellationToken: ct));
-        var rows = await connection.QueryAsync<ClaimedRow>(new CommandDefinition("""
-            WITH busy AS (
-                SELECT endpoint_id, count(*) AS n FROM deliveries
-                WHERE status = 'pending' AND lease_id IS NOT NULL AND next_attempt_at > @Now
-                GROUP BY endpoint_id),
-            ranked AS (
-                SELECT d.id, d.next_attempt_at,
-                       coalesce(b.n, 0) + row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS slot
-                FROM deliveries d LEFT JOIN busy b ON b.endpoint_id = d.endpoint_id
-                WHERE d.status = 'pending' AND d.next_attempt_at <= @Now),
+        // One round trip: the statements of a batch run in one implicit transaction, which holds the advisory lock to
+        // its end. Claims take turns across replicas (each is one short batch), so the in-flight counts they see are exact.
+        // The claim walks the endpoints with pending deliveries (a loose index scan) and takes each one's oldest due
+        // deliveries up to its free slots: index probes per endpoint, whatever the backlog.
+        using var results = await connection.QueryMultipleAsync(new CommandDefinition("""
+            SELECT 1 FROM pg_advisory_xact_lock(hashtext('webhooks.deliveries.claim'));
+
+            WITH RECURSIVE waiting AS (
+                SELECT min(endpoint_id) AS endpoint_id FROM deliveries WHERE status = 'pending'
+                UNION ALL
+                SELECT (SELECT min(d.endpoint_id) FROM deliveries d WHERE d.status = 'pending' AND d.endpoint_id > w.endpoint_id)
+                FROM waiting w WHERE w.endpoint_id IS NOT NULL),
             due AS (
-                SELECT d.id FROM deliveries d JOIN ranked r ON r.id = d.id
-                WHERE r.slot <= @PerEndpoint AND d.status = 'pending' AND d.next_attempt_at <= @Now
-                ORDER BY r.next_attempt_at, d.id
-                LIMIT @Limit
-                FOR UPDATE OF d SKIP LOCKED)
+                SELECT c.id FROM waiting w
+                CROSS JOIN LATERAL (
+                    SELECT count(*) AS n FROM deliveries b
+                    WHERE b.endpoint_id = w.endpoint_id AND b.status = 'pending' AND b.lease_id IS NOT NULL AND b.next_attempt_at > @Now) busy
+                CROSS JOIN LATERAL (
+                    SELECT d.id, d.next_attempt_at FROM deliveries d
+                    WHERE d.endpoint_id = w.endpoint_id AND d.status = 'pending' AND d.next_attempt_at <= @Now
+                    ORDER BY d.next_attempt_at, d.id
+                    LIMIT greatest(@PerEndpoint - busy.n, 0)
+                    FOR UPDATE OF d SKIP LOCKED) c
+                WHERE w.endpoint_id IS NOT NULL
+                ORDER BY c.next_attempt_at, c.id
+                LIMIT @Limit)
             UPDATE deliveries d
             SET lease_id = @LeaseId, next_attempt_at = @LeaseUntil, updated_at = @Now
-            FROM due, events ev, endpoints ep
-            WHERE d.id = due.id AND ev.id = d.event_id AND ep.id = d.endpoint_id
+            FROM events ev, endpoints ep
+            WHERE d.id = ANY (ARRAY (SELECT id FROM due)) AND ev.id = d.event_id AND ep.id = d.endpoint_id
             RETURNING d.id AS Id, d.event_id AS EventId, d.attempt_count AS AttemptCount, d.round_attempts AS RoundAttempts, ev.body AS Body,
                       ep.id AS EndpointId, ep.url AS Url, ep.secret AS Secret, ep.previous_secret AS PreviousSecret,
-                      ep.previous_secret_expires_at AS PreviousSecretExpiresAt, ep.enabled AS EndpointEnabled
-            """, new { Now = now, Limit = limit, PerEndpoint = perEndpoint, LeaseId = leaseId, LeaseUntil = leaseUntil }, tx, cancellationToken: ct));
-        await tx.CommitAsync(ct);
-        return [.. rows.Select(r => new ClaimedDelivery(
-            r.Id, leaseId, r.EventId, r.AttemptCount, r.RoundAttempts, r.Body, r.EndpointId, r.Url,
-            new EndpointSecrets(r.Secret, r.PreviousSecret, r.PreviousSecretExpiresAt is { } expires ? new DateTimeOffset(expires, TimeSpan.Zero) : null),
-            r.EndpointEnabled))];
-    }
+                      ep.previous_secret_expires_at AS PreviousSecretExpiresAt, ep.enabled AS EndpointEnabled;
 
-    /// <summary>
-    /// When the next pending delivery falls due (a claimed one: when its lease runs out), and whether some are due
-    /// already but were not claimed (their endpoint is at its cap, or another sender is recording them).
-    /// </summary>
-    public async Task<(DateTimeOffset? Next, bool DueUnclaimed)> NextDueAsync(DateTimeOffset now, CancellationToken ct)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync(ct);
-        var row = await connection.QuerySingleAsync<(DateTime? Next, bool DueUnclaimed)>(new CommandDefinition("""
-            SELECT min(next_attempt_at) FILTER (WHERE next_attempt_at > @Now), coalesce(bool_or(next_attempt_at <= @Now), false)
-            FROM deliveries WHERE status = 'pending'
-            """, new { Now = now }, cancellationToken: ct));
-        return (row.Next is { } next ? new DateTimeOffset(next, TimeSpan.Zero) : null, row.DueUnclaimed);
+            -- Two index probes whatever the plan (min() reads deliveries_due from its end).
+            SELECT (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at > @Now) AS Next,
+                   coalesce((SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending') <= @Now, false) AS DueUnclaimed;
+            """, new { Now = now, Limit = limit, PerEndpoint = perEndpoint, LeaseId = leaseId, LeaseUntil = leaseUntil }, cancellationToken: ct));
+        await results.ReadSingleAsync<int>();
+        var rows = await results.ReadAsync<ClaimedRow>();
+        var (next, dueUnclaimed) = await results.ReadSingleAsync<(DateTime? Next, bool DueUnclaimed)>();
+        return new Claim([.. rows.Select(r => r.ToClaimed(leaseId))], next is { } at ? new DateTimeOffset(at, TimeSpan.Zero) : null, dueUnclaimed);
     }
 
     /// <summary>
     /// Keeps the attempt, applies <paramref name="decision"/>, and tracks the endpoint's health. The attempt is kept
     /// in any case (unless the endpoint was deleted meanwhile); the delivery changes only while this sender still
-    /// holds its lease.
+    /// holds its lease. With <paramref name="handOverUntil"/>, the freed slot goes straight to the endpoint's next due
+    /// delivery, leased until then, if it is due no later than every other pending delivery (the one a claim would
+    /// take first): the endpoint's in-flight count stays the same, so no claim turn is needed, and nothing older waits.
     /// </summary>
-    public async Task<RecordedAttempt> RecordAttemptAsync(ClaimedDelivery delivery, DeliveryAttempt attempt, DeliveryDecision decision, DateTimeOffset now)
+    public async Task<RecordedAttempt> RecordAttemptAsync(
+        ClaimedDelivery delivery, DeliveryAttempt attempt, DeliveryDecision decision, DateTimeOffset now, DateTimeOffset? handOverUntil)
     {
+        Guid? nextLeaseId = handOverUntil is null ? null : Guid.NewGuid();
         await using var connection = await dataSource.OpenConnectionAsync();
-        await using var tx = await connection.BeginTransactionAsync();
-        await connection.ExecuteAsync("""
-            INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error)
-            SELECT @Id, @Number, @AttemptedAt, @StatusCode, @LatencyMs, @Error
-            WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = @Id)
-            """, new { delivery.Id, attempt.Number, attempt.AttemptedAt, attempt.StatusCode, attempt.LatencyMs, attempt.Error }, tx);
-        int updated = await connection.ExecuteAsync("""
-            UPDATE deliveries
-            SET status = @Status, next_attempt_at = @NextAttemptAt, lease_id = NULL,
-                attempt_count = attempt_count + 1, round_attempts = round_attempts + 1,
-                last_attempt_at = @AttemptedAt, last_status_code = @StatusCode, last_error = @Error, updated_at = @Now
-            WHERE id = @Id AND lease_id = @LeaseId
+        // One round trip (a batch is one implicit transaction). The endpoint row is written only when its health changes
+        // (the first failure after a success, the first success after failures), so concurrent attempts to a healthy
+        // endpoint neither queue on its row lock nor churn it.
+        using var results = await connection.QueryMultipleAsync("""
+            WITH attempt AS (
+                INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error)
+                SELECT @Id, @Number, @AttemptedAt, @StatusCode, @LatencyMs, @Error
+                WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = @Id)),
+            delivery AS (
+                UPDATE deliveries
+                SET status = @Status, next_attempt_at = @NextAttemptAt, lease_id = NULL,
+                    attempt_count = attempt_count + 1, round_attempts = round_attempts + 1,
+                    last_attempt_at = @AttemptedAt, last_status_code = @StatusCode, last_error = @Error, updated_at = @Now
+                WHERE id = @Id AND lease_id = @LeaseId
+                RETURNING 1),
+            health AS (
+                UPDATE endpoints
+                SET failing_since = CASE WHEN @Succeeded THEN NULL ELSE @AttemptedAt END
+                WHERE id = @EndpointId AND (failing_since IS NULL) <> @Succeeded
+                RETURNING failing_since),
+            next AS (
+                SELECT d.id FROM deliveries d
+                WHERE @NextLeaseId IS NOT NULL AND EXISTS (SELECT 1 FROM delivery)
+                  AND d.endpoint_id = @EndpointId AND d.status = 'pending' AND d.next_attempt_at <= @Now
+                  AND d.next_attempt_at <= (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending')
+                ORDER BY d.next_attempt_at, d.id
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED),
+            handed_over AS (
+                UPDATE deliveries d SET lease_id = @NextLeaseId, next_attempt_at = @HandOverUntil, updated_at = @Now
+                FROM next WHERE d.id = next.id)
+            SELECT EXISTS (SELECT 1 FROM delivery) AS Held,
+                   CASE WHEN @Succeeded THEN NULL
+                        ELSE coalesce((SELECT failing_since FROM health), (SELECT failing_since FROM endpoints WHERE id = @EndpointId)) END AS FailingSince;
+
+            SELECT d.id AS Id, d.event_id AS EventId, d.attempt_count AS AttemptCount, d.round_attempts AS RoundAttempts, ev.body AS Body,
+                   ep.id AS EndpointId, ep.url AS Url, ep.secret AS Secret, ep.previous_secret AS PreviousSecret,
+                   ep.previous_secret_expires_at AS PreviousSecretExpiresAt, ep.enabled AS EndpointEnabled
+            FROM deliveries d JOIN events ev ON ev.id = d.event_id JOIN endpoints ep ON ep.id = d.endpoint_id
+            WHERE d.endpoint_id = @EndpointId AND d.status = 'pending' AND d.lease_id = @NextLeaseId;
             """, new
             {
-                delivery.Id, delivery.LeaseId, decision.Status, decision.NextAttemptAt,
-                attempt.AttemptedAt, attempt.StatusCode, attempt.Error, Now = now,
-            }, tx);
-        var failingSince = await connection.QuerySingleOrDefaultAsync<DateTime?>("""
-            UPDATE endpoints
-            SET failing_since = CASE WHEN @Succeeded THEN NULL ELSE coalesce(failing_since, @AttemptedAt) END
-            WHERE id = @EndpointId
-            RETURNING failing_since
-            """, new { delivery.EndpointId, attempt.Succeeded, attempt.AttemptedAt }, tx);
-        await tx.CommitAsync();
-        return new RecordedAttempt(updated == 1, failingSince is { } since ? new DateTimeOffset(since, TimeSpan.Zero) : null);
+                delivery.Id, delivery.LeaseId, delivery.EndpointId, decision.Status, decision.NextAttemptAt,
+                attempt.Number, attempt.AttemptedAt, attempt.StatusCode, attempt.LatencyMs, attempt.Error, attempt.Succeeded, Now = now,
+                NextLeaseId = nextLeaseId, HandOverUntil = handOverUntil,
+            });
+        var row = await results.ReadSingleAsync<(bool Held, DateTime? FailingSince)>();
+        var next = await results.ReadSingleOrDefaultAsync<ClaimedRow>();
+        return new RecordedAttempt(row.Held, row.FailingSince is { } since ? new DateTimeOffset(since, TimeSpan.Zero) : null,
+            next?.ToClaimed(nextLeaseId!.Value));
     }
 
     /// <summary>Switches an endpoint off; its pending deliveries fail when next claimed. False when it was off already.</summary>
@@ -213,5 +246,11 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
 
     private sealed record ClaimedRow(
         string Id, string EventId, int AttemptCount, int RoundAttempts, string Body, string EndpointId, string Url,
-        string Secret, string? PreviousSecret, DateTime? PreviousSecretExpiresAt, bool EndpointEnabled);
+        string Secret, string? PreviousSecret, DateTime? PreviousSecretExpiresAt, bool EndpointEnabled)
+    {
+        public ClaimedDelivery ToClaimed(Guid leaseId) => new(
+            Id, leaseId, EventId, AttemptCount, RoundAttempts, Body, EndpointId, Url,
+            new EndpointSecrets(Secret, PreviousSecret, PreviousSecretExpiresAt is { } expires ? new DateTimeOffset(expires, TimeSpan.Zero) : null),
+            EndpointEnabled);
+    }
 }
