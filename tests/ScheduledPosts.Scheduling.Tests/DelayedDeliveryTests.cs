@@ -44,6 +44,31 @@ public sealed class DelayedDeliveryTests(SchedulingFactory factory, ITestOutputH
     }
 
     [Fact]
+    public async Task A_due_message_travels_in_the_trace_of_the_request_that_scheduled_it()
+    {
+        var client = factory.Client();
+        string account = await SchedulingFactory.ConnectAccountAsync(client);
+        string traceId = System.Diagnostics.ActivityTraceId.CreateRandom().ToHexString();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/posts")
+        {
+            Content = JsonContent.Create(new
+            {
+                caption = "Traced",
+                targets = new[] { new { socialAccountId = account } },
+                scheduledFor = SchedulingFactory.Rfc3339(DateTimeOffset.UtcNow.AddSeconds(1)),
+            }),
+        };
+        request.Headers.Add("traceparent", $"00-{traceId}-00f067aa0ba902b7-01");
+        var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        string targetId = (await response.Content.ReadFromJsonAsync<JsonObject>())!["targets"]![0]!["id"]!.GetValue<string>();
+
+        // Sent a second later by the dispatcher, a background loop outside any request, yet in the caller's trace.
+        await Eventually.Until(() => Task.FromResult(factory.DueTraces.ContainsKey(targetId)), arrived => arrived, Patience, "the TargetDue");
+        Assert.Equal(traceId, factory.DueTraces[targetId]);
+    }
+
+    [Fact]
     public async Task Cancelling_takes_the_pending_message_back_so_it_is_never_sent()
     {
         var client = factory.Client();

@@ -47,6 +47,9 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycle>, IAs
     /// <summary>Every domain event published through the outbox, as the webhooks service would receive it.</summary>
     public ConcurrentQueue<PostEvent> Events { get; } = new();
 
+    /// <summary>The trace each TargetDue arrived in, by target id (MassTransit carries the context in the message headers).</summary>
+    public ConcurrentDictionary<string, string?> DueTraces { get; } = new();
+
     /// <summary>Called for each TargetDue as it arrives (the race tests claim from here, like the publisher).</summary>
     public Func<TargetDue, Task>? OnDue { get; set; }
 
@@ -76,6 +79,7 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycle>, IAs
             });
             cfg.ReceiveEndpoint("test-target-due", e => e.Handler<TargetDue>(async context =>
             {
+                DueTraces[context.Message.TargetId] = System.Diagnostics.Activity.Current?.TraceId.ToHexString();
                 Due.Enqueue((context.Message, DateTimeOffset.UtcNow));
                 if (OnDue is { } onDue)
                 {
