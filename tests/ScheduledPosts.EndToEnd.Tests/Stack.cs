@@ -30,6 +30,11 @@ public class Stack : IAsyncLifetime
     public WebhookReceiver Receiver { get; private set; } = null!;
     public string PostgresConnectionString => _suite!.PostgresConnectionString;
 
+    /// <summary>The RabbitMQ server and virtual host the services use, e.g. to look at a queue through the management API.</summary>
+    public RabbitMqServer RabbitMq => _suite!.RabbitMq;
+
+    public string VirtualHost => _suite!.VirtualHost;
+
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public async Task InitializeAsync()

@@ -55,6 +55,9 @@ public sealed class FakeMastodon : IAsyncDisposable
 
     public ConcurrentQueue<MastodonRequest> Requests { get; } = new();
 
+    /// <summary>The SHA-256 (lowercase hex) of every media file uploaded, by the media id the fake gave it.</summary>
+    public ConcurrentDictionary<string, string> MediaSha256 { get; } = new();
+
     /// <summary>The statuses made, in order (a replayed idempotency key makes none).</summary>
     public IReadOnlyList<Status> Statuses => [.. _statuses];
 
@@ -188,6 +191,11 @@ public sealed class FakeMastodon : IAsyncDisposable
         }
 
         string id = Interlocked.Increment(ref _lastId).ToString(CultureInfo.InvariantCulture);
+        await using (var content = context.Request.Form.Files.GetFile("file")!.OpenReadStream())
+        {
+            MediaSha256[id] = Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(content, context.RequestAborted));
+        }
+
         string? description = request.Form.GetValueOrDefault("description")?.FirstOrDefault();
         _mediaPolls[id] = MediaProcessingPolls;
         return MediaProcessingPolls > 0

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
@@ -68,6 +69,14 @@ public sealed class FakeTargetsService(InternalIdentityCodec codec) : Targets.Ta
     public ConcurrentQueue<CompleteTargetRequest> Completions { get; } = new();
     public ConcurrentQueue<InternalIdentity> Callers { get; } = new();
 
+    /// <summary>The files ReadMedia serves, by media id, to the holder of the lease <see cref="Granted"/> hands out.</summary>
+    public ConcurrentDictionary<string, byte[]> MediaFiles { get; } = new();
+
+    public ConcurrentQueue<ReadMediaRequest> MediaReads { get; } = new();
+
+    /// <summary>ReadMedia breaks off after its first chunk, as when the scheduling service goes away mid-file.</summary>
+    public bool BreakMediaAfterFirstChunk { get; set; }
+
     /// <summary>The next <paramref name="count"/> CompleteTarget calls fail as if the service were down.</summary>
     public void FailNextCompletions(int count) => _completeFaults = count;
 
@@ -89,6 +98,31 @@ public sealed class FakeTargetsService(InternalIdentityCodec codec) : Targets.Ta
         Completions.Enqueue(request);
         string status = request.OutcomeCase == CompleteTargetRequest.OutcomeOneofCase.Published ? "published" : "failed";
         return Task.FromResult(new CompleteTargetResponse { TargetStatus = status, PostStatus = status });
+    }
+
+    public override async Task ReadMedia(ReadMediaRequest request, IServerStreamWriter<MediaChunk> responseStream, ServerCallContext context)
+    {
+        Authenticate(context);
+        MediaReads.Enqueue(request);
+        if (request.LeaseToken != $"lease_{request.TargetId}")
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "not the lease holder"));
+        }
+
+        if (!MediaFiles.TryGetValue(request.MediaId, out var content))
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, "no such media"));
+        }
+
+        // Small chunks, so a file takes many messages, as a large one would.
+        foreach (var chunk in content.Chunk(1000))
+        {
+            await responseStream.WriteAsync(new MediaChunk { Data = ByteString.CopyFrom(chunk) }, context.CancellationToken);
+            if (BreakMediaAfterFirstChunk)
+            {
+                throw new RpcException(new Status(StatusCode.Unavailable, "scheduling is restarting"));
+            }
+        }
     }
 
     private void Authenticate(ServerCallContext context)

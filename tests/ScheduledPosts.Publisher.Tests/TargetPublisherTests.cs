@@ -246,7 +246,7 @@ public sealed class TargetPublisherTests : IAsyncLifetime
         public const string Name = "scripted";
         private int _calls;
 
-        public PlatformCapabilities Capabilities { get; } = new(Name, 500, SupportsIdempotencyKey: idempotent, SupportsFirstComment: false, []);
+        public PlatformCapabilities Capabilities { get; } = new(Name, 500, SupportsIdempotencyKey: idempotent, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 4);
         public Func<Upload, ConnectorResult> Answer { get; set; } = _ => throw new InvalidOperationException("not scripted");
         public List<Upload> Targets { get; } = [];
         public int Calls => _calls;

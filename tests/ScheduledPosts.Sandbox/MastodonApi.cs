@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -112,7 +113,13 @@ public static class MastodonApi
         }
 
         string? description = form["description"].ToString() is { Length: > 0 } d ? d : null;
-        var media = store.AddMedia(token, file.FileName, contentType, file.Length, description);
+        string sha256;
+        await using (var content = file.OpenReadStream())
+        {
+            sha256 = Convert.ToHexStringLower(await SHA256.HashDataAsync(content, request.HttpContext.RequestAborted));
+        }
+
+        var media = store.AddMedia(token, file.FileName, contentType, file.Length, sha256, description);
         return TypedResults.Json(ToAttachment(media, Origin(request)), Json);
     }
 

@@ -10,8 +10,8 @@ public sealed record RecordedStatus(
     string? InReplyToId = null,
     IReadOnlyList<RecordedMedia>? Media = null);
 
-/// <summary>One media file uploaded to the sandbox (kept as its size, not its bytes).</summary>
-public sealed record RecordedMedia(string Id, string Account, string Type, string FileName, string ContentType, long Length, string? Description);
+/// <summary>One media file uploaded to the sandbox, kept as its size and SHA-256 (lowercase hex), not its bytes.</summary>
+public sealed record RecordedMedia(string Id, string Account, string Type, string FileName, string ContentType, long Length, string Sha256, string? Description);
 
 /// <summary>
 /// Every status and media file posted to the sandbox, in memory. Thread-safe: the publisher runs many uploads at
@@ -48,7 +48,7 @@ public sealed class StatusStore(TimeProvider clock)
         }
     }
 
-    public RecordedMedia AddMedia(string account, string fileName, string contentType, long length, string? description)
+    public RecordedMedia AddMedia(string account, string fileName, string contentType, long length, string sha256, string? description)
     {
         lock (_lock)
         {
@@ -59,7 +59,7 @@ public sealed class StatusStore(TimeProvider clock)
                 "audio" => "audio",
                 _ => "unknown",
             };
-            var media = new RecordedMedia(NextId(clock.GetUtcNow()), account, type, fileName, contentType, length, description);
+            var media = new RecordedMedia(NextId(clock.GetUtcNow()), account, type, fileName, contentType, length, sha256, description);
             _media[media.Id] = media;
             return media;
         }

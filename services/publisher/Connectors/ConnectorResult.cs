@@ -36,6 +36,9 @@ public static class ConnectorErrors
     /// <summary>Media the platform accepted did not finish processing in time; nothing was posted.</summary>
     public const string MediaNotReady = "MEDIA_NOT_READY";
 
+    /// <summary>A media file could not be read from the scheduling service (e.g. the lease ran out); nothing was posted.</summary>
+    public const string MediaUnavailable = "MEDIA_UNAVAILABLE";
+
     /// <summary>The connector failed in a way it does not map; the upload may have gone out.</summary>
     public const string ConnectorFault = "CONNECTOR_FAULT";
 

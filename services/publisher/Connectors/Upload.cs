@@ -17,17 +17,43 @@ public sealed record Upload(
 {
     public IReadOnlyList<UploadMedia> Media { get; init; } = Media ?? [];
 
-    /// <summary>The upload of a claimed target. A claim carries no media yet; until it does, targets go out without.</summary>
-    public static Upload From(ClaimedTarget target) => new(
+    /// <summary>The upload of a claimed target; <paramref name="openMedia"/> opens one of its media files when the connector sends it.</summary>
+    public static Upload From(ClaimedTarget target, Func<ClaimedMedia, CancellationToken, Task<Stream>> openMedia) => new(
         target.TargetId,
         target.AccountHandle,
         target.Text,
         target.IdempotencyKey,
         target.CredentialsJson is { Length: > 0 } credentials ? credentials : "{}",
-        target.FirstComment is { Length: > 0 } comment ? comment : null);
+        target.FirstComment is { Length: > 0 } comment ? comment : null,
+        [.. target.Media.Select(m => new UploadMedia(
+            m.Filename is { Length: > 0 } name ? name : m.MediaId,
+            m.ContentType,
+            ct => openMedia(m, ct),
+            m.AltText is { Length: > 0 } alt ? alt : null,
+            m.SizeBytes))]);
 }
 
 /// <summary>One media file of an upload, opened only when the connector sends it.</summary>
-/// <param name="Open">Opens the file's content; called once per attempt, the stream is disposed by the connector.</param>
+/// <param name="Open">
+/// Opens the file's content; called once per attempt, the stream is disposed by the connector. It, and reading the
+/// stream, throw <see cref="MediaUnavailableException"/> when the file cannot be had.
+/// </param>
 /// <param name="Description">Alt text.</param>
-public sealed record UploadMedia(string FileName, string ContentType, Func<CancellationToken, Task<Stream>> Open, string? Description = null);
+/// <param name="Length">The file's size in bytes, when known: sent as its Content-Length.</param>
+public sealed record UploadMedia(string FileName, string ContentType, Func<CancellationToken, Task<Stream>> Open, string? Description = null, long? Length = null);
+
+/// <summary>A media file of an upload could not be read from where it is kept; nothing was posted with it.</summary>
+public sealed class MediaUnavailableException : IOException
+{
+    public MediaUnavailableException()
+    {
+    }
+
+    public MediaUnavailableException(string message) : base(message)
+    {
+    }
+
+    public MediaUnavailableException(string message, Exception innerException) : base(message, innerException)
+    {
+    }
+}

@@ -86,7 +86,8 @@ public sealed class TargetPublisher(
     {
         try
         {
-            return await connector.PublishAsync(Upload.From(target), cancellationToken);
+            var upload = Upload.From(target, (media, ct) => LeasedMediaStream.OpenAsync(targets, target, media.MediaId, ct));
+            return await connector.PublishAsync(upload, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

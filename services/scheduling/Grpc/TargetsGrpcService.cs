@@ -1,18 +1,27 @@
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Scheduling.Media;
 using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling.Grpc;
 
-/// <summary>The publisher's internal API: claim a due target, complete it. Callers need the internal scope.</summary>
-public sealed class TargetsGrpcService(PostLifecycle lifecycle) : Targets.TargetsBase
+/// <summary>The publisher's internal API: claim a due target, read its media, complete it. Callers need the internal scope.</summary>
+public sealed class TargetsGrpcService(PostLifecycle lifecycle, MediaLibrary media) : Targets.TargetsBase
 {
+    // Well under gRPC's 4 MiB message limit; large enough that a 50 MiB file is a few hundred messages.
+    private const int ChunkSize = 64 * 1024;
+
     public override async Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
     {
         RequireInternal(context);
+        // Read before the claim, so a failure here leaves nothing claimed (the publisher retries the message). A
+        // post's media links change only while it is a draft, whose targets cannot be claimed.
+        var postMedia = await media.OfPostAsync(request.PostId, context.CancellationToken);
         var (target, reason) = await lifecycle.ClaimAsync(request.PostId, request.TargetId, request.ScheduleVersion);
         if (target is null)
         {
@@ -37,6 +46,18 @@ public sealed class TargetsGrpcService(PostLifecycle lifecycle) : Targets.Target
                 Attempt = target.Attempt,
                 CredentialsJson = target.CredentialsJson,
                 FirstComment = target.FirstComment ?? "",
+                Media =
+                {
+                    postMedia.Select(m => new ClaimedMedia
+                    {
+                        MediaId = m.Id,
+                        ContentType = m.ContentType,
+                        SizeBytes = m.SizeBytes,
+                        Kind = MediaKind.Of(m.ContentType) ?? "",
+                        AltText = m.AltText ?? "",
+                        Filename = m.Filename ?? m.Id,
+                    }),
+                },
             },
         };
     }
@@ -58,6 +79,37 @@ public sealed class TargetsGrpcService(PostLifecycle lifecycle) : Targets.Target
         var retryAfter = request.OutcomeCase == CompleteTargetRequest.OutcomeOneofCase.Failed ? request.Failed.RetryAfter?.ToTimeSpan() : null;
         var (targetStatus, postStatus) = await lifecycle.CompleteAsync(request.TargetId, leaseToken, outcome, retryAfter);
         return new CompleteTargetResponse { TargetStatus = targetStatus, PostStatus = postStatus };
+    }
+
+    public override async Task ReadMedia(ReadMediaRequest request, IServerStreamWriter<MediaChunk> responseStream, ServerCallContext context)
+    {
+        // Errors are RpcExceptions here: the error interceptor maps unary calls only.
+        if (!InternalIdentityMiddleware.Current(context.GetHttpContext()).HasScope(InternalIdentity.InternalScope))
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "Only internal services may read media."));
+        }
+
+        if (!Guid.TryParse(request.LeaseToken, out var leaseToken))
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "lease_token is not a lease token."));
+        }
+
+        var (access, content) = await media.OpenLeasedAsync(request.TargetId, leaseToken, request.MediaId, context.CancellationToken);
+        switch (access)
+        {
+            case LeasedMediaAccess.LeaseNotHeld:
+                throw new RpcException(new Status(StatusCode.PermissionDenied, $"The caller does not hold the current lease of target {request.TargetId}."));
+            case LeasedMediaAccess.NotCarried:
+                throw new RpcException(new Status(StatusCode.NotFound, $"The post of target {request.TargetId} carries no media {request.MediaId}."));
+        }
+
+        await using var file = content!;
+        byte[] buffer = new byte[ChunkSize];
+        int read;
+        while ((read = await file.ReadAsync(buffer, context.CancellationToken)) > 0)
+        {
+            await responseStream.WriteAsync(new MediaChunk { Data = ByteString.CopyFrom(buffer, 0, read) }, context.CancellationToken);
+        }
     }
 
     private static void RequireInternal(ServerCallContext context)

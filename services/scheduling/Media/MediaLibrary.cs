@@ -11,6 +11,21 @@ namespace ScheduledPosts.Scheduling.Media;
 
 public sealed record MediaItem(string Id, string ContentType, long SizeBytes, string? Filename, DateTimeOffset CreatedAt);
 
+/// <summary>One media file of a post, as a claimed target carries it to the publisher.</summary>
+public sealed record PostMedia(string Id, string ContentType, long SizeBytes, string? Filename, string? AltText);
+
+/// <summary>Whether the publisher may read a media file under a target's lease.</summary>
+public enum LeasedMediaAccess
+{
+    Granted,
+
+    /// <summary>The caller does not hold the target's current lease (wrong token, expired, completed, no such target).</summary>
+    LeaseNotHeld,
+
+    /// <summary>The target's post does not carry that media file.</summary>
+    NotCarried,
+}
+
 /// <summary>
 /// Uploads (multipart, streamed straight to storage with the size limit enforced while streaming, the type checked
 /// against the file's own first bytes) and media metadata.
@@ -75,6 +90,45 @@ public sealed class MediaLibrary(NpgsqlDataSource dataSource, IMediaStorage stor
         return row.Id is null
             ? throw ApiException.NotFound("Media")
             : new MediaItem(row.Id, row.ContentType, row.SizeBytes, row.Filename, new DateTimeOffset(DateTime.SpecifyKind(row.CreatedAt, DateTimeKind.Utc)));
+    }
+
+    /// <summary>A post's media, in order, as its targets publish them.</summary>
+    public async Task<IReadOnlyList<PostMedia>> OfPostAsync(string postId, CancellationToken ct = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        return [.. await connection.QueryAsync<PostMedia>("""
+            SELECT m.id, m.content_type, m.size_bytes, m.filename, pm.alt_text
+            FROM post_media pm JOIN media m ON m.id = pm.media_id
+            WHERE pm.post_id = @postId ORDER BY pm.position
+            """, new { postId })];
+    }
+
+    /// <summary>
+    /// Opens a media file for the publisher, only while it holds the current lease of <paramref name="targetId"/>
+    /// and only if that target's post carries the file.
+    /// </summary>
+    public async Task<(LeasedMediaAccess Access, Stream? Content)> OpenLeasedAsync(string targetId, Guid leaseToken, string mediaId, CancellationToken ct)
+    {
+        await using (var connection = await dataSource.OpenConnectionAsync(ct))
+        {
+            // No such target reads as (false, false): not leased.
+            var (leased, carried) = await connection.QuerySingleOrDefaultAsync<(bool Leased, bool Carried)>("""
+                SELECT COALESCE(t.status = 'publishing' AND t.lease_token = @leaseToken AND t.lease_expires_at > clock_timestamp(), false),
+                       EXISTS (SELECT 1 FROM post_media pm WHERE pm.post_id = t.post_id AND pm.media_id = @mediaId)
+                FROM targets t WHERE t.id = @targetId
+                """, new { targetId, leaseToken, mediaId });
+            if (!leased)
+            {
+                return (LeasedMediaAccess.LeaseNotHeld, null);
+            }
+
+            if (!carried)
+            {
+                return (LeasedMediaAccess.NotCarried, null);
+            }
+        }
+
+        return (LeasedMediaAccess.Granted, await storage.OpenReadAsync(mediaId, ct));
     }
 
     private async Task<MediaItem> StoreAsync(string workspaceId, Stream body, string type, string filename, Func<byte[], bool> matches, CancellationToken ct)

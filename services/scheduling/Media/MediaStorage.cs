@@ -7,6 +7,9 @@ public interface IMediaStorage
 {
     Task SaveAsync(string mediaId, Stream content, CancellationToken ct);
 
+    /// <summary>The file's content, to read from the start; the caller disposes it.</summary>
+    Task<Stream> OpenReadAsync(string mediaId, CancellationToken ct);
+
     Task DeleteAsync(string mediaId, CancellationToken ct);
 }
 
@@ -44,6 +47,9 @@ public sealed class LocalDirectoryMediaStorage(IOptions<MediaOptions> options) :
             throw;
         }
     }
+
+    public Task<Stream> OpenReadAsync(string mediaId, CancellationToken ct)
+        => Task.FromResult<Stream>(new FileStream(PathOf(mediaId), FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true));
 
     public Task DeleteAsync(string mediaId, CancellationToken ct)
     {

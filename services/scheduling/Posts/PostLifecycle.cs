@@ -68,6 +68,10 @@ public sealed class PostLifecycle(
             null, null, null, 0, JsonSerializer.Serialize(request.Metadata ?? []), now.UtcDateTime, now.UtcDateTime, who.KeyId, 1);
         await store.InsertAsync(tx, post, await TargetRowsAsync(tx, who.WorkspaceId, post.Id, targets, request.Caption!));
         await AttachMediaAsync(tx, who.WorkspaceId, post.Id, mediaIds);
+        if (mediaIds.Count > 0)
+        {
+            await ValidateMediaForTargetsAsync(tx, post.Id);
+        }
         await store.AuditAsync(tx, post, "created", who.KeyId);
         if (scheduledFor is { } due)
         {
@@ -146,6 +150,11 @@ public sealed class PostLifecycle(
             if (mediaIds is not null)
             {
                 await AttachMediaAsync(tx, post.WorkspaceId, postId, mediaIds);
+            }
+
+            if (targets is not null || mediaIds is not null)
+            {
+                await ValidateMediaForTargetsAsync(tx, postId);
             }
 
             await store.AuditAsync(tx, post, "updated", who.KeyId);
@@ -707,6 +716,27 @@ public sealed class PostLifecycle(
         }
 
         await store.ReplaceMediaAsync(tx, postId, mediaIds);
+    }
+
+    /// <summary>Every target's platform must take the post's media (422 on the first target that cannot).</summary>
+    private static async Task ValidateMediaForTargetsAsync(NpgsqlTransaction tx, string postId)
+    {
+        var connection = tx.Connection!;
+        var contentTypes = (await connection.QueryAsync<string>("""
+            SELECT m.content_type FROM post_media pm JOIN media m ON m.id = pm.media_id
+            WHERE pm.post_id = @postId ORDER BY pm.position
+            """, new { postId }, tx)).ToList();
+        if (contentTypes.Count == 0)
+        {
+            return;
+        }
+
+        var targets = await connection.QueryAsync<(string Platform, int Position)>(
+            "SELECT platform, position FROM targets WHERE post_id = @postId ORDER BY position", new { postId }, tx);
+        foreach (var (platform, position) in targets)
+        {
+            PostRules.ValidateMediaFor(platform, contentTypes, $"targets[{position}].socialAccountId");
+        }
     }
 
     /// <summary>

@@ -87,6 +87,42 @@ public static partial class PostRules
         ValidateCaptionFor(platform, firstComment, path);
     }
 
+    /// <summary>
+    /// A target's platform must take every media file of the post (its kind, their number, a video alone where the
+    /// platform wants it so); <paramref name="contentTypes"/> are the post's media in order.
+    /// </summary>
+    public static void ValidateMediaFor(string platform, IReadOnlyList<string> contentTypes, string path)
+    {
+        if (Platforms.Known.TryGetValue(platform, out var capabilities))
+        {
+            ValidateMediaFor(capabilities, contentTypes, path);
+        }
+    }
+
+    public static void ValidateMediaFor(PlatformCapabilities capabilities, IReadOnlyList<string> contentTypes, string path)
+    {
+        string platform = capabilities.Platform;
+        if (contentTypes.Count > capabilities.MaxMedia)
+        {
+            throw ApiException.Validation(path, $"{platform} takes at most {capabilities.MaxMedia} media per post; this post has {contentTypes.Count}.");
+        }
+
+        for (int i = 0; i < contentTypes.Count; i++)
+        {
+            string? kind = MediaKind.Of(contentTypes[i]);
+            if (kind is null || !capabilities.MediaKinds.Contains(kind))
+            {
+                throw ApiException.Validation(path,
+                    $"{platform} does not take mediaIds[{i}] ({contentTypes[i]}); it takes {string.Join(", ", capabilities.MediaKinds)} media.");
+            }
+
+            if (capabilities.VideoOrAudioAlone && kind is (MediaKind.Video or MediaKind.Audio) && contentTypes.Count > 1)
+            {
+                throw ApiException.Validation(path, $"{platform} takes a {kind} file (mediaIds[{i}]) only as a post's one media file.");
+            }
+        }
+    }
+
     public static void ValidateTargetAccounts(IReadOnlyList<string?>? accountIds)
     {
         if (accountIds is null || accountIds.Count == 0)

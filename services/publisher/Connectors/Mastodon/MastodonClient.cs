@@ -122,9 +122,19 @@ public sealed class MastodonClient(HttpClient http, TimeProvider clock, ILogger 
     private async Task<(string? Id, Failed? Failure)> UploadMediaAsync(MastodonAccount account, UploadMedia media, MediaPolling polling,
         CancellationToken cancellationToken)
     {
-        await using var file = await media.Open(cancellationToken);
+        Stream file;
+        try
+        {
+            file = await media.Open(cancellationToken);
+        }
+        catch (MediaUnavailableException e)
+        {
+            return (null, new Failed(ConnectorErrors.MediaUnavailable, e.Message, Retryable: true));
+        }
+
+        await using var _ = file;
         using var content = new MultipartFormDataContent();
-        var fileContent = new StreamContent(file);
+        var fileContent = media.Length is { } length ? new SizedStreamContent(file, length) : new StreamContent(file);
         fileContent.Headers.ContentType = MediaTypeHeaderValue.Parse(media.ContentType);
         content.Add(fileContent, "file", media.FileName);
         if (media.Description is { Length: > 0 } description)
@@ -213,6 +223,11 @@ public sealed class MastodonClient(HttpClient http, TimeProvider clock, ILogger 
         {
             return (await http.SendAsync(request, cancellationToken), null);
         }
+        catch (Exception e) when (MediaFailure(e) is { } media)
+        {
+            // Reading the file failed while it was being sent (handlers wrap that differently): nothing was posted.
+            return (null, new Failed(ConnectorErrors.MediaUnavailable, media.Message, Retryable: true));
+        }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             code = ConnectorErrors.Timeout;
@@ -225,6 +240,29 @@ public sealed class MastodonClient(HttpClient http, TimeProvider clock, ILogger 
         }
 
         return (null, posting ? Unknown(code, message) : new Failed(code, message, Retryable: true));
+    }
+
+    private static MediaUnavailableException? MediaFailure(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is MediaUnavailableException media)
+            {
+                return media;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A file of known size: multipart/form-data with a Content-Length rather than chunked, as servers prefer.</summary>
+    private sealed class SizedStreamContent(Stream content, long length) : StreamContent(content)
+    {
+        protected override bool TryComputeLength(out long size)
+        {
+            size = length;
+            return true;
+        }
     }
 
     private async Task<Failed> FailureAsync(MastodonAccount account, HttpResponseMessage response, string what, CancellationToken cancellationToken)
