@@ -69,6 +69,26 @@ public sealed class DelayedDeliveryTests(SchedulingFactory factory, ITestOutputH
     }
 
     [Fact]
+    public async Task Posts_due_milliseconds_apart_all_go_out_without_waiting_for_another_write()
+    {
+        // After each send the dispatcher sleeps until the next due time, here often less than a millisecond away. Nothing
+        // is written meanwhile, so no NOTIFY would wake a dispatcher that slept too long (once: until Dispatcher:MaxIdle).
+        var client = factory.Client();
+        string account = await SchedulingFactory.ConnectAccountAsync(client);
+        // Gaps of 1–8 ms: often the dispatcher finishes a send with the next one due in under a millisecond.
+        var due = DateTimeOffset.UtcNow.AddSeconds(4);
+        var posts = new List<string>();
+        for (int i = 0; i < 60; i++)
+        {
+            due = due.AddTicks(Random.Shared.Next(10_000, 80_000));
+            posts.Add((await CreateAsync(client, account, due))["id"]!.GetValue<string>());
+        }
+
+        await Eventually.Until(() => Task.FromResult(posts.Count(id => factory.Due.Any(d => d.Message.PostId == id))),
+            sent => sent == posts.Count, Patience, "every post's TargetDue");
+    }
+
+    [Fact]
     public async Task Cancelling_takes_the_pending_message_back_so_it_is_never_sent()
     {
         var client = factory.Client();
