@@ -6,6 +6,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Json;
 
 namespace ScheduledPosts.Scheduling.Scheduling;
@@ -34,6 +35,7 @@ public sealed class DispatcherOptions
 /// </summary>
 public sealed class Dispatcher(
     NpgsqlDataSource dataSource,
+    [FromKeyedServices(PostgresExtensions.Listener)] NpgsqlDataSource listeners,
     IBus bus,
     IOptions<DispatcherOptions> options,
     ILogger<Dispatcher> logger) : BackgroundService
@@ -55,7 +57,7 @@ public sealed class Dispatcher(
         {
             try
             {
-                await using var listener = await dataSource.OpenConnectionAsync(stoppingToken);
+                await using var listener = await listeners.OpenConnectionAsync(stoppingToken);
                 await listener.ExecuteAsync($"LISTEN {OutboxScheduler.WakeChannel}");
                 backoff = TimeSpan.FromMilliseconds(200);
                 await RunAsync(listener, stoppingToken);

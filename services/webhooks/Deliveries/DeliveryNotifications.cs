@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Npgsql;
+using ScheduledPosts.ServiceDefaults.Data;
 
 namespace ScheduledPosts.Webhooks.Deliveries;
 
@@ -8,7 +9,8 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 /// heard on a dedicated LISTEN connection that is re-opened with backoff when it breaks, and in process
 /// when an attempt finishes.
 /// </summary>
-public sealed class DeliveryNotifications(NpgsqlDataSource dataSource, TimeProvider clock, ILogger<DeliveryNotifications> logger) : BackgroundService
+public sealed class DeliveryNotifications(
+    [FromKeyedServices(PostgresExtensions.Listener)] NpgsqlDataSource dataSource, TimeProvider clock, ILogger<DeliveryNotifications> logger) : BackgroundService
 {
     public const string ChannelName = "webhook_deliveries";
     public const string ApplicationName = "webhooks-listener";
