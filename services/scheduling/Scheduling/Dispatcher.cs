@@ -98,7 +98,16 @@ public sealed class Dispatcher(
             {
                 // Returns early on any NOTIFY: a message was written, maybe due sooner than what we waited for.
                 // Npgsql reads a 0 ms timeout as "wait forever": round up so a sub-millisecond wait still expires.
-                await listener.WaitAsync(TimeSpan.FromMilliseconds(Math.Ceiling(untilNext.TotalMilliseconds)), ct);
+                if (await listener.WaitAsync(TimeSpan.FromMilliseconds(Math.Ceiling(untilNext.TotalMilliseconds)), ct))
+                {
+                    // Every message written sends a NOTIFY: one pass serves all that arrived together, rather than one
+                    // (mostly empty) pass each. Bounded, so a steady stream of writes cannot keep the dispatcher here.
+                    int drained = 0;
+                    while (drained < _options.BatchSize && await listener.WaitAsync(TimeSpan.FromMilliseconds(1), ct))
+                    {
+                        drained++;
+                    }
+                }
             }
         }
     }
