@@ -1,13 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
+using ScheduledPosts.Testing;
 
 namespace ScheduledPosts.Chaos.Tests;
 
@@ -48,38 +43,32 @@ public sealed class Subscriber : IAsyncDisposable
 
     public static async Task<Subscriber> StartAsync(string name)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        // The services' appsettings.json files land in this test output; none of their Kestrel endpoints apply here.
-        builder.Configuration.Sources.Clear();
-        builder.Configuration.AddInMemoryCollection();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
         Subscriber? subscriber = null;
-        app.MapPost("/hook", async (HttpRequest request) =>
+        var (app, baseUrl) = await LoopbackHost.StartAsync(host =>
         {
-            var self = subscriber!;
-            if (self.Latency > TimeSpan.Zero)
+            host.MapPost("/hook", async (HttpRequest request) =>
             {
-                await Task.Delay(self.Latency, request.HttpContext.RequestAborted);
-            }
+                var self = subscriber!;
+                if (self.Latency > TimeSpan.Zero)
+                {
+                    await Task.Delay(self.Latency, request.HttpContext.RequestAborted);
+                }
 
-            if (!self.Up)
-            {
-                Interlocked.Increment(ref self._refused);
-                return Results.StatusCode(StatusCodes.Status503ServiceUnavailable);
-            }
+                if (!self.Up)
+                {
+                    Interlocked.Increment(ref self._refused);
+                    return Results.StatusCode(StatusCodes.Status503ServiceUnavailable);
+                }
 
-            using var reader = new StreamReader(request.Body);
-            string body = await reader.ReadToEndAsync();
-            string id = request.Headers["webhook-id"].ToString();
-            self._types[id] = JsonNode.Parse(body)?["type"]?.GetValue<string>() ?? "";
-            self._accepted.AddOrUpdate(id, 1, (_, n) => n + 1);
-            return Results.NoContent();
+                using var reader = new StreamReader(request.Body);
+                string body = await reader.ReadToEndAsync();
+                string id = request.Headers["webhook-id"].ToString();
+                self._types[id] = JsonNode.Parse(body)?["type"]?.GetValue<string>() ?? "";
+                self._accepted.AddOrUpdate(id, 1, (_, n) => n + 1);
+                return Results.NoContent();
+            });
         });
-        await app.StartAsync();
-        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        subscriber = new Subscriber(name, app, new Uri(new Uri(address), "/hook"));
+        subscriber = new Subscriber(name, app, new Uri(baseUrl, "/hook"));
         return subscriber;
     }
 

@@ -6,17 +6,12 @@ using System.Text.Json;
 using Dapper;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 using ScheduledPosts.Benchmarks.Reporting;
 using ScheduledPosts.Benchmarks.Stack;
 using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Testing;
 
 namespace ScheduledPosts.Benchmarks.Scenarios;
 
@@ -176,27 +171,23 @@ public static class WebhooksScenario
 
         private readonly WebApplication _app;
         private readonly ConcurrentQueue<Arrival> _arrivals = new();
-        private Uri _base = null!;
+        private readonly Uri _base;
 
-        private Receiver(WebApplication app) => _app = app;
+        private Receiver(WebApplication app, Uri baseUrl)
+        {
+            _app = app;
+            _base = baseUrl;
+        }
 
         public static async Task<Receiver> StartAsync()
         {
-            var builder = WebApplication.CreateSlimBuilder();
-            // The services' appsettings.json files are copied into this program's output; none of their Kestrel endpoints apply here.
-            builder.Configuration.Sources.Clear();
-            builder.Configuration.AddInMemoryCollection();
-            builder.Logging.ClearProviders();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            var app = builder.Build();
-            var receiver = new Receiver(app);
-            app.MapPost("/hook/{endpoint:int}", (int endpoint, HttpRequest request) =>
+            Receiver? receiver = null;
+            var (app, baseUrl) = await LoopbackHost.StartAsync(host => host.MapPost("/hook/{endpoint:int}", (int endpoint, HttpRequest request) =>
             {
-                receiver._arrivals.Enqueue(new Arrival(endpoint, request.Headers["webhook-id"].ToString(), DateTimeOffset.UtcNow));
+                receiver!._arrivals.Enqueue(new Arrival(endpoint, request.Headers["webhook-id"].ToString(), DateTimeOffset.UtcNow));
                 return Results.NoContent();
-            });
-            await app.StartAsync();
-            receiver._base = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+            }));
+            receiver = new Receiver(app, baseUrl);
             return receiver;
         }
 
