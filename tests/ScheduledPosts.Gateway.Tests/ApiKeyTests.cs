@@ -7,29 +7,9 @@ using ScheduledPosts.Testing;
 namespace ScheduledPosts.Gateway.Tests;
 
 /// <summary>A gateway whose key cache lasts half a second, so revocations show quickly.</summary>
-public sealed class ApiKeyFixture : IAsyncLifetime
+public sealed class ApiKeyFixture() : EchoGatewayFixture(new Dictionary<string, string?> { ["ApiKeys:CacheDuration"] = CacheDuration.ToString() })
 {
     public static readonly TimeSpan CacheDuration = TimeSpan.FromMilliseconds(500);
-
-    public string ConnectionString { get; private set; } = "";
-    public EchoUpstream Upstream { get; private set; } = null!;
-    public GatewayFactory Gateway { get; private set; } = null!;
-
-    public async Task InitializeAsync()
-    {
-        ConnectionString = await Infrastructure.CreateDatabaseAsync();
-        Upstream = await EchoUpstream.StartAsync();
-        Gateway = GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address,
-            extra: new Dictionary<string, string?> { ["ApiKeys:CacheDuration"] = CacheDuration.ToString() });
-        _ = Gateway.Server;
-    }
-
-    public async Task DisposeAsync()
-    {
-        // Null when InitializeAsync failed half-way.
-        await (Gateway?.DisposeAsync() ?? ValueTask.CompletedTask);
-        await (Upstream?.DisposeAsync() ?? ValueTask.CompletedTask);
-    }
 }
 
 public sealed class ApiKeyTests(ApiKeyFixture fixture) : IClassFixture<ApiKeyFixture>

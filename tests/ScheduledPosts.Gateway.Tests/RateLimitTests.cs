@@ -5,31 +5,13 @@ using ScheduledPosts.Testing;
 namespace ScheduledPosts.Gateway.Tests;
 
 /// <summary>A gateway whose keys may send bursts of 3 and 1 request/s after that.</summary>
-public sealed class RateLimitFixture : IAsyncLifetime
+public sealed class RateLimitFixture() : EchoGatewayFixture(new Dictionary<string, string?>
+{
+    ["RateLimits:Burst"] = Burst.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    ["RateLimits:RequestsPerSecond"] = "1",
+})
 {
     public const int Burst = 3;
-
-    public string ConnectionString { get; private set; } = "";
-    public EchoUpstream Upstream { get; private set; } = null!;
-    public GatewayFactory Gateway { get; private set; } = null!;
-
-    public async Task InitializeAsync()
-    {
-        ConnectionString = await Infrastructure.CreateDatabaseAsync();
-        Upstream = await EchoUpstream.StartAsync();
-        Gateway = GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address, extra: new Dictionary<string, string?>
-        {
-            ["RateLimits:Burst"] = Burst.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["RateLimits:RequestsPerSecond"] = "1",
-        });
-        _ = Gateway.Server;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await (Gateway?.DisposeAsync() ?? ValueTask.CompletedTask);
-        await (Upstream?.DisposeAsync() ?? ValueTask.CompletedTask);
-    }
 }
 
 public sealed class RateLimitTests(RateLimitFixture fixture) : IClassFixture<RateLimitFixture>
