@@ -67,7 +67,7 @@ start() {
   pids+=($!)
 }
 
-start sandbox tests/ScheduledPosts.Sandbox ScheduledPosts.Sandbox.dll
+start sandbox services/sandbox ScheduledPosts.Sandbox.dll
 start scheduling services/scheduling ScheduledPosts.Scheduling.dll
 start publisher services/publisher ScheduledPosts.Publisher.dll
 start webhooks services/webhooks ScheduledPosts.Webhooks.dll Webhooks__AllowHttp=true Webhooks__AllowLoopback=true \

@@ -60,31 +60,22 @@ public static class Extensions
     }
 
     /// <summary>
-    /// After routing and the service defaults, before the endpoints: the access log, the admin token on
-    /// <c>/admin</c>, and on <c>/v1</c> the API key (401), its rate limit (429) and the route's scope (403), in that order.
+    /// After routing and the service defaults, the access checks: the access log, the admin token on <c>/admin</c>, and
+    /// on <c>/v1</c> the API key (401), its rate limit (429) and the route's scope (403), in that order. Then the
+    /// gateway's own endpoints (API keys, the admin API, <c>/openapi.json</c> and <c>/docs</c>) and the proxied routes
+    /// of <c>ReverseProxy</c> config, each guarded by the scopes of its declared resource.
     /// </summary>
-    public static WebApplication UseGatewayAccessControl(this WebApplication app)
+    public static WebApplication MapGatewayEndpoints(this WebApplication app)
     {
         app.UseMiddleware<AccessLog>();
         app.UseMiddleware<AdminAuthentication>();
         app.UseMiddleware<ApiKeyAuthentication>();
         app.UseMiddleware<KeyRateLimiting>();
         app.UseMiddleware<ScopeAuthorization>();
-        return app;
-    }
 
-    /// <summary>The gateway's own endpoints: API keys, the admin API, <c>/openapi.json</c> and <c>/docs</c>.</summary>
-    public static WebApplication MapGatewayEndpoints(this WebApplication app)
-    {
         app.MapApiKeysApi();
         app.MapAdminApi();
         app.MapPublicApiDocs();
-        return app;
-    }
-
-    /// <summary>The proxied routes of <c>ReverseProxy</c> config, each guarded by the scopes of its declared resource.</summary>
-    public static WebApplication MapGatewayProxy(this WebApplication app)
-    {
         app.MapReverseProxy(proxy =>
             {
                 proxy.UseMiddleware<ProxyErrorEnvelope>();
@@ -105,7 +96,7 @@ public static class Extensions
     }
 
     /// <summary>Migrations, then the bootstrap workspace and key; before the gateway takes requests.</summary>
-    public static async Task PrepareDatabaseAsync(this WebApplication app)
+    public static async Task PrepareGatewayAsync(this WebApplication app)
     {
         // Resolved first so a bad Bootstrap:Key fails start-up at once, not after waiting for the database.
         var bootstrap = app.Services.GetRequiredService<WorkspaceBootstrap>();

@@ -6,13 +6,10 @@ builder.AddServiceDefaults();
 builder.AddGatewayServices();
 
 var app = builder.Build();
-// Routing first: the body limit, the access control and the scope check all look at the matched endpoint.
-app.UseRouting();
+// The gateway establishes the internal identity rather than checking one.
 app.UseServiceDefaults(requireInternalIdentity: false);
-app.UseGatewayAccessControl();
-app.MapDefaultEndpoints();
 app.MapGatewayEndpoints();
-app.MapGatewayProxy();
+app.MapDefaultEndpoints();
 
-await app.PrepareDatabaseAsync();
-app.Run();
+await app.PrepareGatewayAsync();
+await app.RunAsync();

@@ -6,7 +6,7 @@ using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Publisher.Consumers;
 using ScheduledPosts.Publisher.Publishing;
-using ScheduledPosts.ServiceDefaults.Bus;
+using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Publisher;

@@ -7,5 +7,7 @@ builder.AddPublisherServices();
 
 var app = builder.Build();
 app.UseServiceDefaults();
+// No endpoints of its own: the publisher consumes TargetDue from the bus and calls the scheduling service over gRPC.
 app.MapDefaultEndpoints();
-app.Run();
+
+await app.RunAsync();

@@ -1,14 +1,12 @@
-using Dapper;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Api;
-using ScheduledPosts.Scheduling.Data;
+using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.Scheduling.Grpc;
 using ScheduledPosts.Scheduling.Media;
 using ScheduledPosts.Scheduling.Posts;
-using ScheduledPosts.Scheduling.Scheduling;
-using ScheduledPosts.ServiceDefaults.Bus;
+using ScheduledPosts.Scheduling.Outbox;
+using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Data;
-using ScheduledPosts.ServiceDefaults.Grpc;
 
 namespace ScheduledPosts.Scheduling;
 
@@ -18,18 +16,10 @@ public static class Extensions
 
     public static IHostApplicationBuilder AddSchedulingServices(this IHostApplicationBuilder builder)
     {
-        DefaultTypeMap.MatchNamesWithUnderscores = true;
         var services = builder.Services;
         services.AddPostgres(builder.Configuration, Schema);
         services.AddRabbitMqBus(builder.Configuration);
-        services.AddGrpc(o =>
-        {
-            o.Interceptors.Add<ApiErrorInterceptor>();
-            // Otherwise gRPC's catch-all for unknown services matches REST paths like POST /v1/posts and answers 404.
-            o.IgnoreUnknownServices = true;
-        });
-        services.AddGrpcHealthChecks();
-        services.AddGrpcReflection();
+        services.AddGrpcServerDefaults();
 
         services.AddOptions<PublishingOptions>().BindConfiguration(PublishingOptions.Section).ValidateOnStart();
         services.AddOptions<DispatcherOptions>().BindConfiguration(DispatcherOptions.Section)
@@ -46,8 +36,8 @@ public static class Extensions
         services.AddSingleton<WorkspaceSettings>();
         services.AddSingleton<IMediaStorage, LocalDirectoryMediaStorage>();
         services.AddSingleton<MediaLibrary>();
-        services.AddSingleton<Housekeeping>();
-        services.AddHostedService(sp => sp.GetRequiredService<Housekeeping>());
+        services.AddSingleton<RetentionSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());
         services.AddSingleton<PostStore>();
         services.AddSingleton<PostLifecycle>();
         services.AddSingleton<SocialAccounts>();
@@ -65,13 +55,12 @@ public static class Extensions
         app.MapSocialAccountsApi();
         app.MapGrpcService<TargetsGrpcService>();
         app.MapGrpcService<PostsGrpcService>();
-        app.MapGrpcHealthChecksService();
-        app.MapGrpcReflectionService();
+        app.MapGrpcServerDefaults();
         return app;
     }
 
     /// <summary>Applies the schema's migrations before the service takes traffic.</summary>
-    public static async Task MigrateAsync(this WebApplication app)
+    public static async Task PrepareSchedulingAsync(this WebApplication app)
         => await Migrations.ApplyAsync(app.Services.GetRequiredService<Npgsql.NpgsqlDataSource>(), Schema,
-            typeof(Extensions).Assembly, app.Logger);
+            typeof(Extensions).Assembly, app.Logger, app.Lifetime.ApplicationStopping);
 }

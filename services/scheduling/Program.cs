@@ -10,5 +10,5 @@ app.UseServiceDefaults();
 app.MapSchedulingEndpoints();
 app.MapDefaultEndpoints();
 
-await app.MigrateAsync();
+await app.PrepareSchedulingAsync();
 await app.RunAsync();

@@ -1,10 +1,12 @@
 using MassTransit;
+using Npgsql;
 using Microsoft.Extensions.Options;
-using ScheduledPosts.ServiceDefaults.Bus;
+using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Data;
-using ScheduledPosts.ServiceDefaults.Grpc;
+using ScheduledPosts.Webhooks.Api;
 using ScheduledPosts.Webhooks.Deliveries;
 using ScheduledPosts.Webhooks.Endpoints;
+using ScheduledPosts.Webhooks.Grpc;
 using ScheduledPosts.Webhooks.Signing;
 
 namespace ScheduledPosts.Webhooks;
@@ -30,14 +32,7 @@ public static class Extensions
 
         services.AddPostgres(builder.Configuration, WebhookOptions.Schema);
         services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<PostEventConsumer, PostEventConsumerDefinition>());
-        services.AddGrpc(o =>
-        {
-            o.Interceptors.Add<ApiErrorInterceptor>();
-            // Otherwise gRPC's catch-all for unknown services matches REST paths like POST /v1/posts and answers 404.
-            o.IgnoreUnknownServices = true;
-        });
-        services.AddGrpcHealthChecks();
-        services.AddGrpcReflection();
+        services.AddGrpcServerDefaults();
 
         services.AddSingleton(sp => new DestinationPolicy(sp.GetRequiredService<IOptions<WebhookOptions>>().Value));
         services.AddSingleton<SecretProtector>();
@@ -63,5 +58,22 @@ public static class Extensions
                 ConnectCallback = sp.GetRequiredService<PublicAddressConnector>().ConnectAsync,
             });
         return builder;
+    }
+
+    /// <summary>The REST and gRPC endpoints of webhook endpoints and deliveries.</summary>
+    public static WebApplication MapWebhooksEndpoints(this WebApplication app)
+    {
+        app.MapWebhookEndpointsApi();
+        app.MapGrpcService<WebhookEndpointsGrpcService>();
+        app.MapGrpcServerDefaults();
+        return app;
+    }
+
+    /// <summary>Migrations, then encrypting any signing secret still stored in the clear; before the service takes traffic.</summary>
+    public static async Task PrepareWebhooksAsync(this WebApplication app)
+    {
+        await Migrations.ApplyAsync(app.Services.GetRequiredService<NpgsqlDataSource>(), WebhookOptions.Schema,
+            typeof(Extensions).Assembly, app.Logger, app.Lifetime.ApplicationStopping);
+        await app.Services.GetRequiredService<EndpointRegistry>().ProtectStoredSecretsAsync(app.Lifetime.ApplicationStopping);
     }
 }

@@ -193,7 +193,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
             {
                 case "scheduling":
                     environment["Dispatcher__BatchSize"] = "10";
-                    environment["Logging__LogLevel__ScheduledPosts.Scheduling.Scheduling.Dispatcher"] = "Debug";
+                    environment["Logging__LogLevel__ScheduledPosts.Scheduling.Outbox.Dispatcher"] = "Debug";
                     break;
                 case "publisher":
                     environment["Logging__LogLevel__ScheduledPosts.Publisher.Publishing.TargetPublisher"] = "Information";

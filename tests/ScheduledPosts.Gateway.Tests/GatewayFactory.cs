@@ -1,3 +1,4 @@
+using ScheduledPosts.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Options;
@@ -8,7 +9,7 @@ namespace ScheduledPosts.Gateway.Tests;
 /// <summary>The gateway in a test server, on a test class's own database, with its settings injected.</summary>
 public sealed class GatewayFactory(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
 {
-    public const string InternalSecret = "test-internal-secret-0123456789-abcdefghijklmnop";
+    public const string InternalSecret = FakeService.InternalSecret;
     public const string BootstrapKey = "sp_test-bootstrap-key-0123456789-abcdefghijklmnop";
     public const string AdminToken = "test-admin-token-0123456789-abcdefghijklmnop";
 

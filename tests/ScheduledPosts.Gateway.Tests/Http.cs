@@ -34,21 +34,6 @@ public static class Http
         return await client.SendAsync(request);
     }
 
-    public static string RequestId(this HttpResponseMessage response) => response.Headers.GetValues("X-Request-Id").Single();
-
-    /// <summary>Asserts the SPEC §3 envelope: the status, the code, a message, and the response's own request id.</summary>
-    public static async Task<JsonElement> AssertEnvelopeAsync(this HttpResponseMessage response, HttpStatusCode status, string code)
-    {
-        Assert.Equal(status, response.StatusCode);
-        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        var error = document.RootElement.GetProperty("error");
-        Assert.Equal(code, error.GetProperty("code").GetString());
-        Assert.False(string.IsNullOrWhiteSpace(error.GetProperty("message").GetString()));
-        Assert.Equal(response.RequestId(), error.GetProperty("requestId").GetString());
-        return error.Clone();
-    }
-
     public static async Task<EchoedRequest> EchoAsync(this HttpResponseMessage response)
     {
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

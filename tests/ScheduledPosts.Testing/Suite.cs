@@ -190,7 +190,7 @@ public sealed class Suite : IAsyncDisposable
 
     private static readonly Dictionary<string, (string Dir, string Assembly, string Health)> Layout = new()
     {
-        ["sandbox"] = ("tests/ScheduledPosts.Sandbox", "ScheduledPosts.Sandbox.dll", "/healthz"),
+        ["sandbox"] = ("services/sandbox", "ScheduledPosts.Sandbox.dll", "/healthz"),
         ["scheduling"] = ("services/scheduling", "ScheduledPosts.Scheduling.dll", "/readyz"),
         ["publisher"] = ("services/publisher", "ScheduledPosts.Publisher.dll", "/readyz"),
         ["webhooks"] = ("services/webhooks", "ScheduledPosts.Webhooks.dll", "/readyz"),

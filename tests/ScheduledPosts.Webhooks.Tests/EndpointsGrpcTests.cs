@@ -3,7 +3,7 @@ using System.Text.Json;
 using Grpc.Core;
 using Grpc.Net.Client;
 using ScheduledPosts.Contracts.Webhooks.V1;
-using ScheduledPosts.ServiceDefaults.Grpc;
+using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Webhooks.Tests;

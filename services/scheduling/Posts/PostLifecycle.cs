@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.Contracts.Platforms;
-using ScheduledPosts.Scheduling.Scheduling;
+using ScheduledPosts.Scheduling.Outbox;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
@@ -41,7 +41,7 @@ public sealed class PostLifecycle(
     PostStore store,
     OutboxScheduler outbox,
     WorkspaceSettings settings,
-    Data.Housekeeping housekeeping,
+    Retention.RetentionSweeper retention,
     Accounts.SocialAccounts accounts,
     TimeProvider clock,
     IOptions<PublishingOptions> publishing)
@@ -318,7 +318,7 @@ public sealed class PostLifecycle(
         await connection.ExecuteAsync("DELETE FROM posts WHERE id = @postId", new { postId }, tx);
         await store.AuditAsync(tx, post, "deleted", who.KeyId);
         await tx.CommitAsync();
-        housekeeping.RequestSweep();
+        retention.RequestSweep();
         return new DeletedPost(postId, true, targets.Select(t => new DeletedTarget(t.Id, t.Platform, t.Status)).ToList());
     }
 

@@ -4,7 +4,7 @@ using ScheduledPosts.Publisher.Connectors.Mastodon;
 namespace ScheduledPosts.Publisher.Connectors.Sandbox;
 
 /// <summary>
-/// Publishes to the project's sandbox platform (tests/ScheduledPosts.Sandbox), which speaks the Mastodon subset
+/// Publishes to the project's sandbox platform (services/sandbox), which speaks the Mastodon subset
 /// <see cref="MastodonClient"/> uses. The sandbox has no OAuth: the account handle is its access token, so the
 /// handle goes in <c>Authorization: Bearer</c> and the sandbox records the status under that account. Like
 /// Mastodon, it honours <c>Idempotency-Key</c>.

@@ -5,7 +5,7 @@ using Npgsql;
 using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.ServiceDefaults.Json;
 
-namespace ScheduledPosts.Scheduling.Scheduling;
+namespace ScheduledPosts.Scheduling.Outbox;
 
 /// <summary>
 /// Schedules bus messages inside the caller's transaction, in the spirit of MassTransit's

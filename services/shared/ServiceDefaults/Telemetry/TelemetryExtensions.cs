@@ -3,7 +3,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
-using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -18,7 +17,7 @@ public static class TelemetryExtensions
 
     /// <summary>
     /// OpenTelemetry traces and metrics for every service: incoming HTTP and gRPC (ASP.NET Core), outgoing HTTP and
-    /// gRPC, Npgsql, MassTransit and YARP. W3C trace context flows through all of them (MassTransit carries it in
+    /// gRPC, MassTransit and YARP (Npgsql's are added by the data defaults). W3C trace context flows through all of them (MassTransit carries it in
     /// message headers). Exported over OTLP only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set; the standard
     /// <c>OTEL_*</c> variables configure the exporter and may rename the service (<c>OTEL_SERVICE_NAME</c>).
     /// </summary>
@@ -40,7 +39,6 @@ public static class TelemetryExtensions
                 .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsProbe(context.Request.Path))
                 .AddHttpClientInstrumentation()
                 .AddSource("Grpc.Net.Client")
-                .AddNpgsql()
                 .AddSource("MassTransit")
                 .AddSource("Yarp.ReverseProxy")
                 .AddSource(SourcePrefix + "*"))
@@ -48,7 +46,6 @@ public static class TelemetryExtensions
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddMeter("Npgsql")
                 .AddMeter("MassTransit")
                 .AddMeter(SourcePrefix + "*"));
 

@@ -9,7 +9,7 @@ using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Json;
 
-namespace ScheduledPosts.Scheduling.Scheduling;
+namespace ScheduledPosts.Scheduling.Outbox;
 
 public sealed class DispatcherOptions
 {

@@ -51,6 +51,8 @@ public static class Extensions
     /// </summary>
     public static WebApplication UseServiceDefaults(this WebApplication app, bool requireInternalIdentity = true)
     {
+        // Routing first (as WebApplication does by default): the body limit and the gateway's checks look at the matched endpoint.
+        app.UseRouting();
         app.UseMiddleware<RequestIdMiddleware>();
         app.UseExceptionHandler();
         // Failures decided before an endpoint runs (no route, wrong method or content type) get the envelope too.

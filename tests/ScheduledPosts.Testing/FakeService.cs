@@ -6,7 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using ScheduledPosts.ServiceDefaults;
 
-namespace ScheduledPosts.Gateway.Tests;
+namespace ScheduledPosts.Testing;
 
 /// <summary>
 /// A service as the real ones are built — <c>AddServiceDefaults</c>, <c>UseServiceDefaults</c>, <c>MapDefaultEndpoints</c>
@@ -14,6 +14,9 @@ namespace ScheduledPosts.Gateway.Tests;
 /// </summary>
 public sealed class FakeService : IAsyncDisposable
 {
+    /// <summary>The internal identity key of every fake service (and of the gateway under test that calls them).</summary>
+    public const string InternalSecret = "test-internal-secret-0123456789-abcdefghijklmnop";
+
     private readonly WebApplication _app;
 
     private FakeService(WebApplication app, Uri address)
@@ -27,11 +30,11 @@ public sealed class FakeService : IAsyncDisposable
     public static async Task<FakeService> StartAsync(Action<IEndpointRouteBuilder> endpoints, IReadOnlyDictionary<string, string?>? settings = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        // The test output holds the gateway's appsettings.json: read only what the test gives.
+        // A test's output folder may hold a service's appsettings.json: read only what the test gives.
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>())
         {
-            ["Internal:Secret"] = GatewayFactory.InternalSecret,
+            ["Internal:Secret"] = InternalSecret,
         });
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
         builder.Logging.ClearProviders();

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Scheduling.Posts;
 
-namespace ScheduledPosts.Scheduling.Scheduling;
+namespace ScheduledPosts.Scheduling.Outbox;
 
 /// <summary>Finds claims whose lease ran out without a report and settles them as unknown outcomes (SPEC §5).</summary>
 public sealed class LeaseReaper(PostLifecycle lifecycle, IOptions<PublishingOptions> options, ILogger<LeaseReaper> logger) : BackgroundService

@@ -2,7 +2,7 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using ScheduledPosts.ServiceDefaults.Errors;
 
-namespace ScheduledPosts.ServiceDefaults.Grpc;
+namespace ScheduledPosts.ServiceDefaults.Messaging;
 
 /// <summary>Maps the core's <see cref="ApiException"/> to gRPC status codes, with the envelope's code in the trailers.</summary>
 public sealed class ApiErrorInterceptor : Interceptor

@@ -8,8 +8,9 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.Testing;
 
-namespace ScheduledPosts.Gateway.Tests;
+namespace ScheduledPosts.ServiceDefaults.Tests;
 
 public sealed record ThingBody(string Name, string? Note, DateTimeOffset? When, Dictionary<string, string>? Tags);
 
@@ -48,6 +49,9 @@ public sealed class ThingServiceFixture : IAsyncLifetime
 /// <summary>What every service gets from ServiceDefaults, seen from outside: the identity check, the body rules, its OpenAPI document.</summary>
 public sealed class ServiceDefaultsTests(ThingServiceFixture fixture) : IClassFixture<ThingServiceFixture>
 {
+    private static readonly InternalIdentityCodec Codec =
+        new(Options.Create(new InternalIdentityOptions { Secret = FakeService.InternalSecret }), TimeProvider.System);
+
     private static readonly InternalIdentity Caller = new("ws_test", "key_test", ["posts:write"]);
 
     [Fact]
@@ -55,7 +59,7 @@ public sealed class ServiceDefaultsTests(ThingServiceFixture fixture) : IClassFi
     {
         using var client = new HttpClient { BaseAddress = fixture.Service.Address };
         var otherSecret = new InternalIdentityCodec(Options.Create(new InternalIdentityOptions { Secret = "another-secret-entirely-0123456789-abcdef" }), TimeProvider.System);
-        var stale = new InternalIdentityCodec(Options.Create(new InternalIdentityOptions { Secret = GatewayFactory.InternalSecret }), new PastClock(TimeSpan.FromMinutes(10)));
+        var stale = new InternalIdentityCodec(Options.Create(new InternalIdentityOptions { Secret = FakeService.InternalSecret }), new PastClock(TimeSpan.FromMinutes(10)));
 
         foreach (string? identity in new[] { null, "v1.e30.forged", otherSecret.Encode(Caller), stale.Encode(Caller) })
         {
@@ -180,7 +184,7 @@ public sealed class ServiceDefaultsTests(ThingServiceFixture fixture) : IClassFi
     {
         using var client = new HttpClient { BaseAddress = fixture.Service.Address };
         using var request = new HttpRequestMessage(method, path) { Content = content };
-        request.Headers.Add(InternalIdentity.Header, GatewayFactory.Codec.Encode(Caller));
+        request.Headers.Add(InternalIdentity.Header, Codec.Encode(Caller));
         return await client.SendAsync(request);
     }
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using ScheduledPosts.ServiceDefaults.Json;
 
-namespace ScheduledPosts.ServiceDefaults.Bus;
+namespace ScheduledPosts.ServiceDefaults.Messaging;
 
 public sealed class RabbitMqOptions
 {

@@ -2,14 +2,14 @@ using Dapper;
 using Npgsql;
 using ScheduledPosts.Scheduling.Media;
 
-namespace ScheduledPosts.Scheduling.Data;
+namespace ScheduledPosts.Scheduling.Retention;
 
 /// <summary>
 /// Removes what is no longer needed, after the transactions that made it so: files of media no post uses any
 /// more (a storage failure is logged and retried on the next sweep, never failing a request), expired
 /// idempotency keys, and outbox rows sent more than a day ago. Sweeps every minute, or at once when asked.
 /// </summary>
-public sealed class Housekeeping(NpgsqlDataSource dataSource, IMediaStorage storage, ILogger<Housekeeping> logger) : BackgroundService
+public sealed class RetentionSweeper(NpgsqlDataSource dataSource, IMediaStorage storage, ILogger<RetentionSweeper> logger) : BackgroundService
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
 
@@ -39,7 +39,7 @@ public sealed class Housekeeping(NpgsqlDataSource dataSource, IMediaStorage stor
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                logger.LogWarning(e, "Housekeeping sweep failed; retrying on the next one");
+                logger.LogWarning(e, "RetentionSweeper sweep failed; retrying on the next one");
             }
 
             try

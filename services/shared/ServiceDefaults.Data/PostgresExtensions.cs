@@ -1,7 +1,10 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Dapper;
 using Npgsql;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace ScheduledPosts.ServiceDefaults.Data;
 
@@ -16,6 +19,9 @@ public static class PostgresExtensions
     /// </summary>
     public static IServiceCollection AddPostgres(this IServiceCollection services, IConfiguration configuration, string schema)
     {
+        // One Dapper convention in every service: snake_case columns map to PascalCase members, so SQL selects plain
+        // column names and never aliases them.
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
         string connectionString = configuration.GetConnectionString("Postgres")
             ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not configured.");
         var configured = new NpgsqlConnectionStringBuilder(connectionString);
@@ -34,6 +40,8 @@ public static class PostgresExtensions
         services.AddKeyedSingleton(Listener, (_, _) =>
             new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false }.ConnectionString).Build());
         services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"]);
+        services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddNpgsql());
+        services.ConfigureOpenTelemetryMeterProvider(metrics => metrics.AddMeter("Npgsql"));
         return services;
     }
 

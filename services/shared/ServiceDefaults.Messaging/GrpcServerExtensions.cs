@@ -1,0 +1,29 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ScheduledPosts.ServiceDefaults.Messaging;
+
+public static class GrpcServerExtensions
+{
+    /// <summary>The gRPC server of a service: errors mapped from <see cref="Errors.ApiException"/>, health and reflection.</summary>
+    public static IServiceCollection AddGrpcServerDefaults(this IServiceCollection services)
+    {
+        services.AddGrpc(o =>
+        {
+            o.Interceptors.Add<ApiErrorInterceptor>();
+            // Otherwise gRPC's catch-all for unknown services matches REST paths like POST /v1/posts and answers 404.
+            o.IgnoreUnknownServices = true;
+        });
+        services.AddGrpcHealthChecks();
+        services.AddGrpcReflection();
+        return services;
+    }
+
+    /// <summary><c>grpc.health.v1</c> and server reflection, next to the service's own gRPC services.</summary>
+    public static WebApplication MapGrpcServerDefaults(this WebApplication app)
+    {
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        return app;
+    }
+}
