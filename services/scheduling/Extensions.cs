@@ -4,6 +4,7 @@ using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.Scheduling.Grpc;
 using ScheduledPosts.Scheduling.Media;
 using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.Scheduling.Publishing;
 using ScheduledPosts.Scheduling.Outbox;
 using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Data;
@@ -21,6 +22,7 @@ public static class Extensions
         services.AddRabbitMqBus(builder.Configuration);
         services.AddGrpcServerDefaults();
 
+        services.AddOptions<PostOptions>().BindConfiguration(PostOptions.Section).ValidateOnStart();
         services.AddOptions<PublishingOptions>().BindConfiguration(PublishingOptions.Section).ValidateOnStart();
         services.AddOptions<DispatcherOptions>().BindConfiguration(DispatcherOptions.Section)
             .Validate(o => o.BatchSize > 0, "Dispatcher:BatchSize must be positive.").ValidateOnStart();
@@ -39,7 +41,12 @@ public static class Extensions
         services.AddSingleton<RetentionSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());
         services.AddSingleton<PostStore>();
-        services.AddSingleton<PostLifecycle>();
+        services.AddSingleton<PostContent>();
+        services.AddSingleton<PostEvents>();
+        services.AddSingleton<PostReader>();
+        services.AddSingleton<PostCommands>();
+        services.AddSingleton<ClaimStore>();
+        services.AddSingleton<TargetClaims>();
         services.AddSingleton<SocialAccounts>();
         services.AddHostedService<Dispatcher>();
         services.AddHostedService<LeaseReaper>();

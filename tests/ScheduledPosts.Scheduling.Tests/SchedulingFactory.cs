@@ -18,7 +18,7 @@ namespace ScheduledPosts.Scheduling.Tests;
 /// The scheduling service in a test host over a fresh database and RabbitMQ virtual host, plus a separate
 /// bus connection that records every <see cref="TargetDue"/> the dispatcher sends — standing in for the publisher.
 /// </summary>
-public class SchedulingFactory : WebApplicationFactory<Posts.PostLifecycle>, IAsyncLifetime
+public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsyncLifetime
 {
     public const string Workspace = "ws_test";
     private readonly Dictionary<string, string> _settings = [];

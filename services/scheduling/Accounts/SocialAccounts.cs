@@ -20,7 +20,7 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
         public SocialAccountView ToView() => new(Id, Platform, Handle, DisplayName, Status, new DateTimeOffset(DateTime.SpecifyKind(CreatedAt, DateTimeKind.Utc)));
     }
 
-    private const string Columns = "id, platform, handle, display_name AS DisplayName, status, created_at AS CreatedAt";
+    private const string Columns = "id, platform, handle, display_name, status, created_at";
 
     public async Task<SocialAccountView> ConnectAsync(string workspaceId, ConnectAccountRequest request)
     {

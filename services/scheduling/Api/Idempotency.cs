@@ -13,7 +13,7 @@ namespace ScheduledPosts.Scheduling.Api;
 /// 422 <c>IDEMPOTENCY_KEY_REUSED</c>; a key whose first request is still running is a 409. A 5xx is not
 /// stored, so the client can retry. Multipart uploads are not covered (their bodies are streamed, not hashed).
 /// </summary>
-public sealed class Idempotency(RequestDelegate next, NpgsqlDataSource dataSource, ILogger<Idempotency> logger)
+public sealed partial class Idempotency(RequestDelegate next, NpgsqlDataSource dataSource, ILogger<Idempotency> logger)
 {
     public const string Header = "Idempotency-Key";
     private const int MaxKeyLength = 255;
@@ -111,7 +111,7 @@ public sealed class Idempotency(RequestDelegate next, NpgsqlDataSource dataSourc
             throw ApiException.Conflict("A request with this Idempotency-Key is still being processed; retry shortly.");
         }
 
-        logger.LogInformation("Replaying the response to Idempotency-Key {Key}", key);
+        LogReplaying(key);
         context.Response.StatusCode = status;
         context.Response.ContentType = stored.ContentType;
         if (!string.IsNullOrEmpty(stored.Location))
@@ -139,4 +139,7 @@ public sealed class Idempotency(RequestDelegate next, NpgsqlDataSource dataSourc
         request.Body.Position = 0;
         return hash.GetHashAndReset();
     }
+
+    [LoggerMessage(1, LogLevel.Information, "Replaying the response to Idempotency-Key {Key}")]
+    private partial void LogReplaying(string key);
 }

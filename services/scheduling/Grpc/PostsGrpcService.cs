@@ -10,8 +10,8 @@ using GrpcPosts = ScheduledPosts.Contracts.Scheduling.V1.Posts;
 
 namespace ScheduledPosts.Scheduling.Grpc;
 
-/// <summary>Post operations for internal callers, over the same <see cref="PostLifecycle"/> as REST.</summary>
-public sealed class PostsGrpcService(PostLifecycle lifecycle) : GrpcPosts.PostsBase
+/// <summary>Post operations for internal callers, over the same <see cref="PostCommands"/> and <see cref="PostReader"/> as REST.</summary>
+public sealed class PostsGrpcService(PostCommands commands, PostReader reader) : GrpcPosts.PostsBase
 {
     public override async Task<Post> CreatePost(Contracts.Scheduling.V1.CreatePostRequest request, ServerCallContext context)
     {
@@ -22,18 +22,18 @@ public sealed class PostsGrpcService(PostLifecycle lifecycle) : GrpcPosts.PostsB
             NullIfEmpty(request.Timezone),
             request.Metadata.ToDictionary(),
             request.MediaIds.Select(id => (string?)id).ToList());
-        return ToMessage(await lifecycle.CreateAsync(Who(context), create));
+        return ToMessage(await commands.CreateAsync(Who(context), create));
     }
 
     public override async Task<Post> GetPost(GetPostRequest request, ServerCallContext context)
-        => ToMessage(await lifecycle.GetAsync(Who(context).WorkspaceId, request.PostId));
+        => ToMessage(await reader.GetAsync(Who(context).WorkspaceId, request.PostId));
 
     public override async Task<ListPostsResponse> ListPosts(ListPostsRequest request, ServerCallContext context)
     {
         var query = new PostQuery(NullIfEmpty(request.Status), NullIfEmpty(request.Platform), NullIfEmpty(request.SocialAccountId),
             NullIfEmpty(request.ScheduledFrom), NullIfEmpty(request.ScheduledTo),
             request.Limit == 0 ? null : request.Limit.ToString(CultureInfo.InvariantCulture), NullIfEmpty(request.Cursor));
-        var page = await lifecycle.ListAsync(Who(context).WorkspaceId, query);
+        var page = await reader.ListAsync(Who(context).WorkspaceId, query);
         var response = new ListPostsResponse { NextCursor = page.NextCursor ?? "", HasMore = page.HasMore };
         response.Posts.AddRange(page.Data.Select(p => ToMessage(new PostResult(p, ""))));
         return response;
@@ -51,30 +51,30 @@ public sealed class PostsGrpcService(PostLifecycle lifecycle) : GrpcPosts.PostsB
             throw ApiException.BadRequest("patch_json is not valid JSON for this operation.");
         }
 
-        return ToMessage(await lifecycle.UpdateDraftAsync(Who(context), request.PostId,
+        return ToMessage(await commands.UpdateDraftAsync(Who(context), request.PostId,
             patch ?? throw ApiException.BadRequest("patch_json is required."), NullIfEmpty(request.IfMatch)));
     }
 
     public override async Task<Post> SchedulePost(SchedulePostRequest request, ServerCallContext context)
-        => ToMessage(await lifecycle.ScheduleAsync(Who(context), request.PostId, request.ScheduledFor, NullIfEmpty(request.IfMatch)));
+        => ToMessage(await commands.ScheduleAsync(Who(context), request.PostId, request.ScheduledFor, NullIfEmpty(request.IfMatch)));
 
     public override async Task<Post> PublishPost(PublishPostRequest request, ServerCallContext context)
-        => ToMessage(await lifecycle.PublishNowAsync(Who(context), request.PostId, NullIfEmpty(request.IfMatch)));
+        => ToMessage(await commands.PublishNowAsync(Who(context), request.PostId, NullIfEmpty(request.IfMatch)));
 
     public override async Task<Post> ReschedulePost(SchedulePostRequest request, ServerCallContext context)
-        => ToMessage(await lifecycle.RescheduleAsync(Who(context), request.PostId, request.ScheduledFor, NullIfEmpty(request.IfMatch)));
+        => ToMessage(await commands.RescheduleAsync(Who(context), request.PostId, request.ScheduledFor, NullIfEmpty(request.IfMatch)));
 
     public override async Task<Post> CancelPost(Contracts.Scheduling.V1.CancelPostRequest request, ServerCallContext context)
-        => ToMessage(await lifecycle.CancelAsync(Who(context), request.PostId, NullIfEmpty(request.Reason), NullIfEmpty(request.IfMatch)));
+        => ToMessage(await commands.CancelAsync(Who(context), request.PostId, NullIfEmpty(request.Reason), NullIfEmpty(request.IfMatch)));
 
     public override async Task<Post> CancelTarget(CancelTargetRequest request, ServerCallContext context)
-        => ToMessage(await lifecycle.CancelTargetAsync(Who(context), request.PostId, request.TargetId, NullIfEmpty(request.Reason), NullIfEmpty(request.IfMatch)));
+        => ToMessage(await commands.CancelTargetAsync(Who(context), request.PostId, request.TargetId, NullIfEmpty(request.Reason), NullIfEmpty(request.IfMatch)));
 
     public override async Task<JsonResponse> DeletePost(DeletePostRequest request, ServerCallContext context)
-        => Json(await lifecycle.DeleteAsync(Who(context), request.PostId, NullIfEmpty(request.IfMatch)));
+        => Json(await commands.DeleteAsync(Who(context), request.PostId, NullIfEmpty(request.IfMatch)));
 
     public override async Task<JsonResponse> GetPostEvents(GetPostRequest request, ServerCallContext context)
-        => Json(new { data = await lifecycle.AuditLogAsync(Who(context).WorkspaceId, request.PostId) });
+        => Json(new { data = await reader.AuditLogAsync(Who(context).WorkspaceId, request.PostId) });
 
     private static InternalIdentity Who(ServerCallContext context) => InternalIdentityMiddleware.Current(context.GetHttpContext());
 

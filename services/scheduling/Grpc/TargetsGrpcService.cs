@@ -4,14 +4,14 @@ using Grpc.Core;
 using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Scheduling.Media;
-using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.Scheduling.Publishing;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling.Grpc;
 
 /// <summary>The publisher's internal API: claim a due target, read its media, complete it. Callers need the internal scope.</summary>
-public sealed class TargetsGrpcService(PostLifecycle lifecycle, MediaLibrary media) : Targets.TargetsBase
+public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) : Targets.TargetsBase
 {
     // Well under gRPC's 4 MiB message limit; large enough that a 50 MiB file is a few hundred messages.
     private const int ChunkSize = 64 * 1024;
@@ -22,7 +22,7 @@ public sealed class TargetsGrpcService(PostLifecycle lifecycle, MediaLibrary med
         // Read before the claim, so a failure here leaves nothing claimed (the publisher retries the message). A
         // post's media links change only while it is a draft, whose targets cannot be claimed.
         var postMedia = await media.OfPostAsync(request.PostId, context.CancellationToken);
-        var (target, reason) = await lifecycle.ClaimAsync(request.PostId, request.TargetId, request.ScheduleVersion);
+        var (target, reason) = await claims.ClaimAsync(request.PostId, request.TargetId, request.ScheduleVersion);
         if (target is null)
         {
             return new ClaimTargetResponse { Claimed = false, Reason = reason };
@@ -70,14 +70,14 @@ public sealed class TargetsGrpcService(PostLifecycle lifecycle, MediaLibrary med
             throw ApiException.Validation("leaseToken", "lease_token is not a lease token.");
         }
 
-        PostLifecycle.Outcome outcome = request.OutcomeCase switch
+        TargetClaims.Outcome outcome = request.OutcomeCase switch
         {
-            CompleteTargetRequest.OutcomeOneofCase.Published => new PostLifecycle.Published(request.Published.ExternalPostId, NullIfEmpty(request.Published.ExternalUrl)),
-            CompleteTargetRequest.OutcomeOneofCase.Failed => new PostLifecycle.Failed(request.Failed.ErrorCode, request.Failed.ErrorMessage, request.Failed.Retryable),
+            CompleteTargetRequest.OutcomeOneofCase.Published => new TargetClaims.Published(request.Published.ExternalPostId, NullIfEmpty(request.Published.ExternalUrl)),
+            CompleteTargetRequest.OutcomeOneofCase.Failed => new TargetClaims.Failed(request.Failed.ErrorCode, request.Failed.ErrorMessage, request.Failed.Retryable),
             _ => throw ApiException.Validation("outcome", "Either published or failed is required."),
         };
         var retryAfter = request.OutcomeCase == CompleteTargetRequest.OutcomeOneofCase.Failed ? request.Failed.RetryAfter?.ToTimeSpan() : null;
-        var (targetStatus, postStatus) = await lifecycle.CompleteAsync(request.TargetId, leaseToken, outcome, retryAfter);
+        var (targetStatus, postStatus) = await claims.CompleteAsync(request.TargetId, leaseToken, outcome, retryAfter);
         return new CompleteTargetResponse { TargetStatus = targetStatus, PostStatus = postStatus };
     }
 

@@ -33,7 +33,7 @@ public sealed class DispatcherOptions
 /// confirmed, so a concurrent cancel either removes a message before it goes or finds it already sent.
 /// Sleeps until the next due time, woken early by NOTIFY when a sooner message is written.
 /// </summary>
-public sealed class Dispatcher(
+public sealed partial class Dispatcher(
     NpgsqlDataSource dataSource,
     [FromKeyedServices(PostgresExtensions.Listener)] NpgsqlDataSource listeners,
     IBus bus,
@@ -69,7 +69,7 @@ public sealed class Dispatcher(
             catch (Exception e)
             {
                 // The database or broker is away: keep nothing in memory, resume from the table when it is back.
-                logger.LogWarning(e, "Dispatcher interrupted; resuming in {Backoff}", backoff);
+                LogInterrupted(e, backoff);
                 await Task.Delay(backoff, stoppingToken);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
@@ -118,7 +118,7 @@ public sealed class Dispatcher(
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         var rows = (await connection.QueryAsync<OutboxRow>("""
-            SELECT id, message_type AS MessageType, payload::text AS Payload, trace_parent AS TraceParent FROM outbox
+            SELECT id, message_type, payload::text AS payload, trace_parent FROM outbox
             WHERE sent_at IS NULL AND due_at <= clock_timestamp()
             ORDER BY due_at
             LIMIT @batch
@@ -139,7 +139,7 @@ public sealed class Dispatcher(
         long[] sentIds = rows.Where((_, i) => sent[i]).Select(r => r.Id).ToArray();
         await connection.ExecuteAsync("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY(@sentIds)", new { sentIds }, tx);
         await tx.CommitAsync(ct);
-        logger.LogDebug("Dispatched {Sent} of {Claimed} due outbox messages", sentIds.Length, rows.Count);
+        LogDispatched(sentIds.Length, rows.Count);
         return (rows.Count, sentIds.Length);
     }
 
@@ -147,7 +147,7 @@ public sealed class Dispatcher(
     {
         if (!MessageTypes.TryGetValue(row.MessageType, out var type))
         {
-            logger.LogError("Outbox message {Id} has unknown type {Type}; left unsent", row.Id, row.MessageType);
+            LogUnknownType(row.Id, row.MessageType);
             return false;
         }
 
@@ -165,13 +165,13 @@ public sealed class Dispatcher(
         {
             // No confirm in time (the broker is away): left unsent, retried on the next pass. Should it have reached the
             // broker after all, the copy sent then is a duplicate, which consumers ignore.
-            logger.LogWarning("Publishing outbox message {Id} was not confirmed within {Timeout}", row.Id, _options.PublishTimeout);
+            LogNotConfirmed(row.Id, _options.PublishTimeout);
             return false;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // Left unsent: the next pass retries it. Consumers are idempotent, so a duplicate is harmless.
-            logger.LogWarning(e, "Publishing outbox message {Id} failed", row.Id);
+            LogPublishFailed(e, row.Id);
             return false;
         }
     }
@@ -189,4 +189,19 @@ public sealed class Dispatcher(
 
         return TimeSpan.FromSeconds(Math.Clamp(seconds.Value, 0, _options.MaxIdle.TotalSeconds));
     }
+
+    [LoggerMessage(1, LogLevel.Warning, "Dispatcher interrupted; resuming in {Backoff}")]
+    private partial void LogInterrupted(Exception error, TimeSpan backoff);
+
+    [LoggerMessage(2, LogLevel.Debug, "Dispatched {Sent} of {Claimed} due outbox messages")]
+    private partial void LogDispatched(int sent, int claimed);
+
+    [LoggerMessage(3, LogLevel.Error, "Outbox message {Id} has unknown type {Type}; left unsent")]
+    private partial void LogUnknownType(long id, string type);
+
+    [LoggerMessage(4, LogLevel.Warning, "Publishing outbox message {Id} was not confirmed within {Timeout}")]
+    private partial void LogNotConfirmed(long id, TimeSpan timeout);
+
+    [LoggerMessage(5, LogLevel.Warning, "Publishing outbox message {Id} failed")]
+    private partial void LogPublishFailed(Exception error, long id);
 }

@@ -24,3 +24,13 @@ public static class TargetStatus
 
     public static bool IsTerminal(string status) => status is Published or Failed or Skipped or Cancelled;
 }
+
+/// <summary>Error codes the scheduling service itself gives a target.</summary>
+public static class TargetErrors
+{
+    /// <summary>An attempt that may or may not have reached the platform; retried only when asked explicitly.</summary>
+    public const string UnknownOutcome = "UNKNOWN_OUTCOME";
+
+    /// <summary>The publisher's claim ran out before it reported; retried with the same idempotency key.</summary>
+    public const string LeaseExpired = "LEASE_EXPIRED";
+}

@@ -140,6 +140,118 @@ public sealed class PostStore
             FROM post_audit WHERE workspace_id = @workspaceId AND post_id = @postId ORDER BY id
             """, new { workspaceId, postId })).AsList();
 
+    public Task UpdateDraftAsync(NpgsqlTransaction tx, string postId, string caption, string? timezone, string? metadataJson)
+        => tx.Connection!.ExecuteAsync("""
+            UPDATE posts SET caption = @caption, timezone = COALESCE(@timezone, timezone), metadata = COALESCE(@metadataJson::jsonb, metadata)
+            WHERE id = @postId
+            """, new { caption, timezone, metadataJson, postId }, tx);
+
+    public async Task ReplaceTargetsAsync(NpgsqlTransaction tx, string postId, IEnumerable<TargetRow> targets)
+    {
+        await tx.Connection!.ExecuteAsync("DELETE FROM targets WHERE post_id = @postId", new { postId }, tx);
+        await InsertTargetsAsync(tx, targets);
+    }
+
+    /// <summary>The workspace's accounts among <paramref name="accountIds"/>, by id.</summary>
+    public async Task<Dictionary<string, (string Id, string Platform, string Status)>> AccountsAsync(
+        NpgsqlTransaction tx, string workspaceId, string[] accountIds)
+        => (await tx.Connection!.QueryAsync<(string Id, string Platform, string Status)>(
+                "SELECT id, platform, status FROM social_accounts WHERE workspace_id = @workspaceId AND id = ANY(@accountIds)",
+                new { workspaceId, accountIds }, tx))
+            .ToDictionary(a => a.Id);
+
+    /// <summary>Which of <paramref name="mediaIds"/> the workspace holds and no delete has orphaned.</summary>
+    public async Task<HashSet<string>> UsableMediaAsync(NpgsqlTransaction tx, string workspaceId, string[] mediaIds)
+        => (await tx.Connection!.QueryAsync<string>(
+            "SELECT id FROM media WHERE workspace_id = @workspaceId AND id = ANY(@mediaIds) AND orphaned_at IS NULL",
+            new { workspaceId, mediaIds }, tx)).ToHashSet();
+
+    /// <summary>The content types of the post's media, in order.</summary>
+    public async Task<List<string>> MediaContentTypesAsync(NpgsqlTransaction tx, string postId)
+        => (await tx.Connection!.QueryAsync<string>("""
+            SELECT m.content_type FROM post_media pm JOIN media m ON m.id = pm.media_id
+            WHERE pm.post_id = @postId ORDER BY pm.position
+            """, new { postId }, tx)).AsList();
+
+    /// <summary>
+    /// Puts the post on the schedule at <paramref name="due"/> under a new schedule version (a cancel is undone), and
+    /// brings the targets in <paramref name="revive"/> back to scheduled. Returns the version and the revived targets.
+    /// </summary>
+    public async Task<(long Version, List<string> TargetIds)> ScheduleAsync(NpgsqlTransaction tx, string postId, DateTimeOffset due, string[] revive)
+    {
+        var connection = tx.Connection!;
+        long version = await connection.ExecuteScalarAsync<long>($"""
+            UPDATE posts SET status = '{PostStatus.Scheduled}', scheduled_for = @due, schedule_version = schedule_version + 1,
+                cancelled_at = NULL, cancel_reason = NULL
+            WHERE id = @postId
+            RETURNING schedule_version
+            """, new { due, postId }, tx);
+        var targetIds = (await connection.QueryAsync<string>($"""
+            UPDATE targets SET status = '{TargetStatus.Scheduled}', next_attempt_at = @due, error_code = NULL, error_message = NULL
+            WHERE post_id = @postId AND status = ANY(@revive)
+            RETURNING id
+            """, new { due, postId, revive }, tx)).AsList();
+        return (version, targetIds);
+    }
+
+    /// <summary>Whether any target of the post went out or may be going out (a cancelled post with one cannot be revived).</summary>
+    public Task<bool> AnyTargetPublishedOrPublishingAsync(NpgsqlTransaction tx, string postId)
+        => tx.Connection!.ExecuteScalarAsync<bool>(
+            $"SELECT EXISTS (SELECT 1 FROM targets WHERE post_id = @postId AND status IN ('{TargetStatus.Published}', '{TargetStatus.Publishing}'))",
+            new { postId }, tx);
+
+    public Task<bool> AnyTargetPublishedAsync(NpgsqlTransaction tx, string postId)
+        => tx.Connection!.ExecuteScalarAsync<bool>(
+            $"SELECT EXISTS (SELECT 1 FROM targets WHERE post_id = @postId AND status = '{TargetStatus.Published}')", new { postId }, tx);
+
+    /// <summary>Cancels the post's targets still waiting to be claimed; returns how many.</summary>
+    public Task<int> CancelWaitingTargetsAsync(NpgsqlTransaction tx, string postId)
+        => tx.Connection!.ExecuteAsync(
+            $"UPDATE targets SET status = '{TargetStatus.Cancelled}', next_attempt_at = NULL WHERE post_id = @postId AND status = '{TargetStatus.Scheduled}'",
+            new { postId }, tx);
+
+    public Task CancelTargetAsync(NpgsqlTransaction tx, string targetId)
+        => tx.Connection!.ExecuteAsync(
+            $"UPDATE targets SET status = '{TargetStatus.Cancelled}', next_attempt_at = NULL WHERE id = @targetId", new { targetId }, tx);
+
+    public Task MarkCancelledAsync(NpgsqlTransaction tx, string postId, string? reason)
+        => tx.Connection!.ExecuteAsync(
+            "UPDATE posts SET cancelled_at = clock_timestamp(), cancel_reason = @reason WHERE id = @postId", new { reason, postId }, tx);
+
+    /// <summary>
+    /// Back to scheduled, due now and with fresh attempts: the post's failed targets (those of unknown outcome only
+    /// when <paramref name="includeUnknown"/>). Returns their ids.
+    /// </summary>
+    public async Task<List<string>> RequeueFailedTargetsAsync(NpgsqlTransaction tx, string postId, bool includeUnknown)
+        => (await tx.Connection!.QueryAsync<string>($"""
+            UPDATE targets SET status = '{TargetStatus.Scheduled}', attempt_count = 0, next_attempt_at = clock_timestamp(),
+                error_code = NULL, error_message = NULL, lease_token = NULL, lease_expires_at = NULL
+            WHERE post_id = @postId AND status = '{TargetStatus.Failed}' AND (@includeUnknown OR error_code IS DISTINCT FROM @unknown)
+            RETURNING id
+            """, new { postId, includeUnknown, unknown = TargetErrors.UnknownOutcome }, tx)).AsList();
+
+    public Task SetStatusAsync(NpgsqlTransaction tx, string postId, string status)
+        => tx.Connection!.ExecuteAsync("UPDATE posts SET status = @status WHERE id = @postId", new { status, postId }, tx);
+
+    /// <summary>The post's final status once every target is terminal, with the time its last copy went out.</summary>
+    public Task SettleAsync(NpgsqlTransaction tx, string postId, string status, DateTime? publishedAt)
+        => tx.Connection!.ExecuteAsync(
+            "UPDATE posts SET status = @status, published_at = @publishedAt WHERE id = @postId", new { status, publishedAt, postId }, tx);
+
+    /// <summary>
+    /// Deletes the post (targets and media links cascade); media no other post uses is marked orphaned in the same
+    /// transaction, for the retention sweeper to remove from storage after the commit.
+    /// </summary>
+    public async Task DeleteAsync(NpgsqlTransaction tx, string postId)
+    {
+        await tx.Connection!.ExecuteAsync("""
+            UPDATE media SET orphaned_at = clock_timestamp()
+            WHERE id IN (SELECT media_id FROM post_media WHERE post_id = @postId)
+              AND NOT EXISTS (SELECT 1 FROM post_media pm WHERE pm.media_id = media.id AND pm.post_id <> @postId)
+            """, new { postId }, tx);
+        await tx.Connection!.ExecuteAsync("DELETE FROM posts WHERE id = @postId", new { postId }, tx);
+    }
+
     public static PostView ToView(PostRow post, IEnumerable<TargetRow> targets, IEnumerable<MediaLinkRow> media) => new(
         post.Id, post.WorkspaceId, post.Status, post.Caption, post.Timezone, Utc(post.ScheduledFor), Utc(post.PublishedAt),
         Utc(post.CancelledAt), post.CancelReason, post.ScheduleVersion,

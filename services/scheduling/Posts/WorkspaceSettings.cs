@@ -10,13 +10,13 @@ public sealed record WorkspaceSettingsView(int PublishLeadSeconds, int CancelCut
 
 public sealed record UpdateWorkspaceSettingsRequest(int? PublishLeadSeconds, int? CancelCutoffSeconds);
 
-public sealed class WorkspaceSettings(NpgsqlDataSource dataSource, IOptions<PublishingOptions> publishing)
+public sealed class WorkspaceSettings(NpgsqlDataSource dataSource, IOptions<PostOptions> options)
 {
     public async Task<WorkspaceSettingsView> GetAsync(NpgsqlConnection connection, string workspaceId, NpgsqlTransaction? tx = null)
         => await connection.QuerySingleOrDefaultAsync<WorkspaceSettingsView>(
                "SELECT publish_lead_seconds, cancel_cutoff_seconds FROM workspace_settings WHERE workspace_id = @workspaceId",
                new { workspaceId }, tx)
-           ?? new WorkspaceSettingsView((int)publishing.Value.PublishLead.TotalSeconds, 0);
+           ?? new WorkspaceSettingsView((int)options.Value.PublishLead.TotalSeconds, 0);
 
     public async Task<WorkspaceSettingsView> GetAsync(string workspaceId)
     {

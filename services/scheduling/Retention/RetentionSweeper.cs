@@ -9,7 +9,7 @@ namespace ScheduledPosts.Scheduling.Retention;
 /// more (a storage failure is logged and retried on the next sweep, never failing a request), expired
 /// idempotency keys, and outbox rows sent more than a day ago. Sweeps every minute, or at once when asked.
 /// </summary>
-public sealed class RetentionSweeper(NpgsqlDataSource dataSource, IMediaStorage storage, ILogger<RetentionSweeper> logger) : BackgroundService
+public sealed partial class RetentionSweeper(NpgsqlDataSource dataSource, IMediaStorage storage, ILogger<RetentionSweeper> logger) : BackgroundService
 {
     private readonly SemaphoreSlim _wake = new(0, 1);
 
@@ -39,7 +39,7 @@ public sealed class RetentionSweeper(NpgsqlDataSource dataSource, IMediaStorage 
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                logger.LogWarning(e, "RetentionSweeper sweep failed; retrying on the next one");
+                LogSweepFailed(e);
             }
 
             try
@@ -69,7 +69,7 @@ public sealed class RetentionSweeper(NpgsqlDataSource dataSource, IMediaStorage 
                 }
                 catch (IOException e)
                 {
-                    logger.LogWarning(e, "Could not remove media {MediaId} from storage; will retry", mediaId);
+                    LogRemoveFailed(e, mediaId);
                 }
             }
 
@@ -87,4 +87,10 @@ public sealed class RetentionSweeper(NpgsqlDataSource dataSource, IMediaStorage 
         _wake.Dispose();
         base.Dispose();
     }
+
+    [LoggerMessage(1, LogLevel.Warning, "Retention sweep failed; retrying on the next one")]
+    private partial void LogSweepFailed(Exception error);
+
+    [LoggerMessage(2, LogLevel.Warning, "Could not remove media {MediaId} from storage; will retry")]
+    private partial void LogRemoveFailed(Exception error, string mediaId);
 }

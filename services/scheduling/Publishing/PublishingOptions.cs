@@ -1,0 +1,17 @@
+namespace ScheduledPosts.Scheduling.Publishing;
+
+/// <summary>The claim protocol's settings, from the <c>Publishing</c> section (docs/publishing.md).</summary>
+public sealed class PublishingOptions
+{
+    public const string Section = "Publishing";
+
+    /// <summary>How long a claimed target is the publisher's before the claim counts as lost.</summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(2);
+
+    public int MaxAttempts { get; set; } = 5;
+    public TimeSpan RetryBase { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan RetryCap { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often expired claims are looked for.</summary>
+    public TimeSpan ReaperInterval { get; set; } = TimeSpan.FromSeconds(5);
+}
