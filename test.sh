@@ -29,6 +29,6 @@ else
   # Everything else first, its test classes in parallel; then the chaos scenarios, one at a time, on a quieter machine.
   dotnet test ScheduledPosts.sln -c Release --no-build -nologo --filter 'Category!=Chaos'
   dotnet test tests/ScheduledPosts.Chaos.Tests -c Release --no-build -nologo
-  # The benchmark program with small N, so it never rots (its figures here are not the ones to quote: README, Performance).
+  # The benchmark program with small N, so it never rots (its figures here are not the ones to quote: docs/performance.md).
   dotnet run -c Release --no-build --project tests/ScheduledPosts.Benchmarks -- all --quick
 fi

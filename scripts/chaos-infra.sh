@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The chaos suite's own PostgreSQL and RabbitMQ, which its tests stop and start (SPEC §8), apart from the shared
+# The chaos suite's own PostgreSQL and RabbitMQ, which its tests stop and start (docs/guarantees.md), apart from the shared
 # test servers (PostgreSQL 55432, RabbitMQ 5672) that the other test classes use at the same time:
 # a second private PostgreSQL cluster on $SP_CHAOS_PG_PORT and a second RabbitMQ node, chaos@localhost, on
 # $SP_CHAOS_RABBITMQ_PORT (management on $SP_CHAOS_RABBITMQ_MANAGEMENT_PORT), both from Debian's packages.

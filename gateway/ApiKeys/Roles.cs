@@ -1,6 +1,6 @@
 namespace ScheduledPosts.Gateway.ApiKeys;
 
-/// <summary>Roles are scope bundles (SPEC §3); a key can never do more than its role allows.</summary>
+/// <summary>Roles are scope bundles (docs/api.md#scopes-and-roles); a key can never do more than its role allows.</summary>
 public static class Roles
 {
     public const string Owner = "owner";

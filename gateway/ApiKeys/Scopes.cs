@@ -1,7 +1,7 @@
 namespace ScheduledPosts.Gateway.ApiKeys;
 
 /// <summary>
-/// The scopes of SPEC §3, <c>&lt;resource&gt;:read|write</c>. A route declares the resource it serves;
+/// The scopes of docs/api.md#scopes-and-roles, <c>&lt;resource&gt;:read|write</c>. A route declares the resource it serves;
 /// the method decides whether reading or writing it is asked.
 /// </summary>
 public static class Scopes

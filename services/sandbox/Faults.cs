@@ -13,7 +13,7 @@ public sealed record FaultRequest(string? Handle, int? Status, int? FailNext, in
 /// <summary>A fault in force, with how many requests it still applies to (null: until cleared).</summary>
 public sealed record ActiveFault(string? Handle, int? Status, int? Remaining, int? RetryAfter, int LatencyMs, bool Timeout);
 
-/// <summary>The faults the sandbox injects (SPEC §5: latency, 5xx, 429 and timeouts on demand): one per handle, the last set wins.</summary>
+/// <summary>The faults the sandbox injects (docs/publishing.md#fault-injection: latency, 5xx, 429 and timeouts on demand): one per handle, the last set wins.</summary>
 public sealed class Faults(IHostApplicationLifetime lifetime, TimeProvider clock)
 {
     /// <summary>How long a <c>timeout</c> fault holds an answer for a client that never gives up.</summary>

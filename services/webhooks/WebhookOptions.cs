@@ -8,7 +8,7 @@ public sealed class WebhookOptions
     /// <summary>The service's PostgreSQL schema.</summary>
     public const string Schema = "webhooks";
 
-    /// <summary>SPEC §6: the retry delays after a failed attempt; one attempt more than there are delays.</summary>
+    /// <summary>docs/api.md#delivery-and-retries: the retry delays after a failed attempt; one attempt more than there are delays.</summary>
     public static readonly IReadOnlyList<TimeSpan> DefaultRetrySchedule =
     [
         TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(30),

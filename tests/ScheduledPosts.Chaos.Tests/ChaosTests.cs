@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 namespace ScheduledPosts.Chaos.Tests;
 
 /// <summary>
-/// SPEC §8, "the promises hold when things break": each scenario runs the whole suite as OS processes under a burst
+/// docs/guarantees.md, "the promises hold when things break": each scenario runs the whole suite as OS processes under a burst
 /// (<see cref="Burst"/>), breaks one thing in its middle — a service SIGKILLed, the broker or the database restarted, a
 /// subscriber away — lets the system recover on its own, and then checks every invariant over the whole system
 /// (<see cref="Invariants"/>). The scenarios run one at a time: they stop and start the chaos servers they share.

@@ -6,7 +6,7 @@ using Xunit;
 namespace ScheduledPosts.Chaos.Tests;
 
 /// <summary>
-/// SPEC §8 over the whole system, after a scenario: read from the scheduling and webhooks schemas, the sandbox
+/// docs/guarantees.md over the whole system, after a scenario: read from the scheduling and webhooks schemas, the sandbox
 /// platform's record of what it received, the subscribers' record of what they accepted, and the broker's queues.
 /// </summary>
 public static class Invariants

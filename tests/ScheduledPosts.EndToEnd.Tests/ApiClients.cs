@@ -46,7 +46,7 @@ public static class ApiClients
         => [.. (await client.OkAsync(path))["data"]!.AsArray().Select(item => item!["id"]!.GetValue<string>())];
 
     /// <summary>
-    /// The SPEC §3 envelope: a JSON body {"error": {code, message, requestId}} whose requestId is the response's
+    /// The envelope of docs/api.md#errors: a JSON body {"error": {code, message, requestId}} whose requestId is the response's
     /// X-Request-Id. Returns the code; describes the response in the failure message otherwise.
     /// </summary>
     public static async Task<string> EnvelopeCodeAsync(this HttpResponseMessage response, string what)

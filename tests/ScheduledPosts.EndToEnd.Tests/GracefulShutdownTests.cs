@@ -9,7 +9,7 @@ using Xunit;
 namespace ScheduledPosts.EndToEnd.Tests;
 
 /// <summary>
-/// SPEC §7 on real RabbitMQ: a publisher sent SIGTERM stops consuming at once, lets the upload in flight finish and
+/// docs/operations.md#graceful-shutdown on real RabbitMQ: a publisher sent SIGTERM stops consuming at once, lets the upload in flight finish and
 /// report, and exits; what falls due meanwhile waits in the queue for the next publisher.
 /// </summary>
 public sealed class GracefulShutdownTests(Stack stack) : IClassFixture<Stack>

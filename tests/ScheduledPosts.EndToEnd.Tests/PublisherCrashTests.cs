@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 
 namespace ScheduledPosts.EndToEnd.Tests;
 
-/// <summary>SPEC §8: a publisher killed with SIGKILL in the middle of a burst loses nothing and duplicates nothing.</summary>
+/// <summary>docs/guarantees.md: a publisher killed with SIGKILL in the middle of a burst loses nothing and duplicates nothing.</summary>
 public sealed class PublisherCrashTests(PublisherCrashTests.ShortLeaseStack stack, ITestOutputHelper output) : IClassFixture<PublisherCrashTests.ShortLeaseStack>
 {
     public sealed class ShortLeaseStack : Stack

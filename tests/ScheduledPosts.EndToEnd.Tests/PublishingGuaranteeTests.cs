@@ -6,7 +6,7 @@ using Xunit;
 
 namespace ScheduledPosts.EndToEnd.Tests;
 
-/// <summary>SPEC §5 through the real processes and the sandbox platform's fault injection: never twice, never lost.</summary>
+/// <summary>docs/guarantees.md through the real processes and the sandbox platform's fault injection: never twice, never lost.</summary>
 public sealed class PublishingGuaranteeTests(PublishingGuaranteeTests.FastRetryStack stack) : IClassFixture<PublishingGuaranteeTests.FastRetryStack>
 {
     /// <summary>Short timeouts, backoff and lease, so retries and expiries happen within a test.</summary>

@@ -3,7 +3,7 @@ using ScheduledPosts.Gateway.ApiKeys;
 
 namespace ScheduledPosts.Gateway.Tests;
 
-/// <summary>Each role's allowed and refused operations (SPEC §3), across every proxied resource and the gateway's own.</summary>
+/// <summary>Each role's allowed and refused operations (docs/api.md#routes), across every proxied resource and the gateway's own.</summary>
 public sealed class RoleMatrixTests(ProxyFixture fixture) : IClassFixture<ProxyFixture>
 {
     private readonly HttpClient _client = fixture.Gateway.CreateClient();

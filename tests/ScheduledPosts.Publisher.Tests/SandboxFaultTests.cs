@@ -8,7 +8,7 @@ using ScheduledPosts.Sandbox;
 namespace ScheduledPosts.Publisher.Tests;
 
 /// <summary>
-/// The sandbox platform's fault injection (SPEC §5: latency, 5xx, 429 and timeouts on demand), driven through its
+/// The sandbox platform's fault injection (docs/publishing.md#fault-injection: latency, 5xx, 429 and timeouts on demand), driven through its
 /// <c>/sandbox/faults</c> endpoints and observed through the sandbox connector. Faults are set per handle, so the
 /// tests of this class do not see each other's.
 /// </summary>

@@ -8,7 +8,7 @@ using static ScheduledPosts.Scheduling.Tests.SchedulingFactory;
 
 namespace ScheduledPosts.Scheduling.Tests;
 
-/// <summary>The rules of SPEC §4, one by one, against real PostgreSQL and RabbitMQ.</summary>
+/// <summary>The rules of docs/api.md#lifecycle-rules, one by one, against real PostgreSQL and RabbitMQ.</summary>
 public sealed class LifecycleTests(SchedulingFactory factory) : IClassFixture<SchedulingFactory>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
@@ -189,7 +189,7 @@ public sealed class LifecycleTests(SchedulingFactory factory) : IClassFixture<Sc
             Published = new TargetPublished { ExternalPostId = "1" },
         });
         Assert.Equal("published", done.TargetStatus);
-        Assert.Equal("cancelled", done.PostStatus); // a post-level cancel took effect (SPEC §2)
+        Assert.Equal("cancelled", done.PostStatus); // a post-level cancel took effect (docs/api.md#statuses)
 
         // One target, already in flight: nothing can be cancelled.
         var single = await CreatePostAsync(client, [alice], DateTimeOffset.UtcNow);

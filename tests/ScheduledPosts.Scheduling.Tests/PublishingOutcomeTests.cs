@@ -8,7 +8,7 @@ using static ScheduledPosts.Scheduling.Tests.SchedulingFactory;
 
 namespace ScheduledPosts.Scheduling.Tests;
 
-/// <summary>The scheduling side of SPEC §5 with a short lease: retries on the durable schedule, expired claims, retry.</summary>
+/// <summary>The scheduling side of docs/publishing.md with a short lease: retries on the durable schedule, expired claims, retry.</summary>
 public sealed class PublishingOutcomeTests(PublishingOutcomeTests.ShortLeaseFactory factory) : IClassFixture<PublishingOutcomeTests.ShortLeaseFactory>
 {
     public sealed class ShortLeaseFactory : SchedulingFactory
@@ -131,5 +131,38 @@ public sealed class PublishingOutcomeTests(PublishingOutcomeTests.ShortLeaseFact
         Assert.Equal(HttpStatusCode.OK, withFlag);
         Assert.Equal("publishing", Status(unknownRetried));
         Assert.Equal("scheduled", unknownRetried["targets"]![1]!["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Rescheduling_a_cancelled_post_does_not_run_a_target_of_unknown_outcome_again()
+    {
+        var (client, post, targetId) = await DuePostAsync(targets: 2);
+        string otherId = post["targets"]![1]!["id"]!.GetValue<string>();
+        var targets = factory.TargetsClient();
+        var inFlight = await ClaimWhenDueAsync(Id(post), targetId, 1);
+        var (cancelled, _) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(post)}/cancel");
+        Assert.Equal(HttpStatusCode.OK, cancelled); // the other target had not been claimed yet
+        var settled = await targets.CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = targetId,
+            LeaseToken = inFlight.LeaseToken,
+            Failed = new TargetFailed { ErrorCode = "UNKNOWN_OUTCOME", ErrorMessage = "timed out after sending", Retryable = false },
+        });
+        Assert.Equal("cancelled", settled.PostStatus);
+
+        var (rescheduled, body) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(post)}/reschedule",
+            new { scheduledFor = Rfc3339(DateTimeOffset.UtcNow.AddHours(1)) });
+        Assert.Equal(HttpStatusCode.OK, rescheduled);
+        Assert.Equal("scheduled", Status(body));
+        // The upload that may have gone out stays as it ended; only the cancelled target runs again.
+        Assert.Equal("failed", body["targets"]![0]!["status"]!.GetValue<string>());
+        Assert.Equal("UNKNOWN_OUTCOME", body["targets"]![0]!["errorCode"]!.GetValue<string>());
+        Assert.Equal("scheduled", body["targets"]![1]!["status"]!.GetValue<string>());
+        await using var connection = new Npgsql.NpgsqlConnection(factory.ConnectionString);
+        await connection.OpenAsync();
+        await using var pending = new Npgsql.NpgsqlCommand(
+            "SELECT array_agg(payload->>'targetId') FROM scheduling.outbox WHERE post_id = @post AND sent_at IS NULL", connection);
+        pending.Parameters.AddWithValue("post", Id(post));
+        Assert.Equal([otherId], (string[])(await pending.ExecuteScalarAsync())!);
     }
 }

@@ -22,7 +22,7 @@ public abstract record ConnectorResult
     public static Failed Unknown(string code, string message) => new(code, message, Retryable: true, OutcomeUnknown: true);
 }
 
-/// <summary>The error codes a target can end with (SPEC §5), as the scheduling service stores them.</summary>
+/// <summary>The error codes a target can end with (docs/publishing.md), as the scheduling service stores them.</summary>
 public static class ConnectorErrors
 {
     public const string RateLimited = "RATE_LIMITED";

@@ -3,7 +3,7 @@ using ScheduledPosts.Contracts.Scheduling.V1;
 namespace ScheduledPosts.Publisher.Connectors;
 
 /// <summary>What one target puts on its platform.</summary>
-/// <param name="IdempotencyKey">Stable across every attempt of the target (SPEC §5).</param>
+/// <param name="IdempotencyKey">Stable across every attempt of the target (docs/publishing.md).</param>
 /// <param name="CredentialsJson">The account's decrypted credentials as the scheduling service hands them over; <c>{}</c> when none.</param>
 /// <param name="FirstComment">Posted after the post itself, on Mastodon-like platforms as a reply.</param>
 public sealed record Upload(

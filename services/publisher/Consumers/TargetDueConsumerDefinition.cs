@@ -14,7 +14,7 @@ public sealed class ConsumerOptions
 
     /// <summary>
     /// On shutdown the bus stops taking messages at once; uploads in flight get this long to finish before they are
-    /// cancelled and their targets handed back as retryable (SPEC §7).
+    /// cancelled and their targets handed back as retryable (docs/operations.md#graceful-shutdown).
     /// </summary>
     public TimeSpan UploadGracePeriod { get; set; } = TimeSpan.FromSeconds(20);
 

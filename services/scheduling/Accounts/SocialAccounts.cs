@@ -12,7 +12,7 @@ public sealed record SocialAccountView(string Id, string Platform, string Handle
 /// <summary>Credentials are write-only: accepted here, encrypted at rest, only ever handed to the publisher.</summary>
 public sealed record ConnectAccountRequest(string? Platform, string? Handle, string? DisplayName, Dictionary<string, string>? Credentials);
 
-/// <summary>Social accounts of a workspace: connect, list, get, disconnect (SPEC §2).</summary>
+/// <summary>Social accounts of a workspace: connect, list, get, disconnect (docs/api.md#resources).</summary>
 public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtector protector, TimeProvider clock)
 {
     private sealed record AccountRow(string Id, string Platform, string Handle, string? DisplayName, string Status, DateTime CreatedAt)

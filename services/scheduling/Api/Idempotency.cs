@@ -8,7 +8,7 @@ using ScheduledPosts.ServiceDefaults.Identity;
 namespace ScheduledPosts.Scheduling.Api;
 
 /// <summary>
-/// <c>Idempotency-Key</c> on POSTs (SPEC §3): the first response (2xx or 4xx) is stored with a hash of the
+/// <c>Idempotency-Key</c> on POSTs (docs/api.md#idempotency-key): the first response (2xx or 4xx) is stored with a hash of the
 /// request and replayed with <c>Idempotent-Replayed: true</c> for 24 h; the same key with another request is a
 /// 422 <c>IDEMPOTENCY_KEY_REUSED</c>; a key whose first request is still running is a 409. A 5xx is not
 /// stored, so the client can retry. Multipart uploads are not covered (their bodies are streamed, not hashed).

@@ -3,7 +3,7 @@ using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling.Api;
 
-/// <summary>REST for media (SPEC §3): a streamed multipart upload, and its metadata.</summary>
+/// <summary>REST for media (docs/api.md#routes): a streamed multipart upload, and its metadata.</summary>
 public static class MediaApi
 {
     public static IEndpointRouteBuilder MapMediaApi(this IEndpointRouteBuilder app)

@@ -5,7 +5,7 @@ using ScheduledPosts.ServiceDefaults.Json;
 
 namespace ScheduledPosts.Scheduling.Api;
 
-/// <summary>REST for posts (SPEC §3): parse, call <see cref="PostCommands"/> or <see cref="PostReader"/>, return its view with its ETag.</summary>
+/// <summary>REST for posts (docs/api.md#routes): parse, call <see cref="PostCommands"/> or <see cref="PostReader"/>, return its view with its ETag.</summary>
 public static class PostsApi
 {
     public static IEndpointRouteBuilder MapPostsApi(this IEndpointRouteBuilder app)

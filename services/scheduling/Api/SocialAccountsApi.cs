@@ -3,7 +3,7 @@ using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling.Api;
 
-/// <summary>REST for social accounts (SPEC §3).</summary>
+/// <summary>REST for social accounts (docs/api.md#routes).</summary>
 public static class SocialAccountsApi
 {
     public static IEndpointRouteBuilder MapSocialAccountsApi(this IEndpointRouteBuilder app)

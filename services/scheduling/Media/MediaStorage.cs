@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 
 namespace ScheduledPosts.Scheduling.Media;
 
-/// <summary>Where media files live: a seam, so S3-compatible storage can replace the local directory later (SPEC §9).</summary>
+/// <summary>Where media files live: a seam, so S3-compatible storage can replace the local directory later (docs/api.md#not-built-yet).</summary>
 public interface IMediaStorage
 {
     Task SaveAsync(string mediaId, Stream content, CancellationToken ct);

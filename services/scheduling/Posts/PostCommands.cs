@@ -169,7 +169,12 @@ public sealed class PostCommands(
             }
 
             var old = PostStore.Utc(post.ScheduledFor);
-            await ScheduleTargetsAsync(tx, post, due, post.Status);
+            if (await ScheduleTargetsAsync(tx, post, due, post.Status) == 0)
+            {
+                // Only targets whose last attempt may have gone out: running them again could publish twice.
+                throw ApiException.Conflict("No target of this post may run again: those left ended UNKNOWN_OUTCOME and may have reached the platform.");
+            }
+
             await store.AuditAsync(tx, post, "rescheduled", who.KeyId, oldTime: old, newTime: due);
             await events.EmitAsync<PostRescheduled>(tx, "post.rescheduled", post.Id, old);
         });
@@ -324,9 +329,10 @@ public sealed class PostCommands(
 
     /// <summary>
     /// Puts the post on the schedule at <paramref name="due"/> under a new schedule version: every target not
-    /// published goes back to scheduled with its message; messages of the previous version are taken back.
+    /// published goes back to scheduled with its message (unless it may have gone out already: see
+    /// <see cref="PostStore.ScheduleAsync"/>); messages of the previous version are taken back. Returns how many.
     /// </summary>
-    private async Task ScheduleTargetsAsync(NpgsqlTransaction tx, PostStore.PostRow post, DateTimeOffset due, string fromStatus)
+    private async Task<int> ScheduleTargetsAsync(NpgsqlTransaction tx, PostStore.PostRow post, DateTimeOffset due, string fromStatus)
     {
         await outbox.CancelScheduledAsync(tx, post.Id);
         // A draft's targets are drafts; a scheduled post keeps the targets cancelled on their own; a revived
@@ -342,5 +348,7 @@ public sealed class PostCommands(
         {
             await outbox.ScheduleSendAsync(tx, new TargetDue(post.Id, targetId, version), due, post.Id);
         }
+
+        return targetIds.Count;
     }
 }

@@ -5,7 +5,7 @@ using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Scheduling.Posts;
 
-/// <summary>The filters and page of <c>GET /posts</c> (SPEC §3), validated: a bad value is a 422 on its parameter.</summary>
+/// <summary>The filters and page of <c>GET /posts</c> (docs/api.md#routes), validated: a bad value is a 422 on its parameter.</summary>
 public sealed record PostQuery(
     string? Status, string? Platform, string? SocialAccountId, string? ScheduledFrom, string? ScheduledTo, string? Limit, string? Cursor)
 {

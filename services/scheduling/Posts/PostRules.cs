@@ -5,7 +5,7 @@ using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Scheduling.Posts;
 
-/// <summary>The rules of SPEC §2–4 that need no database: pure functions, unit-tested on their own.</summary>
+/// <summary>The rules of docs/api.md#post that need no database: pure functions, unit-tested on their own.</summary>
 public static partial class PostRules
 {
     public const int MaxTargets = 20;
@@ -20,7 +20,7 @@ public static partial class PostRules
     [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")]
     private static partial Regex Rfc3339();
 
-    /// <summary>Parses <c>scheduledFor</c> (SPEC §3 time rules) into a UTC instant, or throws a 422 on <paramref name="path"/>.</summary>
+    /// <summary>Parses <c>scheduledFor</c> (docs/api.md#time-rules) into a UTC instant, or throws a 422 on <paramref name="path"/>.</summary>
     public static DateTimeOffset ParseScheduledFor(string? value, DateTimeOffset now, string path = "scheduledFor")
     {
         if (string.IsNullOrWhiteSpace(value))
@@ -191,7 +191,7 @@ public static partial class PostRules
     }
 
     /// <summary>
-    /// The post's status once every target is terminal (SPEC §2), or null while some are not:
+    /// The post's status once every target is terminal (docs/api.md#resources), or null while some are not:
     /// cancelled if a post-level cancel took effect or every target was cancelled; else, ignoring targets
     /// cancelled on their own, published / partially_published / failed.
     /// </summary>

@@ -1,6 +1,6 @@
 namespace ScheduledPosts.Scheduling.Posts;
 
-/// <summary>Post and target states of SPEC §2, as stored (lowercase snake_case, like the wire).</summary>
+/// <summary>Post and target states of docs/api.md#resources, as stored (lowercase snake_case, like the wire).</summary>
 public static class PostStatus
 {
     public const string Draft = "draft";

@@ -174,8 +174,15 @@ public sealed class PostStore
             """, new { postId }, tx)).AsList();
 
     /// <summary>
+    /// The one rule, for retry and reschedule alike, of which targets may run again: not one whose last attempt may have
+    /// reached the platform (<c>UNKNOWN_OUTCOME</c>), unless the caller asks for it explicitly (<c>@includeUnknown</c>).
+    /// </summary>
+    private const string MayRunAgain = $"(@includeUnknown OR error_code IS DISTINCT FROM '{TargetErrors.UnknownOutcome}')";
+
+    /// <summary>
     /// Puts the post on the schedule at <paramref name="due"/> under a new schedule version (a cancel is undone), and
-    /// brings the targets in <paramref name="revive"/> back to scheduled. Returns the version and the revived targets.
+    /// brings the targets in <paramref name="revive"/> that may run again back to scheduled. Returns the version and
+    /// the revived targets.
     /// </summary>
     public async Task<(long Version, List<string> TargetIds)> ScheduleAsync(NpgsqlTransaction tx, string postId, DateTimeOffset due, string[] revive)
     {
@@ -188,9 +195,9 @@ public sealed class PostStore
             """, new { due, postId }, tx);
         var targetIds = (await connection.QueryAsync<string>($"""
             UPDATE targets SET status = '{TargetStatus.Scheduled}', next_attempt_at = @due, error_code = NULL, error_message = NULL
-            WHERE post_id = @postId AND status = ANY(@revive)
+            WHERE post_id = @postId AND status = ANY(@revive) AND {MayRunAgain}
             RETURNING id
-            """, new { due, postId, revive }, tx)).AsList();
+            """, new { due, postId, revive, includeUnknown = false }, tx)).AsList();
         return (version, targetIds);
     }
 
@@ -226,9 +233,9 @@ public sealed class PostStore
         => (await tx.Connection!.QueryAsync<string>($"""
             UPDATE targets SET status = '{TargetStatus.Scheduled}', attempt_count = 0, next_attempt_at = clock_timestamp(),
                 error_code = NULL, error_message = NULL, lease_token = NULL, lease_expires_at = NULL
-            WHERE post_id = @postId AND status = '{TargetStatus.Failed}' AND (@includeUnknown OR error_code IS DISTINCT FROM @unknown)
+            WHERE post_id = @postId AND status = '{TargetStatus.Failed}' AND {MayRunAgain}
             RETURNING id
-            """, new { postId, includeUnknown, unknown = TargetErrors.UnknownOutcome }, tx)).AsList();
+            """, new { postId, includeUnknown }, tx)).AsList();
 
     public Task SetStatusAsync(NpgsqlTransaction tx, string postId, string status)
         => tx.Connection!.ExecuteAsync("UPDATE posts SET status = @status WHERE id = @postId", new { status, postId }, tx);

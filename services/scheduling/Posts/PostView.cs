@@ -1,6 +1,6 @@
 namespace ScheduledPosts.Scheduling.Posts;
 
-/// <summary>A post as the REST API, gRPC and webhooks show it (SPEC §2).</summary>
+/// <summary>A post as the REST API, gRPC and webhooks show it (docs/api.md#resources).</summary>
 public sealed record PostView(
     string Id,
     string WorkspaceId,

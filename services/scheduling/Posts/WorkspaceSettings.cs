@@ -5,7 +5,7 @@ using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Scheduling.Posts;
 
-/// <summary>A workspace's own timing rules: the publish lead (SPEC §3) and the optional cancel cutoff (SPEC §4).</summary>
+/// <summary>A workspace's own timing rules: the publish lead (docs/api.md#lifecycle-rules) and the optional cancel cutoff (docs/api.md#cancel).</summary>
 public sealed record WorkspaceSettingsView(int PublishLeadSeconds, int CancelCutoffSeconds);
 
 public sealed record UpdateWorkspaceSettingsRequest(int? PublishLeadSeconds, int? CancelCutoffSeconds);

@@ -64,7 +64,7 @@ public static class Extensions
                 return Task.CompletedTask;
             }
 
-            // SPEC §3: a wrong content type is a 400 BAD_REQUEST.
+            // docs/api.md#errors: a wrong content type is a 400 BAD_REQUEST.
             int status = response.StatusCode == StatusCodes.Status415UnsupportedMediaType ? StatusCodes.Status400BadRequest : response.StatusCode;
             return ErrorEnvelope.Write(context.HttpContext, status, CodeFor(status), MessageFor(response.StatusCode));
         });

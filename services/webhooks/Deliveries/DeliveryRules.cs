@@ -22,7 +22,7 @@ public sealed record DeliveryQuery(string? Status, int Limit, DeliveryCursor? Af
 /// <summary>The position after a delivery in the newest-first order: its creation time, then its id.</summary>
 public sealed record DeliveryCursor(DateTimeOffset CreatedAt, string Id);
 
-/// <summary>The retry, health and listing rules of SPEC §6, as pure functions.</summary>
+/// <summary>The retry, health and listing rules of docs/api.md#delivery-and-retries, as pure functions.</summary>
 public static class DeliveryRules
 {
     public const int DefaultPageSize = 50;

@@ -6,7 +6,7 @@ using ScheduledPosts.ServiceDefaults.Json;
 
 namespace ScheduledPosts.Webhooks.Deliveries;
 
-/// <summary>The webhook body of SPEC §6: <c>{"id", "type", "timestamp", "data"}</c>, with the event's data passed through verbatim.</summary>
+/// <summary>The webhook body of docs/api.md#webhooks: <c>{"id", "type", "timestamp", "data"}</c>, with the event's data passed through verbatim.</summary>
 public static class WebhookPayload
 {
     public static string Build(PostEvent e) => Build(e.EventId, e.Type, e.OccurredAt, e.Data);

@@ -1,6 +1,6 @@
 namespace ScheduledPosts.Webhooks.Endpoints;
 
-/// <summary>The event catalogue of SPEC §6.</summary>
+/// <summary>The event catalogue of docs/api.md#events.</summary>
 public static class EventTypes
 {
     public const string All = "*";

@@ -66,7 +66,7 @@ CREATE TABLE post_audit (
 );
 CREATE INDEX post_audit_post ON post_audit (post_id, id);
 
--- The durable schedule and transactional outbox (SPEC §1): every bus message, due now or later,
+-- The durable schedule and transactional outbox (docs/architecture.md#design-decisions): every bus message, due now or later,
 -- written in the transaction of the change that caused it; the dispatcher sends it when due.
 CREATE TABLE outbox (
     id            bigserial PRIMARY KEY,

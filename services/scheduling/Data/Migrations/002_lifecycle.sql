@@ -6,7 +6,7 @@ CREATE INDEX posts_workspace_status ON posts (workspace_id, status, id);
 CREATE INDEX posts_workspace_scheduled ON posts (workspace_id, scheduled_for);
 CREATE INDEX targets_account ON targets (social_account_id, post_id);
 
--- Per-workspace rules of SPEC §3–4: the publish lead and the optional cancel cutoff.
+-- Per-workspace rules of docs/api.md#lifecycle-rules: the publish lead and the optional cancel cutoff.
 CREATE TABLE workspace_settings (
     workspace_id           text PRIMARY KEY,
     publish_lead_seconds   int NOT NULL DEFAULT 30 CHECK (publish_lead_seconds BETWEEN 0 AND 3600),

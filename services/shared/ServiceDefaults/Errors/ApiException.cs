@@ -6,7 +6,7 @@ namespace ScheduledPosts.ServiceDefaults.Errors;
 public sealed record ValidationIssue(string Path, string Message);
 
 /// <summary>
-/// A failure the caller can act on, in the envelope of SPEC §3. The core throws it; the REST and gRPC
+/// A failure the caller can act on, in the envelope of docs/api.md#errors. The core throws it; the REST and gRPC
 /// adapters map it (<see cref="ErrorEnvelope"/>, <see cref="Grpc.ApiErrorInterceptor"/>).
 /// </summary>
 public sealed class ApiException(int status, string code, string message, IReadOnlyList<ValidationIssue>? issues = null)

@@ -18,7 +18,7 @@ public sealed class RequestLimitsOptions
 }
 
 /// <summary>
-/// Caps request bodies (SPEC: JSON bodies ≤ 1 MiB, 413 <c>PAYLOAD_TOO_LARGE</c>). A declared <c>Content-Length</c>
+/// Caps request bodies (docs/security.md#request-limits: JSON bodies ≤ 1 MiB, 413 <c>PAYLOAD_TOO_LARGE</c>). A declared <c>Content-Length</c>
 /// over the limit is refused before anything reads the body; a chunked body is cut off by the server once it passes
 /// the limit (Kestrel's <see cref="IHttpMaxRequestBodySizeFeature"/>), which the error envelope maps to the same 413.
 /// </summary>

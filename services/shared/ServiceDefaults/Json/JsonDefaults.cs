@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace ScheduledPosts.ServiceDefaults.Json;
 
-/// <summary>The wire format of SPEC §2: camelCase properties, lowercase snake_case enums.</summary>
+/// <summary>The wire format of docs/api.md#resources: camelCase properties, lowercase snake_case enums.</summary>
 public static class JsonDefaults
 {
     public static readonly JsonSerializerOptions Options = Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web));

@@ -94,7 +94,7 @@ public static class OpenApiDefaults
         operation.Responses[status] = ErrorResponse(description, context.Document);
     }
 
-    /// <summary>A response whose body is the SPEC §3 error envelope.</summary>
+    /// <summary>A response whose body is the error envelope (docs/api.md#errors).</summary>
     public static OpenApiResponse ErrorResponse(string description, OpenApiDocument? document) => new()
     {
         Description = description,
