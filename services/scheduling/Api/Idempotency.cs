@@ -10,13 +10,17 @@ namespace ScheduledPosts.Scheduling.Api;
 /// <summary>
 /// <c>Idempotency-Key</c> on POSTs (docs/api.md#idempotency-key): the first response (2xx or 4xx) is stored with a hash of the
 /// request and replayed with <c>Idempotent-Replayed: true</c> for 24 h; the same key with another request is a
-/// 422 <c>IDEMPOTENCY_KEY_REUSED</c>; a key whose first request is still running is a 409. A 5xx is not
-/// stored, so the client can retry. Multipart uploads are not covered (their bodies are streamed, not hashed).
+/// 422 <c>IDEMPOTENCY_KEY_REUSED</c>; a key whose first request is still running is a 409 (for at most
+/// <see cref="AbandonedAfter"/>). A 5xx is not stored, so the client can retry. Multipart uploads are not covered
+/// (their bodies are streamed, not hashed).
 /// </summary>
 public sealed partial class Idempotency(RequestDelegate next, NpgsqlDataSource dataSource, ILogger<Idempotency> logger)
 {
     public const string Header = "Idempotency-Key";
     private const int MaxKeyLength = 255;
+
+    /// <summary>A key still pending after this long belongs to a request that will never finish (its process died).</summary>
+    public static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(1);
 
     private sealed record Stored(byte[] RequestHash, int? StatusCode, string? ContentType, string? Location, byte[]? Body);
 
@@ -37,23 +41,37 @@ public sealed partial class Idempotency(RequestDelegate next, NpgsqlDataSource d
 
         string workspaceId = InternalIdentityMiddleware.Current(context).WorkspaceId;
         byte[] hash = await HashAsync(context.Request);
-        await using var connection = await dataSource.OpenConnectionAsync(context.RequestAborted);
-        await connection.ExecuteAsync(
-            "DELETE FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key AND created_at < now() - interval '24 hours'",
-            new { workspaceId, key });
-        bool first = await connection.ExecuteAsync(
-            "INSERT INTO idempotency_keys (workspace_id, key, request_hash) VALUES (@workspaceId, @key, @hash) ON CONFLICT DO NOTHING",
-            new { workspaceId, key, hash }) == 1;
-        if (!first)
+        Stored? earlier = null;
+        // A connection only per step, never across the handler (which opens its own): held for the whole request, a
+        // burst of keyed POSTs would take the pool from the handlers, and from the publisher's claims.
+        await using (var connection = await dataSource.OpenConnectionAsync(context.RequestAborted))
         {
-            await ReplayAsync(context, connection, workspaceId, key, hash);
+            // An expired key, or one whose first request never finished (a crash), is free again.
+            await connection.ExecuteAsync("""
+                DELETE FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key
+                  AND (created_at < now() - interval '24 hours' OR (status_code IS NULL AND created_at < now() - @abandonedAfter))
+                """, new { workspaceId, key, abandonedAfter = AbandonedAfter });
+            bool first = await connection.ExecuteAsync(
+                "INSERT INTO idempotency_keys (workspace_id, key, request_hash) VALUES (@workspaceId, @key, @hash) ON CONFLICT DO NOTHING",
+                new { workspaceId, key, hash }) == 1;
+            if (!first)
+            {
+                earlier = await connection.QuerySingleAsync<Stored>(
+                    "SELECT request_hash, status_code, content_type, location, body FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key",
+                    new { workspaceId, key });
+            }
+        }
+
+        if (earlier is not null)
+        {
+            await ReplayAsync(context, earlier, key, hash);
             return;
         }
 
-        await RecordAsync(context, connection, workspaceId, key);
+        await RecordAsync(context, workspaceId, key);
     }
 
-    private async Task RecordAsync(HttpContext context, NpgsqlConnection connection, string workspaceId, string key)
+    private async Task RecordAsync(HttpContext context, string workspaceId, string key)
     {
         var original = context.Response.Body;
         using var captured = new MemoryStream();
@@ -72,7 +90,7 @@ public sealed partial class Idempotency(RequestDelegate next, NpgsqlDataSource d
         }
         catch
         {
-            await connection.ExecuteAsync("DELETE FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key", new { workspaceId, key });
+            await ForgetAsync(workspaceId, key);
             context.Response.Body = original;
             throw;
         }
@@ -81,10 +99,11 @@ public sealed partial class Idempotency(RequestDelegate next, NpgsqlDataSource d
         var response = context.Response;
         if (response.StatusCode >= 500)
         {
-            await connection.ExecuteAsync("DELETE FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key", new { workspaceId, key });
+            await ForgetAsync(workspaceId, key);
         }
         else
         {
+            await using var connection = await dataSource.OpenConnectionAsync();
             await connection.ExecuteAsync("""
                 UPDATE idempotency_keys SET status_code = @StatusCode, content_type = @ContentType, location = @location, body = @body
                 WHERE workspace_id = @workspaceId AND key = @key
@@ -95,11 +114,15 @@ public sealed partial class Idempotency(RequestDelegate next, NpgsqlDataSource d
         await captured.CopyToAsync(original, context.RequestAborted);
     }
 
-    private async Task ReplayAsync(HttpContext context, NpgsqlConnection connection, string workspaceId, string key, byte[] hash)
+    // A failed first request leaves nothing behind, so the client can try again with the same key.
+    private async Task ForgetAsync(string workspaceId, string key)
     {
-        var stored = await connection.QuerySingleAsync<Stored>(
-            "SELECT request_hash, status_code, content_type, location, body FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key",
-            new { workspaceId, key });
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await connection.ExecuteAsync("DELETE FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key", new { workspaceId, key });
+    }
+
+    private async Task ReplayAsync(HttpContext context, Stored stored, string key, byte[] hash)
+    {
         if (!stored.RequestHash.AsSpan().SequenceEqual(hash))
         {
             throw new ApiException(StatusCodes.Status422UnprocessableEntity, "IDEMPOTENCY_KEY_REUSED",
