@@ -230,8 +230,7 @@ public sealed class EndpointRegistry(
     private static ApiException NotFound() => ApiException.NotFound("Webhook endpoint");
 
     private const string EndpointColumns = """
-        id AS Id, workspace_id AS WorkspaceId, url AS Url, events AS Events, description AS Description,
-        enabled AS Enabled, disabled_reason AS DisabledReason, created_at AS CreatedAt, updated_at AS UpdatedAt
+        id, workspace_id, url, events, description, enabled, disabled_reason, created_at, updated_at
         """;
 
     // A class, not a positional record: Dapper reports text[] columns as System.Array, which no constructor matches.
