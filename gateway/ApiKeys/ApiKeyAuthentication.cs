@@ -8,7 +8,7 @@ namespace ScheduledPosts.Gateway.ApiKeys;
 /// Every <c>/v1</c> request needs an active API key (<c>Authorization: Bearer</c> or <c>X-Api-Key</c>): 401 otherwise.
 /// Runs after routing; the rate limit and the scope check follow.
 /// </summary>
-public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys, ILogger<ApiKeyAuthentication> logger)
+public sealed partial class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys, ILogger<ApiKeyAuthentication> logger)
 {
     public const string ApiKeyHeader = "X-Api-Key";
     private const string BearerPrefix = "Bearer ";
@@ -39,7 +39,7 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys,
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            logger.LogError(e, "API key lookup failed");
+            Log.LookupFailed(logger, e);
             await ErrorEnvelope.WriteUnavailable(context, "API keys cannot be verified right now; try again shortly.");
             return;
         }
@@ -73,5 +73,11 @@ public sealed class ApiKeyAuthentication(RequestDelegate next, ApiKeyStore keys,
     {
         context.Response.Headers[HeaderNames.WWWAuthenticate] = "Bearer";
         return ErrorEnvelope.Write(context, StatusCodes.Status401Unauthorized, "UNAUTHENTICATED", message);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "API key lookup failed")]
+        public static partial void LookupFailed(ILogger logger, Exception exception);
     }
 }

@@ -17,8 +17,7 @@ public sealed record MintedApiKey(ApiKeyView Key, string Secret);
 public sealed class ApiKeyRegistry(NpgsqlDataSource dataSource, ApiKeyStore store)
 {
     private const string Columns = """
-        id AS Id, name AS Name, role AS Role, scopes AS Scopes, prefix AS Prefix,
-        created_at AS CreatedAt, last_used_at AS LastUsedAt, revoked_at AS RevokedAt
+        id, name, role, scopes, prefix, created_at, last_used_at, revoked_at
         """;
 
     private sealed class Row

@@ -63,8 +63,7 @@ public sealed class ApiKeyStore(NpgsqlDataSource dataSource, IOptions<ApiKeyOpti
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         var row = await connection.QuerySingleOrDefaultAsync<ApiKeyRow>(new CommandDefinition("""
-            SELECT id AS Id, workspace_id AS WorkspaceId, role AS Role, scopes AS Scopes,
-                   (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') AS NeedsTouch
+            SELECT id, workspace_id, role, scopes, (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') AS needs_touch
             FROM api_keys
             WHERE hash = @hash AND revoked_at IS NULL
             """, new { hash }, cancellationToken: ct));

@@ -8,7 +8,7 @@ namespace ScheduledPosts.Gateway.Observability;
 /// One line per request at the public entry: method, path, status, duration, the request id the client sees in
 /// headers and error bodies, and the key that made it (never the key itself). Health probes are left out.
 /// </summary>
-public sealed class AccessLog(RequestDelegate next, ILogger<AccessLog> logger)
+public sealed partial class AccessLog(RequestDelegate next, ILogger<AccessLog> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -26,9 +26,14 @@ public sealed class AccessLog(RequestDelegate next, ILogger<AccessLog> logger)
         }
         finally
         {
-            logger.LogInformation("{Method} {Path} {Status} in {ElapsedMs:0.0} ms request {RequestId} key {KeyId}",
-                context.Request.Method, path.Value, context.Response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+            Log.Request(logger, context.Request.Method, path.Value, context.Response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
                 RequestIds.Get(context), ApiKeyAuthentication.Caller(context)?.KeyId ?? "-");
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Method} {Path} {Status} in {ElapsedMs:0.0} ms request {RequestId} key {KeyId}")]
+        public static partial void Request(ILogger logger, string method, string? path, int status, double elapsedMs, string requestId, string keyId);
     }
 }

@@ -4,7 +4,7 @@ using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Gateway.OpenApi;
 
-public static class PublicApiEndpoints
+public static partial class PublicApiEndpoints
 {
     public const string DocumentPath = "/openapi.json";
     public const string DocsPath = "/docs";
@@ -25,7 +25,7 @@ public static class PublicApiEndpoints
             }
             catch (ServiceDocumentUnavailableException e)
             {
-                logger.LogWarning(e.InnerException, "{Message}", e.Message);
+                Log.DocumentUnavailable(logger, e.InnerException, e.Message);
                 await ErrorEnvelope.WriteUnavailable(http, $"{e.Message} Try again shortly.");
             }
         }).ExcludeFromDescription();
@@ -42,4 +42,10 @@ public static class PublicApiEndpoints
 
     // Served as application/json, never embedded in HTML: no need to escape <, > and quotes into \uXXXX.
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "{Message}")]
+        public static partial void DocumentUnavailable(ILogger logger, Exception? exception, string message);
+    }
 }

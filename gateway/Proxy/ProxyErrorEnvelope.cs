@@ -8,7 +8,7 @@ namespace ScheduledPosts.Gateway.Proxy;
 /// YARP leaves a bare 502/503/504; give it the error envelope instead of an empty body. A request body cut off
 /// for passing the size limit while it streamed through is a 413, not the 400 YARP would answer.
 /// </summary>
-public sealed class ProxyErrorEnvelope(RequestDelegate next, ILogger<ProxyErrorEnvelope> logger)
+public sealed partial class ProxyErrorEnvelope(RequestDelegate next, ILogger<ProxyErrorEnvelope> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -36,7 +36,7 @@ public sealed class ProxyErrorEnvelope(RequestDelegate next, ILogger<ProxyErrorE
         }
 
         // YARP has logged the exception itself.
-        logger.LogWarning("Forwarding {Method} {Path} failed: {Error}", context.Request.Method, context.Request.Path, error.Error);
+        Log.ForwardingFailed(logger, context.Request.Method, context.Request.Path, error.Error);
         await ErrorEnvelope.Write(context, context.Response.StatusCode, "UNAVAILABLE",
             "The service behind this route is unavailable; try again shortly.");
     }
@@ -52,5 +52,11 @@ public sealed class ProxyErrorEnvelope(RequestDelegate next, ILogger<ProxyErrorE
         }
 
         return false;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Forwarding {Method} {Path} failed: {Error}")]
+        public static partial void ForwardingFailed(ILogger logger, string method, PathString path, ForwarderError error);
     }
 }

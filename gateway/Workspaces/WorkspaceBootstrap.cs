@@ -26,7 +26,7 @@ public sealed class BootstrapOptions
 /// across replicas starting together (unique constraints, <c>ON CONFLICT DO NOTHING</c>). A bootstrap key that
 /// was revoked stays revoked.
 /// </summary>
-public sealed class WorkspaceBootstrap(NpgsqlDataSource dataSource, IOptions<BootstrapOptions> options, ILogger<WorkspaceBootstrap> logger)
+public sealed partial class WorkspaceBootstrap(NpgsqlDataSource dataSource, IOptions<BootstrapOptions> options, ILogger<WorkspaceBootstrap> logger)
 {
     public const string DefaultWorkspace = "default";
 
@@ -65,7 +65,7 @@ public sealed class WorkspaceBootstrap(NpgsqlDataSource dataSource, IOptions<Boo
 
         if (created is not null)
         {
-            logger.LogInformation("Created the bootstrap owner key {KeyId} of workspace {Workspace}", created, DefaultWorkspace);
+            Log.BootstrapKeyCreated(logger, created, DefaultWorkspace);
             return;
         }
 
@@ -73,7 +73,17 @@ public sealed class WorkspaceBootstrap(NpgsqlDataSource dataSource, IOptions<Boo
             "SELECT id FROM api_keys WHERE hash = @hash AND revoked_at IS NOT NULL", new { hash = ApiKeySecret.Hash(key) }, cancellationToken: ct));
         if (revoked is not null)
         {
-            logger.LogWarning("The bootstrap key {KeyId} was revoked and stays revoked; set a new Bootstrap:Key to get an owner key", revoked);
+            Log.BootstrapKeyRevoked(logger, revoked);
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Created the bootstrap owner key {KeyId} of workspace {Workspace}")]
+        public static partial void BootstrapKeyCreated(ILogger logger, string keyId, string workspace);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Warning,
+            Message = "The bootstrap key {KeyId} was revoked and stays revoked; set a new Bootstrap:Key to get an owner key")]
+        public static partial void BootstrapKeyRevoked(ILogger logger, string keyId);
     }
 }

@@ -30,7 +30,7 @@ public sealed class WorkspaceRegistry(NpgsqlDataSource dataSource)
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         var workspace = await connection.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
-            "INSERT INTO workspaces (id, name) VALUES (@id, @name) ON CONFLICT (name) DO NOTHING RETURNING id AS Id, created_at AS CreatedAt",
+            "INSERT INTO workspaces (id, name) VALUES (@id, @name) ON CONFLICT (name) DO NOTHING RETURNING id, created_at",
             new { id = Ids.New("ws"), name = trimmed }, tx, cancellationToken: ct));
         if (workspace is null)
         {

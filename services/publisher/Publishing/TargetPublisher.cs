@@ -13,7 +13,7 @@ namespace ScheduledPosts.Publisher.Publishing;
 /// deleted, stale, already claimed) is left alone: that is what makes a redelivered or outdated
 /// <see cref="TargetDue"/> harmless. Once claimed, a target is always reported, also when the publisher stops.
 /// </summary>
-public sealed class TargetPublisher(
+public sealed partial class TargetPublisher(
     Targets.TargetsClient targets,
     ConnectorRegistry connectors,
     UploadLimits limits,
@@ -38,8 +38,7 @@ public sealed class TargetPublisher(
             deadline: Deadline(), cancellationToken: CancellationToken.None);
         if (!claim.Claimed)
         {
-            logger.LogInformation("Target {TargetId} of post {PostId} (schedule version {ScheduleVersion}) was not claimed ({Reason}); dropping it",
-                due.TargetId, due.PostId, due.ScheduleVersion, claim.Reason);
+            Log.NotClaimed(logger, due.TargetId, due.PostId, due.ScheduleVersion, claim.Reason);
             return null;
         }
 
@@ -91,15 +90,14 @@ public sealed class TargetPublisher(
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            logger.LogWarning("The publisher stopped while target {TargetId} of post {PostId} was being uploaded to {Platform}",
-                target.TargetId, target.PostId, target.Platform);
+            Log.UploadInterrupted(logger, target.TargetId, target.PostId, target.Platform);
             return ConnectorResult.Unknown(ConnectorErrors.Interrupted,
                 $"The publisher stopped while the upload to {target.Platform} was in flight.");
         }
         catch (Exception e)
         {
             // A connector maps every platform answer itself; anything else may have struck after the upload went out.
-            logger.LogError(e, "The {Platform} connector failed on target {TargetId} of post {PostId}", target.Platform, target.TargetId, target.PostId);
+            Log.ConnectorFailed(logger, e, target.Platform, target.TargetId, target.PostId);
             return ConnectorResult.Unknown(ConnectorErrors.ConnectorFault, $"The upload to {target.Platform} failed unexpectedly: {e.Message}");
         }
     }
@@ -155,34 +153,32 @@ public sealed class TargetPublisher(
             try
             {
                 var response = await targets.CompleteTargetAsync(request, deadline: Deadline());
-                Log(target, result, response);
+                LogOutcome(target, result, response);
                 return;
             }
             catch (RpcException e) when (IsTransient(e) && attempt < _options.CompleteRetries)
             {
-                logger.LogWarning("Reporting the outcome of target {TargetId} failed ({StatusCode}); retrying", target.TargetId, e.StatusCode);
+                Log.ReportRetrying(logger, target.TargetId, e.StatusCode);
                 await Task.Delay(_options.CompleteRetryDelay * Math.Pow(2, attempt), clock);
             }
             catch (RpcException e)
             {
-                logger.LogError(e, "Could not report the outcome of target {TargetId} of post {PostId} ({Outcome}); the scheduling service will settle it when its lease expires",
-                    target.TargetId, target.PostId, result);
+                Log.ReportFailed(logger, e, target.TargetId, target.PostId, result);
                 return;
             }
         }
     }
 
-    private void Log(ClaimedTarget target, ConnectorResult result, CompleteTargetResponse response)
+    private void LogOutcome(ClaimedTarget target, ConnectorResult result, CompleteTargetResponse response)
     {
         switch (result)
         {
             case ConnectorResult.Published published:
-                logger.LogInformation("Published target {TargetId} of post {PostId} to {Platform} as {ExternalId}; target {TargetStatus}, post {PostStatus}",
-                    target.TargetId, target.PostId, target.Platform, published.ExternalId, response.TargetStatus, response.PostStatus);
+                Log.Published(logger, target.TargetId, target.PostId, target.Platform, published.ExternalId, response.TargetStatus, response.PostStatus);
                 break;
             case ConnectorResult.Failed failed:
-                logger.LogWarning("Publishing target {TargetId} of post {PostId} to {Platform} failed: {ErrorCode} {ErrorMessage} (retryable: {Retryable}, retry after: {RetryAfter}); target {TargetStatus}, post {PostStatus}",
-                    target.TargetId, target.PostId, target.Platform, failed.Code, failed.Message, failed.Retryable, failed.RetryAfter, response.TargetStatus, response.PostStatus);
+                Log.PublishFailed(logger, target.TargetId, target.PostId, target.Platform, failed.Code, failed.Message, failed.Retryable,
+                    failed.RetryAfter, response.TargetStatus, response.PostStatus);
                 break;
         }
     }
@@ -190,4 +186,34 @@ public sealed class TargetPublisher(
     public static bool IsTransient(RpcException e) => e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded;
 
     private DateTime Deadline() => clock.GetUtcNow().UtcDateTime + _options.CallTimeout;
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information,
+            Message = "Target {TargetId} of post {PostId} (schedule version {ScheduleVersion}) was not claimed ({Reason}); dropping it")]
+        public static partial void NotClaimed(ILogger logger, string targetId, string postId, long scheduleVersion, string reason);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Warning,
+            Message = "The publisher stopped while target {TargetId} of post {PostId} was being uploaded to {Platform}")]
+        public static partial void UploadInterrupted(ILogger logger, string targetId, string postId, string platform);
+
+        [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "The {Platform} connector failed on target {TargetId} of post {PostId}")]
+        public static partial void ConnectorFailed(ILogger logger, Exception exception, string platform, string targetId, string postId);
+
+        [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Reporting the outcome of target {TargetId} failed ({StatusCode}); retrying")]
+        public static partial void ReportRetrying(ILogger logger, string targetId, StatusCode statusCode);
+
+        [LoggerMessage(EventId = 5, Level = LogLevel.Error,
+            Message = "Could not report the outcome of target {TargetId} of post {PostId} ({Outcome}); the scheduling service will settle it when its lease expires")]
+        public static partial void ReportFailed(ILogger logger, Exception exception, string targetId, string postId, ConnectorResult outcome);
+
+        [LoggerMessage(EventId = 6, Level = LogLevel.Information,
+            Message = "Published target {TargetId} of post {PostId} to {Platform} as {ExternalId}; target {TargetStatus}, post {PostStatus}")]
+        public static partial void Published(ILogger logger, string targetId, string postId, string platform, string externalId, string targetStatus, string postStatus);
+
+        [LoggerMessage(EventId = 7, Level = LogLevel.Warning,
+            Message = "Publishing target {TargetId} of post {PostId} to {Platform} failed: {ErrorCode} {ErrorMessage} (retryable: {Retryable}, retry after: {RetryAfter}); target {TargetStatus}, post {PostStatus}")]
+        public static partial void PublishFailed(ILogger logger, string targetId, string postId, string platform, string errorCode, string errorMessage,
+            bool retryable, TimeSpan? retryAfter, string targetStatus, string postStatus);
+    }
 }

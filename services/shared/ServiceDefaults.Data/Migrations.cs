@@ -9,7 +9,7 @@ namespace ScheduledPosts.ServiceDefaults.Data;
 /// Applies a service's embedded <c>Migrations/NNN_name.sql</c> files in order, once each, in one
 /// transaction under an advisory lock, so replicas starting together apply them exactly once.
 /// </summary>
-public static class Migrations
+public static partial class Migrations
 {
     public static async Task ApplyAsync(NpgsqlDataSource dataSource, string schema, Assembly assembly, ILogger logger, CancellationToken ct = default)
     {
@@ -37,7 +37,7 @@ public static class Migrations
             string sql = await reader.ReadToEndAsync(ct);
             await connection.ExecuteAsync($"SET LOCAL search_path TO {schema}; {sql}", transaction: tx);
             await connection.ExecuteAsync($"INSERT INTO {schema}.schema_migrations (version) VALUES (@version)", new { version }, tx);
-            logger.LogInformation("Applied migration {Schema}/{Version}", schema, version);
+            Log.Applied(logger, schema, version);
         }
 
         await tx.CommitAsync(ct);
@@ -63,10 +63,19 @@ public static class Migrations
             }
             catch (NpgsqlException e) when (DateTime.UtcNow < deadline)
             {
-                logger.LogWarning("Database not reachable yet ({Message}); retrying in {Delay}", e.Message, delay);
+                Log.NotReachable(logger, e.Message, delay);
                 await Task.Delay(delay, ct);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Applied migration {Schema}/{Version}")]
+        public static partial void Applied(ILogger logger, string schema, string version);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Database not reachable yet ({Message}); retrying in {Delay}")]
+        public static partial void NotReachable(ILogger logger, string message, TimeSpan delay);
     }
 }

@@ -90,7 +90,7 @@ public sealed class DeliveryHistory(NpgsqlDataSource dataSource, TimeProvider cl
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         var state = await connection.QuerySingleOrDefaultAsync<RedeliveryState>(new CommandDefinition("""
-            SELECT d.lease_id IS NOT NULL AND d.next_attempt_at > @Now AS InFlight, ep.enabled AS EndpointEnabled
+            SELECT d.lease_id IS NOT NULL AND d.next_attempt_at > @Now AS in_flight, ep.enabled AS endpoint_enabled
             FROM deliveries d JOIN endpoints ep ON ep.id = d.endpoint_id
             WHERE d.workspace_id = @WorkspaceId AND d.id = @Id
             FOR UPDATE OF d
@@ -128,8 +128,7 @@ public sealed class DeliveryHistory(NpgsqlDataSource dataSource, TimeProvider cl
         }
 
         var attempts = (await connection.QueryAsync<AttemptRow>(new CommandDefinition("""
-            SELECT delivery_id AS DeliveryId, attempt AS Attempt, attempted_at AS AttemptedAt, status_code AS StatusCode,
-                   latency_ms AS LatencyMs, error AS Error
+            SELECT delivery_id, attempt, attempted_at, status_code, latency_ms, error
             FROM delivery_attempts WHERE delivery_id = ANY (@Ids) ORDER BY id
             """, new { Ids = rows.Select(r => r.Id).ToArray() }, tx, cancellationToken: ct)))
             .ToLookup(a => a.DeliveryId, a => new AttemptView(a.Attempt, Utc(a.AttemptedAt), a.StatusCode, a.LatencyMs, a.Error));
@@ -143,10 +142,8 @@ public sealed class DeliveryHistory(NpgsqlDataSource dataSource, TimeProvider cl
 
     // In flight: claimed under a lease that has not run out (a crashed sender's expired lease is due again).
     private const string SelectDeliveries = """
-        SELECT d.id AS Id, d.endpoint_id AS EndpointId, d.event_id AS EventId, ev.type AS EventType, d.status AS Status,
-               d.attempt_count AS AttemptCount, d.next_attempt_at AS NextAttemptAt,
-               d.lease_id IS NOT NULL AND d.next_attempt_at > now() AS InFlight,
-               d.last_attempt_at AS LastAttemptAt, d.created_at AS CreatedAt
+        SELECT d.id, d.endpoint_id, d.event_id, ev.type AS event_type, d.status, d.attempt_count, d.next_attempt_at,
+               d.lease_id IS NOT NULL AND d.next_attempt_at > now() AS in_flight, d.last_attempt_at, d.created_at
         FROM deliveries d JOIN events ev ON ev.id = d.event_id
         """;
 

@@ -9,7 +9,7 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 /// heard on a dedicated LISTEN connection that is re-opened with backoff when it breaks, and in process
 /// when an attempt finishes.
 /// </summary>
-public sealed class DeliveryNotifications(
+public sealed partial class DeliveryNotifications(
     [FromKeyedServices(PostgresExtensions.Listener)] NpgsqlDataSource dataSource, TimeProvider clock, ILogger<DeliveryNotifications> logger) : BackgroundService
 {
     public const string ChannelName = "webhook_deliveries";
@@ -72,7 +72,7 @@ public sealed class DeliveryNotifications(
             }
             catch (Exception e)
             {
-                logger.LogWarning(e, "The LISTEN connection failed; reconnecting in {Delay}", delay);
+                Log.ListenFailed(logger, e, delay);
             }
 
             try
@@ -86,5 +86,11 @@ public sealed class DeliveryNotifications(
 
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxReconnectDelay.Ticks));
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "The LISTEN connection failed; reconnecting in {Delay}")]
+        public static partial void ListenFailed(ILogger logger, Exception exception, TimeSpan delay);
     }
 }

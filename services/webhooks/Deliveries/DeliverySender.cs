@@ -12,7 +12,7 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 /// never all), records it (handing a delivered attempt's slot to the endpoint's next due delivery when no older one
 /// waits), and sleeps until the next one falls due or it is woken (<see cref="DeliveryNotifications"/>).
 /// </summary>
-public sealed class DeliverySender(
+public sealed partial class DeliverySender(
     DeliveryStore store,
     DeliveryNotifications notifications,
     SecretProtector secrets,
@@ -49,7 +49,7 @@ public sealed class DeliverySender(
             }
             catch (Exception e)
             {
-                logger.LogError(e, "Claiming due webhook deliveries failed; trying again in {Delay}", ErrorBackoff);
+                Log.ClaimFailed(logger, e, ErrorBackoff);
                 sleep = ErrorBackoff;
             }
 
@@ -114,7 +114,7 @@ public sealed class DeliverySender(
         }
         catch (Exception e)
         {
-            logger.LogError(e, "Delivery {DeliveryId} could not be recorded; it is tried again after its lease", current?.Id);
+            Log.RecordFailed(logger, e, current?.Id);
         }
         finally
         {
@@ -154,24 +154,22 @@ public sealed class DeliverySender(
 
         if (!recorded.Held)
         {
-            logger.LogWarning("Delivery {DeliveryId}: the lease ran out during attempt {Attempt}; another sender has it", delivery.Id, attempt.Number);
+            Log.LeaseLost(logger, delivery.Id, attempt.Number);
         }
         else if (decision.Status == DeliveryStatus.Delivered)
         {
-            logger.LogInformation("Delivered {DeliveryId} ({EventId}) to {EndpointId}: {StatusCode} in {LatencyMs} ms",
-                delivery.Id, delivery.EventId, delivery.EndpointId, statusCode, latencyMs);
+            Log.Delivered(logger, delivery.Id, delivery.EventId, delivery.EndpointId, statusCode, latencyMs);
         }
         else
         {
-            logger.LogWarning("Attempt {Attempt} of delivery {DeliveryId} to {EndpointId} failed ({Outcome}); now {Status}, next attempt at {NextAttemptAt}",
-                attempt.Number, delivery.Id, delivery.EndpointId, statusCode?.ToString(CultureInfo.InvariantCulture) ?? error,
+            Log.AttemptFailed(logger, attempt.Number, delivery.Id, delivery.EndpointId, statusCode?.ToString(CultureInfo.InvariantCulture) ?? error,
                 decision.Status, decision.NextAttemptAt);
         }
 
         if (DeliveryRules.DisableReason(statusCode, recorded.EndpointFailingSince, attemptedAt, _options.DisableAfterFailingFor) is { } reason
             && await store.DisableEndpointAsync(delivery.EndpointId, reason, now))
         {
-            logger.LogWarning("Disabled webhook endpoint {EndpointId}: {Reason}", delivery.EndpointId, reason);
+            Log.EndpointDisabled(logger, delivery.EndpointId, reason);
         }
 
         return recorded.HandedOver;
@@ -205,5 +203,28 @@ public sealed class DeliverySender(
             // Connection refused, a refused address, TLS: a failed attempt like any other, retried on the schedule.
             return (null, e.Message);
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Claiming due webhook deliveries failed; trying again in {Delay}")]
+        public static partial void ClaimFailed(ILogger logger, Exception exception, TimeSpan delay);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Delivery {DeliveryId} could not be recorded; it is tried again after its lease")]
+        public static partial void RecordFailed(ILogger logger, Exception exception, string? deliveryId);
+
+        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Delivery {DeliveryId}: the lease ran out during attempt {Attempt}; another sender has it")]
+        public static partial void LeaseLost(ILogger logger, string deliveryId, int attempt);
+
+        [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Delivered {DeliveryId} ({EventId}) to {EndpointId}: {StatusCode} in {LatencyMs} ms")]
+        public static partial void Delivered(ILogger logger, string deliveryId, string eventId, string endpointId, int? statusCode, int latencyMs);
+
+        [LoggerMessage(EventId = 5, Level = LogLevel.Warning,
+            Message = "Attempt {Attempt} of delivery {DeliveryId} to {EndpointId} failed ({Outcome}); now {Status}, next attempt at {NextAttemptAt}")]
+        public static partial void AttemptFailed(ILogger logger, int attempt, string deliveryId, string endpointId, string? outcome, string status,
+            DateTimeOffset? nextAttemptAt);
+
+        [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Disabled webhook endpoint {EndpointId}: {Reason}")]
+        public static partial void EndpointDisabled(ILogger logger, string endpointId, string reason);
     }
 }

@@ -146,13 +146,12 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             SET lease_id = @LeaseId, next_attempt_at = @LeaseUntil, updated_at = @Now
             FROM events ev, endpoints ep
             WHERE d.id = ANY (ARRAY (SELECT id FROM due)) AND ev.id = d.event_id AND ep.id = d.endpoint_id
-            RETURNING d.id AS Id, d.event_id AS EventId, d.attempt_count AS AttemptCount, d.round_attempts AS RoundAttempts, ev.body AS Body,
-                      ep.id AS EndpointId, ep.url AS Url, ep.secret AS Secret, ep.previous_secret AS PreviousSecret,
-                      ep.previous_secret_expires_at AS PreviousSecretExpiresAt, ep.enabled AS EndpointEnabled;
+            RETURNING d.id, d.event_id, d.attempt_count, d.round_attempts, ev.body, ep.id AS endpoint_id, ep.url, ep.secret,
+                      ep.previous_secret, ep.previous_secret_expires_at, ep.enabled AS endpoint_enabled;
 
             -- Two index probes whatever the plan (min() reads deliveries_due from its end).
-            SELECT (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at > @Now) AS Next,
-                   coalesce((SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending') <= @Now, false) AS DueUnclaimed;
+            SELECT (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at > @Now) AS next,
+                   coalesce((SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending') <= @Now, false) AS due_unclaimed;
             """, new { Now = now, Limit = limit, PerEndpoint = perEndpoint, LeaseId = leaseId, LeaseUntil = leaseUntil }, cancellationToken: ct));
         await results.ReadSingleAsync<int>();
         var rows = await results.ReadAsync<ClaimedRow>();
@@ -203,13 +202,12 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             handed_over AS (
                 UPDATE deliveries d SET lease_id = @NextLeaseId, next_attempt_at = @HandOverUntil, updated_at = @Now
                 FROM next WHERE d.id = next.id)
-            SELECT EXISTS (SELECT 1 FROM delivery) AS Held,
+            SELECT EXISTS (SELECT 1 FROM delivery) AS held,
                    CASE WHEN @Succeeded THEN NULL
-                        ELSE coalesce((SELECT failing_since FROM health), (SELECT failing_since FROM endpoints WHERE id = @EndpointId)) END AS FailingSince;
+                        ELSE coalesce((SELECT failing_since FROM health), (SELECT failing_since FROM endpoints WHERE id = @EndpointId)) END AS failing_since;
 
-            SELECT d.id AS Id, d.event_id AS EventId, d.attempt_count AS AttemptCount, d.round_attempts AS RoundAttempts, ev.body AS Body,
-                   ep.id AS EndpointId, ep.url AS Url, ep.secret AS Secret, ep.previous_secret AS PreviousSecret,
-                   ep.previous_secret_expires_at AS PreviousSecretExpiresAt, ep.enabled AS EndpointEnabled
+            SELECT d.id, d.event_id, d.attempt_count, d.round_attempts, ev.body, ep.id AS endpoint_id, ep.url, ep.secret,
+                   ep.previous_secret, ep.previous_secret_expires_at, ep.enabled AS endpoint_enabled
             FROM deliveries d JOIN events ev ON ev.id = d.event_id JOIN endpoints ep ON ep.id = d.endpoint_id
             WHERE d.endpoint_id = @EndpointId AND d.status = 'pending' AND d.lease_id = @NextLeaseId;
             """, new

@@ -10,7 +10,7 @@ using ScheduledPosts.Webhooks.Signing;
 namespace ScheduledPosts.Webhooks.Endpoints;
 
 /// <summary>A workspace's webhook endpoints: create, read, update, delete, rotate the secret, send a test event. The one core behind REST and gRPC.</summary>
-public sealed class EndpointRegistry(
+public sealed partial class EndpointRegistry(
     NpgsqlDataSource dataSource,
     DestinationPolicy destinations,
     SecretProtector secrets,
@@ -180,7 +180,7 @@ public sealed class EndpointRegistry(
     {
         if (!secrets.Encrypts)
         {
-            logger.LogWarning("Webhooks:SecretKey is not configured: endpoint signing secrets are stored unencrypted");
+            Log.SecretsUnencrypted(logger);
             return;
         }
 
@@ -207,7 +207,7 @@ public sealed class EndpointRegistry(
 
         if (count > 0)
         {
-            logger.LogInformation("Encrypted the signing secrets of {Count} webhook endpoints", count);
+            Log.SecretsEncrypted(logger, count);
         }
     }
 
@@ -230,8 +230,7 @@ public sealed class EndpointRegistry(
     private static ApiException NotFound() => ApiException.NotFound("Webhook endpoint");
 
     private const string EndpointColumns = """
-        id AS Id, workspace_id AS WorkspaceId, url AS Url, events AS Events, description AS Description,
-        enabled AS Enabled, disabled_reason AS DisabledReason, created_at AS CreatedAt, updated_at AS UpdatedAt
+        id, workspace_id, url, events, description, enabled, disabled_reason, created_at, updated_at
         """;
 
     // A class, not a positional record: Dapper reports text[] columns as System.Array, which no constructor matches.
@@ -250,5 +249,14 @@ public sealed class EndpointRegistry(
         public WebhookEndpoint ToEndpoint() => new(
             Id, WorkspaceId, Url, Events, Description, Enabled, DisabledReason,
             new DateTimeOffset(CreatedAt, TimeSpan.Zero), new DateTimeOffset(UpdatedAt, TimeSpan.Zero));
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Webhooks:SecretKey is not configured: endpoint signing secrets are stored unencrypted")]
+        public static partial void SecretsUnencrypted(ILogger logger);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Encrypted the signing secrets of {Count} webhook endpoints")]
+        public static partial void SecretsEncrypted(ILogger logger, int count);
     }
 }

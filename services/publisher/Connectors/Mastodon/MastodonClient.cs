@@ -34,7 +34,7 @@ public sealed record MediaPolling(TimeSpan Interval, TimeSpan Timeout)
 /// retry after a timeout returns the statuses already made instead of posting them again. Media uploads take no
 /// key: a retry may leave an unattached copy on the server (Mastodon deletes those), never a second post.
 /// </summary>
-public sealed class MastodonClient(HttpClient http, TimeProvider clock, ILogger logger)
+public sealed partial class MastodonClient(HttpClient http, TimeProvider clock, ILogger logger)
 {
     private const int MaxErrorLength = 500;
 
@@ -73,8 +73,7 @@ public sealed class MastodonClient(HttpClient http, TimeProvider clock, ILogger 
                 return failed with { Message = $"The status was posted as {published.ExternalId}, but not its first comment: {failed.Message}" };
             case Failed failed:
                 // The post is up; calling the target failed would misstate that, and retrying cannot help.
-                logger.LogWarning("Target {TargetId} was posted to {Server} as {ExternalId}, but its first comment was refused: {ErrorCode} {ErrorMessage}",
-                    upload.TargetId, account.Name, published.ExternalId, failed.Code, failed.Message);
+                Log.FirstCommentRefused(logger, upload.TargetId, account.Name, published.ExternalId, failed.Code, failed.Message);
                 return published;
             default:
                 return published;
@@ -330,5 +329,12 @@ public sealed class MastodonClient(HttpClient http, TimeProvider clock, ILogger 
         }
 
         return body.Length <= MaxErrorLength ? body : body[..MaxErrorLength] + "…";
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Warning,
+            Message = "Target {TargetId} was posted to {Server} as {ExternalId}, but its first comment was refused: {ErrorCode} {ErrorMessage}")]
+        public static partial void FirstCommentRefused(ILogger logger, string targetId, string server, string externalId, string errorCode, string errorMessage);
     }
 }

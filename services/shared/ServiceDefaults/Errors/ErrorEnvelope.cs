@@ -34,7 +34,7 @@ public sealed record ErrorBody(
 public sealed record ErrorDetails(IReadOnlyList<ValidationIssue> Issues);
 
 /// <summary>Turns every exception into the envelope: <see cref="ApiException"/> as itself, bad request bodies as 400, a database outage as 503, the rest as 500 without a stack trace.</summary>
-public sealed class ErrorEnvelopeExceptionHandler(ILogger<ErrorEnvelopeExceptionHandler> logger) : IExceptionHandler
+public sealed partial class ErrorEnvelopeExceptionHandler(ILogger<ErrorEnvelopeExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
@@ -51,11 +51,11 @@ public sealed class ErrorEnvelopeExceptionHandler(ILogger<ErrorEnvelopeException
                 break;
             case var outage when DatabaseOutage.Is(outage):
                 // Nothing was committed: the client may retry the same request (with the same Idempotency-Key).
-                logger.LogWarning("The database is not reachable: {Reason}", outage.Message);
+                Log.DatabaseUnreachable(logger, outage.Message);
                 await ErrorEnvelope.WriteUnavailable(httpContext, "The service cannot reach its database; try again shortly.");
                 break;
             default:
-                logger.LogError(exception, "Unhandled error");
+                Log.Unhandled(logger, exception);
                 await ErrorEnvelope.Write(httpContext, StatusCodes.Status500InternalServerError, "INTERNAL", "An internal error occurred.");
                 break;
         }
@@ -69,4 +69,13 @@ public sealed class ErrorEnvelopeExceptionHandler(ILogger<ErrorEnvelopeException
         System.Text.Json.JsonException => "The request body is not valid JSON for this operation.",
         _ => bad.Message,
     };
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "The database is not reachable: {Reason}")]
+        public static partial void DatabaseUnreachable(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Unhandled error")]
+        public static partial void Unhandled(ILogger logger, Exception exception);
+    }
 }
