@@ -8,7 +8,7 @@ using ScheduledPosts.Publisher.Connectors;
 namespace ScheduledPosts.Publisher.Publishing;
 
 /// <summary>
-/// Publishes one due target (SPEC §5): claim it from the scheduling service, wait for the publisher's own limits,
+/// Publishes one due target (docs/publishing.md): claim it from the scheduling service, wait for the publisher's own limits,
 /// upload it through its platform's connector, report the outcome. A target that cannot be claimed (cancelled,
 /// deleted, stale, already claimed) is left alone: that is what makes a redelivered or outdated
 /// <see cref="TargetDue"/> harmless. Once claimed, a target is always reported, also when the publisher stops.
@@ -103,7 +103,7 @@ public sealed partial class TargetPublisher(
     }
 
     /// <summary>
-    /// SPEC §5: an attempt whose outcome is unknown is retried under the same idempotency key only where the platform
+    /// docs/publishing.md#unknown-outcomes: an attempt whose outcome is unknown is retried under the same idempotency key only where the platform
     /// honours one; elsewhere a retry could post twice, so it ends as <see cref="ConnectorErrors.UnknownOutcome"/>.
     /// </summary>
     public static ConnectorResult Settle(ConnectorResult result, IConnector connector) => result switch

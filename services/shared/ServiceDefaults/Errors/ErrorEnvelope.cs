@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 
 namespace ScheduledPosts.ServiceDefaults.Errors;
 
-/// <summary>The one error body of SPEC §3: <c>{"error": {code, message, requestId, details?}}</c>.</summary>
+/// <summary>The one error body of docs/api.md#errors: <c>{"error": {code, message, requestId, details?}}</c>.</summary>
 public sealed record ErrorEnvelope(ErrorBody Error)
 {
     public static ErrorEnvelope From(HttpContext context, string code, string message, IReadOnlyList<ValidationIssue>? issues = null)
