@@ -50,7 +50,8 @@ public static class BenchmarkProgram
         string command = $"dotnet run -c Release --project tests/ScheduledPosts.Benchmarks -- {string.Join(' ', args.DefaultIfEmpty("all"))}";
         var report = new Report();
         var total = Stopwatch.StartNew();
-        string postgres = await Infrastructure.CreateDatabaseAsync();
+        await using var resources = new TestResources();
+        string postgres = await resources.CreateDatabaseAsync();
         Console.WriteLine($"# ScheduledPosts benchmark{(quick ? " (--quick: small N, for CI; not the figures to quote)" : "")}");
         Console.WriteLine();
         Console.WriteLine($"command: {command}");

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Npgsql;
@@ -187,14 +186,7 @@ public sealed class ChaosSystem : IAsyncDisposable
             q["message_stats"]?["publish"]?.GetValue<long>() ?? 0))];
     }
 
-    private HttpClient RabbitMqManagement()
-    {
-        var rabbit = Suite.RabbitMq;
-        var http = new HttpClient { BaseAddress = rabbit.ManagementUrl };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
-            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{rabbit.Username}:{rabbit.Password}")));
-        return http;
-    }
+    private HttpClient RabbitMqManagement() => Infrastructure.ManagementClient(Suite.RabbitMq);
 
     /// <summary>Whether a service's readiness check passes (its database and broker reachable).</summary>
     public static async Task<bool> ReadyAsync(Uri baseUrl)
@@ -210,29 +202,6 @@ public sealed class ChaosSystem : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Removes the scenario's database and virtual host, so the chaos servers, which the next scenario restarts, stay
-    /// small (a broker restart stops and starts every virtual host's message stores). Best effort.
-    /// </summary>
-    private async Task DropAsync()
-    {
-        try
-        {
-            using var http = RabbitMqManagement();
-            await http.DeleteAsync($"api/vhosts/{Uri.EscapeDataString(Suite.VirtualHost)}");
-            string database = new NpgsqlConnectionStringBuilder(Suite.PostgresConnectionString).Database!;
-            NpgsqlConnection.ClearAllPools();
-            await using var connection = new NpgsqlConnection(ChaosServers.Postgres);
-            await connection.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", connection);
-            await drop.ExecuteNonQueryAsync();
-        }
-        catch (Exception e) when (e is HttpRequestException or NpgsqlException)
-        {
-            Output.WriteLine($"could not drop the scenario's database or virtual host: {e.Message}");
-        }
-    }
-
     public static string Iso(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     public async ValueTask DisposeAsync()
@@ -243,8 +212,8 @@ public sealed class ChaosSystem : IAsyncDisposable
         }
 
         Sandbox.Dispose();
+        // It drops the scenario's database and virtual host too, so the chaos servers, which every scenario restarts, stay small.
         await Suite.DisposeAsync();
-        await DropAsync();
         if (Everything is not null)
         {
             await Everything.DisposeAsync();

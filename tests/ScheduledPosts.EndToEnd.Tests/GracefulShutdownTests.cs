@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json.Nodes;
 using ScheduledPosts.Testing;
 using Xunit;
@@ -75,9 +73,7 @@ public sealed class GracefulShutdownTests(Stack stack) : IClassFixture<Stack>
     private async Task<JsonObject> TargetDueQueueAsync()
     {
         var rabbit = stack.RabbitMq;
-        using var http = new HttpClient { BaseAddress = rabbit.ManagementUrl };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
-            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{rabbit.Username}:{rabbit.Password}")));
+        using var http = Infrastructure.ManagementClient(rabbit);
         return (await http.GetFromJsonAsync<JsonObject>($"api/queues/{Uri.EscapeDataString(stack.VirtualHost)}/target-due"))!;
     }
 }

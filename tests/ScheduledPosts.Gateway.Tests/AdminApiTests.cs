@@ -6,8 +6,10 @@ using ScheduledPosts.Testing;
 
 namespace ScheduledPosts.Gateway.Tests;
 
-public sealed class AdminFixture : IAsyncLifetime
+public sealed class AdminFixture : IAsyncLifetime, IAsyncDisposable
 {
+    private readonly TestResources _resources = new();
+
     public string ConnectionString { get; private set; } = "";
     public EchoUpstream Upstream { get; private set; } = null!;
     public GatewayFactory Gateway { get; private set; } = null!;
@@ -15,21 +17,18 @@ public sealed class AdminFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        ConnectionString = await Infrastructure.CreateDatabaseAsync();
-        Upstream = await EchoUpstream.StartAsync();
-        Gateway = GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address,
-            extra: new Dictionary<string, string?> { ["Admin:Token"] = GatewayFactory.AdminToken });
+        ConnectionString = await _resources.CreateDatabaseAsync();
+        Upstream = _resources.Add(await EchoUpstream.StartAsync());
+        Gateway = _resources.Add(GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address,
+            extra: new Dictionary<string, string?> { ["Admin:Token"] = GatewayFactory.AdminToken }));
         _ = Gateway.Server;
-        WithoutToken = GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address);
+        WithoutToken = _resources.Add(GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address));
         _ = WithoutToken.Server;
     }
 
-    public async Task DisposeAsync()
-    {
-        await (Gateway?.DisposeAsync() ?? ValueTask.CompletedTask);
-        await (WithoutToken?.DisposeAsync() ?? ValueTask.CompletedTask);
-        await (Upstream?.DisposeAsync() ?? ValueTask.CompletedTask);
-    }
+    public Task DisposeAsync() => _resources.DisposeAsync().AsTask();
+
+    ValueTask IAsyncDisposable.DisposeAsync() => _resources.DisposeAsync();
 }
 
 public sealed class AdminApiTests(AdminFixture fixture) : IClassFixture<AdminFixture>

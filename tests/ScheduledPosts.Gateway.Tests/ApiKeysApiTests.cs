@@ -12,8 +12,10 @@ namespace ScheduledPosts.Gateway.Tests;
 /// Two gateway replicas on one database: <see cref="Gateway"/> keeps key lookups for an hour (so a refusal right after a
 /// revocation through it proves the revocation, not the cache, did it), <see cref="Replica"/> for half a second.
 /// </summary>
-public sealed class ApiKeysFixture : IAsyncLifetime
+public sealed class ApiKeysFixture : IAsyncLifetime, IAsyncDisposable
 {
+    private readonly TestResources _resources = new();
+
     public string ConnectionString { get; private set; } = "";
     public EchoUpstream Upstream { get; private set; } = null!;
     public GatewayFactory Gateway { get; private set; } = null!;
@@ -21,22 +23,19 @@ public sealed class ApiKeysFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        ConnectionString = await Infrastructure.CreateDatabaseAsync();
-        Upstream = await EchoUpstream.StartAsync();
-        Gateway = GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address,
-            extra: new Dictionary<string, string?> { ["ApiKeys:CacheDuration"] = "01:00:00" });
+        ConnectionString = await _resources.CreateDatabaseAsync();
+        Upstream = _resources.Add(await EchoUpstream.StartAsync());
+        Gateway = _resources.Add(GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address,
+            extra: new Dictionary<string, string?> { ["ApiKeys:CacheDuration"] = "01:00:00" }));
         _ = Gateway.Server;
-        Replica = GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address,
-            extra: new Dictionary<string, string?> { ["ApiKeys:CacheDuration"] = "00:00:00.5" });
+        Replica = _resources.Add(GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address,
+            extra: new Dictionary<string, string?> { ["ApiKeys:CacheDuration"] = "00:00:00.5" }));
         _ = Replica.Server;
     }
 
-    public async Task DisposeAsync()
-    {
-        await (Gateway?.DisposeAsync() ?? ValueTask.CompletedTask);
-        await (Replica?.DisposeAsync() ?? ValueTask.CompletedTask);
-        await (Upstream?.DisposeAsync() ?? ValueTask.CompletedTask);
-    }
+    public Task DisposeAsync() => _resources.DisposeAsync().AsTask();
+
+    ValueTask IAsyncDisposable.DisposeAsync() => _resources.DisposeAsync();
 }
 
 public sealed class ApiKeysApiTests(ApiKeysFixture fixture) : IClassFixture<ApiKeysFixture>

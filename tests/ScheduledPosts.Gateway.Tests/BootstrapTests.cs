@@ -21,7 +21,8 @@ public sealed class BootstrapTests
     [Fact]
     public async Task Starting_twice_on_the_same_database_keeps_one_default_workspace_and_one_owner_key()
     {
-        string database = await Infrastructure.CreateDatabaseAsync();
+        await using var resources = new TestResources();
+        string database = await resources.CreateDatabaseAsync();
 
         for (int start = 0; start < 2; start++)
         {
@@ -40,7 +41,8 @@ public sealed class BootstrapTests
     [Fact]
     public async Task Replicas_starting_together_bootstrap_once()
     {
-        string database = await Infrastructure.CreateDatabaseAsync();
+        await using var resources = new TestResources();
+        string database = await resources.CreateDatabaseAsync();
         var replicas = Enumerable.Range(0, 3).Select(_ => GatewayFactory.Create(database)).ToList();
         try
         {
@@ -65,7 +67,8 @@ public sealed class BootstrapTests
     [Fact]
     public async Task A_revoked_bootstrap_key_stays_revoked_across_restarts()
     {
-        string database = await Infrastructure.CreateDatabaseAsync();
+        await using var resources = new TestResources();
+        string database = await resources.CreateDatabaseAsync();
         await using (var first = GatewayFactory.Create(database))
         {
             await AssertAuthenticatedAsync(first);
@@ -85,7 +88,8 @@ public sealed class BootstrapTests
     [Fact]
     public async Task Without_a_bootstrap_key_no_workspace_is_created()
     {
-        string database = await Infrastructure.CreateDatabaseAsync();
+        await using var resources = new TestResources();
+        string database = await resources.CreateDatabaseAsync();
         await using var gateway = GatewayFactory.Create(database, bootstrapKey: null);
 
         var response = await gateway.CreateClient().GetAsync("/readyz");
@@ -99,7 +103,8 @@ public sealed class BootstrapTests
     [InlineData("sp_has a space_0123456789abcdefghijklmnop")]
     public async Task An_unusable_bootstrap_key_fails_start_up_with_a_clear_message(string key)
     {
-        string database = await Infrastructure.CreateDatabaseAsync();
+        await using var resources = new TestResources();
+        string database = await resources.CreateDatabaseAsync();
         await using var gateway = GatewayFactory.Create(database, bootstrapKey: key);
 
         var error = Record.Exception(() => gateway.Server);

@@ -3,24 +3,27 @@ using ScheduledPosts.Testing;
 namespace ScheduledPosts.Gateway.Tests;
 
 /// <summary>A gateway on its own database in front of an <see cref="EchoUpstream"/>, with <paramref name="settings"/> on top of the defaults.</summary>
-public abstract class EchoGatewayFixture(IReadOnlyDictionary<string, string?> settings) : IAsyncLifetime
+public abstract class EchoGatewayFixture(IReadOnlyDictionary<string, string?> settings) : IAsyncLifetime, IAsyncDisposable
 {
+    private readonly TestResources _resources = new();
+
     public string ConnectionString { get; private set; } = "";
     public EchoUpstream Upstream { get; private set; } = null!;
     public GatewayFactory Gateway { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
-        ConnectionString = await Infrastructure.CreateDatabaseAsync();
-        Upstream = await EchoUpstream.StartAsync();
-        Gateway = GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address, extra: settings);
+        ConnectionString = await _resources.CreateDatabaseAsync();
+        Upstream = _resources.Add(await EchoUpstream.StartAsync());
+        Gateway = _resources.Add(GatewayFactory.Create(ConnectionString, Upstream.Address, Upstream.Address, extra: settings));
         _ = Gateway.Server;
     }
 
-    public async Task DisposeAsync()
+    public Task DisposeAsync() => _resources.DisposeAsync().AsTask();
+
+    async ValueTask IAsyncDisposable.DisposeAsync()
     {
-        // Null when InitializeAsync failed half-way.
-        await (Gateway?.DisposeAsync() ?? ValueTask.CompletedTask);
-        await (Upstream?.DisposeAsync() ?? ValueTask.CompletedTask);
+        await _resources.DisposeAsync();
+        GC.SuppressFinalize(this);
     }
 }

@@ -8,26 +8,25 @@ using ScheduledPosts.Testing;
 namespace ScheduledPosts.Gateway.Tests;
 
 /// <summary>One gateway for the class: scheduling routes to an echoing service, webhooks to an address where nothing listens.</summary>
-public sealed class ProxyFixture : IAsyncLifetime
+public sealed class ProxyFixture : IAsyncLifetime, IAsyncDisposable
 {
+    private readonly TestResources _resources = new();
+
     public string ConnectionString { get; private set; } = "";
     public EchoUpstream Scheduling { get; private set; } = null!;
     public GatewayFactory Gateway { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
-        ConnectionString = await Infrastructure.CreateDatabaseAsync();
-        Scheduling = await EchoUpstream.StartAsync();
-        Gateway = GatewayFactory.Create(ConnectionString, Scheduling.Address, EchoUpstream.ClosedAddress());
+        ConnectionString = await _resources.CreateDatabaseAsync();
+        Scheduling = _resources.Add(await EchoUpstream.StartAsync());
+        Gateway = _resources.Add(GatewayFactory.Create(ConnectionString, Scheduling.Address, EchoUpstream.ClosedAddress()));
         _ = Gateway.Server; // start it: migrations and bootstrap
     }
 
-    public async Task DisposeAsync()
-    {
-        // Null when InitializeAsync failed half-way.
-        await (Gateway?.DisposeAsync() ?? ValueTask.CompletedTask);
-        await (Scheduling?.DisposeAsync() ?? ValueTask.CompletedTask);
-    }
+    public Task DisposeAsync() => _resources.DisposeAsync().AsTask();
+
+    ValueTask IAsyncDisposable.DisposeAsync() => _resources.DisposeAsync();
 }
 
 public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixture>

@@ -11,8 +11,10 @@ public sealed record PostBody(string Caption);
 public sealed record Thing(string A);
 
 /// <summary>The gateway in front of two services built on the service defaults, each with its own generated document.</summary>
-public sealed class PublicApiFixture : IAsyncLifetime
+public sealed class PublicApiFixture : IAsyncLifetime, IAsyncDisposable
 {
+    private readonly TestResources _resources = new();
+
     public FakeService Scheduling { get; private set; } = null!;
     public FakeService Webhooks { get; private set; } = null!;
     public GatewayFactory Gateway { get; private set; } = null!;
@@ -20,26 +22,23 @@ public sealed class PublicApiFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        ConnectionString = await Infrastructure.CreateDatabaseAsync();
-        Scheduling = await FakeService.StartAsync(app =>
+        ConnectionString = await _resources.CreateDatabaseAsync();
+        Scheduling = _resources.Add(await FakeService.StartAsync(app =>
         {
             app.MapPost("/v1/posts", (PostBody body) => TypedResults.Created("/v1/posts/post_1", new Thing(body.Caption)));
             app.MapGet("/v1/posts/{id}", (string id) => TypedResults.Ok(new Thing(id)));
             app.MapGet("/internal/hidden", () => TypedResults.Ok(new Thing("no route leads here")));
-        });
-        Webhooks = await FakeService.StartAsync(app =>
-            app.MapGet("/v1/webhook-endpoints", () => TypedResults.Ok(new WebhooksThing.Thing(1))));
-        Gateway = GatewayFactory.Create(ConnectionString, Scheduling.Address, Webhooks.Address,
-            extra: new Dictionary<string, string?> { ["Admin:Token"] = GatewayFactory.AdminToken });
+        }));
+        Webhooks = _resources.Add(await FakeService.StartAsync(app =>
+            app.MapGet("/v1/webhook-endpoints", () => TypedResults.Ok(new WebhooksThing.Thing(1)))));
+        Gateway = _resources.Add(GatewayFactory.Create(ConnectionString, Scheduling.Address, Webhooks.Address,
+            extra: new Dictionary<string, string?> { ["Admin:Token"] = GatewayFactory.AdminToken }));
         _ = Gateway.Server;
     }
 
-    public async Task DisposeAsync()
-    {
-        await (Gateway?.DisposeAsync() ?? ValueTask.CompletedTask);
-        await (Scheduling?.DisposeAsync() ?? ValueTask.CompletedTask);
-        await (Webhooks?.DisposeAsync() ?? ValueTask.CompletedTask);
-    }
+    public Task DisposeAsync() => _resources.DisposeAsync().AsTask();
+
+    ValueTask IAsyncDisposable.DisposeAsync() => _resources.DisposeAsync();
 }
 
 public static class WebhooksThing

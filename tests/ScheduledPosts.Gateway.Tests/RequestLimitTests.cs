@@ -54,7 +54,8 @@ public sealed class RequestIdLoggingTests
     [Fact]
     public async Task The_gateway_logs_each_request_with_its_request_id()
     {
-        string database = await ScheduledPosts.Testing.Infrastructure.CreateDatabaseAsync();
+        await using var resources = new ScheduledPosts.Testing.TestResources();
+        string database = await resources.CreateDatabaseAsync();
         var logs = new CapturingLoggerProvider();
         await using var gateway = GatewayFactory.Create(database);
         using var withLogs = gateway.WithWebHostBuilder(b => b.ConfigureServices(s => s.AddSingleton<ILoggerProvider>(logs)));

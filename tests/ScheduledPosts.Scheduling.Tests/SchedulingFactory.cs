@@ -22,6 +22,7 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
 {
     public const string Workspace = "ws_test";
     private readonly Dictionary<string, string> _settings = [];
+    private readonly TestResources _resources = new();
     private IBusControl? _probe;
 
     /// <summary>Lets a test class change the service's settings before it starts.</summary>
@@ -55,8 +56,8 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
 
     public async Task InitializeAsync()
     {
-        ConnectionString = await Infrastructure.CreateDatabaseAsync();
-        var (rabbit, vhost) = await Infrastructure.CreateVirtualHostAsync();
+        ConnectionString = await _resources.CreateDatabaseAsync();
+        var (rabbit, vhost) = await _resources.CreateVirtualHostAsync();
         _settings["ConnectionStrings:Postgres"] = ConnectionString;
         _settings["RabbitMq:Host"] = rabbit.Host;
         _settings["RabbitMq:Port"] = rabbit.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -64,7 +65,7 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
         _settings["RabbitMq:Username"] = rabbit.Username;
         _settings["RabbitMq:Password"] = rabbit.Password;
         _settings["Internal:Secret"] = "test-internal-secret-0123456789-abcdefghij";
-        _settings["Media:Directory"] = MediaDirectory;
+        _settings["Media:Directory"] = _resources.AddDirectory(MediaDirectory);
         _settings["Credentials:Key"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         _settings["Publishing:ReaperInterval"] = "00:00:00.200";
         Configure(_settings);
@@ -172,12 +173,19 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
 
     public async Task DisposeAsyncCore()
     {
-        if (_probe is not null)
+        try
         {
-            await _probe.StopAsync();
-        }
+            if (_probe is not null)
+            {
+                await _probe.StopAsync();
+            }
 
-        await DisposeAsync();
+            await DisposeAsync();
+        }
+        finally
+        {
+            await _resources.DisposeAsync();
+        }
     }
 
     Task IAsyncLifetime.DisposeAsync() => DisposeAsyncCore();

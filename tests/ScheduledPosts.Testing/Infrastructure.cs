@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using Npgsql;
@@ -16,6 +17,9 @@ public sealed record RabbitMqServer(string Host, int Port, string Username, stri
 /// </summary>
 public static class Infrastructure
 {
+    /// <summary>How the tests' databases and virtual hosts are named, to tell them from anything else on the servers.</summary>
+    public const string TestPrefix = "sp_test_";
+
     private static readonly Lazy<Task<(string Postgres, RabbitMqServer Rabbit)>> Servers = new(StartAsync);
 
     /// <summary>A new, empty database; returns its connection string.</summary>
@@ -28,7 +32,7 @@ public static class Infrastructure
     /// <summary>A new, empty database on the server <paramref name="postgres"/> connects to (as a user who may create one).</summary>
     public static async Task<string> CreateDatabaseAsync(string postgres)
     {
-        string name = $"sp_test_{Guid.NewGuid():N}";
+        string name = $"{TestPrefix}{Guid.NewGuid():N}";
         await using (var connection = new NpgsqlConnection(postgres))
         {
             await connection.OpenAsync();
@@ -37,6 +41,33 @@ public static class Infrastructure
         }
 
         return new NpgsqlConnectionStringBuilder(postgres) { Database = name }.ConnectionString;
+    }
+
+    /// <summary>
+    /// Drops the test database <paramref name="connectionString"/> names, connected to the server's <c>postgres</c>
+    /// database as the same user. Stop whatever uses it first; a database already gone is no error.
+    /// </summary>
+    public static async Task DropDatabaseAsync(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        string name = builder.Database ?? "";
+        // Only what CreateDatabaseAsync made: a mistaken connection string must not cost anyone a real database.
+        if (!name.StartsWith(TestPrefix, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"'{name}' is not a test database ({TestPrefix}…).", nameof(connectionString));
+        }
+
+        // This process's idle pooled connections would only break; FORCE ends everyone else's (the services').
+        await using (var pooled = new NpgsqlConnection(connectionString))
+        {
+            NpgsqlConnection.ClearPool(pooled);
+        }
+
+        builder.Database = "postgres";
+        await using var connection = new NpgsqlConnection(builder.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name.Replace("\"", "\"\"", StringComparison.Ordinal)}\" WITH (FORCE)", connection);
+        await command.ExecuteNonQueryAsync();
     }
 
     /// <summary>A new, empty RabbitMQ virtual host, so no test class sees another's messages.</summary>
@@ -49,14 +80,32 @@ public static class Infrastructure
     /// <summary>A new, empty virtual host on <paramref name="rabbit"/>, created through its management API.</summary>
     public static async Task<string> CreateVirtualHostAsync(RabbitMqServer rabbit)
     {
-        string vhost = $"sp_test_{Guid.NewGuid():N}";
-        using var http = new HttpClient { BaseAddress = rabbit.ManagementUrl };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
-            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{rabbit.Username}:{rabbit.Password}")));
+        string vhost = $"{TestPrefix}{Guid.NewGuid():N}";
+        using var http = ManagementClient(rabbit);
         (await http.PutAsync($"api/vhosts/{vhost}", null)).EnsureSuccessStatusCode();
         using var permissions = new StringContent("""{"configure":".*","write":".*","read":".*"}""", Encoding.UTF8, "application/json");
         (await http.PutAsync($"api/permissions/{vhost}/{Uri.EscapeDataString(rabbit.Username)}", permissions)).EnsureSuccessStatusCode();
         return vhost;
+    }
+
+    /// <summary>Deletes <paramref name="vhost"/> (its queues and exchanges with it) through the management API; one already gone is no error.</summary>
+    public static async Task DeleteVirtualHostAsync(RabbitMqServer rabbit, string vhost)
+    {
+        using var http = ManagementClient(rabbit);
+        using var response = await http.DeleteAsync($"api/vhosts/{Uri.EscapeDataString(vhost)}");
+        if (response.StatusCode != HttpStatusCode.NotFound)
+        {
+            response.EnsureSuccessStatusCode();
+        }
+    }
+
+    /// <summary>A client of <paramref name="rabbit"/>'s management API, signed in as the tests' user.</summary>
+    public static HttpClient ManagementClient(RabbitMqServer rabbit)
+    {
+        var http = new HttpClient { BaseAddress = rabbit.ManagementUrl };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{rabbit.Username}:{rabbit.Password}")));
+        return http;
     }
 
     private static async Task<(string, RabbitMqServer)> StartAsync()

@@ -267,5 +267,15 @@ public sealed class Suite : IAsyncDisposable
         {
             await service.DisposeAsync();
         }
+
+        // Now that no service holds them. Logged, not thrown: the chaos tests may have left their servers down.
+        await using var leftovers = new TestResources(problem => Console.Error.WriteLine($"Suite: {problem}"));
+        leftovers.AddDatabase(PostgresConnectionString);
+        leftovers.AddVirtualHost(RabbitMq, VirtualHost);
+        if (_environments.TryGetValue("scheduling", out var scheduling) && scheduling.TryGetValue("Media__Directory", out string? media)
+            && Path.GetFileName(media).StartsWith("sp-e2e-media-", StringComparison.Ordinal))
+        {
+            leftovers.AddDirectory(media); // the suite's own, not a folder a caller configured
+        }
     }
 }

@@ -20,7 +20,7 @@ namespace ScheduledPosts.Webhooks.Tests;
 /// (database and broker answering /readyz). Requests carry the internal identity the gateway would add.
 /// It can be stopped and started again on the same database and vhost, as a restart of the service.
 /// </summary>
-public abstract class WebhooksApp : IAsyncLifetime
+public abstract class WebhooksApp : IAsyncLifetime, IAsyncDisposable
 {
     public static readonly string[] AllScopes = [EndpointRegistry.ReadScope, EndpointRegistry.WriteScope];
 
@@ -29,6 +29,7 @@ public abstract class WebhooksApp : IAsyncLifetime
 
     private WebApplicationFactory<EndpointRegistry>? _factory;
     private (RabbitMqServer Server, string VirtualHost) _rabbit;
+    private readonly TestResources _resources = new();
 
     public WebApplicationFactory<EndpointRegistry> Factory => _factory ?? throw new InvalidOperationException("Not started.");
 
@@ -46,8 +47,8 @@ public abstract class WebhooksApp : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        ConnectionString = await Infrastructure.CreateDatabaseAsync();
-        _rabbit = await Infrastructure.CreateVirtualHostAsync();
+        ConnectionString = await _resources.CreateDatabaseAsync();
+        _rabbit = await _resources.CreateVirtualHostAsync();
         await StartAsync();
     }
 
@@ -109,7 +110,23 @@ public abstract class WebhooksApp : IAsyncLifetime
         }
     }
 
-    public Task DisposeAsync() => StopAsync();
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            await StopAsync();
+        }
+        finally
+        {
+            await _resources.DisposeAsync();
+        }
+    }
+
+    async ValueTask IAsyncDisposable.DisposeAsync()
+    {
+        await DisposeAsync();
+        GC.SuppressFinalize(this);
+    }
 
     public static string NewWorkspace() => Ids.New("ws");
 

@@ -73,7 +73,9 @@ public static class PeersScenario
     private static async Task<LagResult> PrecisionAsync(Func<string, Task<IPeerScheduler>> start, Sizes sizes, Report report)
     {
         int n = sizes.PrecisionPosts;
-        await using var peer = await StartAsync(start, report);
+        // Declared first, so the peer stops before its database is dropped.
+        await using var resources = new TestResources();
+        await using var peer = await StartAsync(start, report, resources);
         double rate = await MeasureScheduleRateAsync(peer, Math.Clamp(n / 10, 20, 200));
         var windowStart = DateTimeOffset.UtcNow + Plan.SetupTime(n, rate, sizes);
         var random = new Random(20261101);
@@ -91,7 +93,9 @@ public static class PeersScenario
     private static async Task<BurstResult> BurstAsync(Func<string, Task<IPeerScheduler>> start, Sizes sizes, Report report)
     {
         int n = sizes.BurstTargets;
-        await using var peer = await StartAsync(start, report);
+        // Declared first, so the peer stops before its database is dropped.
+        await using var resources = new TestResources();
+        await using var peer = await StartAsync(start, report, resources);
         // A larger sample than for precision: scheduling slows as a peer's tables fill.
         double rate = await MeasureScheduleRateAsync(peer, Math.Clamp(n / 10, 20, 1000));
         var due = DateTimeOffset.UtcNow + Plan.SetupTime(n, rate, sizes);
@@ -106,9 +110,9 @@ public static class PeersScenario
         return new BurstResult(lag, n, all ? lag?.Max : null);
     }
 
-    private static async Task<IPeerScheduler> StartAsync(Func<string, Task<IPeerScheduler>> start, Report report)
+    private static async Task<IPeerScheduler> StartAsync(Func<string, Task<IPeerScheduler>> start, Report report, TestResources resources)
     {
-        var peer = await start(await Infrastructure.CreateDatabaseAsync());
+        var peer = await start(await resources.CreateDatabaseAsync());
         Log.Step($"    {peer.Name} started");
         if (!report.Notes.Contains(peer.Settings))
         {
