@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Reflection;
 using System.Text.Json;
 using Dapper;
@@ -25,6 +26,12 @@ public sealed class DispatcherOptions
     /// long the batch's rows stay locked while the broker is away, and so how long a cancel of one of them waits.
     /// </summary>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// While another replica holds due messages (it is sending them), how soon to look again, in case it dies before
+    /// it marks them sent. Neither a spin on rows it cannot take nor a long sleep.
+    /// </summary>
+    public TimeSpan HeldRecheck { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -38,8 +45,14 @@ public sealed partial class Dispatcher(
     [FromKeyedServices(PostgresExtensions.Listener)] NpgsqlDataSource listeners,
     IBus bus,
     IOptions<DispatcherOptions> options,
+    IMeterFactory meters,
     ILogger<Dispatcher> logger) : BackgroundService
 {
+    public const string MeterName = "ScheduledPosts.Scheduling.Dispatcher";
+
+    private readonly Counter<long> _passes = meters.Create(MeterName)
+        .CreateCounter<long>("scheduledposts.dispatcher.passes", "{pass}", "Looks for due outbox messages.");
+
     private static readonly Dictionary<string, Type> MessageTypes = typeof(TargetDue).Assembly.GetTypes()
         .Where(t => t.Namespace == typeof(TargetDue).Namespace && t is { IsClass: true, IsAbstract: false } && t.GetCustomAttribute<System.Runtime.CompilerServices.CompilerGeneratedAttribute>() is null)
         .ToDictionary(t => t.Name);
@@ -115,6 +128,7 @@ public sealed partial class Dispatcher(
     /// <summary>Sends one batch of due messages; returns how many it claimed and how many the broker confirmed.</summary>
     public async Task<(int Claimed, int Sent)> DispatchBatchAsync(CancellationToken ct)
     {
+        _passes.Add(1);
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         var rows = (await connection.QueryAsync<OutboxRow>("""
@@ -176,18 +190,24 @@ public sealed partial class Dispatcher(
         }
     }
 
+    /// <summary>
+    /// How long until a message this replica could take falls due. Rows another transaction holds (a replica sending
+    /// them) do not count, or an idle replica would spin on them; while an earlier row is held, it looks again after
+    /// <see cref="DispatcherOptions.HeldRecheck"/>, in case the holder dies without sending it.
+    /// </summary>
     private async Task<TimeSpan> UntilNextDueAsync(CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
-        double? seconds = await connection.ExecuteScalarAsync<double?>(new CommandDefinition(
-            "SELECT EXTRACT(EPOCH FROM min(due_at) - clock_timestamp())::float8 FROM outbox WHERE sent_at IS NULL",
-            cancellationToken: ct));
-        if (seconds is null)
-        {
-            return _options.MaxIdle;
-        }
-
-        return TimeSpan.FromSeconds(Math.Clamp(seconds.Value, 0, _options.MaxIdle.TotalSeconds));
+        var next = await connection.QuerySingleAsync<(DateTime? NextFree, DateTime? NextAny, DateTime Now)>(new CommandDefinition("""
+            SELECT (SELECT due_at FROM outbox WHERE sent_at IS NULL ORDER BY due_at LIMIT 1 FOR KEY SHARE SKIP LOCKED),
+                   (SELECT min(due_at) FROM outbox WHERE sent_at IS NULL),
+                   clock_timestamp()
+            """, cancellationToken: ct));
+        bool earlierHeld = next.NextAny is { } any && (next.NextFree is not { } free || any < free);
+        var longest = earlierHeld ? _options.HeldRecheck : _options.MaxIdle;
+        return next.NextFree is { } due
+            ? TimeSpan.FromTicks(Math.Clamp((due - next.Now).Ticks, 0, longest.Ticks))
+            : longest;
     }
 
     [LoggerMessage(1, LogLevel.Warning, "Dispatcher interrupted; resuming in {Backoff}")]
