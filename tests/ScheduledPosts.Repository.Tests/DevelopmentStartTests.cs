@@ -22,10 +22,11 @@ public sealed class DevelopmentStartTests
         string postgres = DevelopmentSetting("scheduling", "ConnectionStrings", "Postgres");
         string database = new NpgsqlConnectionStringBuilder(await Infrastructure.CreateDatabaseAsync(
             new NpgsqlConnectionStringBuilder(postgres) { Database = "postgres" }.ConnectionString)).Database!;
-        string vhost = await Infrastructure.CreateVirtualHostAsync(new RabbitMqServer(
+        var rabbit = new RabbitMqServer(
             DevelopmentSetting("scheduling", "RabbitMq", "Host"), 5672,
             DevelopmentSetting("scheduling", "RabbitMq", "Username"), DevelopmentSetting("scheduling", "RabbitMq", "Password"),
-            new Uri($"http://{DevelopmentSetting("scheduling", "RabbitMq", "Host")}:15672/")));
+            new Uri($"http://{DevelopmentSetting("scheduling", "RabbitMq", "Host")}:15672/"));
+        string vhost = await Infrastructure.CreateVirtualHostAsync(rabbit);
 
         var services = new List<ServiceProcess>();
         try
@@ -82,7 +83,24 @@ public sealed class DevelopmentStartTests
             }
 
             Directory.Delete(home, recursive: true);
+            await DropAsync(postgres, database, rabbit, vhost);
         }
+    }
+
+    // The database and virtual host are the test's own: leave nothing behind on the developer's servers.
+    private static async Task DropAsync(string postgres, string database, RabbitMqServer rabbit, string vhost)
+    {
+        await using (var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(postgres) { Database = "postgres" }.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        using var http = new HttpClient { BaseAddress = rabbit.ManagementUrl };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{rabbit.Username}:{rabbit.Password}")));
+        using var deleted = await http.DeleteAsync($"api/vhosts/{Uri.EscapeDataString(vhost)}");
     }
 
     // A value of a service's appsettings.Development.json.

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -20,7 +19,7 @@ public static class DevelopmentSecrets
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     /// <summary>Each secret and how to make one that its service's validation accepts.</summary>
-    private static readonly Dictionary<string, Func<string>> Generators = new()
+    private static readonly Dictionary<string, Func<string>> Generators = new(StringComparer.OrdinalIgnoreCase)
     {
         ["Internal:Secret"] = () => Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)),
         ["Credentials:Key"] = () => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
@@ -36,19 +35,16 @@ public static class DevelopmentSecrets
 
     public static IHostApplicationBuilder AddDevelopmentSecrets(this IHostApplicationBuilder builder)
     {
-        if (!builder.Environment.IsDevelopment() || Generators.Keys.All(key => !string.IsNullOrEmpty(builder.Configuration[key])))
+        if (!builder.Environment.IsDevelopment())
         {
             return builder;
         }
 
-        string path = DefaultPath;
-        var secrets = LoadOrCreate(path);
-        // First source, so whatever the developer configures anywhere (appsettings, user secrets, environment) wins.
-        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
-        {
-            InitialData = secrets.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)),
-        });
-        builder.Services.AddHostedService(sp => new Notice(sp.GetRequiredService<ILogger<Notice>>(), path));
+        var source = new Source(DefaultPath);
+        // First source, so whatever the developer configures anywhere (appsettings, user secrets, environment) wins;
+        // and it is asked for a secret only when no other source has it, so the file is made only when one is needed.
+        builder.Configuration.Sources.Insert(0, source);
+        builder.Services.AddHostedService(sp => new Notice(sp.GetRequiredService<ILogger<Notice>>(), source));
         return builder;
     }
 
@@ -103,11 +99,47 @@ public static class DevelopmentSecrets
         JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(path))
         ?? throw new InvalidOperationException($"{path} is not a JSON object of secrets; delete it to have new ones generated.");
 
-    private sealed class Notice(ILogger<Notice> logger, string path) : IHostedService
+    private sealed class Source(string path) : IConfigurationSource
+    {
+        public string Path => path;
+
+        public Provider? Provider { get; private set; }
+
+        public IConfigurationProvider Build(IConfigurationBuilder builder) => Provider = new Provider(path);
+    }
+
+    private sealed class Provider : ConfigurationProvider
+    {
+        private readonly Lazy<IReadOnlyDictionary<string, string>> _secrets;
+
+        public Provider(string path)
+        {
+            _secrets = new(() => LoadOrCreate(path));
+            // The keys, so sections bind them, without reading the file.
+            foreach (string key in Generators.Keys)
+            {
+                Data[key] = null;
+            }
+        }
+
+        public bool Used => _secrets.IsValueCreated;
+
+        public override bool TryGet(string key, out string? value)
+        {
+            value = null;
+            return Generators.ContainsKey(key) && _secrets.Value.TryGetValue(key, out value);
+        }
+    }
+
+    private sealed class Notice(ILogger<Notice> logger, Source source) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
-            logger.LogInformation("Development: secrets not configured are read from {Path} (generated once, shared by every service)", path);
+            if (source.Provider?.Used == true)
+            {
+                logger.LogInformation("Development: secrets not configured are read from {Path} (generated once, shared by every service)", source.Path);
+            }
+
             return Task.CompletedTask;
         }
 
