@@ -3,6 +3,7 @@
 # sandbox platform. Ctrl-C or SIGTERM stops everything it started.
 #   SP_BOOTSTRAP_KEY  the owner API key of workspace "default" (>= 32 chars; generated when unset)
 #   SP_ADMIN_TOKEN    enables the admin API
+# The processes, their ports and the settings each needs come from deploy/services.json.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$(pwd)"
@@ -14,19 +15,25 @@ if [ ${#SP_BOOTSTRAP_KEY} -lt 32 ]; then
   exit 2
 fi
 export SP_BOOTSTRAP_KEY SP_ADMIN_TOKEN="${SP_ADMIN_TOKEN:-}"
-GATEWAY_URL="http://localhost:8080"
-# Platform credentials are encrypted with this key: keep it with the data, or they can't be read back.
+
+# Secrets are generated once and kept with the data: the keys decrypt what is stored (platform credentials, webhook
+# signing secrets), and the infrastructure passwords are set when its volumes are first created.
 mkdir -p "$SP_DATA_DIR"
-KEY_FILE="$SP_DATA_DIR/credentials.key"
-[ -s "$KEY_FILE" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$KEY_FILE")
-export SP_CREDENTIALS_KEY="$(cat "$KEY_FILE")"
-WEBHOOK_KEY_FILE="$SP_DATA_DIR/webhook-secrets.key"
-[ -s "$WEBHOOK_KEY_FILE" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$WEBHOOK_KEY_FILE")
-export SP_WEBHOOK_SECRET_KEY="$(cat "$WEBHOOK_KEY_FILE")"
+secret() { # secret <file> <random bytes>: the secret in $SP_DATA_DIR/<file>, generated when missing
+  local file="$SP_DATA_DIR/$1"
+  [ -s "$file" ] || (umask 077 && head -c "$2" /dev/urandom | base64 | tr -d '\n' > "$file")
+  cat "$file"
+}
+export SP_INTERNAL_SECRET="$(secret internal.secret 48)"
+export SP_CREDENTIALS_KEY="$(secret credentials.key 32)"
+export SP_WEBHOOK_SECRET_KEY="$(secret webhook-secrets.key 32)"
 
 if docker_engine_available && [ -z "${SP_USE_LOCAL_INFRA:-}" ]; then
+  export SP_POSTGRES_PASSWORD="$(secret postgres.password 24 | tr '+/' '-_')"
+  export SP_RABBITMQ_PASSWORD="$(secret rabbitmq.password 24 | tr '+/' '-_')"
   log "Docker engine found: docker compose up"
-  echo "Gateway: $GATEWAY_URL    owner API key of workspace 'default': $SP_BOOTSTRAP_KEY"
+  echo "Gateway: http://localhost:8080    owner API key of workspace 'default': $SP_BOOTSTRAP_KEY"
+  echo "RabbitMQ console: http://localhost:15672 (user scheduledposts, password in $SP_DATA_DIR/rabbitmq.password)"
   exec docker compose up --build
 fi
 
@@ -53,28 +60,64 @@ dotnet build ScheduledPosts.sln -c Release -nologo -clp:ErrorsOnly >/dev/null
 LOGS="$SP_DATA_DIR/logs"
 mkdir -p "$LOGS"
 export ASPNETCORE_ENVIRONMENT=Production
-export Internal__Secret="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
-export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$SP_PG_PORT;Username=postgres;Database=$DB"
-export RabbitMq__Host=127.0.0.1
-export Credentials__Key="$SP_CREDENTIALS_KEY"
-export Media__Directory="$SP_DATA_DIR/media"
+# This deployment's value of every setting deploy/services.json may require; each service gets those it requires.
+declare -A SETTING=(
+  [Internal:Secret]="$SP_INTERNAL_SECRET"
+  [ConnectionStrings:Postgres]="Host=127.0.0.1;Port=$SP_PG_PORT;Username=postgres;Database=$DB"
+  [RabbitMq:Host]=127.0.0.1
+  [RabbitMq:Username]=guest
+  [RabbitMq:Password]=guest
+  [Credentials:Key]="$SP_CREDENTIALS_KEY"
+  [Media:Directory]="$SP_DATA_DIR/media"
+  [Webhooks:SecretKey]="$SP_WEBHOOK_SECRET_KEY"
+  [Bootstrap:Key]="$SP_BOOTSTRAP_KEY"
+)
+# Settings of this deployment only, not required by the description.
+declare -A EXTRA=(
+  [webhooks]="Webhooks__AllowHttp=true Webhooks__AllowLoopback=true"
+  [gateway]="Admin__Token=$SP_ADMIN_TOKEN"
+)
 
+# One line per service, in start order, fields split by |: name, project dir, assembly, health path,
+# listeners (Name=port ...), required settings, wiring (Setting=port of the listener it points at ...).
+SERVICES="$(jq -r '.services as $all | .services | to_entries[] | [
+    .key, (.value.project | sub("/[^/]+$"; "")), .value.assembly, .value.health,
+    (.value.listeners | to_entries | map("\(.key)=\(.value)") | join(" ")),
+    (.value.settings | join(" ")),
+    (.value.wiring | to_entries | map(.value as $t | ($t | split(".")) as [$s, $l] | "\(.key)=\($all[$s].listeners[$l])") | join(" "))
+  ] | join("|")' deploy/services.json)"
 
-# start <name> <project dir> <assembly> [VAR=value ...]: runs a built service from its output folder.
-start() {
-  local name="$1" dir="$ROOT/$2/bin/Release/net10.0" dll="$3"; shift 3
-  (cd "$dir" && exec env "$@" dotnet "$dll") >"$LOGS/$name.log" 2>&1 &
+health_urls=()
+while IFS='|' read -r name dir dll health listeners settings wiring; do
+  env=()
+  first=""
+  for listener in $listeners; do
+    env+=("Kestrel__Endpoints__${listener%%=*}__Url=http://localhost:${listener#*=}")
+    first="${first:-${listener#*=}}"
+  done
+  for setting in $settings; do
+    [ -n "${SETTING[$setting]+set}" ] || { echo "deploy/services.json requires $setting of $name; run.sh has no value for it" >&2; exit 2; }
+    env+=("${setting//:/__}=${SETTING[$setting]}")
+  done
+  for wire in $wiring; do
+    key="${wire%%=*}"
+    env+=("${key//:/__}=http://localhost:${wire#*=}")
+  done
+  if [ -n "${EXTRA[$name]:-}" ]; then
+    read -r -a extra <<<"${EXTRA[$name]}"
+    env+=("${extra[@]}")
+  fi
+  # Runs the built service from its output folder.
+  (cd "$ROOT/$dir/bin/Release/net10.0" && exec env "${env[@]}" dotnet "$dll") >"$LOGS/$name.log" 2>&1 &
   pids+=($!)
-}
+  health_urls+=("http://localhost:$first$health")
+  case "$name" in
+    gateway) GATEWAY_URL="http://localhost:$first" ;;
+    sandbox) SANDBOX_URL="http://localhost:$first" ;;
+  esac
+done <<<"$SERVICES"
 
-start sandbox services/sandbox ScheduledPosts.Sandbox.dll
-start scheduling services/scheduling ScheduledPosts.Scheduling.dll
-start publisher services/publisher ScheduledPosts.Publisher.dll
-start webhooks services/webhooks ScheduledPosts.Webhooks.dll Webhooks__AllowHttp=true Webhooks__AllowLoopback=true \
-  Webhooks__SecretKey="$SP_WEBHOOK_SECRET_KEY"
-start gateway gateway ScheduledPosts.Gateway.dll Bootstrap__Key="$SP_BOOTSTRAP_KEY" Admin__Token="$SP_ADMIN_TOKEN"
-
-for url in http://localhost:8081/readyz http://localhost:8083/readyz http://localhost:8085/readyz http://localhost:8095/healthz "$GATEWAY_URL/healthz"; do
+for url in "${health_urls[@]}"; do
   for _ in $(seq 1 120); do
     curl -fsS "$url" >/dev/null 2>&1 && break
     sleep 0.5
@@ -87,7 +130,7 @@ cat <<MSG
 ScheduledPosts is running.
   Gateway:            $GATEWAY_URL
   Owner API key:      $SP_BOOTSTRAP_KEY   (workspace "default")
-  Sandbox platform:   http://localhost:8095/sandbox/statuses
+  Sandbox platform:   $SANDBOX_URL/sandbox/statuses
   RabbitMQ console:   http://localhost:15672 (guest/guest)
   Logs:               $LOGS
 Press Ctrl-C to stop.

@@ -1,19 +1,26 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text.Json;
 
 namespace ScheduledPosts.Testing;
 
 /// <summary>
 /// The whole suite as separate OS processes on free loopback ports — sandbox platform, scheduling, publisher,
 /// webhooks and gateway, from their build outputs — over the given database and RabbitMQ virtual host.
-/// Shared by the end-to-end tests, the chaos tests and the benchmark program.
+/// Shared by the end-to-end tests, the chaos tests and the benchmark program. Which processes, their listeners, the
+/// settings each needs and how they point at each other come from deploy/services.json (<see cref="Deployment"/>).
 /// </summary>
 public sealed class Suite : IAsyncDisposable
 {
     public const string BootstrapKey = "sp_e2e_owner_key_0123456789_abcdefghijkl";
     public const string AdminToken = "e2e-admin-token-0123456789-abcdefghijkl";
 
-    private static readonly string[] Order = ["sandbox", "scheduling", "publisher", "webhooks", "gateway"];
+    public const string InternalSecret = "e2e-internal-secret-0123456789-abcdefghijkl";
+
+    // Start order: as described (the sandbox and scheduling first: the others call them).
+    private static IEnumerable<string> Order => Deployment.Current.Services.Select(s => s.Name);
     private readonly Dictionary<string, ServiceProcess> _services = [];
     private readonly Dictionary<string, int> _ports = [];
     private readonly Dictionary<string, Dictionary<string, string>> _environments = [];
@@ -70,55 +77,17 @@ public sealed class Suite : IAsyncDisposable
         Action<string, Dictionary<string, string>>? configure, string logLevel)
     {
         var suite = new Suite(postgres, rabbit, vhost);
-        foreach (string port in new[] { "gateway", "scheduling", "schedulingGrpc", "webhooks", "webhooksGrpc", "publisher", "sandbox" })
+        foreach (var service in Deployment.Current.Services)
         {
-            suite._ports[port] = FreePort();
+            for (int i = 0; i < service.Listeners.Count; i++)
+            {
+                suite._ports[PortName(service, i)] = FreePort();
+            }
         }
 
-        var common = new Dictionary<string, string>
-        {
-            ["Internal__Secret"] = "e2e-internal-secret-0123456789-abcdefghijkl",
-            ["ConnectionStrings__Postgres"] = postgres,
-            ["RabbitMq__Host"] = rabbit.Host,
-            ["RabbitMq__Port"] = rabbit.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["RabbitMq__VirtualHost"] = vhost,
-            ["RabbitMq__Username"] = rabbit.Username,
-            ["RabbitMq__Password"] = rabbit.Password,
-            ["Logging__LogLevel__Default"] = logLevel,
-        };
-        var environments = new Dictionary<string, Dictionary<string, string>>
-        {
-            ["sandbox"] = new() { ["Kestrel__Endpoints__Http__Url"] = suite.Url("sandbox") },
-            ["scheduling"] = new(common)
-            {
-                ["Kestrel__Endpoints__Rest__Url"] = suite.Url("scheduling"),
-                ["Kestrel__Endpoints__Grpc__Url"] = suite.Url("schedulingGrpc"),
-                ["Credentials__Key"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
-                ["Media__Directory"] = Path.Combine(Path.GetTempPath(), $"sp-e2e-media-{Guid.NewGuid():N}"),
-            },
-            ["publisher"] = new(common)
-            {
-                ["Kestrel__Endpoints__Http__Url"] = suite.Url("publisher"),
-                ["Scheduling__GrpcUrl"] = suite.Url("schedulingGrpc"),
-                ["Sandbox__BaseUrl"] = suite.Url("sandbox"),
-            },
-            ["webhooks"] = new(common)
-            {
-                ["Kestrel__Endpoints__Rest__Url"] = suite.Url("webhooks"),
-                ["Kestrel__Endpoints__Grpc__Url"] = suite.Url("webhooksGrpc"),
-                ["Webhooks__AllowHttp"] = "true",
-                ["Webhooks__AllowLoopback"] = "true",
-            },
-            ["gateway"] = new(common)
-            {
-                ["Kestrel__Endpoints__Http__Url"] = suite.Url("gateway"),
-                ["Bootstrap__Key"] = BootstrapKey,
-                ["Admin__Token"] = AdminToken,
-                ["ReverseProxy__Clusters__scheduling__Destinations__default__Address"] = suite.Url("scheduling"),
-                ["ReverseProxy__Clusters__webhooks__Destinations__default__Address"] = suite.Url("webhooks"),
-            },
-        };
-
+        var environments = Environments(
+            (service, listener) => suite.Url(PortName(Deployment.Current[service], Deployment.Current[service].IndexOf(listener))),
+            postgres, rabbit, vhost, logLevel);
         foreach (string name in Order)
         {
             configure?.Invoke(name, environments[name]);
@@ -142,6 +111,78 @@ public sealed class Suite : IAsyncDisposable
     }
 
     /// <summary>
+    /// The environment (configuration keys with <c>__</c>) of every described service: its listeners at
+    /// <paramref name="listenerUrl"/>(service, listener), every setting deploy/services.json requires of it, and the
+    /// wiring to the others' listeners. Starts nothing, so a test can check it against the description.
+    /// </summary>
+    public static Dictionary<string, Dictionary<string, string>> Environments(Func<string, string, string> listenerUrl,
+        string postgres, RabbitMqServer rabbit, string vhost, string logLevel = "Warning")
+    {
+        // The suite's value of each setting the description may require.
+        var values = new Dictionary<string, string>
+        {
+            ["Internal:Secret"] = InternalSecret,
+            ["ConnectionStrings:Postgres"] = postgres,
+            ["RabbitMq:Host"] = rabbit.Host,
+            ["RabbitMq:Username"] = rabbit.Username,
+            ["RabbitMq:Password"] = rabbit.Password,
+            ["Credentials:Key"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
+            ["Media:Directory"] = Path.Combine(Path.GetTempPath(), $"sp-e2e-media-{Guid.NewGuid():N}"),
+            ["Webhooks:SecretKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
+            ["Bootstrap:Key"] = BootstrapKey,
+        };
+
+        var environments = new Dictionary<string, Dictionary<string, string>>();
+        foreach (var service in Deployment.Current.Services)
+        {
+            var environment = new Dictionary<string, string>();
+            foreach (var listener in service.Listeners)
+            {
+                environment[Deployment.ListenerKey(listener.Name)] = listenerUrl(service.Name, listener.Name);
+            }
+
+            foreach (string setting in service.Settings)
+            {
+                environment[Deployment.EnvironmentKey(setting)] = values.TryGetValue(setting, out string? value)
+                    ? value
+                    : throw new InvalidOperationException($"deploy/services.json requires {setting} of {service.Name}, and Suite has no value for it.");
+            }
+
+            foreach (var (setting, target) in service.Wiring)
+            {
+                environment[Deployment.EnvironmentKey(setting)] = listenerUrl(target.Service, target.Listener);
+            }
+
+            // What only the tests set: the broker's port and virtual host, quieter logs, and per-service test policy.
+            if (service.Settings.Contains("RabbitMq:Host"))
+            {
+                environment["RabbitMq__Port"] = rabbit.Port.ToString(CultureInfo.InvariantCulture);
+                environment["RabbitMq__VirtualHost"] = vhost;
+            }
+
+            if (service.Name != "sandbox")
+            {
+                environment["Logging__LogLevel__Default"] = logLevel;
+            }
+
+            if (service.Name == "webhooks")
+            {
+                environment["Webhooks__AllowHttp"] = "true";
+                environment["Webhooks__AllowLoopback"] = "true";
+            }
+
+            if (service.Name == "gateway")
+            {
+                environment["Admin__Token"] = AdminToken;
+            }
+
+            environments[service.Name] = environment;
+        }
+
+        return environments;
+    }
+
+    /// <summary>
     /// Starts one more replica of <paramref name="service"/> (scheduling, publisher, webhooks or gateway) on the same
     /// database and virtual host, under the name <c>service#n</c>, with its own ports. <paramref name="configure"/> may
     /// change its environment, e.g. point a publisher replica at <see cref="GrpcUrl"/> of a scheduling replica.
@@ -155,11 +196,12 @@ public sealed class Suite : IAsyncDisposable
 
         string name = $"{service}#{_services.Keys.Count(k => k == service || k.StartsWith(service + "#", StringComparison.Ordinal)) + 1}";
         var environment = new Dictionary<string, string>(primary);
-        foreach (var (key, listener) in Listeners[service])
+        var described = Deployment.Current[service];
+        for (int i = 0; i < described.Listeners.Count; i++)
         {
-            string port = listener + name[service.Length..];
+            string port = PortName(described, i) + name[service.Length..];
             _ports[port] = FreePort();
-            environment[key] = Url(port);
+            environment[Deployment.ListenerKey(described.Listeners[i].Name)] = Url(port);
         }
 
         configure?.Invoke(environment);
@@ -179,34 +221,27 @@ public sealed class Suite : IAsyncDisposable
         return new(Url(service + "Grpc" + name[service.Length..]));
     }
 
-    // Which Kestrel endpoint of each service listens on which of the suite's ports (named after the service).
-    private static readonly Dictionary<string, (string Key, string Port)[]> Listeners = new()
-    {
-        ["scheduling"] = [("Kestrel__Endpoints__Rest__Url", "scheduling"), ("Kestrel__Endpoints__Grpc__Url", "schedulingGrpc")],
-        ["publisher"] = [("Kestrel__Endpoints__Http__Url", "publisher")],
-        ["webhooks"] = [("Kestrel__Endpoints__Rest__Url", "webhooks"), ("Kestrel__Endpoints__Grpc__Url", "webhooksGrpc")],
-        ["gateway"] = [("Kestrel__Endpoints__Http__Url", "gateway")],
-    };
+    // The suite's name of a service's port: the service's own for its first (REST or only) listener, e.g. "scheduling",
+    // and with the listener's name for the others, e.g. "schedulingGrpc".
+    private static string PortName(Deployment.Service service, int listener) =>
+        listener == 0 ? service.Name : service.Name + service.Listeners[listener].Name;
 
-    private static readonly Dictionary<string, (string Dir, string Assembly, string Health)> Layout = new()
+    /// <summary>Where <paramref name="service"/>'s built assembly is (in the configuration of the running program).</summary>
+    public static string BuildOutput(string service)
     {
-        ["sandbox"] = ("services/sandbox", "ScheduledPosts.Sandbox.dll", "/healthz"),
-        ["scheduling"] = ("services/scheduling", "ScheduledPosts.Scheduling.dll", "/readyz"),
-        ["publisher"] = ("services/publisher", "ScheduledPosts.Publisher.dll", "/readyz"),
-        ["webhooks"] = ("services/webhooks", "ScheduledPosts.Webhooks.dll", "/readyz"),
-        ["gateway"] = ("gateway", "ScheduledPosts.Gateway.dll", "/healthz"),
-    };
+        var described = Deployment.Current[service];
+        return Path.Combine(RepoRoot, described.ProjectDirectory, "bin", Configuration, "net10.0", described.Assembly);
+    }
 
     private ServiceProcess ProcessFor(string name, string service, Dictionary<string, string> environment)
     {
-        var (dir, assembly, health) = Layout[service];
-        string path = Path.Combine(RepoRoot, dir, "bin", Configuration, "net10.0", assembly);
+        string path = BuildOutput(service);
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"{service} is not built at {path}; build the solution first (./test.sh does).");
         }
 
-        return new ServiceProcess(name, path, environment, new Uri(new Uri(Url(name)), health));
+        return new ServiceProcess(name, path, environment, new Uri(new Uri(Url(name)), Deployment.Current[service].Health));
     }
 
     private string Url(string port) => $"http://127.0.0.1:{_ports[port]}";
@@ -277,5 +312,82 @@ public sealed class Suite : IAsyncDisposable
         {
             leftovers.AddDirectory(media); // the suite's own, not a folder a caller configured
         }
+    }
+}
+
+/// <summary>deploy/services.json, the one description of the deployment (see deploy/README.md).</summary>
+public sealed class Deployment
+{
+    public sealed record Listener(string Name, int Port);
+
+    /// <summary>A setting that points at another process's listener, e.g. publisher's Scheduling:GrpcUrl at scheduling.Grpc.</summary>
+    public sealed record Target(string Service, string Listener);
+
+    public sealed record Service(string Name, string Project, string Assembly, string Health,
+        IReadOnlyList<Listener> Listeners, IReadOnlyList<string> Settings, IReadOnlyDictionary<string, Target> Wiring)
+    {
+        public string ProjectDirectory => Path.GetDirectoryName(Project)!;
+
+        public int IndexOf(string listener)
+        {
+            for (int i = 0; i < Listeners.Count; i++)
+            {
+                if (Listeners[i].Name == listener)
+                {
+                    return i;
+                }
+            }
+
+            throw new ArgumentException($"{Name} has no listener {listener} in deploy/services.json.", nameof(listener));
+        }
+
+        /// <summary>Every setting a deployment must give it: its settings and its wiring.</summary>
+        public IEnumerable<string> RequiredSettings => Settings.Concat(Wiring.Keys);
+    }
+
+    public required IReadOnlyList<Service> Services { get; init; }
+
+    /// <summary>The settings whose values are secret, with what each must be.</summary>
+    public required IReadOnlyDictionary<string, string> Secrets { get; init; }
+
+    public Service this[string name] => Services.FirstOrDefault(s => s.Name == name)
+        ?? throw new ArgumentException($"No service '{name}' in deploy/services.json.", nameof(name));
+
+    public static string FilePath => System.IO.Path.Combine(Suite.RepoRoot, "deploy", "services.json");
+
+    public static readonly Deployment Current = Load(FilePath);
+
+    /// <summary>A setting as an environment variable name: <c>Internal:Secret</c> is <c>Internal__Secret</c>.</summary>
+    public static string EnvironmentKey(string setting) => setting.Replace(":", "__", StringComparison.Ordinal);
+
+    public static string ListenerKey(string listener) => $"Kestrel__Endpoints__{listener}__Url";
+
+    public static Deployment Load(string path)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(path));
+        var root = document.RootElement;
+        var services = new List<Service>();
+        foreach (var service in root.GetProperty("services").EnumerateObject())
+        {
+            var value = service.Value;
+            services.Add(new Service(
+                service.Name,
+                value.GetProperty("project").GetString()!,
+                value.GetProperty("assembly").GetString()!,
+                value.GetProperty("health").GetString()!,
+                value.GetProperty("listeners").EnumerateObject().Select(l => new Listener(l.Name, l.Value.GetInt32())).ToList(),
+                value.GetProperty("settings").EnumerateArray().Select(v => v.GetString()!).ToList(),
+                value.GetProperty("wiring").EnumerateObject().ToDictionary(w => w.Name, w =>
+                {
+                    string[] parts = w.Value.GetString()!.Split('.');
+                    return new Target(parts[0], parts[1]);
+                })));
+        }
+
+        return new Deployment
+        {
+            Services = services,
+            Secrets = root.GetProperty("secrets").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!),
+        };
     }
 }

@@ -22,6 +22,7 @@ public static class Extensions
     /// </summary>
     public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
     {
+        builder.AddDevelopmentSecrets();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddExceptionHandler<ErrorEnvelopeExceptionHandler>();
         builder.Services.AddProblemDetails();
