@@ -48,11 +48,7 @@ stop() {
 trap stop INT TERM EXIT
 
 start_local_infra
-DB=scheduledposts
-PSQL=(psql -h 127.0.0.1 -p "$SP_PG_PORT" -U postgres -d postgres)
-if ! "${PSQL[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
-  "${PSQL[@]}" -qc "CREATE DATABASE $DB"
-fi
+DB="$SP_DATABASE"
 
 log "building (Release)"
 dotnet build ScheduledPosts.sln -c Release -nologo -clp:ErrorsOnly >/dev/null

@@ -4,6 +4,8 @@
 
 SP_DATA_DIR="${SP_DATA_DIR:-/var/tmp/scheduledposts}"
 SP_PG_PORT="${SP_PG_PORT:-55432}"
+# The database run.sh and `dotnet run` in Development use (appsettings.Development.json); the tests make their own.
+SP_DATABASE=scheduledposts
 SP_RABBITMQ_PORT=5672
 SP_RABBITMQ_MANAGEMENT_PORT=15672
 
@@ -74,6 +76,10 @@ start_local_infra() {
   install_packages
   start_postgres
   start_rabbitmq
+  local psql=(psql -h 127.0.0.1 -p "$SP_PG_PORT" -U postgres -d postgres)
+  if ! "${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$SP_DATABASE'" | grep -q 1; then
+    "${psql[@]}" -qc "CREATE DATABASE $SP_DATABASE"
+  fi
   export SP_POSTGRES_ADMIN="Host=127.0.0.1;Port=$SP_PG_PORT;Username=postgres;Database=postgres"
   export SP_TEST_POSTGRES="$SP_POSTGRES_ADMIN"
   export SP_TEST_RABBITMQ="host=127.0.0.1;port=$SP_RABBITMQ_PORT;username=guest;password=guest;management=http://127.0.0.1:$SP_RABBITMQ_MANAGEMENT_PORT/"

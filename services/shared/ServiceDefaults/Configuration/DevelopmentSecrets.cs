@@ -12,7 +12,7 @@ namespace ScheduledPosts.ServiceDefaults;
 /// repository that every service reads, so <c>dotnet run</c> works with no setup and the repository holds no secret.
 /// All services share the file, so the gateway and the services agree on <c>Internal:Secret</c>.
 /// </summary>
-public static class DevelopmentSecrets
+public static partial class DevelopmentSecrets
 {
     public const string FileName = "development-secrets.json";
 
@@ -131,18 +131,21 @@ public static class DevelopmentSecrets
         }
     }
 
-    private sealed class Notice(ILogger<Notice> logger, Source source) : IHostedService
+    private sealed partial class Notice(ILogger<Notice> logger, Source source) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
             if (source.Provider?.Used == true)
             {
-                logger.LogInformation("Development: secrets not configured are read from {Path} (generated once, shared by every service)", source.Path);
+                LogSecretsFile(source.Path);
             }
 
             return Task.CompletedTask;
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(1, LogLevel.Information, "Development: secrets not configured are read from {Path} (generated once, shared by every service)")]
+        private partial void LogSecretsFile(string path);
     }
 }
