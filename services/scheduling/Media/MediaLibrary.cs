@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Npgsql;
+using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 
@@ -112,8 +113,8 @@ public sealed class MediaLibrary(NpgsqlDataSource dataSource, IMediaStorage stor
         await using (var connection = await dataSource.OpenConnectionAsync(ct))
         {
             // No such target reads as (false, false): not leased.
-            var (leased, carried) = await connection.QuerySingleOrDefaultAsync<(bool Leased, bool Carried)>("""
-                SELECT COALESCE(t.status = 'publishing' AND t.lease_token = @leaseToken AND t.lease_expires_at > clock_timestamp(), false),
+            var (leased, carried) = await connection.QuerySingleOrDefaultAsync<(bool Leased, bool Carried)>($"""
+                SELECT COALESCE(t.status = '{TargetStatus.Publishing}' AND t.lease_token = @leaseToken AND t.lease_expires_at > clock_timestamp(), false),
                        EXISTS (SELECT 1 FROM post_media pm WHERE pm.post_id = t.post_id AND pm.media_id = @mediaId)
                 FROM targets t WHERE t.id = @targetId
                 """, new { targetId, leaseToken, mediaId });

@@ -107,7 +107,7 @@ public sealed class DeliveryHistory(NpgsqlDataSource dataSource, TimeProvider cl
 
         await connection.ExecuteAsync(new CommandDefinition($"""
             UPDATE deliveries
-            SET status = 'pending', next_attempt_at = @Now, lease_id = NULL, round_attempts = 0, updated_at = @Now
+            SET status = '{DeliveryStatus.Pending}', next_attempt_at = @Now, lease_id = NULL, round_attempts = 0, updated_at = @Now
             WHERE id = @Id;
             SELECT pg_notify('{DeliveryNotifications.ChannelName}', '');
             """, new { Id = deliveryId, Now = now }, tx, cancellationToken: ct));

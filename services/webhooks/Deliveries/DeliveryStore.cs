@@ -59,7 +59,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                 RETURNING id),
             delivery AS (
                 INSERT INTO deliveries (id, event_id, endpoint_id, workspace_id, status, next_attempt_at, created_at, updated_at)
-                SELECT d.id, event.id, d.endpoint_id, @WorkspaceId, 'pending', @Now, @Now, @Now
+                SELECT d.id, event.id, d.endpoint_id, @WorkspaceId, '{DeliveryStatus.Pending}', @Now, @Now, @Now
                 FROM event, unnest(@DeliveryIds::text[], @EndpointIds::text[]) AS d (id, endpoint_id)
                 ON CONFLICT (event_id, endpoint_id) DO NOTHING
                 RETURNING 1),
@@ -89,9 +89,9 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             INSERT INTO events (id, workspace_id, type, occurred_at, body, received_at)
             VALUES (@EventId, @WorkspaceId, @Type, @Now, @Body, @Now)
             """, new { EventId = eventId, WorkspaceId = workspaceId, Type = EventTypes.Test, Body = body, Now = now }, tx, cancellationToken: ct));
-        int inserted = await connection.ExecuteAsync(new CommandDefinition("""
+        int inserted = await connection.ExecuteAsync(new CommandDefinition($"""
             INSERT INTO deliveries (id, event_id, endpoint_id, workspace_id, status, next_attempt_at, created_at, updated_at)
-            SELECT @DeliveryId, @EventId, id, workspace_id, 'pending', @Now, @Now, @Now
+            SELECT @DeliveryId, @EventId, id, workspace_id, '{DeliveryStatus.Pending}', @Now, @Now, @Now
             FROM endpoints WHERE id = @EndpointId AND workspace_id = @WorkspaceId AND enabled
             """, new { DeliveryId = deliveryId, EventId = eventId, EndpointId = endpointId, WorkspaceId = workspaceId, Now = now }, tx, cancellationToken: ct));
         if (inserted == 0)
@@ -120,22 +120,22 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
         // its end. Claims take turns across replicas (each is one short batch), so the in-flight counts they see are exact.
         // The claim walks the endpoints with pending deliveries (a loose index scan) and takes each one's oldest due
         // deliveries up to its free slots: index probes per endpoint, whatever the backlog.
-        using var results = await connection.QueryMultipleAsync(new CommandDefinition("""
+        using var results = await connection.QueryMultipleAsync(new CommandDefinition($"""
             SELECT 1 FROM pg_advisory_xact_lock(hashtext('webhooks.deliveries.claim'));
 
             WITH RECURSIVE waiting AS (
-                SELECT min(endpoint_id) AS endpoint_id FROM deliveries WHERE status = 'pending'
+                SELECT min(endpoint_id) AS endpoint_id FROM deliveries WHERE status = '{DeliveryStatus.Pending}'
                 UNION ALL
-                SELECT (SELECT min(d.endpoint_id) FROM deliveries d WHERE d.status = 'pending' AND d.endpoint_id > w.endpoint_id)
+                SELECT (SELECT min(d.endpoint_id) FROM deliveries d WHERE d.status = '{DeliveryStatus.Pending}' AND d.endpoint_id > w.endpoint_id)
                 FROM waiting w WHERE w.endpoint_id IS NOT NULL),
             due AS (
                 SELECT c.id FROM waiting w
                 CROSS JOIN LATERAL (
                     SELECT count(*) AS n FROM deliveries b
-                    WHERE b.endpoint_id = w.endpoint_id AND b.status = 'pending' AND b.lease_id IS NOT NULL AND b.next_attempt_at > @Now) busy
+                    WHERE b.endpoint_id = w.endpoint_id AND b.status = '{DeliveryStatus.Pending}' AND b.lease_id IS NOT NULL AND b.next_attempt_at > @Now) busy
                 CROSS JOIN LATERAL (
                     SELECT d.id, d.next_attempt_at FROM deliveries d
-                    WHERE d.endpoint_id = w.endpoint_id AND d.status = 'pending' AND d.next_attempt_at <= @Now
+                    WHERE d.endpoint_id = w.endpoint_id AND d.status = '{DeliveryStatus.Pending}' AND d.next_attempt_at <= @Now
                     ORDER BY d.next_attempt_at, d.id
                     LIMIT greatest(@PerEndpoint - busy.n, 0)
                     FOR UPDATE OF d SKIP LOCKED) c
@@ -150,8 +150,8 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                       ep.previous_secret, ep.previous_secret_expires_at, ep.enabled AS endpoint_enabled;
 
             -- Two index probes whatever the plan (min() reads deliveries_due from its end).
-            SELECT (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at > @Now) AS next,
-                   coalesce((SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending') <= @Now, false) AS due_unclaimed;
+            SELECT (SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}' AND next_attempt_at > @Now) AS next,
+                   coalesce((SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}') <= @Now, false) AS due_unclaimed;
             """, new { Now = now, Limit = limit, PerEndpoint = perEndpoint, LeaseId = leaseId, LeaseUntil = leaseUntil }, cancellationToken: ct));
         await results.ReadSingleAsync<int>();
         var rows = await results.ReadAsync<ClaimedRow>();
@@ -174,7 +174,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
         // One round trip (a batch is one implicit transaction). The endpoint row is written only when its health changes
         // (the first failure after a success, the first success after failures), so concurrent attempts to a healthy
         // endpoint neither queue on its row lock nor churn it.
-        using var results = await connection.QueryMultipleAsync("""
+        using var results = await connection.QueryMultipleAsync($"""
             WITH attempt AS (
                 INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error)
                 SELECT @Id, @Number, @AttemptedAt, @StatusCode, @LatencyMs, @Error
@@ -194,8 +194,8 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             next AS (
                 SELECT d.id FROM deliveries d
                 WHERE @NextLeaseId IS NOT NULL AND EXISTS (SELECT 1 FROM delivery)
-                  AND d.endpoint_id = @EndpointId AND d.status = 'pending' AND d.next_attempt_at <= @Now
-                  AND d.next_attempt_at <= (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending')
+                  AND d.endpoint_id = @EndpointId AND d.status = '{DeliveryStatus.Pending}' AND d.next_attempt_at <= @Now
+                  AND d.next_attempt_at <= (SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}')
                 ORDER BY d.next_attempt_at, d.id
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED),
@@ -209,7 +209,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             SELECT d.id, d.event_id, d.attempt_count, d.round_attempts, ev.body, ep.id AS endpoint_id, ep.url, ep.secret,
                    ep.previous_secret, ep.previous_secret_expires_at, ep.enabled AS endpoint_enabled
             FROM deliveries d JOIN events ev ON ev.id = d.event_id JOIN endpoints ep ON ep.id = d.endpoint_id
-            WHERE d.endpoint_id = @EndpointId AND d.status = 'pending' AND d.lease_id = @NextLeaseId;
+            WHERE d.endpoint_id = @EndpointId AND d.status = '{DeliveryStatus.Pending}' AND d.lease_id = @NextLeaseId;
             """, new
             {
                 delivery.Id, delivery.LeaseId, delivery.EndpointId, decision.Status, decision.NextAttemptAt,
@@ -235,9 +235,9 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     public async Task AbandonAsync(ClaimedDelivery delivery, string reason, DateTimeOffset now)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync("""
+        await connection.ExecuteAsync($"""
             UPDATE deliveries
-            SET status = 'failed', next_attempt_at = NULL, lease_id = NULL, last_error = @Reason, updated_at = @Now
+            SET status = '{DeliveryStatus.Failed}', next_attempt_at = NULL, lease_id = NULL, last_error = @Reason, updated_at = @Now
             WHERE id = @Id AND lease_id = @LeaseId
             """, new { delivery.Id, delivery.LeaseId, Reason = reason, Now = now });
     }
