@@ -76,6 +76,8 @@ public sealed class ChaosSystem : IAsyncDisposable
         {
             case "scheduling":
                 environment["Publishing__Lease"] = "00:00:05";
+                // The sandbox platform dedupes atomically, so a claim lost with its publisher may be retried soon.
+                environment["Publishing__ExpiredClaimQuietPeriod"] = "00:00:02";
                 environment["Publishing__ReaperInterval"] = "00:00:00.500";
                 environment["Publishing__RetryBase"] = "00:00:00.300";
                 environment["Publishing__RetryCap"] = "00:00:02";

@@ -237,9 +237,12 @@ public sealed class ChaosTests(ITestOutputHelper output)
         var published = await Eventually.Until(async () => (await system.QueuesAsync()).ToDictionary(q => q.Name, q => q.Published),
             q => q.GetValueOrDefault("target-due") >= dueSent && q.GetValueOrDefault("webhooks-post-events") >= eventsSent,
             TimeSpan.FromSeconds(30), "the broker's statistics to count every message sent");
-        output.WriteLine($"broker: {published["target-due"]} TargetDue published for {dueSent} sent rows, {published["webhooks-post-events"]} events for {eventsSent}");
-        Assert.Equal(dueSent, published["target-due"]);
-        Assert.Equal(eventsSent, published["webhooks-post-events"]);
+        // A publish whose confirm outlasted Dispatcher:PublishTimeout is sent again on the next pass (consumers ignore the
+        // copy): the only duplicates allowed, and each is logged by the replica that gave up on it.
+        int unconfirmed = system["scheduling"].CountLines("was not confirmed within") + system["scheduling#2"].CountLines("was not confirmed within");
+        output.WriteLine($"broker: {published["target-due"]} TargetDue published for {dueSent} sent rows, {published["webhooks-post-events"]} events for {eventsSent}; {unconfirmed} publishes not confirmed in time");
+        Assert.InRange(published["target-due"], dueSent, dueSent + unconfirmed);
+        Assert.InRange(published["webhooks-post-events"], eventsSent, eventsSent + unconfirmed);
         Assert.Equal(0, await system.CountAsync(
             "SELECT count(*) FROM (SELECT 1 FROM webhooks.delivery_attempts GROUP BY delivery_id, attempt HAVING count(*) > 1) twice"));
         foreach (var (subscriber, _) in system.Subscriptions)

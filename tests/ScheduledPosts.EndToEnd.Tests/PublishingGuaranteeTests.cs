@@ -20,6 +20,8 @@ public sealed class PublishingGuaranteeTests(PublishingGuaranteeTests.FastRetryS
                 environment["Publishing__RetryCap"] = "00:00:02";
                 environment["Publishing__MaxAttempts"] = "5";
                 environment["Publishing__Lease"] = "00:00:08";
+                // The sandbox platform dedupes atomically, so a claim lost with its publisher may be retried soon.
+                environment["Publishing__ExpiredClaimQuietPeriod"] = "00:00:02";
                 environment["Publishing__ReaperInterval"] = "00:00:00.500";
             }
             else if (service == "publisher")

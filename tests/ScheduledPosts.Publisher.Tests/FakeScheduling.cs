@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
@@ -98,6 +99,19 @@ public sealed class FakeTargetsService(InternalIdentityCodec codec) : Targets.Ta
         Completions.Enqueue(request);
         string status = request.OutcomeCase == CompleteTargetRequest.OutcomeOneofCase.Published ? "published" : "failed";
         return Task.FromResult(new CompleteTargetResponse { TargetStatus = status, PostStatus = status });
+    }
+
+    public ConcurrentQueue<RenewLeaseRequest> Renewals { get; } = new();
+
+    /// <summary>How a renewal is answered; by default the lease is extended by a second.</summary>
+    public Func<RenewLeaseRequest, RenewLeaseResponse> OnRenew { get; set; } =
+        _ => new RenewLeaseResponse { LeaseExpiresAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddSeconds(1)) };
+
+    public override Task<RenewLeaseResponse> RenewLease(RenewLeaseRequest request, ServerCallContext context)
+    {
+        Authenticate(context);
+        Renewals.Enqueue(request);
+        return Task.FromResult(OnRenew(request));
     }
 
     public override async Task ReadMedia(ReadMediaRequest request, IServerStreamWriter<MediaChunk> responseStream, ServerCallContext context)

@@ -18,6 +18,7 @@ public sealed class PublishingOutcomeTests(PublishingOutcomeTests.ShortLeaseFact
             settings["Publishing:Lease"] = "00:00:03";
             settings["Publishing:RetryBase"] = "00:00:00.200";
             settings["Publishing:MaxAttempts"] = "3";
+            settings["Publishing:ExpiredClaimQuietPeriod"] = "00:00:00.500";
         }
     }
 
@@ -87,14 +88,8 @@ public sealed class PublishingOutcomeTests(PublishingOutcomeTests.ShortLeaseFact
         var second = await ClaimWhenDueAsync(Id(post), targetId, attempt: 2);
         Assert.Equal(first.IdempotencyKey, second.IdempotencyKey);
         Assert.NotEqual(first.LeaseToken, second.LeaseToken);
+        Assert.Equal(first.ClaimEpoch + 1, second.ClaimEpoch);
 
-        var stale = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () => await factory.TargetsClient().CompleteTargetAsync(new CompleteTargetRequest
-        {
-            TargetId = targetId,
-            LeaseToken = first.LeaseToken,
-            Published = new TargetPublished { ExternalPostId = "late" },
-        }));
-        Assert.Equal(global::Grpc.Core.StatusCode.FailedPrecondition, stale.StatusCode);
         await factory.TargetsClient().CompleteTargetAsync(new CompleteTargetRequest
         {
             TargetId = targetId,
@@ -102,6 +97,76 @@ public sealed class PublishingOutcomeTests(PublishingOutcomeTests.ShortLeaseFact
             Published = new TargetPublished { ExternalPostId = "1" },
         });
         Assert.Equal("published", Status((await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!));
+    }
+
+    [Fact]
+    public async Task A_late_report_that_the_upload_of_an_expired_claim_went_out_is_kept_and_the_retry_taken_back()
+    {
+        var (client, post, targetId) = await DuePostAsync();
+        var targets = factory.TargetsClient();
+        var first = await ClaimWhenDueAsync(Id(post), targetId, attempt: 1);
+        var requeued = await Eventually.Until(async () => (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!,
+            p => p["targets"]![0]!["errorCode"]?.GetValue<string>() == "LEASE_EXPIRED", Patience, "the reaper to requeue the expired claim");
+        Assert.Equal("scheduled", requeued["targets"]![0]!["status"]!.GetValue<string>());
+        var retry = await Eventually.Until(() => Task.FromResult(factory.Due.Where(d => d.Message.TargetId == targetId).Select(d => d.Message).ToList()),
+            due => due.Count >= 2, Patience, "the retry to fall due");
+
+        // The first publisher was slow, not dead: its upload went out, and its report arrives after the lease.
+        var late = await targets.CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = targetId,
+            LeaseToken = first.LeaseToken,
+            Published = new TargetPublished { ExternalPostId = "late", ExternalUrl = "https://sandbox.test/late" },
+        });
+
+        Assert.Equal(("published", "published"), (late.TargetStatus, late.PostStatus));
+        var view = (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!;
+        Assert.Equal("late", view["targets"]![0]!["externalPostId"]!.GetValue<string>());
+        // No second upload: the retry, due and claimable a moment ago, can no longer be claimed.
+        var again = await targets.ClaimTargetAsync(new ClaimTargetRequest { PostId = Id(post), TargetId = targetId, ScheduleVersion = retry[^1].ScheduleVersion });
+        Assert.False(again.Claimed);
+
+        // A failure reported for the old claim changes nothing.
+        var stale = await targets.CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = targetId,
+            LeaseToken = first.LeaseToken,
+            Failed = new TargetFailed { ErrorCode = "PLATFORM_ERROR", ErrorMessage = "503", Retryable = true },
+        });
+        Assert.Equal("published", stale.TargetStatus);
+    }
+
+    [Fact]
+    public async Task A_renewed_lease_outlives_its_first_term_and_a_lost_claim_cannot_renew()
+    {
+        var (client, post, targetId) = await DuePostAsync();
+        var targets = factory.TargetsClient();
+        var claim = await ClaimWhenDueAsync(Id(post), targetId, attempt: 1);
+
+        // Renewed every second for more than two leases of 3 s: the reaper never takes it.
+        var until = claim.LeaseExpiresAt.ToDateTimeOffset() + TimeSpan.FromSeconds(4);
+        var expires = claim.LeaseExpiresAt.ToDateTimeOffset();
+        while (DateTimeOffset.UtcNow < until)
+        {
+            var renewed = await targets.RenewLeaseAsync(new RenewLeaseRequest { TargetId = targetId, LeaseToken = claim.LeaseToken });
+            Assert.True(renewed.LeaseExpiresAt.ToDateTimeOffset() >= expires);
+            expires = renewed.LeaseExpiresAt.ToDateTimeOffset();
+            await Task.Delay(TimeSpan.FromSeconds(1)); // the publisher's own renewal cadence, a third of the lease
+        }
+
+        var view = (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!;
+        Assert.Equal("publishing", view["targets"]![0]!["status"]!.GetValue<string>());
+        Assert.Equal(1, view["targets"]![0]!["attemptCount"]!.GetValue<int>());
+
+        await targets.CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = targetId,
+            LeaseToken = claim.LeaseToken,
+            Published = new TargetPublished { ExternalPostId = "7" },
+        });
+        var refused = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () =>
+            await targets.RenewLeaseAsync(new RenewLeaseRequest { TargetId = targetId, LeaseToken = claim.LeaseToken }));
+        Assert.Equal(global::Grpc.Core.StatusCode.FailedPrecondition, refused.StatusCode);
     }
 
     [Fact]

@@ -11,7 +11,8 @@ namespace ScheduledPosts.Publisher.Publishing;
 /// Publishes one due target (docs/publishing.md): claim it from the scheduling service, wait for the publisher's own limits,
 /// upload it through its platform's connector, report the outcome. A target that cannot be claimed (cancelled,
 /// deleted, stale, already claimed) is left alone: that is what makes a redelivered or outdated
-/// <see cref="TargetDue"/> harmless. Once claimed, a target is always reported, also when the publisher stops.
+/// <see cref="TargetDue"/> harmless. While the upload runs its lease is renewed (<see cref="LeaseKeeper"/>). Once
+/// claimed, a target is always reported, also when the publisher stops.
 /// </summary>
 public sealed partial class TargetPublisher(
     Targets.TargetsClient targets,
@@ -43,7 +44,14 @@ public sealed partial class TargetPublisher(
         }
 
         var target = claim.Target;
-        var result = await UploadAsync(target, cancellationToken);
+        ConnectorResult result;
+        await using (var lease = LeaseKeeper.Start(targets, target, clock, _options.CallTimeout, logger))
+        {
+            // The upload stops when the publisher stops, and when its claim is lost (another may be granted).
+            using var upload = lease is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
+            result = await UploadAsync(target, upload?.Token ?? cancellationToken);
+        }
+
         await CompleteAsync(target, result);
         return result;
     }

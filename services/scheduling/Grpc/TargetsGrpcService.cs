@@ -46,6 +46,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
                 Attempt = target.Attempt,
                 CredentialsJson = target.CredentialsJson,
                 FirstComment = target.FirstComment ?? "",
+                ClaimEpoch = target.Epoch,
                 Media =
                 {
                     postMedia.Select(m => new ClaimedMedia
@@ -79,6 +80,19 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
         var retryAfter = request.OutcomeCase == CompleteTargetRequest.OutcomeOneofCase.Failed ? request.Failed.RetryAfter?.ToTimeSpan() : null;
         var (targetStatus, postStatus) = await claims.CompleteAsync(request.TargetId, leaseToken, outcome, retryAfter);
         return new CompleteTargetResponse { TargetStatus = targetStatus, PostStatus = postStatus };
+    }
+
+    public override async Task<RenewLeaseResponse> RenewLease(RenewLeaseRequest request, ServerCallContext context)
+    {
+        RequireInternal(context);
+        if (!Guid.TryParse(request.LeaseToken, out var leaseToken))
+        {
+            throw ApiException.Validation("leaseToken", "lease_token is not a lease token.");
+        }
+
+        var expires = await claims.RenewAsync(request.TargetId, leaseToken)
+            ?? throw ApiException.Conflict("This claim is no longer the live one; stop its upload.");
+        return new RenewLeaseResponse { LeaseExpiresAt = Timestamp.FromDateTimeOffset(expires) };
     }
 
     public override async Task ReadMedia(ReadMediaRequest request, IServerStreamWriter<MediaChunk> responseStream, ServerCallContext context)

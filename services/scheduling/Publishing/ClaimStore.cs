@@ -9,23 +9,59 @@ public sealed class ClaimStore
 {
     public sealed record ClaimRow(
         string Handle, string? CaptionOverride, string? FirstComment, int AttemptCount, Guid LeaseToken, DateTime LeaseExpiresAt,
-        string Platform, string AccountId, byte[]? Credentials);
+        string Platform, string AccountId, byte[]? Credentials, long ClaimEpoch);
+
+    /// <summary>What the reaper and a late report need to know of a target, read under its row lock.</summary>
+    public sealed record ClaimState(string Status, Guid? LeaseToken, DateTime? LeaseExpiresAt);
 
     /// <summary>
     /// scheduled → publishing with a new lease and one more attempt, if the target is waiting and due; null otherwise.
     /// Returns what the publisher needs of the target and its account.
     /// </summary>
-    public Task<ClaimRow?> ClaimAsync(NpgsqlTransaction tx, string postId, string targetId, TimeSpan lease)
-        => tx.Connection!.QuerySingleOrDefaultAsync<ClaimRow>($"""
+    public async Task<ClaimRow?> ClaimAsync(NpgsqlTransaction tx, string postId, string targetId, TimeSpan lease)
+    {
+        var claimed = await tx.Connection!.QuerySingleOrDefaultAsync<ClaimRow>($"""
             UPDATE targets t
             SET status = '{TargetStatus.Publishing}', lease_token = gen_random_uuid(), lease_expires_at = clock_timestamp() + @lease,
-                attempt_count = t.attempt_count + 1, last_attempt_at = clock_timestamp()
+                attempt_count = t.attempt_count + 1, last_attempt_at = clock_timestamp(), claim_epoch = t.claim_epoch + 1
             FROM social_accounts a
             WHERE t.id = @targetId AND t.post_id = @postId AND a.id = t.social_account_id
               AND t.status = '{TargetStatus.Scheduled}' AND t.next_attempt_at <= clock_timestamp()
             RETURNING a.handle, t.caption_override, t.first_comment, t.attempt_count, t.lease_token, t.lease_expires_at,
-                t.platform, a.id AS account_id, a.credentials
+                t.platform, a.id AS account_id, a.credentials, t.claim_epoch
             """, new { targetId, postId, lease }, tx);
+        if (claimed is not null)
+        {
+            await tx.Connection!.ExecuteAsync(
+                "INSERT INTO target_claims (lease_token, target_id, epoch) VALUES (@LeaseToken, @targetId, @ClaimEpoch)",
+                new { claimed.LeaseToken, targetId, claimed.ClaimEpoch }, tx);
+        }
+
+        return claimed;
+    }
+
+    /// <summary>
+    /// Extends the lease of the live claim <paramref name="leaseToken"/> while it has not run out; null when the claim is
+    /// no longer live. Takes the target's row lock, so it never interleaves with the reaper's decision on the same lease.
+    /// </summary>
+    public Task<DateTime?> RenewAsync(string targetId, Guid leaseToken, TimeSpan lease, NpgsqlConnection connection)
+        => connection.ExecuteScalarAsync<DateTime?>($"""
+            UPDATE targets SET lease_expires_at = clock_timestamp() + @lease
+            WHERE id = @targetId AND lease_token = @leaseToken AND status = '{TargetStatus.Publishing}'
+              AND lease_expires_at > clock_timestamp()
+            RETURNING lease_expires_at
+            """, new { targetId, leaseToken, lease });
+
+    /// <summary>The target's claim state, with its row locked until the transaction ends.</summary>
+    public Task<ClaimState> LockAsync(NpgsqlTransaction tx, string targetId)
+        => tx.Connection!.QuerySingleAsync<ClaimState>(
+            "SELECT status, lease_token, lease_expires_at FROM targets WHERE id = @targetId FOR UPDATE", new { targetId }, tx);
+
+    /// <summary>Whether <paramref name="leaseToken"/> was ever a claim of this target (the live one or an older one).</summary>
+    public Task<bool> WasClaimOfAsync(NpgsqlTransaction tx, string targetId, Guid leaseToken)
+        => tx.Connection!.ExecuteScalarAsync<bool>(
+            "SELECT EXISTS (SELECT 1 FROM target_claims WHERE lease_token = @leaseToken AND target_id = @targetId)",
+            new { leaseToken, targetId }, tx);
 
     public Task<string?> PostOfTargetAsync(NpgsqlTransaction tx, string targetId)
         => tx.Connection!.ExecuteScalarAsync<string?>("SELECT post_id FROM targets WHERE id = @targetId", new { targetId }, tx);
@@ -41,7 +77,7 @@ public sealed class ClaimStore
     public Task MarkPublishedAsync(NpgsqlTransaction tx, string targetId, DateTimeOffset at, string externalPostId, string? externalUrl)
         => tx.Connection!.ExecuteAsync($"""
             UPDATE targets SET status = '{TargetStatus.Published}', published_at = @at, external_post_id = @externalPostId,
-                external_url = @externalUrl, error_code = NULL, error_message = NULL, lease_expires_at = NULL
+                external_url = @externalUrl, error_code = NULL, error_message = NULL, lease_expires_at = NULL, next_attempt_at = NULL
             WHERE id = @targetId
             """, new { at, externalPostId, externalUrl, targetId }, tx);
 

@@ -12,6 +12,13 @@ public sealed class PublishingOptions
     public TimeSpan RetryBase { get; set; } = TimeSpan.FromSeconds(2);
     public TimeSpan RetryCap { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// After a claim expired on a platform that dedupes, how long before the target may be claimed again: long enough
+    /// for any request the lost claim still had in flight to have ended (the connectors' timeouts are shorter), so two
+    /// uploads of one target never race on the platform's idempotency check.
+    /// </summary>
+    public TimeSpan ExpiredClaimQuietPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>How often expired claims are looked for.</summary>
     public TimeSpan ReaperInterval { get; set; } = TimeSpan.FromSeconds(5);
 }

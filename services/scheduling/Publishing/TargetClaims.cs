@@ -28,7 +28,7 @@ public sealed class TargetClaims(
 
     public sealed record ClaimedTarget(
         string PostId, string TargetId, string WorkspaceId, string Platform, string AccountHandle, string Text, string? FirstComment,
-        Guid LeaseToken, DateTimeOffset LeaseExpiresAt, int Attempt, string CredentialsJson);
+        Guid LeaseToken, DateTimeOffset LeaseExpiresAt, int Attempt, string CredentialsJson, long Epoch);
 
     public abstract record Outcome;
 
@@ -71,13 +71,21 @@ public sealed class TargetClaims(
         await tx.CommitAsync();
         return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
             claimed.FirstComment, claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount,
-            accounts.CredentialsJson(claimed.AccountId, claimed.Credentials)), "claimed");
+            accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch), "claimed");
+    }
+
+    /// <summary>Extends the live claim's lease while its upload runs; null once the claim is no longer the live one.</summary>
+    public async Task<DateTimeOffset?> RenewAsync(string targetId, Guid leaseToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await claims.RenewAsync(targetId, leaseToken, _options.Lease, connection) is { } expires ? PostStore.Utc(expires) : null;
     }
 
     /// <summary>
-    /// The publisher reports how an upload ended. Only the holder of the current lease may complete, and a
-    /// repeated report is answered without being applied twice; a retryable failure with attempts left goes
-    /// back on the durable schedule with backoff.
+    /// The publisher reports how an upload ended. The live claim's report is applied (a retryable failure with attempts
+    /// left goes back on the durable schedule with backoff); a repeated report is answered without being applied twice.
+    /// A report from an older claim of the target — its lease ran out and the target moved on — changes nothing, except
+    /// that a published upload is always recorded: the post is live, and a lost external id would be published again.
     /// </summary>
     public async Task<(string TargetStatus, string PostStatus)> CompleteAsync(string targetId, Guid leaseToken, Outcome outcome, TimeSpan? retryAfter = null)
     {
@@ -86,18 +94,27 @@ public sealed class TargetClaims(
         string postId = await claims.PostOfTargetAsync(tx, targetId) ?? throw ApiException.NotFound("Target");
         var post = await posts.LockAsync(tx, postId) ?? throw ApiException.NotFound("Post");
         var target = (await posts.TargetsAsync(connection, postId, tx)).Single(t => t.Id == targetId);
-        if (target.LeaseToken != leaseToken)
+        bool live = target.LeaseToken == leaseToken;
+        if (!live && !await claims.WasClaimOfAsync(tx, targetId, leaseToken))
         {
-            throw ApiException.Conflict("The claim on this target is no longer held.");
+            throw ApiException.Conflict("This is not a claim of this target.");
         }
 
-        if (target.Status != TargetStatus.Publishing)
+        (string, string) result;
+        if (live && target.Status == TargetStatus.Publishing)
         {
-            // The same report again (its first answer was lost): answer as before, change nothing.
+            result = await ApplyOutcomeAsync(tx, post, target, outcome, retryAfter);
+        }
+        else if (outcome is Published published && target.Status != TargetStatus.Published)
+        {
+            result = await RecordLatePublishAsync(tx, post, target, published);
+        }
+        else
+        {
+            // The same report again (its first answer was lost), or an older claim's failure: the target has moved on.
             return (target.Status, post.Status);
         }
 
-        var result = await ApplyOutcomeAsync(tx, post, target, outcome, retryAfter);
         await tx.CommitAsync();
         return result;
     }
@@ -122,21 +139,39 @@ public sealed class TargetClaims(
             await using var tx = await connection.BeginTransactionAsync();
             var post = await posts.LockAsync(tx, postId);
             var target = post is null ? null : (await posts.TargetsAsync(connection, postId, tx)).SingleOrDefault(t => t.Id == targetId);
-            if (target is null || target.Status != TargetStatus.Publishing || PostStore.Utc(target.LeaseExpiresAt!.Value) > clock.GetUtcNow())
+            // Under the target's row lock: a renewal either came first (and the lease is live again) or finds it reaped.
+            var state = target is null ? null : await claims.LockAsync(tx, targetId);
+            if (state is null || state.Status != TargetStatus.Publishing || PostStore.Utc(state.LeaseExpiresAt!.Value) > clock.GetUtcNow())
             {
-                continue; // completed, or reaped by another replica, in the meantime
+                continue; // completed, renewed, or reaped by another replica, in the meantime
             }
 
-            bool retrySafe = Platforms.Known.TryGetValue(target.Platform, out var platform) && platform.SupportsIdempotencyKey;
+            bool retrySafe = Platforms.Known.TryGetValue(target!.Platform, out var platform) && platform.SupportsIdempotencyKey;
             Outcome outcome = retrySafe
                 ? new Failed(TargetErrors.LeaseExpired, "The publisher's claim expired before it reported; retrying with the same idempotency key.", Retryable: true)
                 : new Failed(TargetErrors.UnknownOutcome, "The publisher's claim expired before it reported; the upload may or may not have gone out.", Retryable: false);
-            await ApplyOutcomeAsync(tx, post!, target, outcome, retryAfter: null);
+            // Not claimed again before a request the lost claim may still have in flight has ended.
+            await ApplyOutcomeAsync(tx, post!, target, outcome, retryAfter: _options.ExpiredClaimQuietPeriod);
             await tx.CommitAsync();
             handled++;
         }
 
         return handled;
+    }
+
+    /// <summary>
+    /// An older claim's upload went out after all: the target is published with its external id, whatever it became
+    /// meanwhile; its pending retry is taken back, and a newer claim still running finds its lease gone.
+    /// </summary>
+    private async Task<(string TargetStatus, string PostStatus)> RecordLatePublishAsync(
+        NpgsqlTransaction tx, PostStore.PostRow post, PostStore.TargetRow target, Published published)
+    {
+        await claims.MarkPublishedAsync(tx, target.Id, clock.GetUtcNow(), published.ExternalPostId, published.ExternalUrl);
+        await outbox.CancelScheduledAsync(tx, post.Id, target.Id);
+        await posts.TouchAsync(tx, post.Id);
+        await events.EmitAsync<PostTargetPublished>(tx, "target.published", post.Id, targetId: target.Id);
+        string postStatus = await events.SettleAsync(tx, post.Id, cancelled: post.CancelledAt is not null) ?? post.Status;
+        return (TargetStatus.Published, postStatus);
     }
 
     private async Task<(string TargetStatus, string PostStatus)> ApplyOutcomeAsync(
