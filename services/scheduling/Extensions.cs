@@ -28,7 +28,8 @@ public static class Extensions
             .Validate(o => o.BatchSize > 0, "Dispatcher:BatchSize must be positive.").ValidateOnStart();
 
         services.AddOptions<MediaOptions>().BindConfiguration(MediaOptions.Section)
-            .Validate(o => o.MaxBytes > 0, "Media:MaxBytes must be positive.").ValidateOnStart();
+            .Validate(o => o.MaxBytes > 0, "Media:MaxBytes must be positive.")
+            .Validate(o => o.WorkspaceQuotaBytes >= 0, "Media:WorkspaceQuotaBytes must be zero (unlimited) or positive.").ValidateOnStart();
         services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section)
             .Validate(o => o.SentOutbox > TimeSpan.Zero && o.UnattachedMedia > TimeSpan.Zero && o.Interval > TimeSpan.Zero,
                 "Retention:SentOutbox, Retention:UnattachedMedia and Retention:Interval must be positive.")

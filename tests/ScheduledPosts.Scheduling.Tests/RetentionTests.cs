@@ -18,10 +18,12 @@ namespace ScheduledPosts.Scheduling.Tests;
 
 /// <summary>
 /// Retention (docs/operations.md#retention): the sweep removes old rows and unused media, one medium that cannot be
-/// removed never blocks the rest, media in use is never removed.
+/// removed never blocks the rest, media in use is never removed; and the per-workspace media quota.
 /// </summary>
 public sealed class RetentionTests(RetentionTests.RetentionFactory factory) : IClassFixture<RetentionTests.RetentionFactory>
 {
+    public const long Quota = 100_000;
+
     /// <summary>Sweeps only when a test asks (and once at start); storage refuses to delete the media ids in <see cref="Broken"/>.</summary>
     public sealed class RetentionFactory : SchedulingFactory
     {
@@ -30,6 +32,7 @@ public sealed class RetentionTests(RetentionTests.RetentionFactory factory) : IC
         protected override void Configure(Dictionary<string, string> settings)
         {
             settings["Retention:Interval"] = "1.00:00:00";
+            settings["Media:WorkspaceQuotaBytes"] = Quota.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
         protected override void ConfigureWebHost(IWebHostBuilder builder)
@@ -194,5 +197,43 @@ public sealed class RetentionTests(RetentionTests.RetentionFactory factory) : IC
         // Media still in use is not marked either: a post can keep it, another can still take it.
         Assert.Equal(HttpStatusCode.Created, (await client.PostAsJsonAsync("/v1/posts",
             new { caption = "Reuses it", targets = new[] { new { socialAccountId = account } }, mediaIds = new[] { attached, recent } })).StatusCode);
+    }
+
+    [Fact]
+    public async Task An_upload_over_the_workspace_quota_is_refused_and_stores_nothing()
+    {
+        string workspace = $"ws_{Guid.NewGuid():N}";
+        var client = factory.Client(workspace);
+        var filesBefore = Directory.GetFiles(factory.MediaDirectory).ToHashSet();
+
+        var tooLarge = await UploadAsync(client, Png((int)Quota + 1));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
+        var error = (await tooLarge.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal("PAYLOAD_TOO_LARGE", ErrorCode(error));
+        Assert.Contains("quota", error["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        await UploadedAsync(client, 60_000);
+        var overTheRest = await UploadAsync(client, Png(60_000));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, overTheRest.StatusCode);
+        Assert.Equal(60_000, await ScalarAsync<long>("SELECT sum(size_bytes)::bigint FROM scheduling.media WHERE workspace_id = @workspace", new { workspace }));
+        Assert.Single(Directory.GetFiles(factory.MediaDirectory).Except(filesBefore));
+
+        // Another workspace has its own quota.
+        await UploadedAsync(factory.Client($"ws_{Guid.NewGuid():N}"), 60_000);
+    }
+
+    [Fact]
+    public async Task Concurrent_uploads_that_each_fit_but_not_together_cannot_all_pass_the_quota()
+    {
+        string workspace = $"ws_{Guid.NewGuid():N}";
+        var clients = Enumerable.Range(0, 5).Select(_ => factory.Client(workspace)).ToList();
+        var filesBefore = Directory.GetFiles(factory.MediaDirectory).ToHashSet();
+
+        var responses = await Task.WhenAll(clients.Select(c => UploadAsync(c, Png(30_000))));
+
+        Assert.Equal(3, responses.Count(r => r.StatusCode == HttpStatusCode.Created));
+        Assert.Equal(2, responses.Count(r => r.StatusCode == HttpStatusCode.RequestEntityTooLarge));
+        Assert.Equal(90_000, await ScalarAsync<long>("SELECT sum(size_bytes)::bigint FROM scheduling.media WHERE workspace_id = @workspace", new { workspace }));
+        Assert.Equal(3, Directory.GetFiles(factory.MediaDirectory).Except(filesBefore).Count());
     }
 }
