@@ -28,7 +28,16 @@ public static class Extensions
             .Validate(o => o.BatchSize > 0, "Dispatcher:BatchSize must be positive.").ValidateOnStart();
 
         services.AddOptions<MediaOptions>().BindConfiguration(MediaOptions.Section)
-            .Validate(o => o.MaxBytes > 0, "Media:MaxBytes must be positive.").ValidateOnStart();
+            .Validate(o => o.MaxBytes > 0, "Media:MaxBytes must be positive.")
+            .Validate(o => o.WorkspaceQuotaBytes >= 0, "Media:WorkspaceQuotaBytes must be zero (unlimited) or positive.").ValidateOnStart();
+        services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section)
+            .Validate(o => o.SentOutbox > TimeSpan.Zero && o.UnattachedMedia > TimeSpan.Zero && o.Interval > TimeSpan.Zero,
+                "Retention:SentOutbox, Retention:UnattachedMedia and Retention:Interval must be positive.")
+            .Validate(o => o.AuditEntries >= TimeSpan.Zero, "Retention:AuditEntries must be zero (keep forever) or positive.")
+            .Validate(o => o.IdempotencyKeys >= RetentionOptions.IdempotencyPromise,
+                "Retention:IdempotencyKeys must be at least 24 h: the API replays an idempotent answer for 24 h.")
+            .Validate(o => o.BatchSize is >= 1 and <= 100_000, "Retention:BatchSize must be between 1 and 100000.")
+            .ValidateOnStart();
 
         services.AddOptions<CredentialOptions>().BindConfiguration(CredentialOptions.Section)
             .Validate(o => CredentialProtector.IsValidKey(o.Key), "Credentials:Key must be the base64 of 32 random bytes (e.g. `head -c 32 /dev/urandom | base64`).")

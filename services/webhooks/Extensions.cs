@@ -13,7 +13,7 @@ namespace ScheduledPosts.Webhooks;
 
 public static class Extensions
 {
-    /// <summary>The webhooks service: endpoints (REST and gRPC), the event consumer, the delivery sender.</summary>
+    /// <summary>The webhooks service: endpoints (REST and gRPC), the event consumer, the delivery sender, the retention sweeper.</summary>
     public static IHostApplicationBuilder AddWebhooksServices(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -30,6 +30,12 @@ public static class Extensions
             .Validate(o => SecretProtector.IsValidKey(o.SecretKey), "Webhooks:SecretKey must be the base64 of 32 bytes (e.g. `openssl rand -base64 32`).")
             .ValidateOnStart();
 
+        services.AddOptions<WebhookRetentionOptions>().BindConfiguration(WebhookRetentionOptions.Section)
+            .Validate(o => o.FinishedDeliveries > TimeSpan.Zero && o.Attempts > TimeSpan.Zero && o.EventsWithoutDeliveries > TimeSpan.Zero && o.Interval > TimeSpan.Zero,
+                "Webhooks:Retention:FinishedDeliveries, Attempts, EventsWithoutDeliveries and Interval must be positive.")
+            .Validate(o => o.BatchSize is >= 1 and <= 100_000, "Webhooks:Retention:BatchSize must be between 1 and 100000.")
+            .ValidateOnStart();
+
         services.AddPostgres(builder.Configuration, WebhookOptions.Schema);
         services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<PostEventConsumer, PostEventConsumerDefinition>());
         services.AddGrpcServerDefaults();
@@ -42,6 +48,8 @@ public static class Extensions
         services.AddSingleton<DeliveryNotifications>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryNotifications>());
         services.AddHostedService<DeliverySender>();
+        services.AddSingleton<RetentionSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());
 
         services.AddSingleton<PublicAddressConnector>();
         services.AddHttpClient(DeliverySender.HttpClientName, (sp, client) =>

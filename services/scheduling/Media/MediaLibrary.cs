@@ -44,6 +44,7 @@ public sealed class MediaLibrary(NpgsqlDataSource dataSource, IMediaStorage stor
     };
 
     private readonly long _maxBytes = options.Value.MaxBytes;
+    private readonly long _quota = options.Value.WorkspaceQuotaBytes;
 
     public async Task<MediaItem> UploadAsync(string workspaceId, HttpRequest request, CancellationToken ct)
     {
@@ -134,8 +135,16 @@ public sealed class MediaLibrary(NpgsqlDataSource dataSource, IMediaStorage stor
 
     private async Task<MediaItem> StoreAsync(string workspaceId, Stream body, string type, string filename, Func<byte[], bool> matches, CancellationToken ct)
     {
+        // Stop streaming as soon as the file cannot fit the per-file limit or what is left of the quota.
+        long room = _quota > 0 ? _quota - await StoredBytesAsync(workspaceId, ct) : long.MaxValue;
+        if (room <= 0)
+        {
+            throw QuotaExceeded();
+        }
+
+        long limit = Math.Min(_maxBytes, room);
         string id = Ids.New("med");
-        var counted = new CountingStream(body, _maxBytes);
+        var counted = new CountingStream(body, limit);
         try
         {
             await storage.SaveAsync(id, counted, ct);
@@ -143,7 +152,9 @@ public sealed class MediaLibrary(NpgsqlDataSource dataSource, IMediaStorage stor
         catch (PayloadTooLargeException)
         {
             await storage.DeleteAsync(id, ct);
-            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "PAYLOAD_TOO_LARGE", $"Media files are limited to {_maxBytes} bytes.");
+            throw limit < _maxBytes
+                ? QuotaExceeded()
+                : new ApiException(StatusCodes.Status413PayloadTooLarge, "PAYLOAD_TOO_LARGE", $"Media files are limited to {_maxBytes} bytes.");
         }
 
         if (counted.Length == 0 || !matches(counted.Head))
@@ -153,13 +164,61 @@ public sealed class MediaLibrary(NpgsqlDataSource dataSource, IMediaStorage stor
         }
 
         var item = new MediaItem(id, type, counted.Length, filename, clock.GetUtcNow());
-        await using var connection = await dataSource.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync("""
-            INSERT INTO media (id, workspace_id, content_type, size_bytes, filename, created_at)
-            VALUES (@Id, @workspaceId, @ContentType, @SizeBytes, @Filename, @CreatedAt)
-            """, new { item.Id, workspaceId, item.ContentType, item.SizeBytes, item.Filename, item.CreatedAt });
+        try
+        {
+            await InsertWithinQuotaAsync(workspaceId, item, ct);
+        }
+        catch
+        {
+            await storage.DeleteAsync(id, CancellationToken.None);
+            throw;
+        }
+
         return item;
     }
+
+    /// <summary>
+    /// Inserts the row if the workspace's stored bytes plus this file stay within the quota. The check and the insert
+    /// hold a per-workspace advisory lock, so concurrent uploads count each other: two that each fit alone but not
+    /// together cannot both pass.
+    /// </summary>
+    private async Task InsertWithinQuotaAsync(string workspaceId, MediaItem item, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        if (_quota > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "SELECT pg_advisory_xact_lock(hashtextextended('scheduling.media.quota/' || @workspaceId, 0))",
+                new { workspaceId }, tx, cancellationToken: ct));
+            long stored = await StoredBytesAsync(connection, tx, workspaceId, ct);
+            if (stored + item.SizeBytes > _quota)
+            {
+                throw QuotaExceeded();
+            }
+        }
+
+        await connection.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO media (id, workspace_id, content_type, size_bytes, filename, created_at)
+            VALUES (@Id, @workspaceId, @ContentType, @SizeBytes, @Filename, @CreatedAt)
+            """, new { item.Id, workspaceId, item.ContentType, item.SizeBytes, item.Filename, item.CreatedAt }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+    }
+
+    private async Task<long> StoredBytesAsync(string workspaceId, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        return await StoredBytesAsync(connection, null, workspaceId, ct);
+    }
+
+    /// <summary>The bytes the workspace's media take; orphaned media is on its way out and no longer counts.</summary>
+    private static Task<long> StoredBytesAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string workspaceId, CancellationToken ct)
+        => connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT COALESCE(sum(size_bytes), 0)::bigint FROM media WHERE workspace_id = @workspaceId AND orphaned_at IS NULL",
+            new { workspaceId }, tx, cancellationToken: ct));
+
+    private ApiException QuotaExceeded() => new(StatusCodes.Status413PayloadTooLarge, "PAYLOAD_TOO_LARGE",
+        $"The workspace's media quota of {_quota} bytes would be exceeded: delete posts whose media is no longer needed (media no post uses is removed after a while) or upload a smaller file.");
 
     private sealed class PayloadTooLargeException : IOException;
 

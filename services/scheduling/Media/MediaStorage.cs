@@ -20,6 +20,9 @@ public sealed class MediaOptions
     public string Directory { get; set; } = Path.Combine(Path.GetTempPath(), "scheduledposts-media");
 
     public long MaxBytes { get; set; } = 50 * 1024 * 1024;
+
+    /// <summary>The most bytes of media a workspace may store (media not orphaned); 0 means no limit.</summary>
+    public long WorkspaceQuotaBytes { get; set; } = 1024L * 1024 * 1024;
 }
 
 /// <summary>Media files in a local directory, one file per media id, written under a temporary name and moved into place.</summary>
