@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
+using System.Net;
+using System.Runtime.ExceptionServices;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -26,6 +29,8 @@ public sealed record MastodonRequest(string Method, string Path, string? Authori
 /// </list>
 /// Tests script failures through <see cref="Fault"/>, unanswered posts through <see cref="HangNext"/>, and hold
 /// requests through <see cref="Gate"/> while counting how many are in flight at once.
+/// A request body that fails while it is sent fails the request at once, as over a real connection
+/// (<see cref="BodyFailureHandler"/>).
 /// </summary>
 public sealed class FakeMastodon : IAsyncDisposable
 {
@@ -70,7 +75,7 @@ public sealed class FakeMastodon : IAsyncDisposable
     /// <summary>How long every status request takes (after <see cref="Gate"/>): a slow instance.</summary>
     public TimeSpan Latency { get; set; }
 
-    /// <summary>When the last status was answered (a <see cref="System.Diagnostics.Stopwatch"/> timestamp).</summary>
+    /// <summary>When the last status was answered (a <see cref="Stopwatch"/> timestamp).</summary>
     public long LastAnsweredAt => Volatile.Read(ref _lastAnsweredAt);
 
     /// <summary>How often <c>GET /api/v1/media/:id</c> answers 206 before 200; zero: media is ready at once (200).</summary>
@@ -98,7 +103,7 @@ public sealed class FakeMastodon : IAsyncDisposable
         return fake;
     }
 
-    public HttpMessageHandler CreateHandler() => _app.GetTestServer().CreateHandler();
+    public HttpMessageHandler CreateHandler() => new BodyFailureHandler(_app.GetTestServer().CreateHandler());
 
     private async Task<IResult> PostStatusAsync(HttpContext context)
     {
@@ -153,7 +158,7 @@ public sealed class FakeMastodon : IAsyncDisposable
                 await Task.Delay(Timeout.Infinite, context.RequestAborted);
             }
 
-            Volatile.Write(ref _lastAnsweredAt, System.Diagnostics.Stopwatch.GetTimestamp());
+            Volatile.Write(ref _lastAnsweredAt, Stopwatch.GetTimestamp());
             return Results.Json(status, SnakeCase);
         }
         finally
@@ -252,4 +257,84 @@ public sealed class FakeMastodon : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+
+    /// <summary>
+    /// A request whose body fails mid-send fails at once with the body's error, and the server sees it aborted, as
+    /// SocketsHttpHandler does (HTTP/1.1 and HTTP/2). TestServer alone only notices a body that failed before the app
+    /// started; one that fails later leaves the app waiting for the rest and the client for its timeout.
+    /// </summary>
+    private sealed class BodyFailureHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Content is null)
+            {
+                return await base.SendAsync(request, cancellationToken);
+            }
+
+            var body = new WatchedContent(request.Content);
+            request.Content = body;
+            using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var send = base.SendAsync(request, abort.Token);
+            if (await Task.WhenAny(send, body.Failed) == send)
+            {
+                return await send;
+            }
+
+            // Cancelling is TestServer's way of dropping the connection: the app's RequestAborted fires and its reads end.
+            await abort.CancelAsync();
+            _ = send.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            ExceptionDispatchInfo.Throw(await body.Failed);
+            throw new UnreachableException();
+        }
+    }
+
+    /// <summary>The request's content, sent as it is, reporting the error when sending it fails.</summary>
+    private sealed class WatchedContent : HttpContent
+    {
+        private readonly HttpContent _inner;
+        private readonly TaskCompletionSource<Exception> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public WatchedContent(HttpContent inner)
+        {
+            _inner = inner;
+            foreach (var header in inner.Headers.NonValidated)
+            {
+                Headers.TryAddWithoutValidation(header.Key, header.Value);
+            }
+        }
+
+        public Task<Exception> Failed => _failed.Task;
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await _inner.CopyToAsync(stream, context, cancellationToken);
+            }
+            catch (Exception e)
+            {
+                _failed.TrySetResult(e);
+                throw;
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = _inner.Headers.ContentLength ?? -1;
+            return length >= 0;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
 }

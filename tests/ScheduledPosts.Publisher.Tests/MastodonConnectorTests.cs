@@ -85,6 +85,22 @@ public sealed class MastodonConnectorTests : IAsyncLifetime
         Assert.Equal([attached.Id], requests[1].Form["media_ids[]"]);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_file_that_breaks_off_while_it_is_sent_fails_the_upload_at_once_for_a_retry_and_posts_nothing(bool sized)
+    {
+        var broken = new UploadMedia("cat.png", "image/png", _ => Task.FromResult<Stream>(new BreaksOffStream(first: 1_000)), Length: sized ? 5_000 : null);
+        var upload = Upload("With a picture") with { Media = [broken] };
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await Connector().PublishAsync(upload, CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.MediaUnavailable, true, false), (failed.Code, failed.Retryable, failed.OutcomeUnknown));
+        Assert.Contains("broke off", failed.Message, StringComparison.Ordinal);
+        Assert.Empty(_mastodon.MediaSha256);
+        Assert.Empty(_mastodon.Statuses);
+    }
+
     [Fact]
     public async Task Media_still_processing_is_waited_for_before_the_status_attaches_it()
     {
@@ -220,6 +236,41 @@ public sealed class MastodonConnectorTests : IAsyncLifetime
 
     private static UploadMedia Image(string name, string? description = null)
         => new(name, "image/png", _ => Task.FromResult<Stream>(new MemoryStream([0x89, 0x50, 0x4E, 0x47])), description);
+
+    /// <summary>Serves <c>first</c> bytes, then breaks off once the upload is under way, as a media stream whose source went away.</summary>
+    private sealed class BreaksOffStream(int first) : Stream
+    {
+        private bool _served;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (!_served)
+            {
+                _served = true;
+                int count = Math.Min(first, buffer.Length);
+                buffer.Span[..count].Fill(0x89);
+                return count;
+            }
+
+            // The rest would come over the network: the break shows only after the send has had to wait for it.
+            await Task.Yield();
+            throw new MediaUnavailableException("The media file broke off.");
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+            => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 
     private sealed class FixedClock(DateTimeOffset now) : TimeProvider
     {
