@@ -16,11 +16,11 @@ public sealed class LeaseRenewalTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _scheduling = await FakeScheduling.StartAsync();
-        // A one-second lease, as the scheduling service grants them (with an expiry), renewed by a second each time.
+        // A two-second lease, as the scheduling service grants them (with an expiry), renewed by a second each time.
         _scheduling.Targets.OnClaim = r =>
         {
             var granted = FakeTargetsService.Granted(r, SlowConnector.Name, "alice", "Hello");
-            granted.Target.LeaseExpiresAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddSeconds(1));
+            granted.Target.LeaseExpiresAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddSeconds(2));
             return granted;
         };
     }
@@ -77,7 +77,7 @@ public sealed class LeaseRenewalTests : IAsyncLifetime
 
         Assert.True(connector.Cancelled);
         Assert.True(Assert.IsType<ConnectorResult.Failed>(result).OutcomeUnknown);
-        Assert.True(_scheduling.Targets.Renewals.Count >= 2, $"{_scheduling.Targets.Renewals.Count} renewal tries before giving up");
+        Assert.NotEmpty(_scheduling.Targets.Renewals); // it tried to keep the lease before giving the claim up
     }
 
     private sealed class SlowConnector(Func<CancellationToken, Task<ConnectorResult>> upload) : IConnector

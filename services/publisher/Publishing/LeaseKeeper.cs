@@ -11,6 +11,8 @@ namespace ScheduledPosts.Publisher.Publishing;
 /// </summary>
 public sealed partial class LeaseKeeper : IAsyncDisposable
 {
+    private static readonly TimeSpan MinimumRetry = TimeSpan.FromMilliseconds(100);
+
     private readonly Targets.TargetsClient _targets;
     private readonly ClaimedTarget _target;
     private readonly TimeProvider _clock;
@@ -54,7 +56,14 @@ public sealed partial class LeaseKeeper : IAsyncDisposable
                     return;
                 }
 
-                await Task.Delay(left / 3, _clock, _done.Token);
+                // Near the end, no burst of last-moment tries: wait it out, then give the claim up.
+                var wait = left / 3 < MinimumRetry ? left : left / 3;
+                await Task.Delay(wait, _clock, _done.Token);
+                if (wait == left)
+                {
+                    continue;
+                }
+
                 try
                 {
                     var renewed = await _targets.RenewLeaseAsync(
