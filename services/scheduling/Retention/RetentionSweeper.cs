@@ -1,6 +1,7 @@
 using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.Scheduling.Media;
 
 namespace ScheduledPosts.Scheduling.Retention;
@@ -231,20 +232,8 @@ public sealed partial class RetentionSweeper(
     }
 
     /// <summary>Runs a bounded delete (<c>@window</c>, <c>@batch</c>) until it deletes less than a batch; each batch commits alone.</summary>
-    private async Task<int> DeleteInBatchesAsync(string sql, TimeSpan window, CancellationToken ct)
-    {
-        int total = 0;
-        await using var connection = await dataSource.OpenConnectionAsync(ct);
-        while (true)
-        {
-            int deleted = await connection.ExecuteAsync(new CommandDefinition(sql, new { window, batch = _options.BatchSize }, cancellationToken: ct));
-            total += deleted;
-            if (deleted < _options.BatchSize)
-            {
-                return total;
-            }
-        }
-    }
+    private Task<int> DeleteInBatchesAsync(string sql, TimeSpan window, CancellationToken ct)
+        => dataSource.DeleteInBatchesAsync(sql, window, _options.BatchSize, ct);
 
     public override void Dispose()
     {

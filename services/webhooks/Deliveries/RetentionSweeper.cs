@@ -1,6 +1,7 @@
 using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using ScheduledPosts.ServiceDefaults.Data;
 
 namespace ScheduledPosts.Webhooks.Deliveries;
 
@@ -87,25 +88,15 @@ public sealed partial class RetentionSweeper(
 
         async Task<int> StepAsync(string step, string sql, TimeSpan window)
         {
-            int total = 0;
             try
             {
-                await using var connection = await dataSource.OpenConnectionAsync(ct);
-                while (true)
-                {
-                    int deleted = await connection.ExecuteAsync(new CommandDefinition(sql, new { window, batch = _options.BatchSize }, cancellationToken: ct));
-                    total += deleted;
-                    if (deleted < _options.BatchSize)
-                    {
-                        return total;
-                    }
-                }
+                return await dataSource.DeleteInBatchesAsync(sql, window, _options.BatchSize, ct);
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
                 failed++;
                 LogStepFailed(e, step);
-                return total;
+                return 0;
             }
         }
     }
