@@ -117,14 +117,16 @@ public sealed class UploadLimitsTests : IAsyncLifetime
         {
             var granted = FakeTargetsService.Granted(r, Platforms.Mastodon, "alice", "Hello");
             granted.Target.CredentialsJson = FakeMastodon.Credentials();
-            granted.Target.LeaseExpiresAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddMilliseconds(400));
+            // The first upload's lease is long (it holds the only slot); the second has two seconds left when it waits.
+            var lease = r.TargetId == "alice-1" ? TimeSpan.FromMinutes(1) : TimeSpan.FromSeconds(2);
+            granted.Target.LeaseExpiresAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow + lease);
             return granted;
         };
         var (publisher, _) = Publisher(new UploadLimitsOptions { ConcurrentUploadsPerAccount = 1, MaxWait = TimeSpan.FromMinutes(10) });
         var first = publisher.PublishAsync(new TargetDue("post_1", "alice-1", 1), CancellationToken.None);
         await Eventually.Until(() => Task.FromResult(_mastodon.InFlight), n => n == 1, TimeSpan.FromSeconds(10), "the first upload in flight");
 
-        // Not the ten minutes of MaxWait: the lease has 400 ms left.
+        // Not the ten minutes of MaxWait: about half of the two seconds the lease has left.
         var second = await publisher.PublishAsync(new TargetDue("post_1", "alice-2", 1), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
 
         Assert.Equal(ConnectorErrors.PublisherBusy, Assert.IsType<ConnectorResult.Failed>(second).Code);
