@@ -150,6 +150,9 @@ public sealed partial class DeliverySender(
         DateTimeOffset? handOverUntil = decision.Status == DeliveryStatus.Delivered && !stoppingToken.IsCancellationRequested
             ? now + _options.ClaimLease
             : null;
+        // A 410 switches the endpoint off before the attempt is recorded: whoever sees the delivery failed sees it off too.
+        bool disabled = DeliveryRules.DisableReason(statusCode, null, attemptedAt, _options.DisableAfterFailingFor) is { } gone
+            && await DisableAsync(delivery.EndpointId, gone, now);
         var recorded = await store.RecordAttemptAsync(delivery, attempt, decision, now, handOverUntil);
 
         if (!recorded.Held)
@@ -166,13 +169,24 @@ public sealed partial class DeliverySender(
                 decision.Status, decision.NextAttemptAt);
         }
 
-        if (DeliveryRules.DisableReason(statusCode, recorded.EndpointFailingSince, attemptedAt, _options.DisableAfterFailingFor) is { } reason
-            && await store.DisableEndpointAsync(delivery.EndpointId, reason, now))
+        // Failing for too long is known only once this attempt is recorded.
+        if (!disabled && DeliveryRules.DisableReason(statusCode, recorded.EndpointFailingSince, attemptedAt, _options.DisableAfterFailingFor) is { } reason)
         {
-            Log.EndpointDisabled(logger, delivery.EndpointId, reason);
+            await DisableAsync(delivery.EndpointId, reason, now);
         }
 
         return recorded.HandedOver;
+    }
+
+    private async Task<bool> DisableAsync(string endpointId, string reason, DateTimeOffset now)
+    {
+        if (!await store.DisableEndpointAsync(endpointId, reason, now))
+        {
+            return false;
+        }
+
+        Log.EndpointDisabled(logger, endpointId, reason);
+        return true;
     }
 
     /// <summary>One signed POST (Standard Webhooks headers); the status code, or the reason there was none.</summary>
