@@ -25,7 +25,7 @@ public static class Extensions
         services.AddOptions<PostOptions>().BindConfiguration(PostOptions.Section).ValidateOnStart();
         services.AddOptions<PublishingOptions>().BindConfiguration(PublishingOptions.Section).ValidateOnStart();
         services.AddOptions<DispatcherOptions>().BindConfiguration(DispatcherOptions.Section)
-            .Validate(o => o.BatchSize > 0, "Dispatcher:BatchSize must be positive.").ValidateOnStart();
+            .Validate(o => o.IsValid(), "Dispatcher: BatchSize, InFlightPerWorkspace and every interval must be positive.").ValidateOnStart();
 
         services.AddOptions<MediaOptions>().BindConfiguration(MediaOptions.Section)
             .Validate(o => o.MaxBytes > 0, "Media:MaxBytes must be positive.")

@@ -160,6 +160,7 @@ public sealed class FakeTargetsService(InternalIdentityCodec codec) : Targets.Ta
             TargetId = request.TargetId,
             WorkspaceId = "ws_test",
             Platform = platform,
+            AccountId = $"acc_{handle}",
             AccountHandle = handle,
             Text = text,
             IdempotencyKey = $"{request.TargetId}:publish",

@@ -9,7 +9,7 @@ using ScheduledPosts.Testing;
 
 namespace ScheduledPosts.Publisher.Tests;
 
-/// <summary>The publisher's own limits: uploads per account at once, and a token bucket per platform.</summary>
+/// <summary>The publisher's own limits: uploads per account at once, and a token bucket per account of a platform.</summary>
 public sealed class UploadLimitsTests : IAsyncLifetime
 {
     private FakeScheduling _scheduling = null!;
@@ -44,7 +44,7 @@ public sealed class UploadLimitsTests : IAsyncLifetime
 
         var publishing = Enumerable.Range(0, 6).Select(i => publisher.PublishAsync(new TargetDue("post_1", $"alice-{i}", 1), CancellationToken.None)).ToList();
         // Two at the instance, the other four held back by the publisher: every upload has got as far as it can.
-        await Eventually.Until(() => Task.FromResult((_mastodon.InFlight, uploadLimits.Waiting(Platforms.Mastodon, "alice"))),
+        await Eventually.Until(() => Task.FromResult((_mastodon.InFlight, uploadLimits.Waiting("acc_alice"))),
             s => s == (2, 4), TimeSpan.FromSeconds(10), "two uploads in flight and four waiting");
         gate.Release(6);
         var results = await Task.WhenAll(publishing);
@@ -64,7 +64,7 @@ public sealed class UploadLimitsTests : IAsyncLifetime
 
         var alice = new[] { publisher.PublishAsync(new TargetDue("post_1", "alice-1", 1), CancellationToken.None),
             publisher.PublishAsync(new TargetDue("post_1", "alice-2", 1), CancellationToken.None) };
-        await Eventually.Until(() => Task.FromResult((_mastodon.InFlight, uploadLimits.Waiting(Platforms.Mastodon, "alice"))),
+        await Eventually.Until(() => Task.FromResult((_mastodon.InFlight, uploadLimits.Waiting("acc_alice"))),
             s => s == (1, 1), TimeSpan.FromSeconds(10), "alice's first upload in flight and her second waiting");
         var bob = publisher.PublishAsync(new TargetDue("post_1", "bob-1", 1), CancellationToken.None);
 
@@ -72,6 +72,35 @@ public sealed class UploadLimitsTests : IAsyncLifetime
         gate.Release(3);
         await Task.WhenAll([.. alice, bob]);
         Assert.Equal(3, _mastodon.Statuses.Count);
+    }
+
+    [Fact]
+    public async Task Accounts_of_two_workspaces_with_the_same_handle_do_not_share_their_limits()
+    {
+        using var gate = new SemaphoreSlim(0);
+        _mastodon.Gate = gate;
+        // Both accounts are called "news"; their ids differ ("ws1-…" → acc_ws1).
+        _scheduling.Targets.OnClaim = r =>
+        {
+            var granted = FakeTargetsService.Granted(r, Platforms.Mastodon, "news", $"Post {r.TargetId}");
+            granted.Target.AccountId = $"acc_{r.TargetId.Split('-')[0]}";
+            granted.Target.CredentialsJson = FakeMastodon.Credentials();
+            return granted;
+        };
+        var (publisher, uploadLimits) = Publisher(new UploadLimitsOptions
+        {
+            ConcurrentUploadsPerAccount = 1,
+            Platforms = { [Platforms.Mastodon] = new() { TokenLimit = 1, TokensPerPeriod = 1, ReplenishmentPeriod = TimeSpan.FromHours(1) } },
+        });
+
+        var first = publisher.PublishAsync(new TargetDue("post_1", "ws1-1", 1), CancellationToken.None);
+        var second = publisher.PublishAsync(new TargetDue("post_2", "ws2-1", 1), CancellationToken.None);
+
+        // Each account has its own slot and its own (single) token: both uploads reach the instance at once.
+        await Eventually.Until(() => Task.FromResult((_mastodon.InFlight, uploadLimits.Waiting("acc_ws1"), uploadLimits.Waiting("acc_ws2"))),
+            s => s == (2, 0, 0), TimeSpan.FromSeconds(10), "both uploads in flight, none waiting");
+        gate.Release(2);
+        Assert.All(await Task.WhenAll(first, second), r => Assert.IsType<ConnectorResult.Published>(r));
     }
 
     [Fact]

@@ -39,13 +39,14 @@ public sealed class PublishingOutcomeTests(PublishingOutcomeTests.ShortLeaseFact
         return (client, post, post["targets"]![0]!["id"]!.GetValue<string>());
     }
 
-    private async Task<ClaimedTarget> ClaimWhenDueAsync(string postId, string targetId, int attempt)
+    /// <summary>Claims the target once its <paramref name="dueMessages"/>th TargetDue (by default: one per attempt) arrived.</summary>
+    private async Task<ClaimedTarget> ClaimWhenDueAsync(string postId, string targetId, int attempt, int? dueMessages = null)
     {
         var targets = factory.TargetsClient();
         var claim = await Eventually.Until(async () =>
         {
             var due = factory.Due.Where(d => d.Message.TargetId == targetId).Select(d => d.Message).ToList();
-            return due.Count >= attempt
+            return due.Count >= (dueMessages ?? attempt)
                 ? await targets.ClaimTargetAsync(new ClaimTargetRequest { PostId = postId, TargetId = targetId, ScheduleVersion = due[^1].ScheduleVersion })
                 : new ClaimTargetResponse();
         }, c => c.Claimed, Patience, $"attempt {attempt} to be due and claimed");
@@ -76,6 +77,37 @@ public sealed class PublishingOutcomeTests(PublishingOutcomeTests.ShortLeaseFact
         Assert.Equal("PLATFORM_ERROR", view["targets"]![0]!["errorCode"]!.GetValue<string>());
         Assert.Equal(3, view["targets"]![0]!["attemptCount"]!.GetValue<int>());
         Assert.Equal(3, factory.Due.Count(d => d.Message.TargetId == targetId));
+    }
+
+    [Fact]
+    public async Task A_target_handed_back_busy_waits_its_turn_again_without_spending_an_attempt()
+    {
+        var (client, post, targetId) = await DuePostAsync();
+        var targets = factory.TargetsClient();
+        // More hand-backs than MaxAttempts (3): the publisher's own limits stayed full each time, nothing was sent.
+        for (int turn = 1; turn <= 4; turn++)
+        {
+            var claimed = await ClaimWhenDueAsync(Id(post), targetId, attempt: 1, dueMessages: turn);
+            var busy = await targets.CompleteTargetAsync(new CompleteTargetRequest
+            {
+                TargetId = targetId,
+                LeaseToken = claimed.LeaseToken,
+                Failed = new TargetFailed { ErrorCode = "PUBLISHER_BUSY", ErrorMessage = "The account's limits stayed full; nothing was sent.", Retryable = true },
+            });
+            Assert.Equal("scheduled", busy.TargetStatus);
+        }
+
+        var last = await ClaimWhenDueAsync(Id(post), targetId, attempt: 1, dueMessages: 5);
+        var published = await targets.CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = targetId,
+            LeaseToken = last.LeaseToken,
+            Published = new TargetPublished { ExternalPostId = "ext_busy", ExternalUrl = "https://example.test/ext_busy" },
+        });
+
+        Assert.Equal(("published", "published"), (published.TargetStatus, published.PostStatus));
+        var view = (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!;
+        Assert.Equal(1, view["targets"]![0]!["attemptCount"]!.GetValue<int>());
     }
 
     [Fact]

@@ -10,7 +10,7 @@ public sealed class ConsumerOptions
     public const string Section = "Publisher";
 
     /// <summary>How many targets one replica uploads at once.</summary>
-    public int ConcurrentMessageLimit { get; set; } = 32;
+    public int ConcurrentMessageLimit { get; set; } = 128;
 
     /// <summary>
     /// On shutdown the bus stops taking messages at once; uploads in flight get this long to finish before they are

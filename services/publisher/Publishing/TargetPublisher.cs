@@ -69,7 +69,7 @@ public sealed partial class TargetPublisher(
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
-            permit = await limits.AcquireAsync(target.Platform, target.AccountHandle, MaxWait(target), cancellationToken);
+            permit = await limits.AcquireAsync(target.Platform, target.AccountId, MaxWait(target), cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -16,7 +16,11 @@ public sealed class UploadLimitsOptions
     /// </summary>
     public TimeSpan MaxWait { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>A token bucket per platform name (one token per upload); a platform not listed is not limited.</summary>
+    /// <summary>
+    /// Each platform's rate, as a token bucket per social account (one token per upload): the platforms count their
+    /// limits per account (per user token), so one account's burst never spends another's. A platform not listed is
+    /// not limited.
+    /// </summary>
     public Dictionary<string, TokenBucket> Platforms { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     public sealed class TokenBucket
@@ -33,55 +37,58 @@ public sealed class UploadLimitsOptions
 }
 
 /// <summary>
-/// The publisher's own limits, taken before an upload starts: at most N uploads at once per social account, and a
-/// token bucket per platform. An upload that has to wait, waits (bounded) instead of failing.
+/// The publisher's own limits, taken before an upload starts: at most N uploads at once per social account, and each
+/// account's token bucket for its platform. Both are keyed by the account's id, never by its handle (free text, which
+/// two workspaces may share), so one workspace's backlog waits on its own accounts only (docs/publishing.md#fair-shares).
+/// An upload that has to wait, waits (bounded) instead of failing.
 /// </summary>
 public sealed class UploadLimits : IDisposable
 {
     private const int QueueLimit = 100_000;
 
     private readonly PartitionedRateLimiter<string> _accounts;
-    private readonly Dictionary<string, RateLimiter> _platforms;
+    private readonly Dictionary<string, PartitionedRateLimiter<string>> _platforms;
     private readonly TimeProvider _clock;
 
     public UploadLimits(IOptions<UploadLimitsOptions> options, TimeProvider clock)
     {
         _clock = clock;
         var o = options.Value;
-        _accounts = PartitionedRateLimiter.Create<string, string>(account => RateLimitPartition.GetConcurrencyLimiter(account,
+        _accounts = PartitionedRateLimiter.Create<string, string>(accountId => RateLimitPartition.GetConcurrencyLimiter(accountId,
             _ => new ConcurrencyLimiterOptions
             {
                 PermitLimit = o.ConcurrentUploadsPerAccount,
                 QueueLimit = QueueLimit,
                 QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
             }), StringComparer.Ordinal);
-        _platforms = o.Platforms.ToDictionary(p => p.Key, RateLimiter (p) => new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = p.Value.TokenLimit,
-            TokensPerPeriod = p.Value.TokensPerPeriod,
-            ReplenishmentPeriod = p.Value.ReplenishmentPeriod,
-            QueueLimit = QueueLimit,
-            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-            AutoReplenishment = true,
-        }), StringComparer.OrdinalIgnoreCase);
+        _platforms = o.Platforms.ToDictionary(p => p.Key, p => PartitionedRateLimiter.Create<string, string>(accountId =>
+            RateLimitPartition.GetTokenBucketLimiter(accountId, _ => new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = p.Value.TokenLimit,
+                TokensPerPeriod = p.Value.TokensPerPeriod,
+                ReplenishmentPeriod = p.Value.ReplenishmentPeriod,
+                QueueLimit = QueueLimit,
+                QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+                AutoReplenishment = true,
+            }), StringComparer.Ordinal), StringComparer.OrdinalIgnoreCase);
     }
 
     /// <summary>
-    /// Waits up to <paramref name="maxWait"/> for a slot of the account and a token of its platform. Null when
-    /// they did not come in time. Dispose the permit when the upload is over.
+    /// Waits up to <paramref name="maxWait"/> for a slot of the account and a token of its bucket. Null when they did
+    /// not come in time. Dispose the permit when the upload is over.
     /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<IDisposable?> AcquireAsync(string platform, string accountHandle, TimeSpan maxWait, CancellationToken cancellationToken)
+    public async Task<IDisposable?> AcquireAsync(string platform, string accountId, TimeSpan maxWait, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(maxWait, _clock);
         using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         RateLimitLease? slot = null;
         try
         {
-            slot = await TakeAsync(_accounts, AccountKey(platform, accountHandle), waiting.Token);
-            if (slot.IsAcquired && _platforms.TryGetValue(platform, out var bucket))
+            slot = await TakeAsync(_accounts, accountId, waiting.Token);
+            if (slot.IsAcquired && _platforms.TryGetValue(platform, out var buckets))
             {
-                using var token = await TakeAsync(bucket, waiting.Token);
+                using var token = await TakeAsync(buckets, accountId, waiting.Token);
                 if (!token.IsAcquired)
                 {
                     slot.Dispose();
@@ -122,24 +129,8 @@ public sealed class UploadLimits : IDisposable
         return await limiter.AcquireAsync(key, 1, waiting);
     }
 
-    private static async ValueTask<RateLimitLease> TakeAsync(RateLimiter limiter, CancellationToken waiting)
-    {
-        var lease = limiter.AttemptAcquire();
-        if (lease.IsAcquired)
-        {
-            return lease;
-        }
-
-        lease.Dispose();
-        return await limiter.AcquireAsync(1, waiting);
-    }
-
     /// <summary>How many uploads to the account are waiting for a slot right now.</summary>
-    public long Waiting(string platform, string accountHandle)
-        => _accounts.GetStatistics(AccountKey(platform, accountHandle))?.CurrentQueuedCount ?? 0;
-
-    // The claim names the account by platform and handle; the same handle on two platforms is two accounts.
-    private static string AccountKey(string platform, string accountHandle) => $"{platform.ToLowerInvariant()}\n{accountHandle}";
+    public long Waiting(string accountId) => _accounts.GetStatistics(accountId)?.CurrentQueuedCount ?? 0;
 
     public void Dispose()
     {

@@ -38,6 +38,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
                 TargetId = target.TargetId,
                 WorkspaceId = target.WorkspaceId,
                 Platform = target.Platform,
+                AccountId = target.AccountId,
                 AccountHandle = target.AccountHandle,
                 Text = target.Text,
                 IdempotencyKey = target.TargetId,

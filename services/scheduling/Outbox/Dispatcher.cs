@@ -7,6 +7,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Json;
 
@@ -32,13 +33,35 @@ public sealed class DispatcherOptions
     /// it marks them sent. Neither a spin on rows it cannot take nor a long sleep.
     /// </summary>
     public TimeSpan HeldRecheck { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How many of one workspace's targets may be in flight at once (sent and not yet picked up by a publisher, or
+    /// being published), across all replicas. Its further due targets wait in the database, so the bus queue never
+    /// holds a backlog that another workspace's due post would have to wait behind (docs/publishing.md#fair-shares).
+    /// Keep it at most the publishers' total <c>Publisher:ConcurrentMessageLimit</c> divided by the number of
+    /// workspaces expected to be busy at once.
+    /// </summary>
+    public int InFlightPerWorkspace { get; set; } = 64;
+
+    /// <summary>
+    /// A sent message no publisher picked up within this time (the publishers are down, or the message was lost)
+    /// stops counting against its workspace's share, so a lost message cannot hold the workspace back for good.
+    /// </summary>
+    public TimeSpan InFlightWindow { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>While due targets wait for their workspace's share to free up, how soon to look again.</summary>
+    public TimeSpan FairShareRecheck { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    public bool IsValid() => BatchSize > 0 && InFlightPerWorkspace > 0 && InFlightWindow > TimeSpan.Zero
+        && MaxIdle > TimeSpan.Zero && PublishTimeout > TimeSpan.Zero && HeldRecheck > TimeSpan.Zero && FairShareRecheck > TimeSpan.Zero;
 }
 
 /// <summary>
 /// Sends due outbox messages through MassTransit (publisher confirms) and marks them sent. Claims rows
 /// with <c>FOR UPDATE SKIP LOCKED</c>, so replicas share the work; holds the row locks until the broker
 /// confirmed, so a concurrent cancel either removes a message before it goes or finds it already sent.
-/// Sleeps until the next due time, woken early by NOTIFY when a sooner message is written.
+/// Due targets go in turns across workspaces, each workspace with at most its share in flight
+/// (docs/publishing.md#fair-shares). Sleeps until the next due time, woken early by NOTIFY when a sooner message is written.
 /// </summary>
 public sealed partial class Dispatcher(
     NpgsqlDataSource dataSource,
@@ -131,13 +154,32 @@ public sealed partial class Dispatcher(
         _passes.Add(1);
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
-        var rows = (await connection.QueryAsync<OutboxRow>("""
-            SELECT id, message_type, payload::text AS payload, trace_parent FROM outbox
-            WHERE sent_at IS NULL AND due_at <= clock_timestamp()
-            ORDER BY due_at
-            LIMIT @batch
-            FOR UPDATE SKIP LOCKED
-            """, new { batch = _options.BatchSize }, tx)).AsList();
+        // A workspace's due targets take turns with every other workspace's (turn 1 of each, then turn 2, ...), and
+        // only as many go as its share has room for; messages without a workspace (domain events) are one more queue.
+        var rows = (await connection.QueryAsync<OutboxRow>($"""
+            WITH in_flight AS (
+                SELECT workspace_id, count(*) AS n FROM (
+                    SELECT workspace_id FROM outbox
+                    WHERE target_id IS NOT NULL AND picked_at IS NULL AND sent_at > clock_timestamp() - @window
+                    UNION ALL
+                    SELECT p.workspace_id FROM targets t JOIN posts p ON p.id = t.post_id
+                    WHERE t.status = '{TargetStatus.Publishing}' AND t.lease_expires_at > clock_timestamp()) f
+                GROUP BY workspace_id),
+            due AS (
+                SELECT id, workspace_id, due_at, row_number() OVER (PARTITION BY workspace_id ORDER BY due_at, id) AS turn
+                FROM outbox WHERE sent_at IS NULL AND due_at <= clock_timestamp()),
+            chosen AS (
+                SELECT d.id, row_number() OVER (ORDER BY d.turn, d.due_at, d.id) AS position
+                FROM due d LEFT JOIN in_flight f ON f.workspace_id = d.workspace_id
+                WHERE d.workspace_id IS NULL OR d.turn + coalesce(f.n, 0) <= @share
+                ORDER BY d.turn, d.due_at, d.id
+                LIMIT @batch)
+            SELECT o.id, o.message_type, o.payload::text AS payload, o.trace_parent
+            FROM outbox o JOIN chosen c ON c.id = o.id
+            WHERE o.sent_at IS NULL
+            ORDER BY c.position
+            FOR UPDATE OF o SKIP LOCKED
+            """, new { batch = _options.BatchSize, share = _options.InFlightPerWorkspace, window = _options.InFlightWindow }, tx)).AsList();
         if (rows.Count == 0)
         {
             return (0, 0);
@@ -193,7 +235,8 @@ public sealed partial class Dispatcher(
     /// <summary>
     /// How long until a message this replica could take falls due. Rows another transaction holds (a replica sending
     /// them) do not count, or an idle replica would spin on them; while an earlier row is held, it looks again after
-    /// <see cref="DispatcherOptions.HeldRecheck"/>, in case the holder dies without sending it.
+    /// <see cref="DispatcherOptions.HeldRecheck"/>, in case the holder dies without sending it. A row due already was
+    /// left by the last pass for its workspace's share: look again after <see cref="DispatcherOptions.FairShareRecheck"/>.
     /// </summary>
     private async Task<TimeSpan> UntilNextDueAsync(CancellationToken ct)
     {
@@ -203,6 +246,11 @@ public sealed partial class Dispatcher(
                    (SELECT min(due_at) FROM outbox WHERE sent_at IS NULL),
                    clock_timestamp()
             """, cancellationToken: ct));
+        if (next.NextFree is { } waiting && waiting <= next.Now)
+        {
+            return _options.FairShareRecheck;
+        }
+
         bool earlierHeld = next.NextAny is { } any && (next.NextFree is not { } free || any < free);
         var longest = earlierHeld ? _options.HeldRecheck : _options.MaxIdle;
         return next.NextFree is { } due

@@ -16,22 +16,41 @@ public sealed class OutboxScheduler
 {
     public const string WakeChannel = "outbox_due";
 
-    /// <summary>Sends <paramref name="message"/> at <paramref name="dueAt"/>; tied to <paramref name="postId"/> so a cancel or delete can take it back.</summary>
-    public async Task ScheduleSendAsync<T>(NpgsqlTransaction tx, T message, DateTimeOffset? dueAt, string? postId)
+    /// <summary>
+    /// Sends a due target at <paramref name="dueAt"/> (now when null), tied to its post so a cancel, delete or
+    /// reschedule can take it back, and in its workspace's turn (docs/publishing.md#fair-shares).
+    /// </summary>
+    public Task ScheduleTargetAsync(NpgsqlTransaction tx, string workspaceId, TargetDue message, DateTimeOffset? dueAt)
+        => InsertAsync(tx, message, dueAt, message.PostId, workspaceId, message.TargetId);
+
+    private static async Task InsertAsync<T>(NpgsqlTransaction tx, T message, DateTimeOffset? dueAt, string? postId, string? workspaceId, string? targetId)
         where T : class
     {
         await tx.Connection!.ExecuteAsync("""
-            INSERT INTO outbox (message_type, payload, due_at, post_id, trace_parent)
-            VALUES (@type, @payload::jsonb, COALESCE(@dueAt::timestamptz, clock_timestamp()), @postId, @traceParent);
+            INSERT INTO outbox (message_type, payload, due_at, post_id, workspace_id, target_id, trace_parent)
+            VALUES (@type, @payload::jsonb, COALESCE(@dueAt::timestamptz, clock_timestamp()), @postId, @workspaceId, @targetId, @traceParent);
             SELECT pg_notify(@channel, '');
             """,
-            new { type = typeof(T).Name, payload = JsonSerializer.Serialize(message, JsonDefaults.Options), dueAt, postId, traceParent = Activity.Current?.Id, channel = WakeChannel },
+            new
+            {
+                type = typeof(T).Name, payload = JsonSerializer.Serialize(message, JsonDefaults.Options), dueAt, postId, workspaceId, targetId,
+                traceParent = Activity.Current?.Id, channel = WakeChannel,
+            },
             tx);
     }
 
+    /// <summary>
+    /// A publisher picked up the target's due message (its claim, granted or not): it no longer counts against the
+    /// workspace's share of messages in flight. A message still being sent is waited for, so none is missed.
+    /// </summary>
+    public Task MarkPickedUpAsync(NpgsqlConnection connection, string targetId)
+        => connection.ExecuteAsync(
+            "UPDATE outbox SET picked_at = clock_timestamp() WHERE target_id = @targetId AND picked_at IS NULL AND due_at <= clock_timestamp()",
+            new { targetId });
+
     /// <summary>Publishes a domain event as soon as the transaction commits.</summary>
     public Task PublishAsync<T>(NpgsqlTransaction tx, T domainEvent) where T : PostEvent
-        => ScheduleSendAsync(tx, domainEvent, dueAt: null, postId: null);
+        => InsertAsync(tx, domainEvent, dueAt: null, postId: null, workspaceId: null, targetId: null);
 
     /// <summary>Takes back every message still pending for <paramref name="postId"/> (cancel, delete, reschedule).</summary>
     public async Task<int> CancelScheduledAsync(NpgsqlTransaction tx, string postId)
@@ -41,6 +60,6 @@ public sealed class OutboxScheduler
     /// <summary>Takes back the pending message of one target (a single-target cancel).</summary>
     public async Task<int> CancelScheduledAsync(NpgsqlTransaction tx, string postId, string targetId)
         => await tx.Connection!.ExecuteAsync(
-            "DELETE FROM outbox WHERE post_id = @postId AND sent_at IS NULL AND payload->>'targetId' = @targetId",
+            "DELETE FROM outbox WHERE target_id = @targetId AND post_id = @postId AND sent_at IS NULL",
             new { postId, targetId }, tx);
 }

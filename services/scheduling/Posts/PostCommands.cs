@@ -256,7 +256,7 @@ public sealed class PostCommands(
             await store.SetStatusAsync(tx, postId, await store.AnyTargetPublishedAsync(tx, postId) ? PostStatus.Publishing : PostStatus.Scheduled);
             foreach (string targetId in retried)
             {
-                await outbox.ScheduleSendAsync(tx, new TargetDue(postId, targetId, post.ScheduleVersion), dueAt: null, postId);
+                await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(postId, targetId, post.ScheduleVersion), dueAt: null);
             }
 
             await store.AuditAsync(tx, post, "retried", who.KeyId, string.Join(",", retried));
@@ -346,7 +346,7 @@ public sealed class PostCommands(
         var (version, targetIds) = await store.ScheduleAsync(tx, post.Id, due, revive);
         foreach (string targetId in targetIds)
         {
-            await outbox.ScheduleSendAsync(tx, new TargetDue(post.Id, targetId, version), due, post.Id);
+            await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(post.Id, targetId, version), due);
         }
 
         return targetIds.Count;

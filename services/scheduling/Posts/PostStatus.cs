@@ -33,4 +33,10 @@ public static class TargetErrors
 
     /// <summary>The publisher's claim ran out before it reported; retried with the same idempotency key.</summary>
     public const string LeaseExpired = "LEASE_EXPIRED";
+
+    /// <summary>
+    /// The publisher's own limits (per account, per platform) stayed full and nothing was sent: the target waits its
+    /// turn again without spending an attempt, so a backlog delays targets but never fails them.
+    /// </summary>
+    public const string PublisherBusy = "PUBLISHER_BUSY";
 }

@@ -81,13 +81,18 @@ public sealed class ClaimStore
             WHERE id = @targetId
             """, new { at, externalPostId, externalUrl, targetId }, tx);
 
-    /// <summary>Back to scheduled for another attempt at <paramref name="retryAt"/>, keeping the error that caused it.</summary>
-    public Task ScheduleRetryAsync(NpgsqlTransaction tx, string targetId, DateTimeOffset retryAt, string errorCode, string errorMessage)
+    /// <summary>
+    /// Back to scheduled for another attempt at <paramref name="retryAt"/>, keeping the error that caused it. Unless
+    /// <paramref name="countsAsAttempt"/>, the claim's attempt is given back (nothing was sent).
+    /// </summary>
+    public Task ScheduleRetryAsync(NpgsqlTransaction tx, string targetId, DateTimeOffset retryAt, string errorCode, string errorMessage,
+        bool countsAsAttempt = true)
         => tx.Connection!.ExecuteAsync($"""
             UPDATE targets SET status = '{TargetStatus.Scheduled}', next_attempt_at = @retryAt, error_code = @errorCode,
-                error_message = @errorMessage, lease_expires_at = NULL
+                error_message = @errorMessage, lease_expires_at = NULL,
+                attempt_count = CASE WHEN @countsAsAttempt THEN attempt_count ELSE attempt_count - 1 END
             WHERE id = @targetId
-            """, new { retryAt, errorCode, errorMessage, targetId }, tx);
+            """, new { retryAt, errorCode, errorMessage, targetId, countsAsAttempt }, tx);
 
     public Task MarkFailedAsync(NpgsqlTransaction tx, string targetId, string errorCode, string errorMessage)
         => tx.Connection!.ExecuteAsync($"""

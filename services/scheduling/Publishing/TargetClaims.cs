@@ -27,7 +27,7 @@ public sealed class TargetClaims(
     private readonly PublishingOptions _options = options.Value;
 
     public sealed record ClaimedTarget(
-        string PostId, string TargetId, string WorkspaceId, string Platform, string AccountHandle, string Text, string? FirstComment,
+        string PostId, string TargetId, string WorkspaceId, string Platform, string AccountId, string AccountHandle, string Text, string? FirstComment,
         Guid LeaseToken, DateTimeOffset LeaseExpiresAt, int Attempt, string CredentialsJson, long Epoch);
 
     public abstract record Outcome;
@@ -43,6 +43,9 @@ public sealed class TargetClaims(
     public async Task<(ClaimedTarget? Target, string Reason)> ClaimAsync(string postId, string targetId, long scheduleVersion)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
+        // On its own, before the claim takes any lock: it may wait for the dispatcher to commit the batch that sent the
+        // message, and a cancel holding the post's lock may wait for it in turn.
+        await outbox.MarkPickedUpAsync(connection, targetId);
         await using var tx = await connection.BeginTransactionAsync();
         var post = await posts.LockAsync(tx, postId);
         if (post is null)
@@ -69,7 +72,7 @@ public sealed class TargetClaims(
         }
 
         await tx.CommitAsync();
-        return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
+        return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.AccountId, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
             claimed.FirstComment, claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount,
             accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch), "claimed");
     }
@@ -185,13 +188,19 @@ public sealed class TargetClaims(
                 newStatus = TargetStatus.Published;
                 await claims.MarkPublishedAsync(tx, target.Id, now, published.ExternalPostId, published.ExternalUrl);
                 break;
+            case Failed { ErrorCode: TargetErrors.PublisherBusy, Retryable: true } busy:
+                newStatus = TargetStatus.Scheduled;
+                var turnAt = now + (retryAfter ?? _options.RetryBase);
+                await claims.ScheduleRetryAsync(tx, target.Id, turnAt, busy.ErrorCode, busy.ErrorMessage, countsAsAttempt: false);
+                await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(post.Id, target.Id, post.ScheduleVersion), turnAt);
+                break;
             case Failed failed when failed.Retryable
                 && PostRules.RetryDelay(target.AttemptCount, _options.MaxAttempts, _options.RetryBase, _options.RetryCap, Random.Shared.NextDouble()) is { } delay:
                 newStatus = TargetStatus.Scheduled;
                 // A platform's Retry-After (429) is a floor under the backoff.
                 var retryAt = now + (retryAfter is { } floor && floor > delay ? floor : delay);
                 await claims.ScheduleRetryAsync(tx, target.Id, retryAt, failed.ErrorCode, failed.ErrorMessage);
-                await outbox.ScheduleSendAsync(tx, new TargetDue(post.Id, target.Id, post.ScheduleVersion), retryAt, post.Id);
+                await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(post.Id, target.Id, post.ScheduleVersion), retryAt);
                 break;
             case Failed failed:
                 newStatus = TargetStatus.Failed;

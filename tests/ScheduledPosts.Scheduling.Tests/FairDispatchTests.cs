@@ -1,0 +1,58 @@
+using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Testing;
+using Xunit;
+using static ScheduledPosts.Scheduling.Tests.SchedulingFactory;
+
+namespace ScheduledPosts.Scheduling.Tests;
+
+/// <summary>
+/// docs/publishing.md#fair-shares: the dispatcher keeps each workspace's targets in flight under its share, so a
+/// backlog stays in the database instead of the bus queue, where another workspace's due post would wait behind it.
+/// Nothing claims the messages here unless the test does, as if the publishers were busy.
+/// </summary>
+public sealed class FairDispatchTests(FairDispatchTests.SmallShareFactory factory) : IClassFixture<FairDispatchTests.SmallShareFactory>
+{
+    private const int Share = 5;
+
+    public sealed class SmallShareFactory : SchedulingFactory
+    {
+        protected override void Configure(Dictionary<string, string> settings) => settings["Dispatcher:InFlightPerWorkspace"] = $"{Share}";
+    }
+
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task A_workspace_with_a_backlog_has_only_its_share_in_flight_and_another_workspaces_post_goes_out_on_time()
+    {
+        var noisy = factory.Client($"ws_noisy_{Guid.NewGuid():N}");
+        string noisyAccount = await ConnectAccountAsync(noisy, "noisy");
+        var backlogDue = DateTimeOffset.UtcNow.AddSeconds(1);
+        var backlog = await Task.WhenAll(Enumerable.Range(0, 30).Select(i => CreatePostAsync(noisy, [noisyAccount], backlogDue, $"Backlog {i}")));
+        var backlogPosts = backlog.Select(p => p["id"]!.GetValue<string>()).ToHashSet();
+
+        var quiet = factory.Client($"ws_quiet_{Guid.NewGuid():N}");
+        string quietAccount = await ConnectAccountAsync(quiet, "quiet");
+        var quietPost = (await CreatePostAsync(quiet, [quietAccount], backlogDue.AddSeconds(1)))["id"]!.GetValue<string>();
+
+        // Due a second after the backlog, the quiet workspace's post is sent at its time all the same.
+        await Eventually.Until(() => Task.FromResult(factory.Due.Any(d => d.Message.PostId == quietPost)), sent => sent, Patience, "the quiet workspace's post");
+        var sent = factory.Due.Where(d => backlogPosts.Contains(d.Message.PostId)).Select(d => d.Message).ToList();
+        Assert.Equal(Share, sent.Count);
+
+        // A claimed target is still in flight (publishing); once it is published its place goes to the next one.
+        var targets = factory.TargetsClient();
+        var first = sent[0];
+        var claim = await targets.ClaimTargetAsync(new ClaimTargetRequest { PostId = first.PostId, TargetId = first.TargetId, ScheduleVersion = first.ScheduleVersion });
+        Assert.True(claim.Claimed, claim.Reason);
+        await targets.CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = first.TargetId,
+            LeaseToken = claim.Target.LeaseToken,
+            Published = new TargetPublished { ExternalPostId = "ext_1", ExternalUrl = "https://example.test/ext_1" },
+        });
+
+        await Eventually.Until(() => Task.FromResult(factory.Due.Count(d => backlogPosts.Contains(d.Message.PostId))), n => n >= Share + 1,
+            Patience, "the next target of the backlog");
+        Assert.Equal(Share + 1, factory.Due.Count(d => backlogPosts.Contains(d.Message.PostId)));
+    }
+}
