@@ -50,12 +50,12 @@ public sealed class Burst
     /// racers going. A few parked posts, due in an hour, come first: they measure how fast this machine creates posts
     /// (so the lead fits it), and must still be scheduled, untouched, at the end.
     /// </summary>
-    public static async Task<Burst> StartAsync(ChaosSystem system, int posts = 200, TimeSpan? spread = null)
+    public static async Task<Burst> StartAsync(ChaosSystem system, int posts = 200, TimeSpan? spread = null, int targetsPerPost = 2)
     {
         const int Parked = 16;
         var burst = new Burst();
         var accounts = system.Accounts.Keys.ToArray();
-        string[] AccountsFor(int i) => [accounts[i % accounts.Length], accounts[(i + 1) % accounts.Length]];
+        string[] AccountsFor(int i) => [.. Enumerable.Range(i, targetsPerPost).Select(a => accounts[a % accounts.Length])];
 
         var probe = DateTimeOffset.UtcNow;
         var parked = Enumerable.Range(1, Parked)
@@ -166,6 +166,27 @@ public sealed class Burst
     {
         await Until(moment);
         await act();
+    }
+
+    /// <summary>
+    /// Creates a post outside the burst (another workspace's, through <paramref name="client"/>) that the invariant check
+    /// covers too; no racer touches it.
+    /// </summary>
+    public async Task<PlannedPost> AddPostAsync(HttpClient client, string accountId, DateTimeOffset due)
+    {
+        var post = new PlannedPost(-1000 - Posts.Count, $"{CaptionPrefix}other{Posts.Count}", [accountId], due);
+        var response = await client.PostAsJsonAsync("/v1/posts", new
+        {
+            caption = post.Caption,
+            targets = new[] { new { socialAccountId = accountId } },
+            scheduledFor = ChaosSystem.Iso(due),
+        });
+        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        var created = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        post.Id = created["id"]!.GetValue<string>();
+        post.TargetIds = [.. created["targets"]!.AsArray().Select(t => t!["id"]!.GetValue<string>())];
+        Posts.Add(post);
+        return post;
     }
 
     /// <summary>Cancels <paramref name="post"/> now, as a user would; the answer is checked with the racers'.</summary>

@@ -22,6 +22,7 @@ public sealed class ChaosSystem : IAsyncDisposable
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private readonly List<HttpClient> _gateways = [];
+    private readonly List<HttpClient> _otherWorkspaces = [];
     private int _nextGateway;
 
     public Suite Suite { get; }
@@ -29,8 +30,11 @@ public sealed class ChaosSystem : IAsyncDisposable
     public Subscriber Everything { get; private set; } = null!;
     public Subscriber Cancellations { get; private set; } = null!;
 
-    /// <summary>Each subscriber with the event types its endpoint subscribed to (<c>*</c>: all).</summary>
-    public List<(Subscriber Subscriber, string[] Events)> Subscriptions { get; } = [];
+    /// <summary>The workspace of the bootstrap key, where the burst and the two subscribers live.</summary>
+    public const string Workspace = "default";
+
+    /// <summary>Each subscriber with the event types its endpoint subscribed to (<c>*</c>: all) and the workspace it is in.</summary>
+    public List<(Subscriber Subscriber, string[] Events, string Workspace)> Subscriptions { get; } = [];
 
     /// <summary>Account id → sandbox handle.</summary>
     public Dictionary<string, string> Accounts { get; } = [];
@@ -138,11 +142,31 @@ public sealed class ChaosSystem : IAsyncDisposable
         Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }
 
-    private async Task SubscribeAsync(Subscriber subscriber, string[] events)
+    /// <summary>Subscribes <paramref name="subscriber"/> in the burst's workspace, or in another one through its <paramref name="client"/>.</summary>
+    public async Task SubscribeAsync(Subscriber subscriber, string[] events, HttpClient? client = null, string workspace = Workspace)
     {
-        var response = await Gateway.PostAsJsonAsync("/v1/webhook-endpoints", new { url = subscriber.Url.ToString(), events });
+        var response = await (client ?? Gateway).PostAsJsonAsync("/v1/webhook-endpoints", new { url = subscriber.Url.ToString(), events });
         Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-        Subscriptions.Add((subscriber, events));
+        Subscriptions.Add((subscriber, events, workspace));
+    }
+
+    /// <summary>Another workspace (the admin API), with a sandbox account of its own; returns its id, a client with its owner key, and the account.</summary>
+    public async Task<(string Workspace, HttpClient Client, string AccountId)> NewWorkspaceAsync(string name)
+    {
+        using var admin = new HttpClient { BaseAddress = Suite.GatewayUrl };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Suite.AdminToken);
+        var response = await admin.PostAsJsonAsync("/admin/workspaces", new { name = $"{name}-{Guid.NewGuid():N}" });
+        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        var created = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        var client = new HttpClient { BaseAddress = Suite.GatewayUrl, Timeout = TimeSpan.FromSeconds(15) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", created["ownerKey"]!["secret"]!.GetValue<string>());
+        _otherWorkspaces.Add(client);
+        string handle = $"{name}{Guid.NewGuid():N}"[..20];
+        var account = await client.PostAsJsonAsync("/v1/social-accounts", new { platform = "sandbox", handle });
+        Assert.True(account.StatusCode == HttpStatusCode.Created, await account.Content.ReadAsStringAsync());
+        string accountId = (await account.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
+        Accounts[accountId] = handle;
+        return (created["id"]!.GetValue<string>(), client, accountId);
     }
 
     /// <summary>A gateway replica's client; requests go round-robin over every gateway.</summary>
@@ -208,7 +232,7 @@ public sealed class ChaosSystem : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var gateway in _gateways)
+        foreach (var gateway in _gateways.Concat(_otherWorkspaces))
         {
             gateway.Dispose();
         }

@@ -245,7 +245,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.InRange(published["webhooks-post-events"], eventsSent, eventsSent + unconfirmed);
         Assert.Equal(0, await system.CountAsync(
             "SELECT count(*) FROM (SELECT 1 FROM webhooks.delivery_attempts GROUP BY delivery_id, attempt HAVING count(*) > 1) twice"));
-        foreach (var (subscriber, _) in system.Subscriptions)
+        foreach (var (subscriber, _, _) in system.Subscriptions)
         {
             Assert.All(subscriber.Accepted, a => Assert.True(a.Value == 1, $"{subscriber.Name} accepted {a.Key} {a.Value} times"));
         }

@@ -46,7 +46,7 @@ public static class Invariants
 
     private sealed record TargetRow(string Id, string PostId, string AccountId, string Status, string? ErrorCode, string? ExternalPostId);
 
-    private sealed record OutboxRow(string Type, string? EventId, string? EventType, string? TargetId, long? Version, DateTime DueAt, bool Sent);
+    private sealed record OutboxRow(string Type, string? EventId, string? EventType, string? TargetId, long? Version, DateTime DueAt, bool Sent, string? Workspace);
 
     public static async Task<Report> CheckAsync(ChaosSystem system, Burst burst)
     {
@@ -57,10 +57,11 @@ public static class Invariants
         var targets = await system.QueryAsync("SELECT id, post_id, social_account_id, status, error_code, external_post_id FROM scheduling.targets",
             r => new TargetRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5)));
         var outbox = await system.QueryAsync("""
-            SELECT message_type, payload->>'eventId', payload->>'type', payload->>'targetId', (payload->>'scheduleVersion')::bigint, due_at, sent_at IS NOT NULL
+            SELECT message_type, payload->>'eventId', payload->>'type', payload->>'targetId', (payload->>'scheduleVersion')::bigint, due_at, sent_at IS NOT NULL,
+                   payload->>'workspaceId'
             FROM scheduling.outbox
             """, r => new OutboxRow(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
-                r.IsDBNull(3) ? null : r.GetString(3), r.IsDBNull(4) ? null : r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(6)));
+                r.IsDBNull(3) ? null : r.GetString(3), r.IsDBNull(4) ? null : r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(6), r.IsDBNull(7) ? null : r.GetString(7)));
         var statuses = await system.SandboxStatusesAsync();
         var copies = statuses.GroupBy(s => (s.Account, s.Status)).ToDictionary(g => g.Key, g => g.ToList());
         var captions = burst.Posts.ToDictionary(p => p.Id, p => p.Caption);
@@ -149,9 +150,10 @@ public static class Invariants
             violations.Add($"{notRecorded} sent events not recorded by the webhooks service, e.g. {committed.First(e => e.Sent && !recorded.Contains(e.EventId!)).EventId}");
         }
 
-        foreach (var (subscriber, events) in system.Subscriptions)
+        foreach (var (subscriber, events, workspace) in system.Subscriptions)
         {
-            var missed = committed.Where(e => (events.Contains("*") || events.Contains(e.EventType)) && !subscriber.Accepted.ContainsKey(e.EventId!)).ToList();
+            var missed = committed.Where(e => e.Workspace == workspace && (events.Contains("*") || events.Contains(e.EventType))
+                && !subscriber.Accepted.ContainsKey(e.EventId!)).ToList();
             if (missed.Count > 0)
             {
                 violations.Add($"subscriber {subscriber.Name} is missing {missed.Count} events " +

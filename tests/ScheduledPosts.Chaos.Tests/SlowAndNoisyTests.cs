@@ -1,0 +1,153 @@
+using ScheduledPosts.Testing;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace ScheduledPosts.Chaos.Tests;
+
+/// <summary>
+/// docs/guarantees.md, the promises under slow uploads and noisy neighbours: nothing is killed here; the platform is slower
+/// than the lease, or one workspace floods the system while another expects its usual service. The same invariant check
+/// as <see cref="ChaosTests"/> closes every scenario.
+/// </summary>
+[Trait("Category", "Chaos")]
+public sealed class SlowAndNoisyTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task Every_upload_takes_longer_than_the_lease_and_some_longer_than_two()
+    {
+        // The suite's lease is 5 s. Every upload takes 6 s, one account's 11 s; the connector waits for them.
+        await using var system = await ChaosSystem.StartAsync(output, (service, environment) =>
+        {
+            if (service == "publisher")
+            {
+                environment["Sandbox__Timeout"] = "00:00:30";
+            }
+        });
+        var lease = TimeSpan.FromSeconds(5);
+        await system.SetUploadLatencyAsync(TimeSpan.FromSeconds(6));
+        string slowest = system.Accounts.Values.First();
+        await system.InjectFaultAsync(new { handle = slowest, latencyMs = 11_000 });
+        var burst = await Burst.StartAsync(system, posts: 60);
+
+        await Invariants.HoldAsync(system, burst, TimeSpan.FromSeconds(180));
+
+        // The scenario proves something only if the uploads did outlast the lease: from claim to report, per target.
+        var uploads = await system.QueryAsync("""
+            SELECT a.handle, extract(epoch FROM t.published_at - c.claimed_at)
+            FROM scheduling.targets t JOIN scheduling.target_claims c ON c.target_id = t.id JOIN scheduling.social_accounts a ON a.id = t.social_account_id
+            WHERE t.status = 'published'
+            """, r => (Handle: r.GetString(0), Seconds: r.GetDouble(1)));
+        output.WriteLine($"{uploads.Count} uploads published, {uploads.Min(u => u.Seconds):0.0} to {uploads.Max(u => u.Seconds):0.0} s from claim to report");
+        Assert.NotEmpty(uploads);
+        Assert.All(uploads, u => Assert.True(u.Seconds > lease.TotalSeconds, $"an upload to {u.Handle} took {u.Seconds:0.0} s"));
+        Assert.Contains(uploads, u => u.Handle == slowest && u.Seconds > 2 * lease.TotalSeconds);
+        // Each upload kept its claim by renewing it: nothing expired, nothing ended of unknown outcome, no target was
+        // claimed a second time while its first upload was still running.
+        Assert.Empty(await system.QueryAsync("SELECT id || ' ' || error_code FROM scheduling.targets WHERE status = 'failed'", r => r.GetString(0)));
+        Assert.Empty(await system.QueryAsync(
+            "SELECT target_id FROM scheduling.target_claims GROUP BY target_id HAVING count(*) > 1", r => r.GetString(0)));
+    }
+
+    [Fact]
+    public async Task A_workspace_with_5000_due_targets_does_not_hold_up_another_workspaces_post_due_in_the_same_second()
+    {
+        await using var system = await ChaosSystem.StartAsync(output);
+        var (_, quietClient, quietAccount) = await system.NewWorkspaceAsync("quiet");
+        var burst = await Burst.StartAsync(system, posts: 625, spread: TimeSpan.FromSeconds(0.5), targetsPerPost: 8);
+        Assert.Equal(5000, burst.Posts.Where(p => p.Index >= 0).Sum(p => p.AccountIds.Length));
+        var single = await burst.AddPostAsync(quietClient, quietAccount, burst.FirstDue);
+
+        string target = single.TargetIds[0];
+        var publishedAt = await Eventually.Until(
+            () => system.QueryAsync($"SELECT published_at FROM scheduling.targets WHERE id = '{target}' AND status = 'published'", r => r.GetDateTime(0)),
+            rows => rows.Count == 1, Patience, "the other workspace's post to be published");
+        var late = new DateTimeOffset(publishedAt[0], TimeSpan.Zero) - single.Due;
+        long backlog = await system.CountAsync($"""
+            SELECT count(*) FROM scheduling.targets t JOIN scheduling.posts p ON p.id = t.post_id
+            WHERE p.workspace_id = '{ChaosSystem.Workspace}' AND t.status IN ('scheduled', 'publishing') AND p.scheduled_for < clock_timestamp()
+            """);
+        output.WriteLine($"the single post of the other workspace was published {late.TotalSeconds:0.00} s after its due time; {backlog} due targets of the busy workspace still waiting then");
+        Assert.True(backlog > 1000, "the busy workspace's backlog was nearly gone; the scenario proves nothing");
+        Assert.True(late < TimeSpan.FromSeconds(5), $"published {late.TotalSeconds:0.00} s after its due time");
+
+        await Invariants.HoldAsync(system, burst, TimeSpan.FromSeconds(300));
+    }
+
+    [Fact]
+    public async Task Sixteen_hanging_webhook_endpoints_of_one_workspace_do_not_slow_another_workspaces_deliveries()
+    {
+        // The production timeout: each attempt at a hanging endpoint holds its slot for 10 s.
+        await using var system = await ChaosSystem.StartAsync(output, (service, environment) =>
+        {
+            if (service == "webhooks")
+            {
+                environment["Webhooks__RequestTimeout"] = "00:00:10";
+                environment["Webhooks__ClaimLease"] = "00:00:30";
+            }
+        });
+        var hanging = new List<Subscriber>();
+        try
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                var subscriber = await Subscriber.StartAsync($"hanging{i}");
+                subscriber.Latency = TimeSpan.FromHours(1);
+                hanging.Add(subscriber);
+                await system.SubscribeAsync(subscriber, ["*"]);
+            }
+
+            var (quiet, quietClient, quietAccount) = await system.NewWorkspaceAsync("quiet");
+            var quietSubscriber = await Subscriber.StartAsync("quiet");
+            await using var _ = quietSubscriber;
+            await system.SubscribeAsync(quietSubscriber, ["*"], quietClient, quiet);
+            var burst = await Burst.StartAsync(system, posts: 60);
+
+            string HangingInFlight = $"""
+                SELECT count(*) FROM webhooks.deliveries d JOIN webhooks.endpoints e ON e.id = d.endpoint_id
+                WHERE e.url IN ({string.Join(", ", hanging.Select(h => $"'{h.Url}'"))})
+                  AND d.status = 'pending' AND d.lease_id IS NOT NULL AND d.next_attempt_at > clock_timestamp()
+                """;
+            await Eventually.Until(() => system.CountAsync(HangingInFlight), n => n >= 16, Patience, "the hanging endpoints to hold their slots");
+
+            // While they hang, the other workspace publishes; its webhooks should not wait for the 10 s timeouts.
+            var due = DateTimeOffset.UtcNow.AddSeconds(2);
+            var posts = new List<Burst.PlannedPost>();
+            for (int i = 0; i < 10; i++)
+            {
+                posts.Add(await burst.AddPostAsync(quietClient, quietAccount, due));
+            }
+
+            string quietEvents = $"SELECT count(*) FROM scheduling.outbox WHERE message_type <> 'TargetDue' AND payload->>'workspaceId' = '{quiet}'";
+            await Eventually.Until(async () => (await system.CountAsync(
+                    $"SELECT count(*) FROM scheduling.posts WHERE workspace_id = '{quiet}' AND status = 'published'"), await system.CountAsync(quietEvents)),
+                n => n.Item1 == posts.Count && quietSubscriber.Accepted.Count >= n.Item2, Patience, "the other workspace's posts published and their webhooks delivered");
+            var latencies = await system.QueryAsync($"""
+                SELECT extract(epoch FROM d.updated_at - ev.received_at)
+                FROM webhooks.deliveries d JOIN webhooks.events ev ON ev.id = d.event_id JOIN webhooks.endpoints e ON e.id = d.endpoint_id
+                WHERE e.workspace_id = '{quiet}' AND d.status = 'delivered'
+                """, r => r.GetDouble(0));
+            long stillHanging = await system.CountAsync(HangingInFlight);
+            latencies.Sort();
+            output.WriteLine($"{latencies.Count} webhooks of the other workspace delivered, median {latencies[latencies.Count / 2]:0.000} s, " +
+                $"slowest {latencies[^1]:0.000} s after the event; {stillHanging} attempts at the hanging endpoints in flight then");
+            Assert.True(stillHanging >= 16, "the hanging endpoints no longer held their slots; the scenario proves nothing");
+            Assert.True(latencies[^1] < 3, $"a webhook of the other workspace took {latencies[^1]:0.000} s");
+
+            foreach (var subscriber in hanging)
+            {
+                subscriber.Latency = TimeSpan.Zero;
+            }
+
+            await Invariants.HoldAsync(system, burst, TimeSpan.FromSeconds(240));
+        }
+        finally
+        {
+            foreach (var subscriber in hanging)
+            {
+                await subscriber.DisposeAsync();
+            }
+        }
+    }
+}
