@@ -47,6 +47,14 @@ public sealed class WebhookOptions
     /// </summary>
     public int MaxConcurrentPerEndpoint { get; set; } = 4;
 
+    /// <summary>
+    /// How many deliveries to one workspace's endpoints are in flight at once (across replicas), so one workspace's
+    /// slow or dead endpoints hold a share of the <see cref="MaxConcurrentDeliveries"/> slots, never all of them:
+    /// by default a quarter of one replica's. Claims also take each workspace's oldest due delivery before any
+    /// workspace's second.
+    /// </summary>
+    public int MaxConcurrentPerWorkspace { get; set; } = 16;
+
     /// <summary>How long a claimed delivery is held before another sender may claim it again (a crashed sender's work).</summary>
     public TimeSpan ClaimLease { get; set; } = TimeSpan.FromMinutes(2);
 

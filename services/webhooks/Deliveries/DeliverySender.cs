@@ -8,9 +8,10 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 
 /// <summary>
 /// Sends due deliveries: claims them (<c>FOR UPDATE SKIP LOCKED</c>, so replicas share the work), makes each
-/// attempt concurrently up to a global bound and a per-endpoint one (so a slow or dead endpoint holds a few slots,
-/// never all), records it (handing a delivered attempt's slot to the endpoint's next due delivery when no older one
-/// waits), and sleeps until the next one falls due or it is woken (<see cref="DeliveryNotifications"/>).
+/// attempt concurrently up to a global bound, a per-endpoint one and a per-workspace one (so a slow or dead endpoint,
+/// or one workspace's many, holds a share of the slots, never all), records it (handing a delivered attempt's slot to
+/// the endpoint's next due delivery when no older one waits), and sleeps until the next one falls due or it is woken
+/// (<see cref="DeliveryNotifications"/>).
 /// </summary>
 public sealed partial class DeliverySender(
     DeliveryStore store,
@@ -25,8 +26,8 @@ public sealed partial class DeliverySender(
 
     private static readonly TimeSpan MinSleep = TimeSpan.FromMilliseconds(50);
 
-    // Due deliveries left unclaimed (their endpoint at its cap, perhaps on another replica): look again this soon.
-    // Attempts finishing on this replica wake the sender sooner.
+    // Due deliveries left unclaimed (their endpoint or workspace at its cap, perhaps on another replica): look again
+    // this soon. Attempts finishing on this replica wake the sender sooner (another replica's do not).
     private static readonly TimeSpan UnclaimedRecheck = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan ErrorBackoff = TimeSpan.FromSeconds(5);
 
@@ -80,7 +81,8 @@ public sealed partial class DeliverySender(
         }
 
         var now = clock.GetUtcNow();
-        var claim = await store.ClaimAsync(free, _options.MaxConcurrentPerEndpoint, now, now + _options.ClaimLease, ct);
+        var claim = await store.ClaimAsync(
+            free, _options.MaxConcurrentPerEndpoint, _options.MaxConcurrentPerWorkspace, now, now + _options.ClaimLease, ct);
         foreach (var delivery in claim.Deliveries)
         {
             await slots.WaitAsync(CancellationToken.None); // free: only this loop takes slots

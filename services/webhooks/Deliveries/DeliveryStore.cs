@@ -28,7 +28,7 @@ public sealed record RecordedAttempt(bool Held, DateTimeOffset? EndpointFailingS
 
 /// <summary>
 /// What a claim took, when the next pending delivery falls due after it (null: none pending), and whether some due
-/// ones were left (their endpoint at its cap, perhaps on another replica).
+/// ones were left (their endpoint or workspace at its cap, perhaps on another replica).
 /// </summary>
 public sealed record Claim(IReadOnlyList<ClaimedDelivery> Deliveries, DateTimeOffset? NextDue, bool DueUnclaimed);
 
@@ -106,20 +106,23 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Claims up to <paramref name="limit"/> due deliveries for this sender, oldest due first, at most
-    /// <paramref name="perEndpoint"/> in flight per endpoint (counting those other senders hold). They stay pending,
-    /// leased until <paramref name="leaseUntil"/>: if this sender dies, they fall due again then and another one takes
-    /// them. Also says when the next pending delivery falls due (a claimed one: when its lease runs out), and whether
-    /// some are due already but were left (their endpoint at its cap, or locked by another transaction).
+    /// Claims up to <paramref name="limit"/> due deliveries for this sender, at most <paramref name="perEndpoint"/> in
+    /// flight per endpoint and <paramref name="perWorkspace"/> per workspace (counting those other senders hold): each
+    /// workspace's oldest due first, then each one's second, and so on, so one workspace's backlog does not crowd out
+    /// the others. They stay pending, leased until <paramref name="leaseUntil"/>: if this sender dies, they fall due
+    /// again then and another one takes them. Also says when the next pending delivery falls due (a claimed one: when
+    /// its lease runs out), and whether some are due already but were left (their endpoint or workspace at its cap,
+    /// locked by another transaction, or beyond the limit).
     /// </summary>
-    public async Task<Claim> ClaimAsync(int limit, int perEndpoint, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken ct)
+    public async Task<Claim> ClaimAsync(int limit, int perEndpoint, int perWorkspace, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken ct)
     {
         var leaseId = Guid.NewGuid();
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         // One round trip: the statements of a batch run in one implicit transaction, which holds the advisory lock to
         // its end. Claims take turns across replicas (each is one short batch), so the in-flight counts they see are exact.
         // The claim walks the endpoints with pending deliveries (a loose index scan) and takes each one's oldest due
-        // deliveries up to its free slots: index probes per endpoint, whatever the backlog.
+        // deliveries up to its free slots and its workspace's: index probes per endpoint, whatever the backlog. Ranking
+        // them within their workspace then keeps each workspace to its free slots, and serves the workspaces in turns.
         using var results = await connection.QueryMultipleAsync(new CommandDefinition($"""
             SELECT 1 FROM pg_advisory_xact_lock(hashtext('webhooks.deliveries.claim'));
 
@@ -128,19 +131,29 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                 UNION ALL
                 SELECT (SELECT min(d.endpoint_id) FROM deliveries d WHERE d.status = '{DeliveryStatus.Pending}' AND d.endpoint_id > w.endpoint_id)
                 FROM waiting w WHERE w.endpoint_id IS NOT NULL),
-            due AS (
-                SELECT c.id FROM waiting w
+            candidates AS (
+                SELECT c.id, c.next_attempt_at, ep.workspace_id, @PerWorkspace - workspace_busy.n AS workspace_free
+                FROM waiting w
+                JOIN endpoints ep ON ep.id = w.endpoint_id
                 CROSS JOIN LATERAL (
                     SELECT count(*) AS n FROM deliveries b
-                    WHERE b.endpoint_id = w.endpoint_id AND b.status = '{DeliveryStatus.Pending}' AND b.lease_id IS NOT NULL AND b.next_attempt_at > @Now) busy
+                    WHERE b.endpoint_id = w.endpoint_id AND b.status = '{DeliveryStatus.Pending}' AND b.lease_id IS NOT NULL AND b.next_attempt_at > @Now) endpoint_busy
+                CROSS JOIN LATERAL (
+                    SELECT count(*) AS n FROM deliveries b
+                    WHERE b.workspace_id = ep.workspace_id AND b.status = '{DeliveryStatus.Pending}' AND b.lease_id IS NOT NULL AND b.next_attempt_at > @Now) workspace_busy
                 CROSS JOIN LATERAL (
                     SELECT d.id, d.next_attempt_at FROM deliveries d
                     WHERE d.endpoint_id = w.endpoint_id AND d.status = '{DeliveryStatus.Pending}' AND d.next_attempt_at <= @Now
                     ORDER BY d.next_attempt_at, d.id
-                    LIMIT greatest(@PerEndpoint - busy.n, 0)
-                    FOR UPDATE OF d SKIP LOCKED) c
-                WHERE w.endpoint_id IS NOT NULL
-                ORDER BY c.next_attempt_at, c.id
+                    LIMIT greatest(least(@PerEndpoint - endpoint_busy.n, @PerWorkspace - workspace_busy.n), 0)
+                    FOR UPDATE OF d SKIP LOCKED) c),
+            due AS (
+                SELECT id FROM (
+                    SELECT id, next_attempt_at, workspace_free,
+                           row_number() OVER (PARTITION BY workspace_id ORDER BY next_attempt_at, id) AS turn
+                    FROM candidates) ranked
+                WHERE turn <= workspace_free
+                ORDER BY turn, next_attempt_at, id
                 LIMIT @Limit)
             UPDATE deliveries d
             SET lease_id = @LeaseId, next_attempt_at = @LeaseUntil, updated_at = @Now
@@ -149,10 +162,12 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             RETURNING d.id, d.event_id, d.attempt_count, d.round_attempts, ev.body, ep.id AS endpoint_id, ep.url, ep.secret,
                       ep.previous_secret, ep.previous_secret_expires_at, ep.enabled AS endpoint_enabled;
 
-            -- Two index probes whatever the plan (min() reads deliveries_due from its end).
+            -- Two index probes whatever the plan (min() reads deliveries_due from its end). Whatever left a due delivery
+            -- unclaimed (a cap, a lock, the limit), it is still pending and due here.
             SELECT (SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}' AND next_attempt_at > @Now) AS next,
                    coalesce((SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}') <= @Now, false) AS due_unclaimed;
-            """, new { Now = now, Limit = limit, PerEndpoint = perEndpoint, LeaseId = leaseId, LeaseUntil = leaseUntil }, cancellationToken: ct));
+            """, new { Now = now, Limit = limit, PerEndpoint = perEndpoint, PerWorkspace = perWorkspace, LeaseId = leaseId, LeaseUntil = leaseUntil },
+            cancellationToken: ct));
         await results.ReadSingleAsync<int>();
         var rows = await results.ReadAsync<ClaimedRow>();
         var (next, dueUnclaimed) = await results.ReadSingleAsync<(DateTime? Next, bool DueUnclaimed)>();
@@ -164,7 +179,8 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     /// in any case (unless the endpoint was deleted meanwhile); the delivery changes only while this sender still
     /// holds its lease. With <paramref name="handOverUntil"/>, the freed slot goes straight to the endpoint's next due
     /// delivery, leased until then, if it is due no later than every other pending delivery (the one a claim would
-    /// take first): the endpoint's in-flight count stays the same, so no claim turn is needed, and nothing older waits.
+    /// take first): the endpoint's in-flight count, and so its workspace's, stays the same, so no claim turn is needed,
+    /// and nothing older waits.
     /// </summary>
     public async Task<RecordedAttempt> RecordAttemptAsync(
         ClaimedDelivery delivery, DeliveryAttempt attempt, DeliveryDecision decision, DateTimeOffset now, DateTimeOffset? handOverUntil)
