@@ -30,14 +30,20 @@ public sealed class ChaosSystem : IAsyncDisposable
     public Subscriber Everything { get; private set; } = null!;
     public Subscriber Cancellations { get; private set; } = null!;
 
-    /// <summary>The workspace of the bootstrap key, where the burst and the two subscribers live.</summary>
-    public const string Workspace = "default";
+    /// <summary>The id of the bootstrap key's workspace, where the burst and the two subscribers live.</summary>
+    public string Workspace { get; private set; } = "";
 
     /// <summary>Each subscriber with the event types its endpoint subscribed to (<c>*</c>: all) and the workspace it is in.</summary>
     public List<(Subscriber Subscriber, string[] Events, string Workspace)> Subscriptions { get; } = [];
 
-    /// <summary>Account id → sandbox handle.</summary>
+    /// <summary>The burst's accounts: account id → sandbox handle.</summary>
     public Dictionary<string, string> Accounts { get; } = [];
+
+    /// <summary>Accounts of other workspaces (<see cref="NewWorkspaceAsync"/>), which no burst posts to.</summary>
+    public Dictionary<string, string> OtherAccounts { get; } = [];
+
+    /// <summary>The sandbox handle of any account of the system.</summary>
+    public string Handle(string accountId) => Accounts.TryGetValue(accountId, out var handle) ? handle : OtherAccounts[accountId];
 
     public ITestOutputHelper Output { get; }
 
@@ -119,6 +125,7 @@ public sealed class ChaosSystem : IAsyncDisposable
         Cancellations = await Subscriber.StartAsync("cancellations");
         await SubscribeAsync(Everything, ["*"]);
         await SubscribeAsync(Cancellations, ["post.cancelled"]);
+        Workspace = Subscriptions[0].Workspace;
         string run = Guid.NewGuid().ToString("N")[..6];
         for (int i = 0; i < accounts; i++)
         {
@@ -143,11 +150,14 @@ public sealed class ChaosSystem : IAsyncDisposable
     }
 
     /// <summary>Subscribes <paramref name="subscriber"/> in the burst's workspace, or in another one through its <paramref name="client"/>.</summary>
-    public async Task SubscribeAsync(Subscriber subscriber, string[] events, HttpClient? client = null, string workspace = Workspace)
+    public async Task SubscribeAsync(Subscriber subscriber, string[] events, HttpClient? client = null, string? workspace = null)
     {
         var response = await (client ?? Gateway).PostAsJsonAsync("/v1/webhook-endpoints", new { url = subscriber.Url.ToString(), events });
         Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-        Subscriptions.Add((subscriber, events, workspace));
+        string endpointId = (await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
+        string inWorkspace = (await QueryAsync($"SELECT workspace_id FROM webhooks.endpoints WHERE id = '{endpointId}'", r => r.GetString(0)))[0];
+        Assert.True(workspace is null || workspace == inWorkspace, $"{subscriber.Name} subscribed in {inWorkspace}, not {workspace}");
+        Subscriptions.Add((subscriber, events, inWorkspace));
     }
 
     /// <summary>Another workspace (the admin API), with a sandbox account of its own; returns its id, a client with its owner key, and the account.</summary>
@@ -165,7 +175,7 @@ public sealed class ChaosSystem : IAsyncDisposable
         var account = await client.PostAsJsonAsync("/v1/social-accounts", new { platform = "sandbox", handle });
         Assert.True(account.StatusCode == HttpStatusCode.Created, await account.Content.ReadAsStringAsync());
         string accountId = (await account.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
-        Accounts[accountId] = handle;
+        OtherAccounts[accountId] = handle;
         return (created["id"]!.GetValue<string>(), client, accountId);
     }
 

@@ -108,7 +108,7 @@ public static class Invariants
         var expected = new HashSet<(string, string)>();
         foreach (var target in targets.Where(t => captions.ContainsKey(t.PostId)))
         {
-            var key = (Account: system.Accounts[target.AccountId], Caption: captions[target.PostId]);
+            var key = (Account: system.Handle(target.AccountId), Caption: captions[target.PostId]);
             expected.Add(key);
             var found = copies.GetValueOrDefault(key) ?? [];
             switch (target.Status)

@@ -24,14 +24,23 @@ public sealed class ConsumerOptions
 
 public sealed class TargetDueConsumerDefinition : ConsumerDefinition<TargetDueConsumer>
 {
+    private readonly int _limit;
+
     public TargetDueConsumerDefinition(IOptions<ConsumerOptions> options)
     {
-        ConcurrentMessageLimit = options.Value.ConcurrentMessageLimit;
+        _limit = options.Value.ConcurrentMessageLimit;
+        ConcurrentMessageLimit = _limit;
     }
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<TargetDueConsumer> consumerConfigurator, IRegistrationContext context)
     {
+        // The broker hands over as many messages as the replica works on at once: with MassTransit's default prefetch
+        // (far below the limit) the rest would wait in the queue, and a due target of another workspace behind them
+        // (docs/publishing.md#fair-shares).
+        endpointConfigurator.PrefetchCount = _limit;
+        endpointConfigurator.ConcurrentMessageLimit = _limit;
+
         // Only a claim can fail this way (reporting retries on its own), and then nothing was uploaded: safe to
         // run again. Anything else is a bug and goes to the error queue.
         endpointConfigurator.UseMessageRetry(r =>

@@ -156,8 +156,10 @@ public sealed partial class Dispatcher(
         await using var tx = await connection.BeginTransactionAsync(ct);
         // A workspace's due targets take turns with every other workspace's (turn 1 of each, then turn 2, ...), and
         // only as many go as its share has room for; messages without a workspace (domain events) are one more queue.
-        var rows = (await connection.QueryAsync<OutboxRow>($"""
-            WITH in_flight AS (
+        // Chosen first without locks, then locked by id: each statement keeps a plan that is cheap whatever the
+        // table's statistics (a fresh backlog has none yet).
+        long[] chosen = (await connection.QueryAsync<long>($"""
+            WITH in_flight AS MATERIALIZED (
                 SELECT workspace_id, count(*) AS n FROM (
                     SELECT workspace_id FROM outbox
                     WHERE target_id IS NOT NULL AND picked_at IS NULL AND sent_at > clock_timestamp() - @window
@@ -165,21 +167,21 @@ public sealed partial class Dispatcher(
                     SELECT p.workspace_id FROM targets t JOIN posts p ON p.id = t.post_id
                     WHERE t.status = '{TargetStatus.Publishing}' AND t.lease_expires_at > clock_timestamp()) f
                 GROUP BY workspace_id),
-            due AS (
+            due AS MATERIALIZED (
                 SELECT id, workspace_id, due_at, row_number() OVER (PARTITION BY workspace_id ORDER BY due_at, id) AS turn
-                FROM outbox WHERE sent_at IS NULL AND due_at <= clock_timestamp()),
-            chosen AS (
-                SELECT d.id, row_number() OVER (ORDER BY d.turn, d.due_at, d.id) AS position
-                FROM due d LEFT JOIN in_flight f ON f.workspace_id = d.workspace_id
-                WHERE d.workspace_id IS NULL OR d.turn + coalesce(f.n, 0) <= @share
-                ORDER BY d.turn, d.due_at, d.id
-                LIMIT @batch)
-            SELECT o.id, o.message_type, o.payload::text AS payload, o.trace_parent
-            FROM outbox o JOIN chosen c ON c.id = o.id
-            WHERE o.sent_at IS NULL
-            ORDER BY c.position
-            FOR UPDATE OF o SKIP LOCKED
-            """, new { batch = _options.BatchSize, share = _options.InFlightPerWorkspace, window = _options.InFlightWindow }, tx)).AsList();
+                FROM outbox WHERE sent_at IS NULL AND due_at <= clock_timestamp())
+            SELECT d.id
+            FROM due d LEFT JOIN in_flight f ON f.workspace_id = d.workspace_id
+            WHERE d.workspace_id IS NULL OR d.turn + coalesce(f.n, 0) <= @share
+            ORDER BY d.turn, d.due_at, d.id
+            LIMIT @batch
+            """, new { batch = _options.BatchSize, share = _options.InFlightPerWorkspace, window = _options.InFlightWindow }, tx)).ToArray();
+        var locked = (await connection.QueryAsync<OutboxRow>("""
+            SELECT id, message_type, payload::text AS payload, trace_parent FROM outbox
+            WHERE id = ANY(@chosen) AND sent_at IS NULL
+            FOR UPDATE SKIP LOCKED
+            """, new { chosen }, tx)).ToDictionary(r => r.Id);
+        var rows = chosen.Where(locked.ContainsKey).Select(id => locked[id]).ToList();
         if (rows.Count == 0)
         {
             return (0, 0);
