@@ -68,6 +68,9 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
         _settings["Media:Directory"] = _resources.AddDirectory(MediaDirectory);
         _settings["Credentials:Key"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         _settings["Publishing:ReaperInterval"] = "00:00:00.200";
+        // The probe below stands in for the publisher but claims nothing, so no message would ever leave a workspace's
+        // share in flight: shares are FairDispatchTests' subject, unlimited elsewhere.
+        _settings["Dispatcher:InFlightPerWorkspace"] = "1000000";
         Configure(_settings);
         _settings["Media:MaxBytes"] = (2 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
