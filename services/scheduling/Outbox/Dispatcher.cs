@@ -156,8 +156,7 @@ public sealed partial class Dispatcher(
         await using var tx = await connection.BeginTransactionAsync(ct);
         // A workspace's due targets take turns with every other workspace's (turn 1 of each, then turn 2, ...), and
         // only as many go as its share has room for; messages without a workspace (domain events) are one more queue.
-        // Chosen first without locks, then locked by id: each statement keeps a plan that is cheap whatever the
-        // table's statistics (a fresh backlog has none yet).
+        // Chosen first, then locked by id, skipping what another replica holds (it is sending those).
         long[] chosen = (await connection.QueryAsync<long>($"""
             WITH in_flight AS MATERIALIZED (
                 SELECT workspace_id, count(*) AS n FROM (
