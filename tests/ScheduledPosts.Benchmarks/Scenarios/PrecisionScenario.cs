@@ -53,9 +53,12 @@ public static class PrecisionScenario
 /// <summary>What the scheduling scenarios share: when to put the due time, and what counts as a broken run.</summary>
 public static class Plan
 {
-    /// <summary>Due times go this far ahead: room to create everything first (twice as long as the measured rate says), plus 3 s, within <see cref="Sizes.MaxSetup"/>.</summary>
-    public static TimeSpan SetupTime(int count, double createsPerSecond, Sizes sizes)
-        => TimeSpan.FromSeconds(Math.Min(sizes.MaxSetup.TotalSeconds, 3 + 2 * count / createsPerSecond));
+    /// <summary>
+    /// Due times go this far ahead: room to create everything first (twice as long as the measured rate says), plus
+    /// <paramref name="margin"/> (3 s unless said), within <see cref="Sizes.MaxSetup"/>.
+    /// </summary>
+    public static TimeSpan SetupTime(int count, double createsPerSecond, Sizes sizes, TimeSpan? margin = null)
+        => TimeSpan.FromSeconds(Math.Min(sizes.MaxSetup.TotalSeconds, (margin ?? TimeSpan.FromSeconds(3)).TotalSeconds + 2 * count / createsPerSecond));
 
     public static void CheckSetupFinished(Report report, string scenario, DateTimeOffset firstDue)
     {
