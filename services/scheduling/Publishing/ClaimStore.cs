@@ -74,6 +74,28 @@ public sealed class ClaimStore
             ORDER BY lease_expires_at LIMIT @batch
             """, new { batch })).AsList();
 
+    /// <summary>
+    /// Up to <paramref name="batch"/> targets still scheduled more than <paramref name="after"/> past their due time, with
+    /// no message for them waiting to be sent nor sent within <paramref name="after"/>, with what a new message needs.
+    /// </summary>
+    public async Task<List<(string TargetId, string PostId, string WorkspaceId, long ScheduleVersion)>> UnclaimedAsync(
+        NpgsqlConnection connection, TimeSpan after, int batch)
+        => (await connection.QueryAsync<(string, string, string, long)>($"""
+            SELECT t.id, t.post_id, p.workspace_id, p.schedule_version
+            FROM targets t JOIN posts p ON p.id = t.post_id
+            WHERE t.status = '{TargetStatus.Scheduled}' AND t.next_attempt_at < clock_timestamp() - @after
+              AND NOT EXISTS (
+                  SELECT 1 FROM outbox o
+                  WHERE o.target_id = t.id AND (o.sent_at IS NULL OR o.sent_at > clock_timestamp() - @after))
+            ORDER BY t.next_attempt_at LIMIT @batch
+            """, new { after, batch })).AsList();
+
+    /// <summary>Whether a message for the target waits to be sent, or was sent within <paramref name="within"/>.</summary>
+    public Task<bool> HasMessageSinceAsync(NpgsqlTransaction tx, string targetId, TimeSpan within)
+        => tx.Connection!.ExecuteScalarAsync<bool>("""
+            SELECT EXISTS (SELECT 1 FROM outbox WHERE target_id = @targetId AND (sent_at IS NULL OR sent_at > clock_timestamp() - @within))
+            """, new { targetId, within }, tx);
+
     public Task MarkPublishedAsync(NpgsqlTransaction tx, string targetId, DateTimeOffset at, string externalPostId, string? externalUrl)
         => tx.Connection!.ExecuteAsync($"""
             UPDATE targets SET status = '{TargetStatus.Published}', published_at = @at, external_post_id = @externalPostId,

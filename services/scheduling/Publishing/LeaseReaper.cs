@@ -2,7 +2,10 @@ using Microsoft.Extensions.Options;
 
 namespace ScheduledPosts.Scheduling.Publishing;
 
-/// <summary>Finds claims whose lease ran out without a report and settles them as unknown outcomes (docs/publishing.md).</summary>
+/// <summary>
+/// Finds claims whose lease ran out without a report and settles them as unknown outcomes, and sends again the message of
+/// due targets that never led to a claim (docs/publishing.md#lost-messages).
+/// </summary>
 public sealed partial class LeaseReaper(TargetClaims claims, IOptions<PublishingOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -17,6 +20,11 @@ public sealed partial class LeaseReaper(TargetClaims claims, IOptions<Publishing
                 {
                     LogSettled(handled);
                 }
+
+                while ((handled = await claims.ResendUnclaimedAsync(batch: 100)) > 0)
+                {
+                    LogResent(handled);
+                }
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -28,6 +36,9 @@ public sealed partial class LeaseReaper(TargetClaims claims, IOptions<Publishing
 
     [LoggerMessage(1, LogLevel.Warning, "Settled {Count} expired publishing claims")]
     private partial void LogSettled(int count);
+
+    [LoggerMessage(3, LogLevel.Warning, "Sent again the due message of {Count} targets that waited without a claim")]
+    private partial void LogResent(int count);
 
     [LoggerMessage(2, LogLevel.Warning, "Lease reaper pass failed; retrying on the next tick")]
     private partial void LogPassFailed(Exception error);

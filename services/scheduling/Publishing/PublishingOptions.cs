@@ -19,6 +19,13 @@ public sealed class PublishingOptions
     /// </summary>
     public TimeSpan ExpiredClaimQuietPeriod { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>How often expired claims are looked for.</summary>
+    /// <summary>
+    /// A target still waiting this long after it fell due, with no message for it pending or sent within this time, is
+    /// sent again: its message never led to a claim (the publisher gave it up after its retries, or it was lost). Longer
+    /// than the publisher's retries of one message (under 2 min), so a message still being retried is not doubled.
+    /// </summary>
+    public TimeSpan ResendUnclaimedAfter { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often expired claims and unclaimed due targets are looked for.</summary>
     public TimeSpan ReaperInterval { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -163,6 +163,36 @@ public sealed class TargetClaims(
     }
 
     /// <summary>
+    /// Sends again the due message of targets that waited <see cref="PublishingOptions.ResendUnclaimedAfter"/> past their
+    /// due time without a claim: the publisher gave their message up after its retries (the scheduling service or its
+    /// database away for minutes), or it was lost. A duplicate is harmless: only one claim is granted. Returns how many.
+    /// </summary>
+    public async Task<int> ResendUnclaimedAsync(int batch)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var unclaimed = await claims.UnclaimedAsync(connection, _options.ResendUnclaimedAfter, batch);
+        int resent = 0;
+        foreach (var (targetId, postId, workspaceId, scheduleVersion) in unclaimed)
+        {
+            await using var tx = await connection.BeginTransactionAsync();
+            // Under the post's lock, so a cancel or reschedule either came first (and the target is no longer waiting, or
+            // has a message of its own) or takes this one back.
+            var post = await posts.LockAsync(tx, postId);
+            var target = post is null ? null : (await posts.TargetsAsync(connection, postId, tx)).SingleOrDefault(t => t.Id == targetId);
+            // Another replica may have sent it again in the meantime.
+            if (target is { Status: TargetStatus.Scheduled } && post!.ScheduleVersion == scheduleVersion
+                && !await claims.HasMessageSinceAsync(tx, targetId, _options.ResendUnclaimedAfter))
+            {
+                await outbox.ScheduleTargetAsync(tx, workspaceId, new TargetDue(postId, targetId, scheduleVersion), dueAt: null);
+                await tx.CommitAsync();
+                resent++;
+            }
+        }
+
+        return resent;
+    }
+
+    /// <summary>
     /// An older claim's upload went out after all: the target is published with its external id, whatever it became
     /// meanwhile; its pending retry is taken back, and a newer claim still running finds its lease gone.
     /// </summary>
