@@ -1,3 +1,4 @@
+using Grpc.Net.Client;
 using MassTransit;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Scheduling.V1;
@@ -16,6 +17,9 @@ public static class Extensions
     /// <summary>The scheduling service knows the publisher by this identity.</summary>
     public static readonly InternalIdentity Identity = InternalIdentity.Service("publisher");
 
+    /// <summary>The HttpClientFactory name of the handler under the scheduling service's gRPC channel.</summary>
+    public const string SchedulingClient = "scheduling";
+
     public static IHostApplicationBuilder AddPublisherServices(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -25,8 +29,21 @@ public static class Extensions
             .Validate(o => o.CallTimeout > TimeSpan.Zero, "Scheduling:CallTimeout must be positive.")
             .Validate(o => o.CompleteRetries >= 0 && o.CompleteRetryDelay >= TimeSpan.Zero, "Scheduling:CompleteRetries and CompleteRetryDelay must not be negative.")
             .ValidateOnStart();
-        services.AddGrpcClient<Targets.TargetsClient>((provider, o) => o.Address = provider.GetRequiredService<IOptions<SchedulingOptions>>().Value.GrpcUrl)
+        // One channel for the process, built once by the container. grpc-dotnet's client factory caches its channel with
+        // ConcurrentDictionary.GetOrAdd, so the first calls of concurrent consumers could build two channels over one pooled
+        // SocketsHttpHandler; one of them could then see the other's half-installed ConnectCallback, pick its passive
+        // transport, and fail every call with NotSupportedException for the life of the process (seen once, at load 26).
+        services.AddHttpClient(SchedulingClient)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { EnableMultipleHttp2Connections = true })
             .AddHttpMessageHandler(provider => new InternalIdentityHandler(provider.GetRequiredService<InternalIdentityCodec>(), Identity));
+        services.AddSingleton(provider => new Targets.TargetsClient(GrpcChannel.ForAddress(
+            provider.GetRequiredService<IOptions<SchedulingOptions>>().Value.GrpcUrl,
+            new GrpcChannelOptions
+            {
+                // The channel keeps this handler for good: a handler the factory retires is disposed only once unreferenced.
+                HttpHandler = provider.GetRequiredService<IHttpMessageHandlerFactory>().CreateHandler(SchedulingClient),
+                LoggerFactory = provider.GetRequiredService<ILoggerFactory>(),
+            })));
 
         services.AddOptions<SandboxOptions>()
             .BindConfiguration(SandboxOptions.Section)

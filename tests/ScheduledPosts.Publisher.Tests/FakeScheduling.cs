@@ -2,9 +2,11 @@ using System.Collections.Concurrent;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using System.Net;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -34,10 +36,21 @@ public sealed class FakeScheduling : IAsyncDisposable
     public static InternalIdentityCodec Codec { get; } =
         new(Options.Create(new InternalIdentityOptions { Secret = Secret }), TimeProvider.System);
 
-    public static async Task<FakeScheduling> StartAsync()
+    /// <summary>Served in memory, unless <paramref name="overSockets"/>: then over h2c on a loopback port (<see cref="Url"/>).</summary>
+    public static async Task<FakeScheduling> StartAsync(bool overSockets = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseTestServer();
+        if (overSockets)
+        {
+            // Only the port chosen here: the test output's appsettings.json (the sandbox's) names an endpoint of its own.
+            builder.Configuration.Sources.Clear();
+            builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        }
+        else
+        {
+            builder.WebHost.UseTestServer();
+        }
+
         builder.Services.AddGrpc();
         var targets = new FakeTargetsService(Codec);
         builder.Services.AddSingleton(targets);
@@ -46,6 +59,9 @@ public sealed class FakeScheduling : IAsyncDisposable
         await app.StartAsync();
         return new FakeScheduling(app, targets);
     }
+
+    /// <summary>Where a fake started over sockets listens.</summary>
+    public string Url => _app.Urls.Single();
 
     public HttpMessageHandler CreateHandler() => _app.GetTestServer().CreateHandler();
 

@@ -50,12 +50,12 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
         await _scheduling.DisposeAsync();
     }
 
-    private WebApplicationFactory<TargetPublisher> Publisher(Dictionary<string, string>? settings = null)
+    private WebApplicationFactory<TargetPublisher> Publisher(Dictionary<string, string>? settings = null, FakeScheduling? schedulingOverSockets = null)
     {
         var factory = new WebApplicationFactory<TargetPublisher>().WithWebHostBuilder(builder =>
         {
             builder.UseSetting("Internal:Secret", FakeScheduling.Secret)
-                .UseSetting("Scheduling:GrpcUrl", "http://scheduling.test")
+                .UseSetting("Scheduling:GrpcUrl", schedulingOverSockets?.Url ?? "http://scheduling.test")
                 .UseSetting("Sandbox:BaseUrl", "http://sandbox.test");
             foreach (var (key, value) in settings ?? [])
             {
@@ -65,8 +65,12 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
             builder.ConfigureTestServices(services =>
             {
                 services.AddMassTransitTestHarness();
-                // The clients' names are their type names (HttpClientFactory's and grpc-dotnet's convention).
-                services.AddHttpClient(nameof(Targets.TargetsClient)).ConfigurePrimaryHttpMessageHandler(_scheduling.CreateHandler);
+                // The connectors' clients are named after their types (HttpClientFactory's convention).
+                if (schedulingOverSockets is null)
+                {
+                    services.AddHttpClient(Extensions.SchedulingClient).ConfigurePrimaryHttpMessageHandler(_scheduling.CreateHandler);
+                }
+
                 services.AddHttpClient(nameof(SandboxConnector)).ConfigurePrimaryHttpMessageHandler(() => sandbox.Server.CreateHandler());
                 services.AddHttpClient(nameof(MastodonConnector)).ConfigurePrimaryHttpMessageHandler(_mastodon.CreateHandler);
             });
@@ -93,6 +97,22 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
         Assert.Equal($"http://sandbox.test/@{handle}/{recorded.Id}", completion.Published.ExternalUrl);
         Assert.Equal("lease_tgt_1", completion.LeaseToken);
         Assert.All(_scheduling.Targets.Callers, c => Assert.Equal("svc_publisher", c.KeyId));
+    }
+
+    [Fact]
+    public async Task Targets_due_at_once_on_a_fresh_publisher_are_all_claimed_over_its_own_connection()
+    {
+        // The publisher's own SocketsHttpHandler, not the in-memory one: its first calls, made by many consumers at
+        // once, once built two channels over one handler, and the losing half could fail every call for good.
+        await using var scheduling = await FakeScheduling.StartAsync(overSockets: true);
+        scheduling.Targets.OnClaim = _ => new ClaimTargetResponse { Claimed = false, Reason = "stale" };
+        var harness = Publisher(schedulingOverSockets: scheduling).Services.GetTestHarness();
+
+        await Task.WhenAll(Enumerable.Range(1, 32).Select(i => harness.Bus.Publish(new TargetDue($"post_{i}", $"tgt_{i}", 1))));
+
+        await Eventually.Until(() => Task.FromResult(scheduling.Targets.Claims.Count), n => n == 32, TimeSpan.FromSeconds(20), "all 32 claims");
+        Assert.False(await harness.Consumed.Any<TargetDue>(x => x.Exception is not null));
+        Assert.All(scheduling.Targets.Callers, c => Assert.Equal("svc_publisher", c.KeyId));
     }
 
     [Fact]
