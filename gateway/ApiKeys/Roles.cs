@@ -11,7 +11,7 @@ public static class Roles
     public static IReadOnlyList<string> ScopesOf(string role) => role switch
     {
         Owner or Admin => Scopes.All,
-        Editor => [Scopes.PostsRead, Scopes.PostsWrite, Scopes.AccountsRead, Scopes.WebhooksRead],
+        Editor => [Scopes.PostsRead, Scopes.PostsWrite, Scopes.AccountsRead, Scopes.WebhooksRead, Scopes.SettingsRead],
         Viewer => [.. Scopes.All.Where(s => s.EndsWith(":read", StringComparison.Ordinal))],
         _ => [],
     };

@@ -14,8 +14,12 @@ public static class Scopes
     public const string WebhooksWrite = "webhooks:write";
     public const string KeysWrite = "keys:write";
 
+    /// <summary>The workspace's scheduling settings (publish lead, cancel cutoff): they change every post's timing.</summary>
+    public const string SettingsRead = "settings:read";
+    public const string SettingsWrite = "settings:write";
+
     public static readonly IReadOnlyList<string> All =
-        [PostsRead, PostsWrite, AccountsRead, AccountsWrite, WebhooksRead, WebhooksWrite, KeysWrite];
+        [PostsRead, PostsWrite, AccountsRead, AccountsWrite, WebhooksRead, WebhooksWrite, KeysWrite, SettingsRead, SettingsWrite];
 
     /// <summary>The resources a route may declare: those some scope names.</summary>
     public static readonly IReadOnlyList<string> Resources = [.. All.Select(s => s[..s.IndexOf(':', StringComparison.Ordinal)]).Distinct()];

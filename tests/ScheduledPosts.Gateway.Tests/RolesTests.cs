@@ -10,20 +10,20 @@ public sealed class RolesTests
     public void Owners_and_admins_hold_every_scope(string role)
     {
         Assert.Equal(
-            ["accounts:read", "accounts:write", "keys:write", "posts:read", "posts:write", "webhooks:read", "webhooks:write"],
+            ["accounts:read", "accounts:write", "keys:write", "posts:read", "posts:write", "settings:read", "settings:write", "webhooks:read", "webhooks:write"],
             Roles.ScopesOf(role).Order());
     }
 
     [Fact]
     public void Editors_write_posts_and_read_accounts_and_webhooks()
     {
-        Assert.Equal(["accounts:read", "posts:read", "posts:write", "webhooks:read"], Roles.ScopesOf(Roles.Editor).Order());
+        Assert.Equal(["accounts:read", "posts:read", "posts:write", "settings:read", "webhooks:read"], Roles.ScopesOf(Roles.Editor).Order());
     }
 
     [Fact]
     public void Viewers_read_everything_and_write_nothing()
     {
-        Assert.Equal(["accounts:read", "posts:read", "webhooks:read"], Roles.ScopesOf(Roles.Viewer).Order());
+        Assert.Equal(["accounts:read", "posts:read", "settings:read", "webhooks:read"], Roles.ScopesOf(Roles.Viewer).Order());
     }
 
     [Theory]
@@ -71,6 +71,6 @@ public sealed class RolesTests
     [Fact]
     public void The_resources_are_those_the_scopes_name()
     {
-        Assert.Equal(["accounts", "keys", "posts", "webhooks"], Scopes.Resources.Order());
+        Assert.Equal(["accounts", "keys", "posts", "settings", "webhooks"], Scopes.Resources.Order());
     }
 }
