@@ -29,6 +29,9 @@ public static class Extensions
                 "Webhooks:SecretRotationOverlap must not be negative and Webhooks:DisableAfterFailingFor must be positive.")
             .Validate(o => DestinationPolicy.AreValidNetworks(o.AllowedNetworks), "Webhooks:AllowedNetworks entries must be CIDR networks, e.g. 10.20.0.0/16.")
             .Validate(o => SecretProtector.IsValidKey(o.SecretKey), "Webhooks:SecretKey must be the base64 of 32 bytes (e.g. `openssl rand -base64 32`).")
+            // Without a key, signing secrets are stored in plaintext: tolerable on a developer's machine, never in production.
+            .Validate(o => !builder.Environment.IsProduction() || !string.IsNullOrEmpty(o.SecretKey),
+                "Webhooks:SecretKey is required in Production, or endpoint signing secrets would be stored unencrypted.")
             .ValidateOnStart();
 
         services.AddOptions<WebhookRetentionOptions>().BindConfiguration(WebhookRetentionOptions.Section)

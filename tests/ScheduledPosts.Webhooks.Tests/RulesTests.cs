@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.ServiceDefaults.Errors;
@@ -181,6 +183,33 @@ public sealed class RulesTests
         Assert.Equal(secret, protector.Unprotect(secret, "we_1")); // stored before a key was configured
         Assert.True(SecretProtector.IsValidKey(WebhooksApp.TestSecretKey));
         Assert.False(SecretProtector.IsValidKey("c2hvcnQ="));
+    }
+
+    [Theory]
+    [InlineData("Production", "", false)]
+    [InlineData("Production", WebhooksApp.TestSecretKey, true)]
+    [InlineData("Development", "", true)]
+    public void Production_refuses_to_start_without_a_key_for_the_signing_secrets(string environment, string secretKey, bool starts)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = environment });
+        builder.Configuration["Webhooks:SecretKey"] = secretKey;
+        // Named, never reached: only the options are resolved.
+        builder.Configuration["ConnectionStrings:Postgres"] = "Host=127.0.0.1;Port=1;Username=nobody;Database=none";
+        builder.Configuration["RabbitMq:Host"] = "127.0.0.1";
+        builder.AddWebhooksServices();
+        using var app = builder.Build();
+
+        var options = () => app.Services.GetRequiredService<IOptions<WebhookOptions>>().Value;
+
+        if (starts)
+        {
+            Assert.Equal(secretKey, options().SecretKey ?? "");
+        }
+        else
+        {
+            var refused = Assert.Throws<OptionsValidationException>(options);
+            Assert.Contains("Webhooks:SecretKey is required in Production", refused.Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
