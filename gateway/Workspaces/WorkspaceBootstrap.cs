@@ -24,7 +24,7 @@ public sealed class BootstrapOptions
 /// <summary>
 /// Makes sure the <c>default</c> workspace and the configured bootstrap key exist. Idempotent across restarts and
 /// across replicas starting together (unique constraints, <c>ON CONFLICT DO NOTHING</c>). A bootstrap key that
-/// was revoked stays revoked.
+/// was revoked stays revoked; a new one revokes the one it replaces, so rotating <c>Bootstrap:Key</c> retires the old key.
 /// </summary>
 public sealed partial class WorkspaceBootstrap(NpgsqlDataSource dataSource, IOptions<BootstrapOptions> options, ILogger<WorkspaceBootstrap> logger)
 {
@@ -45,10 +45,11 @@ public sealed partial class WorkspaceBootstrap(NpgsqlDataSource dataSource, IOpt
             "INSERT INTO workspaces (id, name) VALUES (@id, @name) ON CONFLICT (name) DO NOTHING",
             new { id = Ids.New("ws"), name = DefaultWorkspace }, cancellationToken: ct));
 
+        await using var tx = await connection.BeginTransactionAsync(ct);
         // A statement of its own: under READ COMMITTED it sees the workspace even when another replica created it.
         string? created = await connection.ExecuteScalarAsync<string?>(new CommandDefinition("""
-            INSERT INTO api_keys (id, workspace_id, name, role, scopes, prefix, hash)
-            SELECT @id, w.id, 'bootstrap', @role, @scopes, @prefix, @hash
+            INSERT INTO api_keys (id, workspace_id, name, role, scopes, prefix, hash, bootstrap)
+            SELECT @id, w.id, 'bootstrap', @role, @scopes, @prefix, @hash, true
             FROM workspaces w WHERE w.name = @name
             ON CONFLICT (hash) DO NOTHING
             RETURNING id
@@ -61,19 +62,33 @@ public sealed partial class WorkspaceBootstrap(NpgsqlDataSource dataSource, IOpt
                 prefix = ApiKeySecret.Prefix(key),
                 hash = ApiKeySecret.Hash(key),
                 name = DefaultWorkspace,
-            }, cancellationToken: ct));
+            }, transaction: tx, cancellationToken: ct));
+
+        string? revoked = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
+            "SELECT id FROM api_keys WHERE hash = @hash AND revoked_at IS NOT NULL", new { hash = ApiKeySecret.Hash(key) }, tx, cancellationToken: ct));
+        if (revoked is not null)
+        {
+            await tx.CommitAsync(ct);
+            Log.BootstrapKeyRevoked(logger, revoked);
+            return;
+        }
+
+        // The configured key is the bootstrap key now: one it replaces (Bootstrap:Key changed) stops working.
+        var retired = (await connection.QueryAsync<string>(new CommandDefinition("""
+            UPDATE api_keys SET revoked_at = now()
+            WHERE bootstrap AND revoked_at IS NULL AND hash <> @hash
+            RETURNING id
+            """, new { hash = ApiKeySecret.Hash(key) }, tx, cancellationToken: ct))).ToList();
+        await tx.CommitAsync(ct);
 
         if (created is not null)
         {
             Log.BootstrapKeyCreated(logger, created, DefaultWorkspace);
-            return;
         }
 
-        string? revoked = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
-            "SELECT id FROM api_keys WHERE hash = @hash AND revoked_at IS NOT NULL", new { hash = ApiKeySecret.Hash(key) }, cancellationToken: ct));
-        if (revoked is not null)
+        foreach (string id in retired)
         {
-            Log.BootstrapKeyRevoked(logger, revoked);
+            Log.BootstrapKeyRetired(logger, id);
         }
     }
 
@@ -85,5 +100,8 @@ public sealed partial class WorkspaceBootstrap(NpgsqlDataSource dataSource, IOpt
         [LoggerMessage(EventId = 2, Level = LogLevel.Warning,
             Message = "The bootstrap key {KeyId} was revoked and stays revoked; set a new Bootstrap:Key to get an owner key")]
         public static partial void BootstrapKeyRevoked(ILogger logger, string keyId);
+
+        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Revoked the previous bootstrap key {KeyId}: Bootstrap:Key has changed")]
+        public static partial void BootstrapKeyRetired(ILogger logger, string keyId);
     }
 }

@@ -86,6 +86,39 @@ public sealed class BootstrapTests
     }
 
     [Fact]
+    public async Task A_new_bootstrap_key_retires_the_one_it_replaces_and_no_other_owner_key()
+    {
+        await using var resources = new TestResources();
+        string database = await resources.CreateDatabaseAsync();
+        await using (var first = GatewayFactory.Create(database))
+        {
+            await AssertAuthenticatedAsync(first);
+        }
+
+        // An owner key someone made and named like the bootstrap's: not the bootstrap's to retire.
+        string mine = ApiKeySecret.Generate();
+        await using (var connection = new NpgsqlConnection(database))
+        {
+            await connection.ExecuteAsync("""
+                INSERT INTO gateway.api_keys (id, workspace_id, name, role, scopes, prefix, hash)
+                SELECT 'key_mine', id, 'bootstrap', 'owner', @scopes, @prefix, @hash FROM gateway.workspaces WHERE name = 'default'
+                """, new { scopes = Roles.ScopesOf(Roles.Owner).ToArray(), prefix = ApiKeySecret.Prefix(mine), hash = ApiKeySecret.Hash(mine) });
+        }
+
+        string rotated = ApiKeySecret.Generate();
+        await using var second = GatewayFactory.Create(database, bootstrapKey: rotated);
+        var client = second.CreateClient();
+
+        var old = await client.SendAsync(HttpMethod.Get, "/v1/posts", bearer: GatewayFactory.BootstrapKey);
+        await old.AssertEnvelopeAsync(HttpStatusCode.Unauthorized, "UNAUTHENTICATED");
+        Assert.Equal(HttpStatusCode.NotFound, (await client.SendAsync(HttpMethod.Get, "/v1/nope", bearer: rotated)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.SendAsync(HttpMethod.Get, "/v1/nope", bearer: mine)).StatusCode);
+        var keys = await KeysAsync(database);
+        Assert.Equal(3, keys.Count);
+        Assert.Equal([ApiKeySecret.Prefix(GatewayFactory.BootstrapKey)], keys.Where(k => k.RevokedAt is not null).Select(k => k.Prefix));
+    }
+
+    [Fact]
     public async Task Without_a_bootstrap_key_no_workspace_is_created()
     {
         await using var resources = new TestResources();
