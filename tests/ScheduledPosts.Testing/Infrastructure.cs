@@ -108,12 +108,25 @@ public static class Infrastructure
         return http;
     }
 
+    private static string? _rabbitMqCtl;
+
+    /// <summary>
+    /// How to run rabbitmqctl against the shared broker: the local node's (as root, which test.sh is) or, for a
+    /// Testcontainers broker, inside its container. A command line, as deploy/rabbitmq/provision.sh takes it.
+    /// </summary>
+    public static async Task<string> RabbitMqCtlAsync()
+    {
+        await Servers.Value;
+        return _rabbitMqCtl!;
+    }
+
     private static async Task<(string, RabbitMqServer)> StartAsync()
     {
         string? postgres = Environment.GetEnvironmentVariable("SP_TEST_POSTGRES");
         string? rabbit = Environment.GetEnvironmentVariable("SP_TEST_RABBITMQ");
         if (!string.IsNullOrEmpty(postgres) && !string.IsNullOrEmpty(rabbit))
         {
+            _rabbitMqCtl = Environment.IsPrivilegedProcess ? "rabbitmqctl" : "sudo -n rabbitmqctl";
             return (postgres, ParseRabbit(rabbit));
         }
 
@@ -127,6 +140,7 @@ public static class Infrastructure
         var pg = new PostgreSqlBuilder("postgres:15").Build();
         var mq = new RabbitMqBuilder("rabbitmq:3.10-management").WithPortBinding(15672, true).Build();
         await Task.WhenAll(pg.StartAsync(), mq.StartAsync());
+        _rabbitMqCtl = $"docker exec -i {mq.Id} rabbitmqctl";
         var amqp = new Uri(mq.GetConnectionString());
         var userInfo = amqp.UserInfo.Split(':');
         return (new NpgsqlConnectionStringBuilder(pg.GetConnectionString()) { Database = "postgres" }.ConnectionString,

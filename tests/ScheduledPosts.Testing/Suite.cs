@@ -85,9 +85,10 @@ public sealed class Suite : IAsyncDisposable
             }
         }
 
+        var brokerUsers = await BrokerUsers.CreateAsync(rabbit, vhost);
         var environments = Environments(
             (service, listener) => suite.Url(PortName(Deployment.Current[service], Deployment.Current[service].IndexOf(listener))),
-            postgres, rabbit, vhost, logLevel);
+            postgres, rabbit, vhost, logLevel, brokerUsers);
         foreach (string name in Order)
         {
             configure?.Invoke(name, environments[name]);
@@ -115,8 +116,11 @@ public sealed class Suite : IAsyncDisposable
     /// <paramref name="listenerUrl"/>(service, listener), every setting deploy/services.json requires of it, and the
     /// wiring to the others' listeners. Starts nothing, so a test can check it against the description.
     /// </summary>
+    /// <paramref name="brokerUsers"/>: each service's own broker user (<see cref="BrokerUsers"/>); without them, the
+    /// tests' own user.
     public static Dictionary<string, Dictionary<string, string>> Environments(Func<string, string, string> listenerUrl,
-        string postgres, RabbitMqServer rabbit, string vhost, string logLevel = "Warning")
+        string postgres, RabbitMqServer rabbit, string vhost, string logLevel = "Warning",
+        IReadOnlyDictionary<string, BrokerUsers.User>? brokerUsers = null)
     {
         // The suite's value of each setting the description may require.
         var values = new Dictionary<string, string>
@@ -158,6 +162,13 @@ public sealed class Suite : IAsyncDisposable
             {
                 environment["RabbitMq__Port"] = rabbit.Port.ToString(CultureInfo.InvariantCulture);
                 environment["RabbitMq__VirtualHost"] = vhost;
+                if (brokerUsers is not null)
+                {
+                    var user = brokerUsers.TryGetValue(service.Name, out var own) ? own
+                        : throw new InvalidOperationException($"deploy/rabbitmq/permissions.tsv has no user for {service.Name}, which uses the broker.");
+                    environment["RabbitMq__Username"] = user.Name;
+                    environment["RabbitMq__Password"] = user.Password;
+                }
             }
 
             if (service.Name != "sandbox")
@@ -307,6 +318,7 @@ public sealed class Suite : IAsyncDisposable
         await using var leftovers = new TestResources(problem => Console.Error.WriteLine($"Suite: {problem}"));
         leftovers.AddDatabase(PostgresConnectionString);
         leftovers.AddVirtualHost(RabbitMq, VirtualHost);
+        leftovers.AddBrokerUsers(RabbitMq, VirtualHost);
         if (_environments.TryGetValue("scheduling", out var scheduling) && scheduling.TryGetValue("Media__Directory", out string? media)
             && Path.GetFileName(media).StartsWith("sp-e2e-media-", StringComparison.Ordinal))
         {

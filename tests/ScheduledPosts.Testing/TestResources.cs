@@ -34,6 +34,10 @@ public sealed class TestResources(Action<string>? logFailures = null) : IAsyncDi
     public void AddVirtualHost(RabbitMqServer rabbit, string vhost)
         => Push($"virtual host {vhost}", () => Infrastructure.DeleteVirtualHostAsync(rabbit, vhost));
 
+    /// <summary>Deletes the services' users of <paramref name="vhost"/> (<see cref="BrokerUsers"/>) on disposal.</summary>
+    public void AddBrokerUsers(RabbitMqServer rabbit, string vhost)
+        => Push($"broker users of {vhost}", () => BrokerUsers.DeleteAsync(rabbit, vhost));
+
     /// <summary>Deletes the folder <paramref name="path"/> (created by then or not) with its contents on disposal; returns the path.</summary>
     public string AddDirectory(string path)
     {

@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using RabbitMQ.Client;
+using ScheduledPosts.Testing;
+
+namespace ScheduledPosts.Repository.Tests;
+
+/// <summary>A virtual host of its own on the real broker, provisioned by deploy/rabbitmq/provision.sh once for the class.</summary>
+public sealed class ProvisionedBroker : IAsyncLifetime, IAsyncDisposable
+{
+    private readonly TestResources _resources = new();
+
+    public string Prefix { get; } = $"{Infrastructure.TestPrefix}{Guid.NewGuid():N}-";
+
+    public Dictionary<string, string> Passwords { get; } = BrokerUsers.Permissions.ToDictionary(
+        p => p.Service, _ => Convert.ToHexString(RandomNumberGenerator.GetBytes(16)));
+
+    public RabbitMqServer Rabbit { get; private set; } = null!;
+
+    public string VirtualHost { get; private set; } = "";
+
+    /// <summary>Whether guest held permissions on the virtual host before provision.sh ran (it is given them at creation).</summary>
+    public bool GuestHadPermissions { get; private set; }
+
+    public async Task InitializeAsync()
+    {
+        (Rabbit, VirtualHost) = await _resources.CreateVirtualHostAsync();
+        _resources.Add(new Cleanup(DeleteUsersAsync));
+        GuestHadPermissions = await GuestHasPermissionsAsync();
+        await ProvisionAsync();
+    }
+
+    public Task DisposeAsync() => _resources.DisposeAsync().AsTask();
+
+    ValueTask IAsyncDisposable.DisposeAsync() => _resources.DisposeAsync();
+
+    public async Task<bool> GuestHasPermissionsAsync()
+    {
+        using var http = Infrastructure.ManagementClient(Rabbit);
+        using var response = await http.GetAsync($"api/permissions/{Uri.EscapeDataString(VirtualHost)}/guest");
+        return response.IsSuccessStatusCode;
+    }
+
+    public ConnectionFactory Factory(string user, string password) => new()
+    {
+        HostName = Rabbit.Host,
+        Port = Rabbit.Port,
+        VirtualHost = VirtualHost,
+        UserName = user,
+        Password = password,
+        AutomaticRecoveryEnabled = false,
+    };
+
+    private async Task ProvisionAsync()
+    {
+        var start = new ProcessStartInfo("bash", [Path.Combine(Suite.RepoRoot, "deploy", "rabbitmq", "provision.sh"), VirtualHost])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        start.Environment["RABBITMQCTL"] = await Infrastructure.RabbitMqCtlAsync();
+        start.Environment["SP_RABBITMQ_USER_PREFIX"] = Prefix;
+        foreach (var (service, password) in Passwords)
+        {
+            start.Environment[$"SP_RABBITMQ_PASSWORD_{service.ToUpperInvariant()}"] = password;
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        string errors = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"provision.sh failed ({process.ExitCode}): {await output}{errors}");
+    }
+
+    private async Task DeleteUsersAsync()
+    {
+        using var http = Infrastructure.ManagementClient(Rabbit);
+        foreach (string service in Passwords.Keys)
+        {
+            using var _ = await http.DeleteAsync($"api/users/{Uri.EscapeDataString(Prefix + service)}");
+        }
+    }
+
+    private sealed class Cleanup(Func<Task> undo) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await undo();
+    }
+}
+
+/// <summary>
+/// deploy/rabbitmq/provision.sh run against the real broker: what each service's user may do on the virtual host, and
+/// that guest may do nothing there. (Every end-to-end run shows that the same permissions are enough to work.)
+/// </summary>
+public sealed class BrokerPermissionsTests(ProvisionedBroker broker) : IClassFixture<ProvisionedBroker>
+{
+    private const string PostEvent = "ScheduledPosts.Contracts.Messages:PostEvent";
+    private const string TargetDue = "ScheduledPosts.Contracts.Messages:TargetDue";
+
+    private static readonly CreateChannelOptions Confirmed = new(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
+
+    [Fact]
+    public async Task The_publishers_user_cannot_publish_a_post_event_and_the_scheduling_services_can()
+    {
+        await using (var scheduling = await ConnectAsync("scheduling"))
+        {
+            await using var channel = await scheduling.CreateChannelAsync(Confirmed);
+            await channel.ExchangeDeclareAsync(PostEvent, ExchangeType.Fanout, durable: true);
+            await channel.BasicPublishAsync(PostEvent, "", Encoding.UTF8.GetBytes("{}"));
+        }
+
+        await using var publisher = await ConnectAsync("publisher");
+        await using var forging = await publisher.CreateChannelAsync(Confirmed);
+        var refused = await Record.ExceptionAsync(async () => await forging.BasicPublishAsync(PostEvent, "", Encoding.UTF8.GetBytes("{\"workspaceId\":\"ws_victim\"}")));
+
+        Assert.NotNull(refused);
+        Assert.Equal(403, await CloseCodeAsync(forging));
+    }
+
+    [Fact]
+    public async Task The_webhooks_services_user_cannot_publish_a_due_target_nor_read_the_publishers_queue()
+    {
+        await using (var scheduling = await ConnectAsync("scheduling"))
+        {
+            await using var channel = await scheduling.CreateChannelAsync();
+            await channel.ExchangeDeclareAsync(TargetDue, ExchangeType.Fanout, durable: true);
+        }
+
+        await using (var publisher = await ConnectAsync("publisher"))
+        {
+            await using var channel = await publisher.CreateChannelAsync();
+            await channel.QueueDeclareAsync("target-due", durable: true, exclusive: false, autoDelete: false);
+        }
+
+        await using var webhooks = await ConnectAsync("webhooks");
+        await using var publishing = await webhooks.CreateChannelAsync(Confirmed);
+        await Record.ExceptionAsync(async () => await publishing.BasicPublishAsync(TargetDue, "", Encoding.UTF8.GetBytes("{}")));
+        Assert.Equal(403, await CloseCodeAsync(publishing));
+
+        await using var reading = await webhooks.CreateChannelAsync();
+        await Record.ExceptionAsync(async () => await reading.BasicGetAsync("target-due", autoAck: true));
+        Assert.Equal(403, await CloseCodeAsync(reading));
+    }
+
+    [Fact]
+    public async Task Guest_has_no_permission_on_the_virtual_host_and_cannot_open_it()
+    {
+        Assert.True(broker.GuestHadPermissions, "guest had permissions before provision.sh ran");
+        Assert.False(await broker.GuestHasPermissionsAsync());
+
+        // The broker answers connection.open with a close (530 NOT_ALLOWED); the client may report it then or on first use.
+        var refused = await Record.ExceptionAsync(async () =>
+        {
+            await using var connection = await broker.Factory("guest", "guest").CreateConnectionAsync();
+            await using var channel = await connection.CreateChannelAsync();
+            await channel.QueueDeclarePassiveAsync("target-due");
+        });
+
+        Assert.NotNull(refused);
+    }
+
+    // The broker closes a channel on a refused operation; the code is AMQP's: 403 ACCESS_REFUSED.
+    private static async Task<int> CloseCodeAsync(IChannel channel)
+    {
+        await Eventually.Until(() => Task.FromResult(channel.IsClosed), closed => closed, TimeSpan.FromSeconds(10), "the channel to be closed");
+        return channel.CloseReason!.ReplyCode;
+    }
+
+    private Task<IConnection> ConnectAsync(string service) => broker.Factory(broker.Prefix + service, broker.Passwords[service]).CreateConnectionAsync();
+}
