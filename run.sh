@@ -27,14 +27,19 @@ secret() { # secret <file> <random bytes>: the secret in $SP_DATA_DIR/<file>, ge
 export SP_INTERNAL_SECRET="$(secret internal.secret 48)"
 export SP_CREDENTIALS_KEY="$(secret credentials.key 32)"
 export SP_WEBHOOK_SECRET_KEY="$(secret webhook-secrets.key 32)"
+# Each service's own broker user (deploy/rabbitmq/permissions.tsv), made by deploy/rabbitmq/provision.sh.
+export SP_RABBITMQ_PASSWORD_SCHEDULING="$(secret rabbitmq-scheduling.password 24 | tr '+/' '-_')"
+export SP_RABBITMQ_PASSWORD_PUBLISHER="$(secret rabbitmq-publisher.password 24 | tr '+/' '-_')"
+export SP_RABBITMQ_PASSWORD_WEBHOOKS="$(secret rabbitmq-webhooks.password 24 | tr '+/' '-_')"
 
 if docker_engine_available && [ -z "${SP_USE_LOCAL_INFRA:-}" ]; then
   export SP_POSTGRES_PASSWORD="$(secret postgres.password 24 | tr '+/' '-_')"
   export SP_RABBITMQ_PASSWORD="$(secret rabbitmq.password 24 | tr '+/' '-_')"
   log "Docker engine found: docker compose up"
   echo "Gateway: http://localhost:8080    owner API key of workspace 'default': $SP_BOOTSTRAP_KEY"
-  echo "RabbitMQ console: http://localhost:15672 (user scheduledposts, password in $SP_DATA_DIR/rabbitmq.password)"
-  exec docker compose up --build
+  echo "RabbitMQ console: http://127.0.0.1:15672 (user scheduledposts, password in $SP_DATA_DIR/rabbitmq.password)"
+  # The demo profile adds the sandbox platform the walk-through posts to.
+  exec docker compose --profile demo up --build
 fi
 
 pids=()
@@ -49,6 +54,9 @@ trap stop INT TERM EXIT
 
 start_local_infra
 DB="$SP_DATABASE"
+# The services' own users on a virtual host of their own, which guest (the local console's user) has no access to.
+RABBITMQ_VHOST=scheduledposts
+RABBITMQCTL="$([ "$(id -u)" = 0 ] && echo rabbitmqctl || echo sudo rabbitmqctl)" deploy/rabbitmq/provision.sh "$RABBITMQ_VHOST"
 
 log "building (Release)"
 dotnet build ScheduledPosts.sln -c Release -nologo -clp:ErrorsOnly >/dev/null
@@ -61,8 +69,9 @@ declare -A SETTING=(
   [Internal:Secret]="$SP_INTERNAL_SECRET"
   [ConnectionStrings:Postgres]="Host=127.0.0.1;Port=$SP_PG_PORT;Username=postgres;Database=$DB"
   [RabbitMq:Host]=127.0.0.1
-  [RabbitMq:Username]=guest
-  [RabbitMq:Password]=guest
+  # Each service connects as its own broker user: the loop below takes its name and SP_RABBITMQ_PASSWORD_<NAME>.
+  [RabbitMq:Username]=per-service
+  [RabbitMq:Password]=per-service
   [Credentials:Key]="$SP_CREDENTIALS_KEY"
   [Media:Directory]="$SP_DATA_DIR/media"
   [Webhooks:SecretKey]="$SP_WEBHOOK_SECRET_KEY"
@@ -92,6 +101,10 @@ while IFS='|' read -r name dir dll health listeners settings wiring; do
     first="${first:-${listener#*=}}"
   done
   for setting in $settings; do
+    case "$setting" in
+      RabbitMq:Username) env+=("RabbitMq__Username=$name" "RabbitMq__VirtualHost=$RABBITMQ_VHOST"); continue ;;
+      RabbitMq:Password) var="SP_RABBITMQ_PASSWORD_${name^^}"; env+=("RabbitMq__Password=${!var}"); continue ;;
+    esac
     [ -n "${SETTING[$setting]+set}" ] || { echo "deploy/services.json requires $setting of $name; run.sh has no value for it" >&2; exit 2; }
     env+=("${setting//:/__}=${SETTING[$setting]}")
   done
@@ -127,7 +140,7 @@ ScheduledPosts is running.
   Gateway:            $GATEWAY_URL
   Owner API key:      $SP_BOOTSTRAP_KEY   (workspace "default")
   Sandbox platform:   $SANDBOX_URL/sandbox/statuses
-  RabbitMQ console:   http://localhost:15672 (guest/guest)
+  RabbitMQ console:   http://localhost:15672 (guest/guest; the services' virtual host is $RABBITMQ_VHOST)
   Logs:               $LOGS
 Press Ctrl-C to stop.
 MSG
