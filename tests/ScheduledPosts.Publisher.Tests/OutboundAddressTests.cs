@@ -4,6 +4,8 @@ using MassTransit;
 using MassTransit.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
@@ -169,14 +171,15 @@ public sealed class OutboundAddressTests : IAsyncLifetime
 
         public Func<HttpContext, IResult> Answer { get; set; } = _ => Results.Ok();
 
-        public string Port => new Uri(_app.Urls.Single()).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        public string Port => new Uri(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single())
+            .Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         public static async Task<Server> StartAsync(IPAddress address, Func<HttpContext, IResult> answer)
         {
             var builder = WebApplication.CreateSlimBuilder();
             // The publisher's appsettings.json is copied next to the tests; its Kestrel endpoints are not this server's.
             builder.Configuration.Sources.Clear();
-            builder.WebHost.UseUrls($"http://{address}:0");
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, 0));
             builder.Logging.ClearProviders();
             var app = builder.Build();
             var server = new Server(app) { Answer = answer };
