@@ -104,10 +104,10 @@ public sealed class OutboundAddressTests(OutboundAddressTests.OutboundStack stac
     {
         var target = await PublishThroughInstanceAsync("redirect");
 
+        Assert.Empty(_internalRequests);
+        Assert.Contains("POST /api/v1/statuses", _instanceRequests);
         Assert.Equal("REJECTED", target["errorCode"]!.GetValue<string>());
         Assert.Contains("redirect", target["errorMessage"]!.GetValue<string>(), StringComparison.Ordinal);
-        Assert.Contains("POST /api/v1/statuses", _instanceRequests);
-        Assert.Empty(_internalRequests);
     }
 
     [Fact]
@@ -116,10 +116,10 @@ public sealed class OutboundAddressTests(OutboundAddressTests.OutboundStack stac
         var target = await PublishThroughInstanceAsync("leaky");
 
         string message = target["errorMessage"]!.GetValue<string>();
-        Assert.Equal("REJECTED", target["errorCode"]!.GetValue<string>());
-        Assert.Contains("404 Not Found", message, StringComparison.Ordinal);
         Assert.DoesNotContain("SECRET", message, StringComparison.Ordinal);
         Assert.DoesNotContain("<html>", message, StringComparison.Ordinal);
+        Assert.Equal("REJECTED", target["errorCode"]!.GetValue<string>());
+        Assert.Contains("404 Not Found", message, StringComparison.Ordinal);
     }
 
     private async Task<JsonNode> PublishThroughInstanceAsync(string token)

@@ -74,9 +74,9 @@ public sealed class OutboundAddressTests : IAsyncLifetime
     {
         var failed = await PublishAsync(instanceUrl.Replace("{port}", _internal.Port, StringComparison.Ordinal));
 
+        Assert.Empty(_internal.Requests);
         Assert.Equal((ConnectorErrors.DestinationRefused, false), (failed.ErrorCode, failed.Retryable));
         Assert.Contains("loopback, private, link-local", failed.ErrorMessage, StringComparison.Ordinal);
-        Assert.Empty(_internal.Requests);
     }
 
     [Theory]
@@ -93,10 +93,10 @@ public sealed class OutboundAddressTests : IAsyncLifetime
 
         var failed = await PublishAsync($"http://127.0.0.2:{_instance.Port}");
 
+        Assert.Empty(_internal.Requests);
+        Assert.Single(_instance.Requests);
         Assert.Equal((ConnectorErrors.Rejected, false), (failed.ErrorCode, failed.Retryable));
         Assert.Contains("redirect", failed.ErrorMessage, StringComparison.Ordinal);
-        Assert.Single(_instance.Requests);
-        Assert.Empty(_internal.Requests);
     }
 
     [Theory]
