@@ -80,6 +80,8 @@ declare -A SETTING=(
 # Settings of this deployment only, not required by the description.
 declare -A EXTRA=(
   [webhooks]="Webhooks__AllowHttp=true Webhooks__AllowLoopback=true"
+  [scheduling]="Outbound__AllowHttp=true Outbound__AllowLoopback=true"
+  [publisher]="Outbound__AllowHttp=true Outbound__AllowLoopback=true"
   [gateway]="Admin__Token=$SP_ADMIN_TOKEN"
 )
 

@@ -9,6 +9,7 @@ using ScheduledPosts.Publisher.Consumers;
 using ScheduledPosts.Publisher.Publishing;
 using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.ServiceDefaults.Outbound;
 
 namespace ScheduledPosts.Publisher;
 
@@ -60,8 +61,11 @@ public static class Extensions
             .Validate(o => o.Timeout > TimeSpan.Zero && o.MediaPollInterval > TimeSpan.Zero && o.MediaProcessingTimeout > TimeSpan.Zero,
                 "Mastodon:Timeout, MediaPollInterval and MediaProcessingTimeout must be positive.")
             .ValidateOnStart();
-        // Each account names its own instance, so the client has no base address.
-        services.AddHttpClient<MastodonConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<MastodonOptions>>().Value.Timeout);
+        // Each account names its own instance, so the client has no base address. The instance is user-supplied: the client
+        // connects only where the Outbound policy allows and follows no redirect (docs/security.md#outbound-requests).
+        services.AddOutboundPolicy();
+        services.AddHttpClient<MastodonConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<MastodonOptions>>().Value.Timeout)
+            .UseOutboundPolicy();
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<SandboxConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
         services.AddScoped<ConnectorRegistry>();

@@ -8,6 +8,7 @@ using ScheduledPosts.Scheduling.Publishing;
 using ScheduledPosts.Scheduling.Outbox;
 using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Data;
+using ScheduledPosts.ServiceDefaults.Outbound;
 
 namespace ScheduledPosts.Scheduling;
 
@@ -56,6 +57,8 @@ public static class Extensions
         services.AddSingleton<PostCommands>();
         services.AddSingleton<ClaimStore>();
         services.AddSingleton<TargetClaims>();
+        // Where a Mastodon instanceUrl may point: checked when the account is connected; the publisher checks again when it connects.
+        services.AddOutboundPolicy();
         services.AddSingleton<SocialAccounts>();
         services.AddHostedService<Dispatcher>();
         services.AddHostedService<LeaseReaper>();

@@ -3,6 +3,7 @@ using Npgsql;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Data;
+using ScheduledPosts.ServiceDefaults.Outbound;
 using ScheduledPosts.Webhooks.Api;
 using ScheduledPosts.Webhooks.Deliveries;
 using ScheduledPosts.Webhooks.Endpoints;
@@ -27,7 +28,7 @@ public static class Extensions
                 "Webhooks:MaxConcurrentPerEndpoint and MaxConcurrentPerWorkspace must be positive.")
             .Validate(o => o.SecretRotationOverlap >= TimeSpan.Zero && o.DisableAfterFailingFor > TimeSpan.Zero,
                 "Webhooks:SecretRotationOverlap must not be negative and Webhooks:DisableAfterFailingFor must be positive.")
-            .Validate(o => DestinationPolicy.AreValidNetworks(o.AllowedNetworks), "Webhooks:AllowedNetworks entries must be CIDR networks, e.g. 10.20.0.0/16.")
+            .Validate(o => OutboundPolicy.AreValidNetworks(o.AllowedNetworks), "Webhooks:AllowedNetworks entries must be CIDR networks, e.g. 10.20.0.0/16.")
             .Validate(o => SecretProtector.IsValidKey(o.SecretKey), "Webhooks:SecretKey must be the base64 of 32 bytes (e.g. `openssl rand -base64 32`).")
             // Without a key, signing secrets are stored in plaintext: tolerable on a developer's machine, never in production.
             .Validate(o => !builder.Environment.IsProduction() || !string.IsNullOrEmpty(o.SecretKey),
@@ -44,7 +45,7 @@ public static class Extensions
         services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<PostEventConsumer, PostEventConsumerDefinition>());
         services.AddGrpcServerDefaults();
 
-        services.AddSingleton(sp => new DestinationPolicy(sp.GetRequiredService<IOptions<WebhookOptions>>().Value));
+        services.AddOutboundPolicy(sp => sp.GetRequiredService<IOptions<WebhookOptions>>().Value.ToOutboundOptions());
         services.AddSingleton<SecretProtector>();
         services.AddSingleton<EndpointRegistry>();
         services.AddSingleton<DeliveryHistory>();
@@ -55,20 +56,13 @@ public static class Extensions
         services.AddSingleton<RetentionSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());
 
-        services.AddSingleton<PublicAddressConnector>();
         services.AddHttpClient(DeliverySender.HttpClientName, (sp, client) =>
             {
                 client.Timeout = sp.GetRequiredService<IOptions<WebhookOptions>>().Value.RequestTimeout;
                 client.DefaultRequestHeaders.UserAgent.ParseAdd("ScheduledPosts-Webhooks/1.0");
             })
-            .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler
-            {
-                // A redirect would lead around the address check; no proxy, so the check sees the real target.
-                AllowAutoRedirect = false,
-                UseProxy = false,
-                UseCookies = false,
-                ConnectCallback = sp.GetRequiredService<PublicAddressConnector>().ConnectAsync,
-            });
+            // Connects only where the policy allows; a redirect is not followed (the 3xx is the attempt's status code).
+            .UseOutboundPolicy();
         return builder;
     }
 

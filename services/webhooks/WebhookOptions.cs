@@ -1,3 +1,5 @@
+using ScheduledPosts.ServiceDefaults.Outbound;
+
 namespace ScheduledPosts.Webhooks;
 
 /// <summary>The <c>Webhooks</c> configuration section.</summary>
@@ -15,7 +17,7 @@ public sealed class WebhookOptions
         TimeSpan.FromHours(2), TimeSpan.FromHours(5), TimeSpan.FromHours(10), TimeSpan.FromHours(10),
     ];
 
-    /// <summary>Accept <c>http://</c> endpoint URLs (development, tests).</summary>
+    /// <summary>Accept <c>http://</c> endpoint URLs (development, tests). With the next two, the endpoints' <see cref="OutboundPolicy"/>.</summary>
     public bool AllowHttp { get; set; }
 
     /// <summary>Accept loopback targets (127.0.0.0/8, ::1): the dev stack's receivers. Shorthand for adding them to <see cref="AllowedNetworks"/>.</summary>
@@ -26,6 +28,9 @@ public sealed class WebhookOptions
     /// Everything else that is not a public unicast address is refused, at create and again at send time.
     /// </summary>
     public string[] AllowedNetworks { get; set; } = [];
+
+    /// <summary>The endpoints' <see cref="OutboundPolicy"/>: these settings, under the webhooks' own names.</summary>
+    public OutboundOptions ToOutboundOptions() => new() { AllowHttp = AllowHttp, AllowLoopback = AllowLoopback, AllowedNetworks = AllowedNetworks };
 
     /// <summary>
     /// Overrides <see cref="DefaultRetrySchedule"/>. Null by default because the configuration binder appends

@@ -5,12 +5,15 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Publisher.Connectors;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
+using ScheduledPosts.ServiceDefaults.Outbound;
 
 namespace ScheduledPosts.Publisher.Tests;
 
 /// <summary>The Mastodon connector against a fake instance built from Mastodon's API documentation.</summary>
 public sealed class MastodonConnectorTests : IAsyncLifetime
 {
+    private static readonly OutboundPolicy Strict = new(new OutboundOptions());
+
     private FakeMastodon _mastodon = null!;
 
     public async Task InitializeAsync() => _mastodon = await FakeMastodon.StartAsync();
@@ -229,7 +232,7 @@ public sealed class MastodonConnectorTests : IAsyncLifetime
     {
         var http = new HttpClient(_mastodon.CreateHandler()) { Timeout = timeout ?? TimeSpan.FromSeconds(30) };
         var options = new MastodonOptions { MediaPollInterval = TimeSpan.FromMilliseconds(10), MediaProcessingTimeout = TimeSpan.FromSeconds(10) };
-        return new MastodonConnector(http, Options.Create(options), clock ?? TimeProvider.System, NullLogger<MastodonConnector>.Instance);
+        return new MastodonConnector(http, Options.Create(options), Strict, clock ?? TimeProvider.System, NullLogger<MastodonConnector>.Instance);
     }
 
     private static Upload Upload(string text) => new($"tgt_{Guid.NewGuid():N}", "alice", text, $"key-{Guid.NewGuid():N}", FakeMastodon.Credentials());

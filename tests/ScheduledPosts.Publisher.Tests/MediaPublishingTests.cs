@@ -5,6 +5,7 @@ using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
+using ScheduledPosts.ServiceDefaults.Outbound;
 
 namespace ScheduledPosts.Publisher.Tests;
 
@@ -123,6 +124,6 @@ public sealed class MediaPublishingTests : IAsyncLifetime
     private MastodonConnector Mastodon()
     {
         var options = new MastodonOptions { MediaPollInterval = TimeSpan.FromMilliseconds(10), MediaProcessingTimeout = TimeSpan.FromSeconds(10) };
-        return new MastodonConnector(new HttpClient(_mastodon.CreateHandler()), Options.Create(options), TimeProvider.System, NullLogger<MastodonConnector>.Instance);
+        return new MastodonConnector(new HttpClient(_mastodon.CreateHandler()), Options.Create(options), new OutboundPolicy(new OutboundOptions()), TimeProvider.System, NullLogger<MastodonConnector>.Instance);
     }
 }

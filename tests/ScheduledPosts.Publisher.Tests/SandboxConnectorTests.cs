@@ -174,7 +174,9 @@ public sealed class SandboxConnectorFailureTests
 
         Assert.Equal(ConnectorErrors.PlatformError, failed.Code);
         Assert.True(failed.Retryable);
-        Assert.Contains("oops", failed.Message, StringComparison.Ordinal);
+        // The status, never the body (docs/security.md#outbound-requests).
+        Assert.Contains($"({(int)status} ", failed.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("oops", failed.Message, StringComparison.Ordinal);
     }
 
     [Fact]

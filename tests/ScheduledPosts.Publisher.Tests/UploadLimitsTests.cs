@@ -4,6 +4,7 @@ using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Publisher.Connectors;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
+using ScheduledPosts.ServiceDefaults.Outbound;
 using ScheduledPosts.Publisher.Publishing;
 using ScheduledPosts.Testing;
 
@@ -165,7 +166,7 @@ public sealed class UploadLimitsTests : IAsyncLifetime
 
     private (TargetPublisher, UploadLimits) Publisher(UploadLimitsOptions limits)
     {
-        var connector = new MastodonConnector(new HttpClient(_mastodon.CreateHandler()), Options.Create(new MastodonOptions()), TimeProvider.System,
+        var connector = new MastodonConnector(new HttpClient(_mastodon.CreateHandler()), Options.Create(new MastodonOptions()), new OutboundPolicy(new OutboundOptions()), TimeProvider.System,
             NullLogger<MastodonConnector>.Instance);
         var uploadLimits = new UploadLimits(Options.Create(limits), TimeProvider.System);
         var publisher = new TargetPublisher(_scheduling.CreateClient(), new ConnectorRegistry([connector]), uploadLimits,

@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -12,18 +13,21 @@ namespace ScheduledPosts.Testing;
 public static class LoopbackHost
 {
     /// <summary>Starts a server with the routes <paramref name="map"/> adds; returns it and its base URL.</summary>
-    public static async Task<(WebApplication App, Uri BaseUrl)> StartAsync(Action<WebApplication> map)
+    public static Task<(WebApplication App, Uri BaseUrl)> StartAsync(Action<WebApplication> map) => StartAsync(IPAddress.Loopback, map);
+
+    /// <summary>The same on another loopback address (127.0.0.2 stands in for a public host where 127.0.0.1 must not be reached).</summary>
+    public static async Task<(WebApplication App, Uri BaseUrl)> StartAsync(IPAddress address, Action<WebApplication> map)
     {
         var builder = WebApplication.CreateSlimBuilder();
         // The services' appsettings.json files land in the test outputs; none of their Kestrel endpoints apply here.
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddInMemoryCollection();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.UseUrls($"http://{address}:0");
         var app = builder.Build();
         map(app);
         await app.StartAsync();
-        string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return (app, new Uri(address));
+        string bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return (app, new Uri(bound));
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.ServiceDefaults.Outbound;
 using ScheduledPosts.Webhooks.Deliveries;
 using ScheduledPosts.Webhooks.Endpoints;
 using ScheduledPosts.Webhooks.Signing;
@@ -13,7 +14,7 @@ namespace ScheduledPosts.Webhooks.Tests;
 
 public sealed class RulesTests
 {
-    private static readonly DestinationPolicy Strict = new(new WebhookOptions());
+    private static readonly OutboundPolicy Strict = new(new OutboundOptions());
 
     [Theory]
     [InlineData("8.8.8.8", true)]
@@ -45,7 +46,7 @@ public sealed class RulesTests
     [InlineData("64:ff9b::a00:1", false)]           // NAT64 of 10.0.0.1
     [InlineData("2002:7f00:1::", false)]            // 6to4 of 127.0.0.1
     public void Only_public_unicast_addresses_are_public(string address, bool expected)
-        => Assert.Equal(expected, DestinationPolicy.IsPublic(IPAddress.Parse(address)));
+        => Assert.Equal(expected, OutboundPolicy.IsPublic(IPAddress.Parse(address)));
 
     [Theory]
     [InlineData("https://127.0.0.1/x")]
@@ -65,8 +66,8 @@ public sealed class RulesTests
     [Fact]
     public void Http_loopback_and_allow_listed_networks_are_accepted_only_when_configured()
     {
-        var relaxed = new DestinationPolicy(new WebhookOptions { AllowHttp = true, AllowLoopback = true });
-        var allowList = new DestinationPolicy(new WebhookOptions { AllowedNetworks = ["10.1.0.0/16", "fd00:1::/32"] });
+        var relaxed = new OutboundPolicy(new OutboundOptions { AllowHttp = true, AllowLoopback = true });
+        var allowList = new OutboundPolicy(new OutboundOptions { AllowedNetworks = ["10.1.0.0/16", "fd00:1::/32"] });
 
         Assert.Null(Strict.CheckUrl("https://hooks.example.com/hook"));
         Assert.Equal("url must use https.", Strict.CheckUrl("http://hooks.example.com/hook"));
@@ -84,8 +85,8 @@ public sealed class RulesTests
     [Fact]
     public void Configured_networks_must_be_cidr()
     {
-        Assert.True(DestinationPolicy.AreValidNetworks(["10.0.0.0/8", "::1/128"]));
-        Assert.False(DestinationPolicy.AreValidNetworks(["10.0.0.0/8", "intranet"]));
+        Assert.True(OutboundPolicy.AreValidNetworks(["10.0.0.0/8", "::1/128"]));
+        Assert.False(OutboundPolicy.AreValidNetworks(["10.0.0.0/8", "intranet"]));
     }
 
     [Fact]

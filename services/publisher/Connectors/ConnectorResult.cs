@@ -33,6 +33,9 @@ public static class ConnectorErrors
     public const string NetworkError = "NETWORK_ERROR";
     public const string UnsupportedPlatform = "UNSUPPORTED_PLATFORM";
 
+    /// <summary>The account's server is not an allowed destination (a loopback, private, link-local or metadata address; docs/security.md); nothing was sent.</summary>
+    public const string DestinationRefused = "DESTINATION_REFUSED";
+
     /// <summary>Media the platform accepted did not finish processing in time; nothing was posted.</summary>
     public const string MediaNotReady = "MEDIA_NOT_READY";
 

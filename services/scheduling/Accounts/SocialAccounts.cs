@@ -4,6 +4,7 @@ using Npgsql;
 using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.ServiceDefaults.Outbound;
 
 namespace ScheduledPosts.Scheduling.Accounts;
 
@@ -13,7 +14,7 @@ public sealed record SocialAccountView(string Id, string Platform, string Handle
 public sealed record ConnectAccountRequest(string? Platform, string? Handle, string? DisplayName, Dictionary<string, string>? Credentials);
 
 /// <summary>Social accounts of a workspace: connect, list, get, disconnect (docs/api.md#resources).</summary>
-public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtector protector, TimeProvider clock)
+public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtector protector, OutboundPolicy outbound, TimeProvider clock)
 {
     private sealed record AccountRow(string Id, string Platform, string Handle, string? DisplayName, string Status, DateTime CreatedAt)
     {
@@ -22,7 +23,7 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
 
     private const string Columns = "id, platform, handle, display_name, status, created_at";
 
-    public async Task<SocialAccountView> ConnectAsync(string workspaceId, ConnectAccountRequest request)
+    public async Task<SocialAccountView> ConnectAsync(string workspaceId, ConnectAccountRequest request, CancellationToken ct = default)
     {
         if (string.IsNullOrWhiteSpace(request.Platform))
         {
@@ -44,9 +45,9 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
             throw ApiException.Validation("displayName", "displayName must be at most 255 characters.");
         }
 
-        string? credentials = ValidCredentials(platform.Platform, request.Credentials);
+        string? credentials = await ValidCredentialsAsync(platform.Platform, request.Credentials, ct);
         var row = new AccountRow(Ids.New("acc"), platform.Platform, request.Handle, request.DisplayName, "active", clock.GetUtcNow().UtcDateTime);
-        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
         await connection.ExecuteAsync("""
             INSERT INTO social_accounts (id, workspace_id, platform, handle, display_name, status, credentials, created_at)
             VALUES (@Id, @workspaceId, @Platform, @Handle, @DisplayName, @Status, @credentials, @CreatedAt)
@@ -90,7 +91,7 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
     public string CredentialsJson(string accountId, byte[]? stored)
         => stored is null ? "{}" : protector.Unprotect(accountId, stored);
 
-    private static string? ValidCredentials(string platform, Dictionary<string, string>? credentials)
+    private async Task<string?> ValidCredentialsAsync(string platform, Dictionary<string, string>? credentials, CancellationToken ct)
     {
         if (platform != Platforms.Mastodon)
         {
@@ -102,6 +103,13 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
             || !Uri.TryCreate(instanceUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
         {
             throw ApiException.Validation("credentials.instanceUrl", "A Mastodon account needs credentials.instanceUrl, the instance's absolute URL.");
+        }
+
+        // The SSRF guard (docs/security.md#outbound-requests): https, no loopback, private, link-local or metadata address,
+        // neither as written nor as the name resolves now; the publisher checks the addresses again on every connection.
+        if ((outbound.CheckUrl(instanceUrl, "credentials.instanceUrl") ?? await outbound.CheckResolvedAsync(instanceUrl, "credentials.instanceUrl", ct)) is { } refused)
+        {
+            throw ApiException.Validation("credentials.instanceUrl", refused);
         }
 
         if (!credentials.TryGetValue("accessToken", out string? token) || string.IsNullOrWhiteSpace(token))

@@ -12,7 +12,7 @@ public static class SocialAccountsApi
 
         accounts.MapPost("/", async (ConnectAccountRequest request, HttpContext context, SocialAccounts socialAccounts) =>
         {
-            var account = await socialAccounts.ConnectAsync(InternalIdentityMiddleware.Current(context).WorkspaceId, request);
+            var account = await socialAccounts.ConnectAsync(InternalIdentityMiddleware.Current(context).WorkspaceId, request, context.RequestAborted);
             return TypedResults.Created($"/v1/social-accounts/{account.Id}", account);
         });
 

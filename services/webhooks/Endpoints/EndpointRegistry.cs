@@ -4,6 +4,7 @@ using Npgsql;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.ServiceDefaults.Outbound;
 using ScheduledPosts.Webhooks.Deliveries;
 using ScheduledPosts.Webhooks.Signing;
 
@@ -12,7 +13,7 @@ namespace ScheduledPosts.Webhooks.Endpoints;
 /// <summary>A workspace's webhook endpoints: create, read, update, delete, rotate the secret, send a test event. The one core behind REST and gRPC.</summary>
 public sealed partial class EndpointRegistry(
     NpgsqlDataSource dataSource,
-    DestinationPolicy destinations,
+    OutboundPolicy destinations,
     SecretProtector secrets,
     DeliveryStore deliveries,
     DeliveryHistory history,
@@ -221,7 +222,7 @@ public sealed partial class EndpointRegistry(
 
     private async Task CheckResolvedAsync(string url, CancellationToken ct)
     {
-        if (await destinations.CheckResolvedAsync(url, ct) is { } problem)
+        if (await destinations.CheckResolvedAsync(url, "url", ct) is { } problem)
         {
             throw ApiException.Validation("url", problem);
         }

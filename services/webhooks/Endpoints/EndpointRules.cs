@@ -1,14 +1,15 @@
 using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.ServiceDefaults.Outbound;
 
 namespace ScheduledPosts.Webhooks.Endpoints;
 
 /// <summary>What an endpoint may look like: pure rules, checked on create and update.</summary>
 public static class EndpointRules
 {
-    public const int MaxUrlLength = 2048;
+    public const int MaxUrlLength = OutboundPolicy.MaxUrlLength;
     public const int MaxDescriptionLength = 1024;
 
-    public static IReadOnlyList<ValidationIssue> Validate(string? url, IReadOnlyList<string>? events, string? description, DestinationPolicy policy)
+    public static IReadOnlyList<ValidationIssue> Validate(string? url, IReadOnlyList<string>? events, string? description, OutboundPolicy policy)
     {
         var issues = new List<ValidationIssue>();
         if (policy.CheckUrl(url) is { } urlProblem)
@@ -21,7 +22,7 @@ public static class EndpointRules
         return issues;
     }
 
-    public static IReadOnlyList<ValidationIssue> Validate(EndpointChanges changes, DestinationPolicy policy)
+    public static IReadOnlyList<ValidationIssue> Validate(EndpointChanges changes, OutboundPolicy policy)
     {
         var issues = new List<ValidationIssue>();
         if (changes.Url is not null && policy.CheckUrl(changes.Url) is { } urlProblem)

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using ScheduledPosts.ServiceDefaults.Outbound;
 using static ScheduledPosts.Publisher.Connectors.ConnectorResult;
 
 namespace ScheduledPosts.Publisher.Connectors.Mastodon;
@@ -33,16 +34,15 @@ public sealed record MediaPolling(TimeSpan Interval, TimeSpan Timeout)
 /// Every request carries the same idempotency key on every attempt (the first comment its own, derived one), so a
 /// retry after a timeout returns the statuses already made instead of posting them again. Media uploads take no
 /// key: a retry may leave an unattached copy on the server (Mastodon deletes those), never a second post.
+/// The server is user-supplied: the client's handler obeys the <see cref="OutboundPolicy"/> (allowed addresses only,
+/// no redirects), and a failure shows the status and at most the server's documented JSON <c>error</c>, sanitised
+/// (<see cref="PlatformErrorText"/>), never the raw body.
 /// </summary>
 public sealed partial class MastodonClient(HttpClient http, TimeProvider clock, ILogger logger)
 {
-    private const int MaxErrorLength = 500;
-
     private sealed record StatusResponse(string? Id, string? Url, string? Uri);
 
     private sealed record MediaResponse(string? Id, string? Url);
-
-    private sealed record ErrorResponse(string? Error);
 
     /// <summary>The one or two statuses an upload makes, and the media before them.</summary>
     public async Task<ConnectorResult> PublishAsync(MastodonAccount account, Upload upload, MediaPolling polling, CancellationToken cancellationToken)
@@ -227,6 +227,13 @@ public sealed partial class MastodonClient(HttpClient http, TimeProvider clock, 
             // Reading the file failed while it was being sent (handlers wrap that differently): nothing was posted.
             return (null, new Failed(ConnectorErrors.MediaUnavailable, media.Message, Retryable: true));
         }
+        catch (HttpRequestException e) when (OutboundAddressRefusedException.In(e) is not null)
+        {
+            // Refused before connecting: nothing reached the server, and trying again cannot help.
+            return (null, new Failed(ConnectorErrors.DestinationRefused,
+                $"{account.Name} is not an allowed destination: it resolves to a loopback, private, link-local or metadata address. Nothing was sent.",
+                Retryable: false));
+        }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             code = ConnectorErrors.Timeout;
@@ -266,17 +273,20 @@ public sealed partial class MastodonClient(HttpClient http, TimeProvider clock, 
 
     private async Task<Failed> FailureAsync(MastodonAccount account, HttpResponseMessage response, string what, CancellationToken cancellationToken)
     {
-        int code = (int)response.StatusCode;
         string error = await ErrorTextAsync(response, cancellationToken);
         return response.StatusCode switch
         {
+            // Redirects are not followed (they could lead to an address the policy refuses): the request did nothing.
+            >= HttpStatusCode.MultipleChoices and < HttpStatusCode.BadRequest => new Failed(ConnectorErrors.Rejected,
+                $"{account.Name} answered the request for {what} with a redirect ({error}), which is not followed; connect the account with the instance's final URL.",
+                Retryable: false),
             HttpStatusCode.TooManyRequests => new Failed(ConnectorErrors.RateLimited,
-                $"{account.Name} is rate limiting ({code}): {error}", Retryable: true, RetryAfter(response)),
+                $"{account.Name} is rate limiting ({error})", Retryable: true, RetryAfter(response)),
             HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => new Failed(ConnectorErrors.InvalidCredentials,
-                $"{account.Name} refused the account's access token ({code}): {error}", Retryable: false),
+                $"{account.Name} refused the account's access token ({error})", Retryable: false),
             >= HttpStatusCode.InternalServerError => new Failed(ConnectorErrors.PlatformError,
-                $"{account.Name} failed ({code}): {error}", Retryable: true, RetryAfter(response)),
-            _ => new Failed(ConnectorErrors.Rejected, $"{account.Name} refused {what} ({code}): {error}", Retryable: false),
+                $"{account.Name} failed ({error})", Retryable: true, RetryAfter(response)),
+            _ => new Failed(ConnectorErrors.Rejected, $"{account.Name} refused {what} ({error})", Retryable: false),
         };
     }
 
@@ -308,27 +318,11 @@ public sealed partial class MastodonClient(HttpClient http, TimeProvider clock, 
         }
     }
 
-    // Mastodon answers errors as {"error": "…"}; anything else is shown as it came, cut short.
+    // The status with its standard phrase, and Mastodon's {"error": "…"} when it sent one, sanitised; never the body itself.
     private static async Task<string> ErrorTextAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
-        string body = await response.Content.ReadAsStringAsync(cancellationToken);
-        try
-        {
-            if (JsonSerializer.Deserialize<ErrorResponse>(body, JsonSerializerOptions.Web) is { Error.Length: > 0 } error)
-            {
-                body = error.Error;
-            }
-        }
-        catch (JsonException)
-        {
-        }
-
-        if (body.Length == 0)
-        {
-            return response.ReasonPhrase ?? "no details";
-        }
-
-        return body.Length <= MaxErrorLength ? body : body[..MaxErrorLength] + "…";
+        string status = PlatformErrorText.Status((int)response.StatusCode);
+        return await PlatformErrorText.ReadAsync(response, cancellationToken) is { } error ? $"{status}: {error}" : status;
     }
 
     private static partial class Log

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Platforms;
+using ScheduledPosts.ServiceDefaults.Outbound;
 
 namespace ScheduledPosts.Publisher.Connectors.Mastodon;
 
@@ -8,8 +9,11 @@ namespace ScheduledPosts.Publisher.Connectors.Mastodon;
 /// Publishes to any Mastodon instance, as the account whose credentials the claim carries:
 /// <c>{"instanceUrl": "https://mastodon.social", "accessToken": "…"}</c> (a user token with <c>write:statuses</c> and
 /// <c>write:media</c>, https://docs.joinmastodon.org/api/oauth-scopes/). See <see cref="MastodonClient"/> for the API.
+/// The instance URL is user-supplied: it must pass the <see cref="OutboundPolicy"/> here (as when the account was
+/// connected), and the client's handler checks every address it connects to and follows no redirect (Extensions.cs).
 /// </summary>
-public sealed class MastodonConnector(HttpClient http, IOptions<MastodonOptions> options, TimeProvider clock, ILogger<MastodonConnector> logger)
+public sealed class MastodonConnector(HttpClient http, IOptions<MastodonOptions> options, OutboundPolicy policy, TimeProvider clock,
+    ILogger<MastodonConnector> logger)
     : IConnector
 {
     private readonly MediaPolling _polling = new(options.Value.MediaPollInterval, options.Value.MediaProcessingTimeout);
@@ -24,6 +28,12 @@ public sealed class MastodonConnector(HttpClient http, IOptions<MastodonOptions>
         if (account is null)
         {
             return new ConnectorResult.Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
+        }
+
+        // Stored before the policy was (or was this strict), or a policy that differs from the scheduling service's.
+        if (policy.CheckUrl(account.BaseUrl.OriginalString, "instanceUrl") is { } refused)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.DestinationRefused, $"The Mastodon account's {refused} Nothing was sent.", Retryable: false);
         }
 
         return await new MastodonClient(http, clock, logger).PublishAsync(account, upload, _polling, cancellationToken);

@@ -1,23 +1,28 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace ScheduledPosts.Webhooks.Endpoints;
+namespace ScheduledPosts.ServiceDefaults.Outbound;
 
 /// <summary>
-/// The SSRF guard: where webhooks may go. http(s) only, https unless <see cref="WebhookOptions.AllowHttp"/>;
-/// public unicast addresses, plus the configured allow-list. Checked when an endpoint's URL is set and again
-/// at send time on the addresses the name resolves to then (<see cref="Deliveries.PublicAddressConnector"/>).
+/// The SSRF guard, one for every user-supplied URL (webhook endpoints, Mastodon instances, future connectors): http(s)
+/// only, https unless <see cref="OutboundOptions.AllowHttp"/>; no credentials in the URL; public unicast addresses,
+/// plus the configured allow-list. Checked when the URL is accepted (<see cref="CheckUrl"/>, <see cref="CheckResolvedAsync"/>)
+/// and again when connecting, on the addresses the name resolves to then (<see cref="OutboundConnector"/>, which
+/// <see cref="OutboundHttp.UseOutboundPolicy"/> installs together with "no redirects, no proxy").
 /// </summary>
-public sealed class DestinationPolicy
+public sealed class OutboundPolicy
 {
+    /// <summary>The longest URL accepted.</summary>
+    public const int MaxUrlLength = 2048;
+
     private static readonly IPNetwork[] LoopbackNetworks = [IPNetwork.Parse("127.0.0.0/8"), IPNetwork.Parse("::1/128")];
 
-    // How long creating an endpoint waits for its host name to resolve; an unresolvable name is checked at send time.
+    // How long accepting a URL waits for its host name to resolve; an unresolvable name is checked when connecting.
     private static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(2);
 
     private readonly IPNetwork[] _allowed;
 
-    public DestinationPolicy(WebhookOptions options)
+    public OutboundPolicy(OutboundOptions options)
     {
         AllowHttp = options.AllowHttp;
         _allowed = [.. options.AllowedNetworks.Select(IPNetwork.Parse), .. options.AllowLoopback ? LoopbackNetworks : []];
@@ -26,7 +31,7 @@ public sealed class DestinationPolicy
     public bool AllowHttp { get; }
 
     /// <summary>Whether the allow-list entries parse as CIDR networks (validated at start-up).</summary>
-    public static bool AreValidNetworks(IEnumerable<string> networks) => networks.All(n => IPNetwork.TryParse(n, out _));
+    public static bool AreValidNetworks(IEnumerable<string>? networks) => networks is null || networks.All(n => IPNetwork.TryParse(n, out _));
 
     public bool Allows(IPAddress address)
     {
@@ -38,50 +43,53 @@ public sealed class DestinationPolicy
         return IsPublic(address) || _allowed.Any(n => n.Contains(address));
     }
 
-    /// <summary>Why <paramref name="url"/> cannot be an endpoint (without resolving its name), or null when it can.</summary>
-    public string? CheckUrl(string? url)
+    /// <summary>
+    /// Why <paramref name="url"/> may not be requested (without resolving its name), or null when it may.
+    /// <paramref name="name"/> is how messages call it (<c>url</c>, <c>credentials.instanceUrl</c>).
+    /// </summary>
+    public string? CheckUrl(string? url, string name = "url")
     {
         if (string.IsNullOrWhiteSpace(url))
         {
-            return "url is required.";
+            return $"{name} is required.";
         }
 
-        if (url.Length > EndpointRules.MaxUrlLength)
+        if (url.Length > MaxUrlLength)
         {
-            return $"url must be at most {EndpointRules.MaxUrlLength} characters.";
+            return $"{name} must be at most {MaxUrlLength} characters.";
         }
 
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
         {
-            return "url must be an absolute http(s) URL.";
+            return $"{name} must be an absolute http(s) URL.";
         }
 
         if (!string.IsNullOrEmpty(uri.UserInfo))
         {
-            return "url must not carry credentials.";
+            return $"{name} must not carry credentials.";
         }
 
         if (uri.Scheme == Uri.UriSchemeHttp && !AllowHttp)
         {
-            return "url must use https.";
+            return $"{name} must use https.";
         }
 
         string host = HostOf(uri);
         if (IPAddress.TryParse(host, out var literal))
         {
-            return Allows(literal) ? null : NotPublic;
+            return Allows(literal) ? null : NotPublic(name);
         }
 
         // RFC 6761: localhost names are loopback whatever DNS says.
         bool isLocalhost = host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase);
-        return isLocalhost && !Allows(IPAddress.Loopback) ? NotPublic : null;
+        return isLocalhost && !Allows(IPAddress.Loopback) ? NotPublic(name) : null;
     }
 
     /// <summary>
     /// Resolves the URL's host name (if it is one) and refuses it when it points somewhere not allowed. A name that
-    /// does not resolve now is accepted: the send-time check sees the addresses it resolves to then.
+    /// does not resolve now is accepted: the connect-time check sees the addresses it resolves to then.
     /// </summary>
-    public async Task<string?> CheckResolvedAsync(string url, CancellationToken ct)
+    public async Task<string?> CheckResolvedAsync(string url, string name, CancellationToken ct)
     {
         string host = HostOf(new Uri(url));
         if (IPAddress.TryParse(host, out _))
@@ -99,13 +107,13 @@ public sealed class DestinationPolicy
             return null;
         }
 
-        return addresses.All(Allows) ? null : $"url's host {host} resolves to a loopback, private, link-local or otherwise non-public address.";
+        return addresses.All(Allows) ? null : $"{name}'s host {host} resolves to a loopback, private, link-local or otherwise non-public address.";
     }
 
     /// <summary>The host as the connection will see it: without IPv6 brackets or a trailing root dot.</summary>
     public static string HostOf(Uri uri) => uri.DnsSafeHost.Trim('[', ']').TrimEnd('.');
 
-    private const string NotPublic = "url must not point to a loopback, private, link-local, multicast or metadata address.";
+    private static string NotPublic(string name) => $"{name} must not point to a loopback, private, link-local, multicast or metadata address.";
 
     /// <summary>
     /// False for loopback, private, link-local (cloud metadata lives there), shared (CGNAT), benchmark, documentation,
