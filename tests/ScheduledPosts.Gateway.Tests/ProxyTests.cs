@@ -76,7 +76,7 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
     public async Task The_service_gets_the_gateways_signed_identity_never_the_clients_nor_the_key()
     {
         var (workspaceId, keyId) = await BootstrapKeyAsync();
-        string forged = GatewayFactory.Codec.Encode(new InternalIdentity("ws_someone_else", "key_forged", [.. Scopes.All, "internal"]));
+        string forged = InternalKeys.Stranger.Issuer(InternalIssuers.Gateway).Issue(new InternalIdentity("ws_someone_else", "key_forged", [.. Scopes.All, "targets"]), "scheduling", "POST", "/v1/posts");
         using var request = Http.Request(HttpMethod.Post, "/v1/posts", bearer: Key);
         request.Headers.Add(InternalIdentity.Header, forged);
         request.Headers.Add("X-Api-Key", "another-key-the-service-must-not-see");
@@ -85,7 +85,7 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
 
         string forwarded = Assert.Single(echoed.Header(InternalIdentity.Header));
         Assert.NotEqual(forged, forwarded);
-        var identity = GatewayFactory.Codec.Decode(forwarded);
+        var identity = GatewayFactory.Identity(echoed);
         Assert.NotNull(identity);
         Assert.Equal(workspaceId, identity.WorkspaceId);
         Assert.Equal(keyId, identity.KeyId);
