@@ -95,6 +95,21 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
     }
 
     [Fact]
+    public async Task The_identity_is_signed_for_the_service_the_method_and_the_path_the_request_reaches()
+    {
+        await BootstrapKeyAsync();
+        // A route that changes both: DELETE /v1/scheduled-posts/{id} is the service's POST /v1/posts/{id}/cancel.
+        var echoed = await (await _client.SendAsync(HttpMethod.Delete, "/v1/scheduled-posts/post_1?reason=x", bearer: Key)).EchoAsync();
+
+        Assert.Equal("POST", echoed.Method);
+        Assert.Equal("/v1/posts/post_1/cancel?reason=x", echoed.PathAndQuery);
+        Assert.NotNull(GatewayFactory.Identity(echoed));
+        Assert.Null(GatewayFactory.Identity(echoed, audience: "webhooks"));
+        Assert.Null(GatewayFactory.Identity(echoed with { Method = "DELETE" }));
+        Assert.Null(GatewayFactory.Identity(echoed with { PathAndQuery = "/v1/posts/post_1" }));
+    }
+
+    [Fact]
     public async Task X_Request_Id_is_kept_when_given()
     {
         string requestId = $"client-{Guid.NewGuid():N}";
