@@ -24,7 +24,19 @@ secret() { # secret <file> <random bytes>: the secret in $SP_DATA_DIR/<file>, ge
   [ -s "$file" ] || (umask 077 && head -c "$2" /dev/urandom | base64 | tr -d '\n' > "$file")
   cat "$file"
 }
-export SP_INTERNAL_SECRET="$(secret internal.secret 48)"
+# The internal identity: the gateway and the publisher each sign with a P-256 key pair of their own; the services
+# that receive their calls get only the public halves.
+keypair() { # keypair <name>: $SP_DATA_DIR/<name>.key (private, generated when missing) and <name>.pub (its public half)
+  local key="$SP_DATA_DIR/$1.key"
+  [ -s "$key" ] || (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$key")
+  openssl pkey -in "$key" -pubout -out "$SP_DATA_DIR/$1.pub"
+}
+keypair gateway-identity
+keypair publisher-identity
+export SP_GATEWAY_SIGNING_KEY="$(cat "$SP_DATA_DIR/gateway-identity.key")"
+export SP_GATEWAY_PUBLIC_KEY="$(cat "$SP_DATA_DIR/gateway-identity.pub")"
+export SP_PUBLISHER_SIGNING_KEY="$(cat "$SP_DATA_DIR/publisher-identity.key")"
+export SP_PUBLISHER_PUBLIC_KEY="$(cat "$SP_DATA_DIR/publisher-identity.pub")"
 export SP_CREDENTIALS_KEY="$(secret credentials.key 32)"
 export SP_WEBHOOK_SECRET_KEY="$(secret webhook-secrets.key 32)"
 # Each service's own broker user (deploy/rabbitmq/permissions.tsv), made by deploy/rabbitmq/provision.sh.
@@ -66,7 +78,10 @@ mkdir -p "$LOGS"
 export ASPNETCORE_ENVIRONMENT=Production
 # This deployment's value of every setting deploy/services.json may require; each service gets those it requires.
 declare -A SETTING=(
-  [Internal:Secret]="$SP_INTERNAL_SECRET"
+  [Internal:SigningKeys:gateway]="$SP_GATEWAY_SIGNING_KEY"
+  [Internal:TrustedKeys:gateway]="$SP_GATEWAY_PUBLIC_KEY"
+  [Internal:SigningKeys:publisher]="$SP_PUBLISHER_SIGNING_KEY"
+  [Internal:TrustedKeys:publisher]="$SP_PUBLISHER_PUBLIC_KEY"
   [ConnectionStrings:Postgres]="Host=127.0.0.1;Port=$SP_PG_PORT;Username=postgres;Database=$DB"
   [RabbitMq:Host]=127.0.0.1
   # Each service connects as its own broker user: the loop below takes its name and SP_RABBITMQ_PASSWORD_<NAME>.

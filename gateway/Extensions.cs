@@ -17,13 +17,14 @@ public static class Extensions
 {
     public const string Schema = "gateway";
 
-    /// <summary>The service identity the gateway signs its own calls to the services with (fetching their OpenAPI documents).</summary>
-    public static readonly InternalIdentity Identity = InternalIdentity.Service("gateway");
+    /// <summary>The service identity the gateway signs its own calls to the services with (fetching their OpenAPI documents): no scope.</summary>
+    public static readonly InternalIdentity Identity = InternalIdentity.Service(InternalIssuers.Gateway);
 
     public static IHostApplicationBuilder AddGatewayServices(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
         services.AddPostgres(builder.Configuration, Schema);
+        builder.AddInternalTokenIssuer(InternalIssuers.Gateway);
 
         services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section);
         services.AddSingleton<ApiKeyStore>();
@@ -50,7 +51,7 @@ public static class Extensions
         services.AddOptions<PublicApiOptions>().BindConfiguration(PublicApiOptions.Section);
         services.AddSingleton<PublicApiDocument>();
         services.AddHttpClient(PublicApiDocument.HttpClientName)
-            .AddHttpMessageHandler(sp => new InternalIdentityHandler(sp.GetRequiredService<InternalIdentityCodec>(), Identity));
+            .AddHttpMessageHandler(sp => new InternalIdentityHandler(sp.GetRequiredService<InternalTokenIssuer>(), Identity));
 
         services.AddReverseProxy()
             .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))

@@ -6,6 +6,8 @@ using Microsoft.OpenApi;
 using ScheduledPosts.ServiceDefaults.OpenApi;
 using Yarp.ReverseProxy;
 
+using ScheduledPosts.ServiceDefaults.Identity;
+
 namespace ScheduledPosts.Gateway.OpenApi;
 
 public sealed class PublicApiOptions
@@ -102,7 +104,10 @@ public sealed class PublicApiDocument(
             try
             {
                 var address = new Uri(new Uri(destination.Model.Config.Address), OpenApiDefaults.DocumentPath);
-                using var response = await httpClients.CreateClient(HttpClientName).GetAsync(address, timeout.Token);
+                using var request = new HttpRequestMessage(HttpMethod.Get, address);
+                // The cluster is the service: its id is the audience of the gateway's token.
+                request.Options.Set(InternalIdentityHandler.AudienceOption, cluster.ClusterId);
+                using var response = await httpClients.CreateClient(HttpClientName).SendAsync(request, timeout.Token);
                 response.EnsureSuccessStatusCode();
                 if (JsonNode.Parse(await response.Content.ReadAsStringAsync(timeout.Token)) is JsonObject document)
                 {

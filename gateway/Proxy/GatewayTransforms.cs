@@ -8,11 +8,13 @@ using Yarp.ReverseProxy.Transforms.Builder;
 namespace ScheduledPosts.Gateway.Proxy;
 
 /// <summary>
-/// What every proxied request carries: the caller as the gateway established it (signed), never as the client
-/// claims it, and the request id; the API key itself stays at the gateway. (Trace context travels in
-/// <c>traceparent</c>, which YARP propagates from the gateway's own span.)
+/// What every proxied request carries: the caller as the gateway established it, never as the client claims it, and
+/// the request id; the API key itself stays at the gateway. The caller travels in a token the gateway signs for this
+/// one request: for the route's cluster (the audience service), with the method and path the service will see (after
+/// the route's own transforms, which run before these). (Trace context travels in <c>traceparent</c>, which YARP
+/// propagates from the gateway's own span.)
 /// </summary>
-public sealed class GatewayTransforms(InternalIdentityCodec codec) : ITransformProvider
+public sealed class GatewayTransforms(InternalTokenIssuer issuer) : ITransformProvider
 {
     public void ValidateRoute(TransformRouteValidationContext context)
     {
@@ -24,6 +26,8 @@ public sealed class GatewayTransforms(InternalIdentityCodec codec) : ITransformP
 
     public void Apply(TransformBuilderContext context)
     {
+        string audience = context.Cluster?.ClusterId ?? context.Route.ClusterId
+            ?? throw new InvalidOperationException($"Proxy route '{context.Route.RouteId}' names no cluster.");
         context.AddRequestTransform(transform =>
         {
             RequestTransform.RemoveHeader(transform, InternalIdentity.Header);
@@ -35,7 +39,8 @@ public sealed class GatewayTransforms(InternalIdentityCodec codec) : ITransformP
             headers.TryAddWithoutValidation(RequestIds.Header, RequestIds.Get(transform.HttpContext));
             if (ApiKeyAuthentication.Caller(transform.HttpContext) is { } caller)
             {
-                headers.TryAddWithoutValidation(InternalIdentity.Header, codec.Encode(caller.Identity));
+                headers.TryAddWithoutValidation(InternalIdentity.Header,
+                    issuer.Issue(caller.Identity, audience, transform.ProxyRequest.Method.Method, DestinationPath(transform)));
             }
 
             return ValueTask.CompletedTask;
@@ -47,5 +52,14 @@ public sealed class GatewayTransforms(InternalIdentityCodec codec) : ITransformP
             transform.HttpContext.Response.Headers[RequestIds.Header] = RequestIds.Get(transform.HttpContext);
             return ValueTask.CompletedTask;
         });
+    }
+
+    /// <summary>The path the service receives: the destination's own path prefix, if any, then the transformed path.</summary>
+    private static string DestinationPath(RequestTransformContext transform)
+    {
+        // As YARP joins them: the prefix without its trailing slash, then the path.
+        string prefix = Uri.UnescapeDataString(new Uri(transform.DestinationPrefix).AbsolutePath).TrimEnd('/');
+        string path = prefix + transform.Path.Value;
+        return path.Length == 0 ? "/" : path;
     }
 }

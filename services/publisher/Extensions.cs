@@ -15,8 +15,14 @@ namespace ScheduledPosts.Publisher;
 
 public static class Extensions
 {
-    /// <summary>The scheduling service knows the publisher by this identity.</summary>
-    public static readonly InternalIdentity Identity = InternalIdentity.Service("publisher");
+    /// <summary>
+    /// The scheduling service knows the publisher by this identity, signed with the publisher's own key pair: the
+    /// <c>targets</c> scope, which only the publisher's issuer may state.
+    /// </summary>
+    public static readonly InternalIdentity Identity = InternalIdentity.Service(InternalIssuers.Publisher, InternalScopes.Targets);
+
+    /// <summary>The audience of its calls: the scheduling service.</summary>
+    public const string SchedulingAudience = "scheduling";
 
     /// <summary>The HttpClientFactory name of the handler under the scheduling service's gRPC channel.</summary>
     public const string SchedulingClient = "scheduling";
@@ -24,6 +30,9 @@ public static class Extensions
     public static IHostApplicationBuilder AddPublisherServices(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
+        builder.AddInternalTokenIssuer(InternalIssuers.Publisher);
+        // Nobody calls the publisher: it trusts no issuer, so everything but its health probes answers 401.
+        builder.AddInternalIdentity("publisher");
 
         services.AddOptions<SchedulingOptions>()
             .BindConfiguration(SchedulingOptions.Section)
@@ -36,7 +45,7 @@ public static class Extensions
         // transport, and fail every call with NotSupportedException for the life of the process (seen once, at load 26).
         services.AddHttpClient(SchedulingClient)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { EnableMultipleHttp2Connections = true })
-            .AddHttpMessageHandler(provider => new InternalIdentityHandler(provider.GetRequiredService<InternalIdentityCodec>(), Identity));
+            .AddHttpMessageHandler(provider => new InternalIdentityHandler(provider.GetRequiredService<InternalTokenIssuer>(), Identity, SchedulingAudience));
         services.AddSingleton(provider => new Targets.TargetsClient(GrpcChannel.ForAddress(
             provider.GetRequiredService<IOptions<SchedulingOptions>>().Value.GrpcUrl,
             new GrpcChannelOptions

@@ -9,6 +9,7 @@ using ScheduledPosts.Scheduling.Outbox;
 using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Outbound;
+using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling;
 
@@ -16,12 +17,17 @@ public static class Extensions
 {
     public const string Schema = "scheduling";
 
+    /// <summary>The audience of the internal identity tokens meant for this service (the gateway's cluster id).</summary>
+    public const string Audience = "scheduling";
+
     public static IHostApplicationBuilder AddSchedulingServices(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
         services.AddPostgres(builder.Configuration, Schema);
         services.AddRabbitMqBus(builder.Configuration);
         services.AddGrpcServerDefaults();
+        // The gateway forwards the API's callers; the publisher calls Targets with its own key pair.
+        builder.AddInternalIdentity(Audience, InternalIssuers.Gateway, InternalIssuers.Publisher);
 
         services.AddOptions<PostOptions>().BindConfiguration(PostOptions.Section).ValidateOnStart();
         services.AddOptions<PublishingOptions>().BindConfiguration(PublishingOptions.Section).ValidateOnStart();
@@ -72,7 +78,7 @@ public static class Extensions
         app.MapMediaApi();
         app.MapSettingsApi();
         app.MapSocialAccountsApi();
-        app.MapGrpcService<TargetsGrpcService>();
+        app.MapGrpcService<TargetsGrpcService>().RequireAuthorization(InternalPolicies.Targets);
         app.MapGrpcService<PostsGrpcService>();
         app.MapGrpcServerDefaults();
         return app;

@@ -9,11 +9,15 @@ using ScheduledPosts.Webhooks.Deliveries;
 using ScheduledPosts.Webhooks.Endpoints;
 using ScheduledPosts.Webhooks.Grpc;
 using ScheduledPosts.Webhooks.Signing;
+using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Webhooks;
 
 public static class Extensions
 {
+    /// <summary>The audience of the internal identity tokens meant for this service (the gateway's cluster id).</summary>
+    public const string Audience = "webhooks";
+
     /// <summary>The webhooks service: endpoints (REST and gRPC), the event consumer, the delivery sender, the retention sweeper.</summary>
     public static IHostApplicationBuilder AddWebhooksServices(this IHostApplicationBuilder builder)
     {
@@ -44,6 +48,8 @@ public static class Extensions
         services.AddPostgres(builder.Configuration, WebhookOptions.Schema);
         services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<PostEventConsumer, PostEventConsumerDefinition>());
         services.AddGrpcServerDefaults();
+        // Only the gateway calls this service.
+        builder.AddInternalIdentity(Audience, InternalIssuers.Gateway);
 
         services.AddOutboundPolicy(sp => sp.GetRequiredService<IOptions<WebhookOptions>>().Value.ToOutboundOptions());
         services.AddSingleton<SecretProtector>();

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.Testing;
 using Xunit;
 
 namespace ScheduledPosts.EndToEnd.Tests;
@@ -17,6 +19,8 @@ public sealed class PublicApiTests(PublicApiTests.AddressedStack stack) : IClass
         protected override void Configure(string service, Dictionary<string, string> environment) => Environments[service] = environment;
 
         public Uri RestUrl(string service) => new(Environments[service].GetValueOrDefault("Kestrel__Endpoints__Rest__Url") ?? Environments[service]["Kestrel__Endpoints__Http__Url"]);
+
+        public Uri GrpcUrl(string service) => new(Environments[service]["Kestrel__Endpoints__Grpc__Url"]);
     }
 
     /// <summary>Pinned so CI lints with the same rules every run; npx fetches it from the npm registry on first use.</summary>
@@ -102,6 +106,79 @@ public sealed class PublicApiTests(PublicApiTests.AddressedStack stack) : IClass
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Equal("UNAUTHENTICATED", await response.EnvelopeCodeAsync($"GET {service}{path}"));
         Assert.Equal(HttpStatusCode.OK, (await stack.Gateway.GetAsync(path.StartsWith("/openapi", StringComparison.Ordinal) ? "/openapi.json" : path)).StatusCode);
+    }
+
+    private static async Task<HttpStatusCode> DirectAsync(Uri service, HttpMethod method, string path, string token)
+    {
+        using var direct = new HttpClient { BaseAddress = service };
+        using var request = new HttpRequestMessage(method, path);
+        request.Headers.Add(InternalIdentity.Header, token);
+        using var response = await direct.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    [Fact]
+    public async Task The_services_accept_an_identity_only_for_themselves_for_this_request_once_and_check_its_scopes()
+    {
+        var scheduling = stack.RestUrl("scheduling");
+        var webhooks = stack.RestUrl("webhooks");
+        var editor = new InternalIdentity("ws_e2e_identity", "key_editor", ["posts:read", "posts:write", "webhooks:read"]);
+        var viewer = editor with { KeyId = "key_viewer", Scopes = ["posts:read"] };
+
+        string list = InternalKeys.FromGateway(editor, "scheduling", "GET", "/v1/posts");
+        Assert.Equal(HttpStatusCode.OK, await DirectAsync(scheduling, HttpMethod.Get, "/v1/posts", list));
+        Assert.Equal(HttpStatusCode.Unauthorized, await DirectAsync(scheduling, HttpMethod.Get, "/v1/posts", list));
+        // Issued for the scheduling service, replayed to the webhooks service; and the other way round.
+        Assert.Equal(HttpStatusCode.Unauthorized, await DirectAsync(webhooks, HttpMethod.Get, "/v1/webhook-endpoints",
+            InternalKeys.FromGateway(editor, "scheduling", "GET", "/v1/webhook-endpoints")));
+        Assert.Equal(HttpStatusCode.Unauthorized, await DirectAsync(scheduling, HttpMethod.Get, "/v1/posts",
+            InternalKeys.FromGateway(editor, "webhooks", "GET", "/v1/posts")));
+        // Forged: a key pair of its own, claiming to be the gateway.
+        Assert.Equal(HttpStatusCode.Unauthorized, await DirectAsync(scheduling, HttpMethod.Get, "/v1/posts",
+            InternalKeys.Stranger.Issuer(InternalIssuers.Gateway).Issue(editor, "scheduling", "GET", "/v1/posts")));
+        // The publisher's genuine key means nothing to the webhooks service, and nothing beyond Targets to scheduling.
+        Assert.Equal(HttpStatusCode.Unauthorized, await DirectAsync(webhooks, HttpMethod.Get, "/v1/webhook-endpoints",
+            InternalKeys.PublisherIssuer.Issue(editor, "webhooks", "GET", "/v1/webhook-endpoints")));
+        Assert.Equal(HttpStatusCode.Forbidden, await DirectAsync(scheduling, HttpMethod.Get, "/v1/posts",
+            InternalKeys.PublisherIssuer.Issue(editor, "scheduling", "GET", "/v1/posts")));
+
+        // A viewer's read, replayed as a cancel; then a viewer's identity signed for the cancel itself.
+        string read = InternalKeys.FromGateway(viewer, "scheduling", "GET", "/v1/posts/post_x");
+        Assert.Equal(HttpStatusCode.Unauthorized, await DirectAsync(scheduling, HttpMethod.Post, "/v1/posts/post_x/cancel", read));
+        Assert.Equal(HttpStatusCode.Forbidden, await DirectAsync(scheduling, HttpMethod.Post, "/v1/posts/post_x/cancel",
+            InternalKeys.FromGateway(viewer, "scheduling", "POST", "/v1/posts/post_x/cancel")));
+    }
+
+    [Fact]
+    public async Task Only_the_publishers_key_reaches_the_targets_api()
+    {
+        const string claim = "/scheduledposts.scheduling.v1.Targets/ClaimTarget";
+        async Task<HttpStatusCode> ClaimAsync(string token)
+        {
+            using var grpc = new HttpClient { BaseAddress = stack.GrpcUrl("scheduling") };
+            using var request = new HttpRequestMessage(HttpMethod.Post, claim)
+            {
+                Version = HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                // An empty ClaimTargetRequest in gRPC framing: uncompressed, length 0.
+                Content = new ByteArrayContent(new byte[5]),
+            };
+            request.Content.Headers.ContentType = new("application/grpc");
+            request.Headers.TryAddWithoutValidation("te", "trailers");
+            request.Headers.Add(InternalIdentity.Header, token);
+            using var response = await grpc.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        // The gateway's key (what any caller of the public API is vouched for with) listing the publisher's scope.
+        Assert.Equal(HttpStatusCode.Forbidden, await ClaimAsync(InternalKeys.GatewayIssuer.Issue(
+            InternalIdentity.Service("webhooks", InternalScopes.Targets, "internal"), "scheduling", "POST", claim)));
+        // A key the scheduling service does not trust, claiming to be the publisher.
+        Assert.Equal(HttpStatusCode.Unauthorized, await ClaimAsync(InternalKeys.Stranger.Issuer(InternalIssuers.Publisher).Issue(
+            InternalIdentity.Service(InternalIssuers.Publisher, InternalScopes.Targets), "scheduling", "POST", claim)));
+        // The publisher's: through to the service (a gRPC answer, here "not found" for an empty request, in HTTP 200).
+        Assert.Equal(HttpStatusCode.OK, await ClaimAsync(InternalKeys.PublisherIssuer.Issue(
+            InternalIdentity.Service(InternalIssuers.Publisher, InternalScopes.Targets), "scheduling", "POST", claim)));
     }
 
     [Theory]

@@ -54,7 +54,7 @@ public sealed class AdminApiTests(AdminFixture fixture) : IClassFixture<AdminFix
         var only = Assert.Single(keys.GetProperty("data").EnumerateArray());
         Assert.Equal(ownerKey.GetProperty("id").GetString(), only.GetProperty("id").GetString());
         var echoed = await (await _client.SendAsync(HttpMethod.Get, "/v1/posts", bearer: secret)).EchoAsync();
-        Assert.Equal(workspaceId, GatewayFactory.Codec.Decode(echoed.Header("X-SP-Identity").Single())!.WorkspaceId);
+        Assert.Equal(workspaceId, GatewayFactory.Identity(echoed)!.WorkspaceId);
     }
 
     [Fact]

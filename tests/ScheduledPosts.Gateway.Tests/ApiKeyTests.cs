@@ -22,7 +22,7 @@ public sealed class ApiKeyTests(ApiKeyFixture fixture) : IClassFixture<ApiKeyFix
         var viewer = await TestKeys.InsertAsync(fixture.ConnectionString, Roles.Viewer);
 
         var read = await (await _client.SendAsync(HttpMethod.Get, "/v1/posts", bearer: viewer.Key)).EchoAsync();
-        var identity = GatewayFactory.Codec.Decode(read.Header("X-SP-Identity").Single());
+        var identity = GatewayFactory.Identity(read);
         Assert.NotNull(identity);
         Assert.Equal(viewer.WorkspaceId, identity.WorkspaceId);
         Assert.Equal(viewer.KeyId, identity.KeyId);

@@ -1,7 +1,6 @@
 using ScheduledPosts.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Extensions.Options;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Gateway.Tests;
@@ -9,12 +8,20 @@ namespace ScheduledPosts.Gateway.Tests;
 /// <summary>The gateway in a test server, on a test class's own database, with its settings injected.</summary>
 public sealed class GatewayFactory(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
 {
-    public const string InternalSecret = FakeService.InternalSecret;
     public const string BootstrapKey = "sp_test-bootstrap-key-0123456789-abcdefghijklmnop";
     public const string AdminToken = "test-admin-token-0123456789-abcdefghijklmnop";
 
-    public static readonly InternalIdentityCodec Codec =
-        new(Options.Create(new InternalIdentityOptions { Secret = InternalSecret }), TimeProvider.System);
+    /// <summary>
+    /// The identity the gateway forwarded with <paramref name="echoed"/>, as the <paramref name="audience"/> service
+    /// would accept it (checked against the method and path the service received), or null when it would refuse it.
+    /// </summary>
+    public static InternalIdentity? Identity(EchoedRequest echoed, string audience = "scheduling")
+    {
+        using var validator = new InternalTokenValidator(audience,
+            new Dictionary<string, string> { [InternalIssuers.Gateway] = InternalKeys.Gateway.PublicPem }, TimeSpan.FromSeconds(5), TimeProvider.System);
+        string path = echoed.PathAndQuery.Split('?')[0];
+        return validator.Validate(echoed.Header(InternalIdentity.Header).SingleOrDefault(), echoed.Method, path, out _)?.Identity;
+    }
 
     /// <param name="scheduling">Where the scheduling cluster points (the appsettings default when null).</param>
     /// <param name="webhooks">Where the webhooks cluster points (the appsettings default when null).</param>
@@ -24,7 +31,7 @@ public sealed class GatewayFactory(IReadOnlyDictionary<string, string?> settings
         var settings = new Dictionary<string, string?>
         {
             ["ConnectionStrings:Postgres"] = connectionString,
-            ["Internal:Secret"] = InternalSecret,
+            ["Internal:SigningKeys:gateway"] = InternalKeys.Gateway.PrivatePem,
             ["Bootstrap:Key"] = bootstrapKey,
         };
         if (scheduling is not null)

@@ -76,7 +76,7 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
     public async Task The_service_gets_the_gateways_signed_identity_never_the_clients_nor_the_key()
     {
         var (workspaceId, keyId) = await BootstrapKeyAsync();
-        string forged = GatewayFactory.Codec.Encode(new InternalIdentity("ws_someone_else", "key_forged", [.. Scopes.All, "internal"]));
+        string forged = InternalKeys.Stranger.Issuer(InternalIssuers.Gateway).Issue(new InternalIdentity("ws_someone_else", "key_forged", [.. Scopes.All, "targets"]), "scheduling", "POST", "/v1/posts");
         using var request = Http.Request(HttpMethod.Post, "/v1/posts", bearer: Key);
         request.Headers.Add(InternalIdentity.Header, forged);
         request.Headers.Add("X-Api-Key", "another-key-the-service-must-not-see");
@@ -85,13 +85,28 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
 
         string forwarded = Assert.Single(echoed.Header(InternalIdentity.Header));
         Assert.NotEqual(forged, forwarded);
-        var identity = GatewayFactory.Codec.Decode(forwarded);
+        var identity = GatewayFactory.Identity(echoed);
         Assert.NotNull(identity);
         Assert.Equal(workspaceId, identity.WorkspaceId);
         Assert.Equal(keyId, identity.KeyId);
         Assert.Equal(Roles.ScopesOf(Roles.Owner).Order(), identity.Scopes.Order());
         Assert.Empty(echoed.Header("Authorization"));
         Assert.Empty(echoed.Header("X-Api-Key"));
+    }
+
+    [Fact]
+    public async Task The_identity_is_signed_for_the_service_the_method_and_the_path_the_request_reaches()
+    {
+        await BootstrapKeyAsync();
+        // A route that changes both: DELETE /v1/scheduled-posts/{id} is the service's POST /v1/posts/{id}/cancel.
+        var echoed = await (await _client.SendAsync(HttpMethod.Delete, "/v1/scheduled-posts/post_1?reason=x", bearer: Key)).EchoAsync();
+
+        Assert.Equal("POST", echoed.Method);
+        Assert.Equal("/v1/posts/post_1/cancel?reason=x", echoed.PathAndQuery);
+        Assert.NotNull(GatewayFactory.Identity(echoed));
+        Assert.Null(GatewayFactory.Identity(echoed, audience: "webhooks"));
+        Assert.Null(GatewayFactory.Identity(echoed with { Method = "DELETE" }));
+        Assert.Null(GatewayFactory.Identity(echoed with { PathAndQuery = "/v1/posts/post_1" }));
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public sealed class PublicApiFixture : IAsyncLifetime, IAsyncDisposable
             app.MapGet("/internal/hidden", () => TypedResults.Ok(new Thing("no route leads here")));
         }));
         Webhooks = _resources.Add(await FakeService.StartAsync(app =>
-            app.MapGet("/v1/webhook-endpoints", () => TypedResults.Ok(new WebhooksThing.Thing(1)))));
+            app.MapGet("/v1/webhook-endpoints", () => TypedResults.Ok(new WebhooksThing.Thing(1))), audience: "webhooks"));
         Gateway = _resources.Add(GatewayFactory.Create(ConnectionString, Scheduling.Address, Webhooks.Address,
             extra: new Dictionary<string, string?> { ["Admin:Token"] = GatewayFactory.AdminToken }));
         _ = Gateway.Server;

@@ -9,9 +9,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.Testing;
 
 namespace ScheduledPosts.Publisher.Tests;
 
@@ -21,8 +21,6 @@ namespace ScheduledPosts.Publisher.Tests;
 /// </summary>
 public sealed class FakeScheduling : IAsyncDisposable
 {
-    public const string Secret = "test-internal-secret-of-at-least-32-characters";
-
     private readonly WebApplication _app;
 
     private FakeScheduling(WebApplication app, FakeTargetsService targets)
@@ -33,8 +31,9 @@ public sealed class FakeScheduling : IAsyncDisposable
 
     public FakeTargetsService Targets { get; }
 
-    public static InternalIdentityCodec Codec { get; } =
-        new(Options.Create(new InternalIdentityOptions { Secret = Secret }), TimeProvider.System);
+    /// <summary>Checks tokens as the scheduling service does: for it, from the publisher's key (the tests' pair).</summary>
+    public static InternalTokenValidator NewValidator() => new(Extensions.SchedulingAudience,
+        new Dictionary<string, string> { [InternalIssuers.Publisher] = InternalKeys.Publisher.PublicPem }, TimeSpan.FromSeconds(5), TimeProvider.System);
 
     /// <summary>Served in memory, unless <paramref name="overSockets"/>: then over h2c on a loopback port (<see cref="Url"/>).</summary>
     public static async Task<FakeScheduling> StartAsync(bool overSockets = false)
@@ -52,7 +51,7 @@ public sealed class FakeScheduling : IAsyncDisposable
         }
 
         builder.Services.AddGrpc();
-        var targets = new FakeTargetsService(Codec);
+        var targets = new FakeTargetsService(NewValidator());
         builder.Services.AddSingleton(targets);
         var app = builder.Build();
         app.MapGrpcService<FakeTargetsService>();
@@ -68,14 +67,14 @@ public sealed class FakeScheduling : IAsyncDisposable
     /// <summary>A client wired like the publisher's: it stamps the publisher's identity on every call.</summary>
     public Targets.TargetsClient CreateClient()
     {
-        var handler = new InternalIdentityHandler(Codec, Extensions.Identity) { InnerHandler = CreateHandler() };
+        var handler = new InternalIdentityHandler(InternalKeys.PublisherIssuer, Extensions.Identity, Extensions.SchedulingAudience) { InnerHandler = CreateHandler() };
         return new Targets.TargetsClient(GrpcChannel.ForAddress("http://scheduling.test", new GrpcChannelOptions { HttpHandler = handler }));
     }
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();
 }
 
-public sealed class FakeTargetsService(InternalIdentityCodec codec) : Targets.TargetsBase
+public sealed class FakeTargetsService(InternalTokenValidator validator) : Targets.TargetsBase
 {
     private int _completeFaults;
 
@@ -157,8 +156,9 @@ public sealed class FakeTargetsService(InternalIdentityCodec codec) : Targets.Ta
 
     private void Authenticate(ServerCallContext context)
     {
-        var identity = codec.Decode(context.RequestHeaders.GetValue("x-sp-identity"));
-        if (identity is null || !identity.HasScope(InternalIdentity.InternalScope))
+        var http = context.GetHttpContext();
+        var identity = validator.Validate(context.RequestHeaders.GetValue("x-sp-identity"), http.Request.Method, http.Request.Path.Value!, out _)?.Identity;
+        if (identity is null || !identity.HasScope(InternalScopes.Targets))
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, "no internal identity"));
         }

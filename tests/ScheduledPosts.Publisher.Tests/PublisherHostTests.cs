@@ -54,7 +54,7 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
     {
         var factory = new WebApplicationFactory<TargetPublisher>().WithWebHostBuilder(builder =>
         {
-            builder.UseSetting("Internal:Secret", FakeScheduling.Secret)
+            builder.UseSetting("Internal:SigningKeys:publisher", InternalKeys.Publisher.PrivatePem)
                 .UseSetting("Scheduling:GrpcUrl", schedulingOverSockets?.Url ?? "http://scheduling.test")
                 .UseSetting("Sandbox:BaseUrl", "http://sandbox.test");
             foreach (var (key, value) in settings ?? [])

@@ -198,6 +198,22 @@ public sealed partial class DeploymentDescriptionTests
     }
 
     [Fact]
+    public void Only_the_issuers_hold_a_signing_key_each_its_own_and_the_receivers_only_public_keys()
+    {
+        foreach (var service in Description.Services)
+        {
+            var signing = service.Settings.Where(s => s.StartsWith("Internal:SigningKeys:", StringComparison.Ordinal)).ToList();
+            string[] expected = service.Name is "gateway" or "publisher" ? [$"Internal:SigningKeys:{service.Name}"] : [];
+            Assert.True(signing.SequenceEqual(expected),
+                $"deploy/services.json: {service.Name} holds the signing keys [{string.Join(", ", signing)}]; only the gateway and the publisher sign, each with its own.");
+        }
+
+        Assert.Equal(["Internal:TrustedKeys:gateway"], Description["webhooks"].Settings.Where(s => s.StartsWith("Internal:", StringComparison.Ordinal)));
+        Assert.Equal(["Internal:TrustedKeys:gateway", "Internal:TrustedKeys:publisher"],
+            Description["scheduling"].Settings.Where(s => s.StartsWith("Internal:", StringComparison.Ordinal)).Order());
+    }
+
+    [Fact]
     public void Suite_gives_every_service_every_required_setting_and_wires_it_to_the_listeners_described()
     {
         string Url(string service, string listener) => $"http://127.0.0.1:{Description[service].Listeners.Single(l => l.Name == listener).Port}";

@@ -34,7 +34,12 @@ public sealed class DevelopmentSecretsTests
             }
 
             // What the services' validators accept.
-            Assert.True(written["Internal:Secret"].Length >= 32);
+            foreach (string issuer in new[] { "gateway", "publisher" })
+            {
+                Assert.True(ScheduledPosts.ServiceDefaults.Identity.InternalToken.IsPrivateKey(written[$"Internal:SigningKeys:{issuer}"]));
+                Assert.True(ScheduledPosts.ServiceDefaults.Identity.InternalToken.IsPublicKey(written[$"Internal:TrustedKeys:{issuer}"]));
+            }
+
             Assert.Equal(32, Convert.FromBase64String(written["Credentials:Key"]).Length);
             Assert.Equal(32, Convert.FromBase64String(written["Webhooks:SecretKey"]).Length);
             Assert.True(written["Bootstrap:Key"].Length >= 32 && written["Bootstrap:Key"].All(c => c is >= '!' and <= '~'));

@@ -143,9 +143,8 @@ public sealed class QueryAndRequestTests(SchedulingFactory factory) : IClassFixt
         string workspace = $"ws_{Guid.NewGuid():N}";
         var client = factory.Client(workspace);
         string account = await ConnectAccountAsync(client);
-        var channel = GrpcChannel.ForAddress(factory.Server.BaseAddress, new GrpcChannelOptions { HttpHandler = factory.Server.CreateHandler() });
-        var posts = new Contracts.Scheduling.V1.Posts.PostsClient(channel);
-        var headers = new Metadata { { InternalIdentity.Header, factory.Identity(new InternalIdentity(workspace, "key_grpc", ["posts:read", "posts:write"])) } };
+        var posts = factory.PostsClient(new InternalIdentity(workspace, "key_grpc", ["posts:read", "posts:write"]));
+        var headers = new Metadata();
 
         var create = new Contracts.Scheduling.V1.CreatePostRequest { Caption = "Over gRPC", ScheduledFor = Rfc3339(DateTimeOffset.UtcNow.AddHours(1)) };
         create.Targets.Add(new CreateTarget { SocialAccountId = account });
@@ -164,9 +163,15 @@ public sealed class QueryAndRequestTests(SchedulingFactory factory) : IClassFixt
         var invalid = await Assert.ThrowsAsync<RpcException>(async () => await posts.SchedulePostAsync(new SchedulePostRequest { PostId = post.Id, ScheduledFor = "2030-01-01T00:00:00" }, headers));
         Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
 
-        var otherWorkspace = new Metadata { { InternalIdentity.Header, factory.Identity(new InternalIdentity("ws_other", "key_x", ["posts:read"])) } };
-        var hidden = await Assert.ThrowsAsync<RpcException>(async () => await posts.GetPostAsync(new GetPostRequest { PostId = post.Id }, otherWorkspace));
+        var otherWorkspace = factory.PostsClient(new InternalIdentity("ws_other", "key_x", ["posts:read"]));
+        var hidden = await Assert.ThrowsAsync<RpcException>(async () => await otherWorkspace.GetPostAsync(new GetPostRequest { PostId = post.Id }));
         Assert.Equal(StatusCode.NotFound, hidden.StatusCode);
+
+        // Each method's scope, checked by the service itself: a viewer reads, and cannot write.
+        var viewer = factory.PostsClient(new InternalIdentity(workspace, "key_viewer", ["posts:read"]));
+        Assert.Equal(post.Id, (await viewer.GetPostAsync(new GetPostRequest { PostId = post.Id })).Id);
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await viewer.DeletePostAsync(new DeletePostRequest { PostId = post.Id }));
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
 
         var list = await posts.ListPostsAsync(new ListPostsRequest { Status = "cancelled" }, headers);
         Assert.Equal(post.Id, Assert.Single(list.Posts).Id);

@@ -64,7 +64,8 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
         _settings["RabbitMq:VirtualHost"] = vhost;
         _settings["RabbitMq:Username"] = rabbit.Username;
         _settings["RabbitMq:Password"] = rabbit.Password;
-        _settings["Internal:Secret"] = "test-internal-secret-0123456789-abcdefghij";
+        _settings["Internal:TrustedKeys:gateway"] = InternalKeys.Gateway.PublicPem;
+        _settings["Internal:TrustedKeys:publisher"] = InternalKeys.Publisher.PublicPem;
         _settings["Media:Directory"] = _resources.AddDirectory(MediaDirectory);
         _settings["Credentials:Key"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         _settings["Publishing:ReaperInterval"] = "00:00:00.200";
@@ -100,19 +101,26 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
         _ = Server; // start the service
     }
 
-    public HttpClient Client(string workspace = Workspace, string keyId = "key_test")
+    /// <summary>A client whose every request carries the identity the gateway would sign for it (an editor's scopes by default).</summary>
+    public HttpClient Client(string workspace = Workspace, string keyId = "key_test", params string[] scopes)
+        => CreateDefaultClient(new InternalIdentityHandler(InternalKeys.GatewayIssuer,
+            new InternalIdentity(workspace, keyId, scopes.Length > 0 ? scopes : ["posts:read", "posts:write", "accounts:read", "accounts:write", "settings:read", "settings:write"]), Extensions.Audience));
+
+    /// <summary>The Posts gRPC API as the gateway's callers would reach it with <paramref name="identity"/>.</summary>
+    public Contracts.Scheduling.V1.Posts.PostsClient PostsClient(InternalIdentity identity)
     {
-        var client = CreateClient();
-        client.DefaultRequestHeaders.Add(InternalIdentity.Header, Identity(new InternalIdentity(workspace, keyId, ["posts:read", "posts:write"])));
-        return client;
+        var handler = new InternalIdentityHandler(InternalKeys.GatewayIssuer, identity, Extensions.Audience) { InnerHandler = Server.CreateHandler() };
+        return new Contracts.Scheduling.V1.Posts.PostsClient(GrpcChannel.ForAddress(Server.BaseAddress, new GrpcChannelOptions { HttpHandler = handler }));
     }
 
-    public string Identity(InternalIdentity identity) => Services.GetRequiredService<InternalIdentityCodec>().Encode(identity);
+    /// <summary>The Targets gRPC API as the publisher calls it (its own key pair, its <c>targets</c> scope).</summary>
+    public Targets.TargetsClient TargetsClient() => TargetsClient(InternalKeys.PublisherIssuer, InternalIdentity.Service(InternalIssuers.Publisher, InternalScopes.Targets));
 
-    /// <summary>The Targets gRPC API as the publisher calls it.</summary>
-    public Targets.TargetsClient TargetsClient()
+    /// <summary>The Targets gRPC API as <paramref name="issuer"/> signing <paramref name="identity"/> calls it.</summary>
+    public Targets.TargetsClient TargetsClient(InternalTokenIssuer issuer, InternalIdentity identity)
     {
-        var channel = GrpcChannel.ForAddress(Server.BaseAddress, new GrpcChannelOptions { HttpHandler = new IdentityHandler(this, Server.CreateHandler()) });
+        var handler = new InternalIdentityHandler(issuer, identity, Extensions.Audience) { InnerHandler = Server.CreateHandler() };
+        var channel = GrpcChannel.ForAddress(Server.BaseAddress, new GrpcChannelOptions { HttpHandler = handler });
         return new Targets.TargetsClient(channel);
     }
 
@@ -164,15 +172,6 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
     public static string Status(JsonObject post) => post["status"]!.GetValue<string>();
 
     public static string Rfc3339(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
-
-    private sealed class IdentityHandler(SchedulingFactory factory, HttpMessageHandler inner) : DelegatingHandler(inner)
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            request.Headers.Add(InternalIdentity.Header, factory.Identity(InternalIdentity.Service("publisher")));
-            return base.SendAsync(request, cancellationToken);
-        }
-    }
 
     public async Task DisposeAsyncCore()
     {

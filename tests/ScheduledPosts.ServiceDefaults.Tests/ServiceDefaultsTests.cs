@@ -6,7 +6,6 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.Options;
 using ScheduledPosts.ServiceDefaults.Identity;
 using ScheduledPosts.Testing;
 
@@ -49,35 +48,75 @@ public sealed class ThingServiceFixture : IAsyncLifetime
 /// <summary>What every service gets from ServiceDefaults, seen from outside: the identity check, the body rules, its OpenAPI document.</summary>
 public sealed class ServiceDefaultsTests(ThingServiceFixture fixture) : IClassFixture<ThingServiceFixture>
 {
-    private static readonly InternalIdentityCodec Codec =
-        new(Options.Create(new InternalIdentityOptions { Secret = FakeService.InternalSecret }), TimeProvider.System);
-
     private static readonly InternalIdentity Caller = new("ws_test", "key_test", ["posts:write"]);
 
     [Fact]
     public async Task A_service_called_directly_without_the_gateways_identity_refuses()
     {
         using var client = new HttpClient { BaseAddress = fixture.Service.Address };
-        var otherSecret = new InternalIdentityCodec(Options.Create(new InternalIdentityOptions { Secret = "another-secret-entirely-0123456789-abcdef" }), TimeProvider.System);
-        var stale = new InternalIdentityCodec(Options.Create(new InternalIdentityOptions { Secret = FakeService.InternalSecret }), new PastClock(TimeSpan.FromMinutes(10)));
+        const string path = "/v1/things/thing_1";
+        string For(InternalTokenIssuer issuer, string audience = "scheduling", string method = "GET", string forPath = path)
+            => issuer.Issue(Caller, audience, method, forPath);
 
-        foreach (string? identity in new[] { null, "v1.e30.forged", otherSecret.Encode(Caller), stale.Encode(Caller) })
+        var refused = new Dictionary<string, string?>
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/things/thing_1");
+            ["none"] = null,
+            ["garbage"] = "v1.e30.forged",
+            ["an untrusted key claiming to be the gateway"] = For(InternalKeys.Stranger.Issuer(InternalIssuers.Gateway)),
+            ["an untrusted issuer"] = For(InternalKeys.Stranger.Issuer("webhooks")),
+            ["expired"] = For(InternalKeys.Gateway.Issuer(InternalIssuers.Gateway, new ShiftedClock(TimeSpan.FromSeconds(-40)))),
+            ["from the future"] = For(InternalKeys.Gateway.Issuer(InternalIssuers.Gateway, new ShiftedClock(TimeSpan.FromMinutes(1)))),
+            ["for another service"] = For(InternalKeys.GatewayIssuer, audience: "webhooks"),
+            ["for another method"] = For(InternalKeys.GatewayIssuer, method: "DELETE"),
+            ["for another path"] = For(InternalKeys.GatewayIssuer, forPath: "/v1/things/thing_2"),
+        };
+        foreach (var (what, identity) in refused)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
             if (identity is not null)
             {
                 request.Headers.Add(InternalIdentity.Header, identity);
             }
 
             var response = await client.SendAsync(request);
+            Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{what}: {response.StatusCode}");
             await response.AssertEnvelopeAsync(HttpStatusCode.Unauthorized, "UNAUTHENTICATED");
         }
 
         var document = await client.GetAsync("/openapi/v1.json");
         await document.AssertEnvelopeAsync(HttpStatusCode.Unauthorized, "UNAUTHENTICATED");
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
 
-        var signed = await SendAsync(HttpMethod.Get, "/v1/things/thing_1");
+        var signed = await SendAsync(HttpMethod.Get, path);
         Assert.Equal(HttpStatusCode.OK, signed.StatusCode);
+
+        // Accepted once: the same token again is a replay.
+        string once = For(InternalKeys.GatewayIssuer);
+        foreach (var expected in new[] { HttpStatusCode.OK, HttpStatusCode.Unauthorized })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
+            request.Headers.Add(InternalIdentity.Header, once);
+            Assert.Equal(expected, (await client.SendAsync(request)).StatusCode);
+        }
+    }
+
+    [Fact]
+    public void Tokens_live_at_most_30_seconds_and_keys_must_be_P256()
+    {
+        var issuer = InternalKeys.Gateway.Issuer(InternalIssuers.Gateway, lifetime: TimeSpan.FromHours(1));
+        string token = issuer.Issue(Caller, "scheduling", "GET", "/v1/things");
+        using var payload = JsonDocument.Parse(Microsoft.AspNetCore.WebUtilities.WebEncoders.Base64UrlDecode(token.Split('.')[1]));
+        long lifetime = payload.RootElement.GetProperty("exp").GetInt64() - payload.RootElement.GetProperty("iat").GetInt64();
+        Assert.InRange(lifetime, 1, 30);
+        Assert.Equal("gateway", payload.RootElement.GetProperty("iss").GetString());
+        Assert.Equal("scheduling", payload.RootElement.GetProperty("aud").GetString());
+
+        using var p384 = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP384);
+        Assert.False(InternalToken.IsPrivateKey(p384.ExportPkcs8PrivateKeyPem()));
+        Assert.False(InternalToken.IsPrivateKey(InternalKeys.Gateway.PublicPem));
+        Assert.True(InternalToken.IsPrivateKey(InternalKeys.Gateway.PrivatePem));
+        Assert.True(InternalToken.IsPublicKey(InternalKeys.Gateway.PublicPem));
+        Assert.False(InternalToken.IsPublicKey("not a key"));
     }
 
     public static TheoryData<string, string, string, HttpStatusCode, string> MalformedBodies => new()
@@ -184,12 +223,12 @@ public sealed class ServiceDefaultsTests(ThingServiceFixture fixture) : IClassFi
     {
         using var client = new HttpClient { BaseAddress = fixture.Service.Address };
         using var request = new HttpRequestMessage(method, path) { Content = content };
-        request.Headers.Add(InternalIdentity.Header, Codec.Encode(Caller));
+        request.Headers.Add(InternalIdentity.Header, InternalKeys.FromGateway(Caller, "scheduling", method.Method, path.Split('?')[0]));
         return await client.SendAsync(request);
     }
 
-    private sealed class PastClock(TimeSpan ago) : TimeProvider
+    private sealed class ShiftedClock(TimeSpan offset) : TimeProvider
     {
-        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() - ago;
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + offset;
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using ScheduledPosts.ServiceDefaults;
+using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Testing;
 
@@ -14,9 +15,6 @@ namespace ScheduledPosts.Testing;
 /// </summary>
 public sealed class FakeService : IAsyncDisposable
 {
-    /// <summary>The internal identity key of every fake service (and of the gateway under test that calls them).</summary>
-    public const string InternalSecret = "test-internal-secret-0123456789-abcdefghijklmnop";
-
     private readonly WebApplication _app;
 
     private FakeService(WebApplication app, Uri address)
@@ -27,18 +25,27 @@ public sealed class FakeService : IAsyncDisposable
 
     public Uri Address { get; }
 
-    public static async Task<FakeService> StartAsync(Action<IEndpointRouteBuilder> endpoints, IReadOnlyDictionary<string, string?>? settings = null)
+    /// <summary>
+    /// Starts a service that accepts internal identities for <paramref name="audience"/> from the gateway (the tests'
+    /// <see cref="InternalKeys.Gateway"/> key pair) and the publisher.
+    /// </summary>
+    public static async Task<FakeService> StartAsync(Action<IEndpointRouteBuilder> endpoints, IReadOnlyDictionary<string, string?>? settings = null,
+        string audience = "scheduling")
     {
         var builder = WebApplication.CreateSlimBuilder();
         // A test's output folder may hold a service's appsettings.json: read only what the test gives.
         builder.Configuration.Sources.Clear();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>())
+        var configuration = new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>());
+        foreach (var (key, value) in InternalKeys.Settings.Where(s => s.Key.StartsWith("Internal:TrustedKeys:", StringComparison.Ordinal)))
         {
-            ["Internal:Secret"] = InternalSecret,
-        });
+            configuration.TryAdd(key, value);
+        }
+
+        builder.Configuration.AddInMemoryCollection(configuration);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
         builder.Logging.ClearProviders();
         builder.AddServiceDefaults();
+        builder.AddInternalIdentity(audience, InternalIssuers.Gateway, InternalIssuers.Publisher);
         var app = builder.Build();
         app.UseServiceDefaults();
         endpoints(app);

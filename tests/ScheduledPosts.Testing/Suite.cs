@@ -17,8 +17,6 @@ public sealed class Suite : IAsyncDisposable
     public const string BootstrapKey = "sp_e2e_owner_key_0123456789_abcdefghijkl";
     public const string AdminToken = "e2e-admin-token-0123456789-abcdefghijkl";
 
-    public const string InternalSecret = "e2e-internal-secret-0123456789-abcdefghijkl";
-
     // Start order: as described (the sandbox and scheduling first: the others call them).
     private static IEnumerable<string> Order => Deployment.Current.Services.Select(s => s.Name);
     private readonly Dictionary<string, ServiceProcess> _services = [];
@@ -123,9 +121,8 @@ public sealed class Suite : IAsyncDisposable
         IReadOnlyDictionary<string, BrokerUsers.User>? brokerUsers = null)
     {
         // The suite's value of each setting the description may require.
-        var values = new Dictionary<string, string>
+        var values = new Dictionary<string, string>(InternalKeys.Settings)
         {
-            ["Internal:Secret"] = InternalSecret,
             ["ConnectionStrings:Postgres"] = postgres,
             ["RabbitMq:Host"] = rabbit.Host,
             ["RabbitMq:Username"] = rabbit.Username,
@@ -369,7 +366,7 @@ public sealed class Deployment
 
     public static readonly Deployment Current = Load(FilePath);
 
-    /// <summary>A setting as an environment variable name: <c>Internal:Secret</c> is <c>Internal__Secret</c>.</summary>
+    /// <summary>A setting as an environment variable name: <c>Credentials:Key</c> is <c>Credentials__Key</c>.</summary>
     public static string EnvironmentKey(string setting) => setting.Replace(":", "__", StringComparison.Ordinal);
 
     public static string ListenerKey(string listener) => $"Kestrel__Endpoints__{listener}__Url";

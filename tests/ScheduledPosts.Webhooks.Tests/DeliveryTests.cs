@@ -310,10 +310,10 @@ public sealed class DeliveryTests(DeliveringWebhooksApp app) : IClassFixture<Del
     [Fact]
     public async Task The_management_operations_work_over_grpc_end_to_end()
     {
-        using var channel = GrpcChannel.ForAddress(app.Factory.Server.BaseAddress, new GrpcChannelOptions { HttpHandler = app.Factory.Server.CreateHandler() });
+        using var channel = GrpcChannel.ForAddress(app.Factory.Server.BaseAddress, new GrpcChannelOptions { HttpHandler = app.GrpcHandler() });
         var client = new WebhookEndpoints.WebhookEndpointsClient(channel);
         string workspace = WebhooksApp.NewWorkspace();
-        var metadata = new global::Grpc.Core.Metadata { { InternalIdentity.Header.ToLowerInvariant(), app.IdentityFor(workspace) } };
+        var metadata = WebhooksApp.As(workspace);
         string url = _receiver.NewUrl();
 
         var created = await client.CreateEndpointAsync(new CreateEndpointRequest { Url = url, Events = { "post.cancelled" } }, metadata);

@@ -11,11 +11,11 @@ namespace ScheduledPosts.Webhooks.Tests;
 public sealed class EndpointsGrpcTests(StrictWebhooksApp app) : IClassFixture<StrictWebhooksApp>, IDisposable
 {
     private readonly GrpcChannel _channel = GrpcChannel.ForAddress(app.Factory.Server.BaseAddress,
-        new GrpcChannelOptions { HttpHandler = app.Factory.Server.CreateHandler() });
+        new GrpcChannelOptions { HttpHandler = app.GrpcHandler() });
 
     private WebhookEndpoints.WebhookEndpointsClient Client => new(_channel);
 
-    private Metadata As(string workspaceId) => new() { { InternalIdentity.Header.ToLowerInvariant(), app.IdentityFor(workspaceId) } };
+    private static Metadata As(string workspaceId) => WebhooksApp.As(workspaceId);
 
     [Fact]
     public async Task Endpoints_created_over_grpc_are_read_over_grpc_and_rest()

@@ -77,7 +77,7 @@ public abstract class WebhooksApp : IAsyncLifetime, IAsyncDisposable
             web.UseSetting("RabbitMq:VirtualHost", vhost);
             web.UseSetting("RabbitMq:Username", rabbit.Username);
             web.UseSetting("RabbitMq:Password", rabbit.Password);
-            web.UseSetting("Internal:Secret", "test-internal-secret-0123456789abcdefghij");
+            web.UseSetting("Internal:TrustedKeys:gateway", InternalKeys.Gateway.PublicPem);
             // Tests that want encryption at rest set a key; the rest run without one, as a fresh install does.
             web.UseSetting("Webhooks:SecretKey", "");
             foreach (var (key, value) in Settings)
@@ -130,16 +130,38 @@ public abstract class WebhooksApp : IAsyncLifetime, IAsyncDisposable
 
     public static string NewWorkspace() => Ids.New("ws");
 
-    public string IdentityFor(string workspaceId, params string[] scopes)
-        => Factory.Services.GetRequiredService<InternalIdentityCodec>()
-            .Encode(new InternalIdentity(workspaceId, "key_test", scopes.Length > 0 ? scopes : AllScopes));
+    /// <summary>The header of a gRPC call's metadata that names the workspace <see cref="GrpcHandler"/> signs the call for.</summary>
+    public const string WorkspaceMetadata = "x-test-workspace";
 
-    /// <summary>A client as the gateway would call the service for an API key of <paramref name="workspaceId"/>.</summary>
+    public static InternalIdentity IdentityFor(string workspaceId, params string[] scopes)
+        => new(workspaceId, "key_test", scopes.Length > 0 ? scopes : AllScopes);
+
+    /// <summary>A client as the gateway would call the service for an API key of <paramref name="workspaceId"/>: each request signed for itself.</summary>
     public HttpClient ClientFor(string workspaceId, params string[] scopes)
+        => Factory.CreateDefaultClient(new InternalIdentityHandler(InternalKeys.GatewayIssuer, IdentityFor(workspaceId, scopes), Extensions.Audience));
+
+    /// <summary>
+    /// The handler of a gRPC channel to the service: it signs each call, as the gateway would, for the workspace its
+    /// <c>x-test-workspace</c> metadata names (<see cref="As"/>); a call without it goes unsigned.
+    /// </summary>
+    public HttpMessageHandler GrpcHandler() => new WorkspaceSigner(Factory.Server.CreateHandler());
+
+    /// <summary>Call metadata that has <see cref="GrpcHandler"/> sign the call for <paramref name="workspaceId"/>.</summary>
+    public static global::Grpc.Core.Metadata As(string workspaceId) => new() { { WorkspaceMetadata, workspaceId } };
+
+    private sealed class WorkspaceSigner(HttpMessageHandler inner) : DelegatingHandler(inner)
     {
-        var client = Factory.CreateClient();
-        client.DefaultRequestHeaders.Add(InternalIdentity.Header, IdentityFor(workspaceId, scopes));
-        return client;
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Headers.TryGetValues(WorkspaceMetadata, out var workspace))
+            {
+                request.Headers.Remove(WorkspaceMetadata);
+                request.Headers.Add(InternalIdentity.Header, InternalKeys.FromGateway(IdentityFor(workspace.Single()), Extensions.Audience,
+                    request.Method.Method, request.RequestUri!.AbsolutePath));
+            }
+
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 
     /// <summary>Publishes as the scheduling service does: the concrete event type, which MassTransit routes to <see cref="PostEvent"/>.</summary>

@@ -39,7 +39,7 @@ public sealed partial class Idempotency(RequestDelegate next, NpgsqlDataSource d
             throw ApiException.BadRequest($"Idempotency-Key must be at most {MaxKeyLength} printable characters.");
         }
 
-        string workspaceId = InternalIdentityMiddleware.Current(context).WorkspaceId;
+        string workspaceId = InternalCaller.Current(context).WorkspaceId;
         byte[] hash = await HashAsync(context.Request);
         Stored? earlier = null;
         // A connection only per step, never across the handler (which opens its own): held for the whole request, a

@@ -8,16 +8,17 @@ public static class MediaApi
 {
     public static IEndpointRouteBuilder MapMediaApi(this IEndpointRouteBuilder app)
     {
-        var media = app.MapGroup("/v1/media").WithTags("Media");
+        var media = app.MapGroup("/v1/media").WithTags("Media")
+            .RequireAuthorization(InternalPolicies.Resource("posts"));
 
         media.MapPost("/", async (HttpContext context, MediaLibrary library) =>
         {
-            var item = await library.UploadAsync(InternalIdentityMiddleware.Current(context).WorkspaceId, context.Request, context.RequestAborted);
+            var item = await library.UploadAsync(InternalCaller.Current(context).WorkspaceId, context.Request, context.RequestAborted);
             return TypedResults.Created($"/v1/media/{item.Id}", item);
         }).DisableAntiforgery();
 
         media.MapGet("/{id}", async (string id, HttpContext context, MediaLibrary library) =>
-            TypedResults.Ok(await library.GetAsync(InternalIdentityMiddleware.Current(context).WorkspaceId, id)));
+            TypedResults.Ok(await library.GetAsync(InternalCaller.Current(context).WorkspaceId, id)));
 
         return app;
     }

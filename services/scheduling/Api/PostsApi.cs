@@ -10,7 +10,8 @@ public static class PostsApi
 {
     public static IEndpointRouteBuilder MapPostsApi(this IEndpointRouteBuilder app)
     {
-        var posts = app.MapGroup("/v1/posts").WithTags("Posts");
+        var posts = app.MapGroup("/v1/posts").WithTags("Posts")
+            .RequireAuthorization(InternalPolicies.Resource("posts"));
 
         posts.MapPost("/", async (CreatePostRequest request, HttpContext context, PostCommands commands) =>
         {
@@ -63,7 +64,7 @@ public static class PostsApi
         return app;
     }
 
-    private static InternalIdentity Who(HttpContext context) => InternalIdentityMiddleware.Current(context);
+    private static InternalIdentity Who(HttpContext context) => InternalCaller.Current(context);
 
     private static string? IfMatch(HttpContext context)
         => context.Request.Headers.IfMatch.Count == 0 ? null : context.Request.Headers.IfMatch.ToString();

@@ -8,13 +8,14 @@ public static class SettingsApi
 {
     public static IEndpointRouteBuilder MapSettingsApi(this IEndpointRouteBuilder app)
     {
-        var settings = app.MapGroup("/v1/scheduling-settings").WithTags("Settings");
+        var settings = app.MapGroup("/v1/scheduling-settings").WithTags("Settings")
+            .RequireAuthorization(InternalPolicies.Resource("settings"));
 
         settings.MapGet("/", async (HttpContext context, WorkspaceSettings workspaceSettings) =>
-            TypedResults.Ok(await workspaceSettings.GetAsync(InternalIdentityMiddleware.Current(context).WorkspaceId)));
+            TypedResults.Ok(await workspaceSettings.GetAsync(InternalCaller.Current(context).WorkspaceId)));
 
         settings.MapPatch("/", async (UpdateWorkspaceSettingsRequest request, HttpContext context, WorkspaceSettings workspaceSettings) =>
-            TypedResults.Ok(await workspaceSettings.UpdateAsync(InternalIdentityMiddleware.Current(context).WorkspaceId, request)));
+            TypedResults.Ok(await workspaceSettings.UpdateAsync(InternalCaller.Current(context).WorkspaceId, request)));
 
         return app;
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Grpc.Core;
+using Microsoft.AspNetCore.Authorization;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.ServiceDefaults.Errors;
@@ -10,9 +11,10 @@ using GrpcPosts = ScheduledPosts.Contracts.Scheduling.V1.Posts;
 
 namespace ScheduledPosts.Scheduling.Grpc;
 
-/// <summary>Post operations for internal callers, over the same <see cref="PostCommands"/> and <see cref="PostReader"/> as REST.</summary>
+/// <summary>Post operations for internal callers, over the same <see cref="PostCommands"/> and <see cref="PostReader"/> as REST; each method's policy names its scope.</summary>
 public sealed class PostsGrpcService(PostCommands commands, PostReader reader) : GrpcPosts.PostsBase
 {
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<Post> CreatePost(Contracts.Scheduling.V1.CreatePostRequest request, ServerCallContext context)
     {
         var create = new Posts.CreatePostRequest(
@@ -25,9 +27,11 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
         return ToMessage(await commands.CreateAsync(Who(context), create));
     }
 
+    [Authorize(Policy = InternalPolicies.PostsRead)]
     public override async Task<Post> GetPost(GetPostRequest request, ServerCallContext context)
         => ToMessage(await reader.GetAsync(Who(context).WorkspaceId, request.PostId));
 
+    [Authorize(Policy = InternalPolicies.PostsRead)]
     public override async Task<ListPostsResponse> ListPosts(ListPostsRequest request, ServerCallContext context)
     {
         var query = new PostQuery(NullIfEmpty(request.Status), NullIfEmpty(request.Platform), NullIfEmpty(request.SocialAccountId),
@@ -39,6 +43,7 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
         return response;
     }
 
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<Post> UpdateDraft(UpdateDraftRequest request, ServerCallContext context)
     {
         UpdatePostRequest? patch;
@@ -55,28 +60,35 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
             patch ?? throw ApiException.BadRequest("patch_json is required."), NullIfEmpty(request.IfMatch)));
     }
 
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<Post> SchedulePost(SchedulePostRequest request, ServerCallContext context)
         => ToMessage(await commands.ScheduleAsync(Who(context), request.PostId, request.ScheduledFor, NullIfEmpty(request.IfMatch)));
 
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<Post> PublishPost(PublishPostRequest request, ServerCallContext context)
         => ToMessage(await commands.PublishNowAsync(Who(context), request.PostId, NullIfEmpty(request.IfMatch)));
 
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<Post> ReschedulePost(SchedulePostRequest request, ServerCallContext context)
         => ToMessage(await commands.RescheduleAsync(Who(context), request.PostId, request.ScheduledFor, NullIfEmpty(request.IfMatch)));
 
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<Post> CancelPost(Contracts.Scheduling.V1.CancelPostRequest request, ServerCallContext context)
         => ToMessage(await commands.CancelAsync(Who(context), request.PostId, NullIfEmpty(request.Reason), NullIfEmpty(request.IfMatch)));
 
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<Post> CancelTarget(CancelTargetRequest request, ServerCallContext context)
         => ToMessage(await commands.CancelTargetAsync(Who(context), request.PostId, request.TargetId, NullIfEmpty(request.Reason), NullIfEmpty(request.IfMatch)));
 
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<JsonResponse> DeletePost(DeletePostRequest request, ServerCallContext context)
         => Json(await commands.DeleteAsync(Who(context), request.PostId, NullIfEmpty(request.IfMatch)));
 
+    [Authorize(Policy = InternalPolicies.PostsRead)]
     public override async Task<JsonResponse> GetPostEvents(GetPostRequest request, ServerCallContext context)
         => Json(new { data = await reader.AuditLogAsync(Who(context).WorkspaceId, request.PostId) });
 
-    private static InternalIdentity Who(ServerCallContext context) => InternalIdentityMiddleware.Current(context.GetHttpContext());
+    private static InternalIdentity Who(ServerCallContext context) => InternalCaller.Current(context.GetHttpContext());
 
     private static Post ToMessage(PostResult result) => new()
     {

@@ -10,7 +10,11 @@ using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling.Grpc;
 
-/// <summary>The publisher's internal API: claim a due target, read its media, complete it. Callers need the internal scope.</summary>
+/// <summary>
+/// The publisher's internal API: claim a due target, read its media, complete it. Mapped with the
+/// <see cref="InternalPolicies.Targets"/> policy: only the publisher's own identity (its key pair, the <c>targets</c>
+/// scope) gets here; the gateway's tokens, whatever scopes they state, are refused (403).
+/// </summary>
 public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) : Targets.TargetsBase
 {
     // Well under gRPC's 4 MiB message limit; large enough that a 50 MiB file is a few hundred messages.
@@ -18,7 +22,6 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
 
     public override async Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
     {
-        RequireInternal(context);
         // Read before the claim, so a failure here leaves nothing claimed (the publisher retries the message). A
         // post's media links change only while it is a draft, whose targets cannot be claimed.
         var postMedia = await media.OfPostAsync(request.PostId, context.CancellationToken);
@@ -66,7 +69,6 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
 
     public override async Task<CompleteTargetResponse> CompleteTarget(CompleteTargetRequest request, ServerCallContext context)
     {
-        RequireInternal(context);
         if (!Guid.TryParse(request.LeaseToken, out var leaseToken))
         {
             throw ApiException.Validation("leaseToken", "lease_token is not a lease token.");
@@ -85,7 +87,6 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
 
     public override async Task<RenewLeaseResponse> RenewLease(RenewLeaseRequest request, ServerCallContext context)
     {
-        RequireInternal(context);
         if (!Guid.TryParse(request.LeaseToken, out var leaseToken))
         {
             throw ApiException.Validation("leaseToken", "lease_token is not a lease token.");
@@ -99,11 +100,6 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
     public override async Task ReadMedia(ReadMediaRequest request, IServerStreamWriter<MediaChunk> responseStream, ServerCallContext context)
     {
         // Errors are RpcExceptions here: the error interceptor maps unary calls only.
-        if (!InternalIdentityMiddleware.Current(context.GetHttpContext()).HasScope(InternalIdentity.InternalScope))
-        {
-            throw new RpcException(new Status(StatusCode.PermissionDenied, "Only internal services may read media."));
-        }
-
         if (!Guid.TryParse(request.LeaseToken, out var leaseToken))
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, "lease_token is not a lease token."));
@@ -124,14 +120,6 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
         while ((read = await file.ReadAsync(buffer, context.CancellationToken)) > 0)
         {
             await responseStream.WriteAsync(new MediaChunk { Data = ByteString.CopyFrom(buffer, 0, read) }, context.CancellationToken);
-        }
-    }
-
-    private static void RequireInternal(ServerCallContext context)
-    {
-        if (!InternalIdentityMiddleware.Current(context.GetHttpContext()).HasScope(InternalIdentity.InternalScope))
-        {
-            throw ApiException.Forbidden("Only internal services may claim and complete targets.");
         }
     }
 

@@ -19,10 +19,13 @@ public static class GrpcServerExtensions
         return services;
     }
 
-    /// <summary><c>grpc.health.v1</c> and server reflection, next to the service's own gRPC services.</summary>
+    /// <summary>
+    /// <c>grpc.health.v1</c> (open, like <c>/healthz</c>) and server reflection, next to the service's own gRPC services.
+    /// Reflection needs an internal identity like every other call (it describes the internal API).
+    /// </summary>
     public static WebApplication MapGrpcServerDefaults(this WebApplication app)
     {
-        app.MapGrpcHealthChecksService();
+        app.MapGrpcHealthChecksService().AllowAnonymous();
         app.MapGrpcReflectionService();
         return app;
     }

@@ -18,7 +18,8 @@ public static class Extensions
 {
     /// <summary>
     /// What every service has: the error envelope, request ids, JSON conventions, request body limits, health checks,
-    /// the internal identity, OpenTelemetry, and an OpenAPI document of its REST endpoints.
+    /// OpenTelemetry, and an OpenAPI document of its REST endpoints. Each process adds its side of the internal identity:
+    /// <see cref="InternalIdentityExtensions.AddInternalIdentity"/> to receive it, <see cref="InternalIdentityExtensions.AddInternalTokenIssuer"/> to sign it.
     /// </summary>
     public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder)
     {
@@ -36,19 +37,13 @@ public static class Extensions
         builder.Services.AddHealthChecks();
         builder.AddTelemetry();
         builder.Services.AddServiceOpenApi(builder.Environment.ApplicationName);
-
-        builder.Services.AddOptions<InternalIdentityOptions>()
-            .BindConfiguration(InternalIdentityOptions.Section)
-            .Validate(o => o.Secret.Length >= 32, "Internal:Secret must be at least 32 characters.")
-            .ValidateOnStart();
-        builder.Services.AddSingleton<InternalIdentityCodec>();
         return builder;
     }
 
     /// <summary>
     /// Request ids (returned, logged, on the trace), the envelope for every failure, the request body limit, and (for
-    /// the services behind the gateway) the internal identity check. The gateway, which establishes identities,
-    /// passes <paramref name="requireInternalIdentity"/> false.
+    /// the services behind the gateway) authentication of the internal identity and authorization by its policies
+    /// (see <see cref="InternalPolicies"/>). The gateway, which establishes identities, passes <paramref name="requireInternalIdentity"/> false.
     /// </summary>
     public static WebApplication UseServiceDefaults(this WebApplication app, bool requireInternalIdentity = true)
     {
@@ -72,7 +67,8 @@ public static class Extensions
         app.UseMiddleware<RequestBodyLimit>();
         if (requireInternalIdentity)
         {
-            app.UseMiddleware<InternalIdentityMiddleware>();
+            app.UseAuthentication();
+            app.UseAuthorization();
         }
 
         app.UseMiddleware<Utf8JsonBody>();
@@ -87,7 +83,8 @@ public static class Extensions
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
-        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        // Probes need no identity; everything else does (the fallback policy of AddInternalIdentity).
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
         app.MapHealthChecks("/readyz", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains("ready"),
@@ -98,7 +95,7 @@ public static class Extensions
                 [HealthStatus.Degraded] = StatusCodes.Status503ServiceUnavailable,
                 [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
             },
-        });
+        }).AllowAnonymous();
         app.MapOpenApi(OpenApiDefaults.DocumentPath);
         return app;
     }

@@ -16,7 +16,8 @@ public static class WebhookEndpointsApi
 {
     public static IEndpointRouteBuilder MapWebhookEndpointsApi(this IEndpointRouteBuilder app)
     {
-        var endpoints = app.MapGroup("/v1/webhook-endpoints");
+        var endpoints = app.MapGroup("/v1/webhook-endpoints")
+            .RequireAuthorization(InternalPolicies.Resource("webhooks"));
         endpoints.MapPost("/", CreateAsync);
         endpoints.MapGet("/", ListAsync);
         endpoints.MapGet("/{id}", GetAsync);
@@ -26,7 +27,8 @@ public static class WebhookEndpointsApi
         endpoints.MapPost("/{id}/test", SendTestAsync);
         endpoints.MapGet("/{id}/deliveries", ListDeliveriesAsync);
 
-        var deliveries = app.MapGroup("/v1/webhook-deliveries");
+        var deliveries = app.MapGroup("/v1/webhook-deliveries")
+            .RequireAuthorization(InternalPolicies.Resource("webhooks"));
         deliveries.MapGet("/{id}", GetDeliveryAsync);
         deliveries.MapPost("/{id}/redeliver", RedeliverAsync);
         return app;
@@ -80,7 +82,7 @@ public static class WebhookEndpointsApi
         return TypedResults.Accepted($"/v1/webhook-deliveries/{delivery.Id}", delivery);
     }
 
-    private static InternalIdentity Caller(HttpContext http) => InternalIdentityMiddleware.Current(http);
+    private static InternalIdentity Caller(HttpContext http) => InternalCaller.Current(http);
 
     // JSON merge-patch semantics: an absent field stays; "description": null clears it.
     private static EndpointChanges ToChanges(UpdateEndpointBody? body)

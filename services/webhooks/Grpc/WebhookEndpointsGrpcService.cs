@@ -1,5 +1,6 @@
 using System.Globalization;
 using Grpc.Core;
+using Microsoft.AspNetCore.Authorization;
 using ScheduledPosts.Contracts.Webhooks.V1;
 using ScheduledPosts.ServiceDefaults.Identity;
 using ScheduledPosts.ServiceDefaults.Json;
@@ -11,18 +12,21 @@ using WebhookEndpointMessage = ScheduledPosts.Contracts.Webhooks.V1.WebhookEndpo
 
 namespace ScheduledPosts.Webhooks.Grpc;
 
-/// <summary>gRPC over the same <see cref="EndpointRegistry"/> and <see cref="DeliveryHistory"/>; the caller is the <c>x-sp-identity</c> the middleware verified.</summary>
+/// <summary>gRPC over the same <see cref="EndpointRegistry"/> and <see cref="DeliveryHistory"/>; the caller is the <c>x-sp-identity</c> the authentication handler verified; each method's policy names its scope.</summary>
 public sealed class WebhookEndpointsGrpcService(EndpointRegistry registry, DeliveryHistory history) : WebhookEndpoints.WebhookEndpointsBase
 {
+    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
     public override async Task<CreateEndpointResponse> CreateEndpoint(CreateEndpointRequest request, ServerCallContext context)
     {
         var created = await registry.CreateAsync(Caller(context), request.Url, request.Events, request.Description, context.CancellationToken);
         return new CreateEndpointResponse { Endpoint = ToMessage(created.Endpoint), Secret = created.Secret };
     }
 
+    [Authorize(Policy = InternalPolicies.WebhooksRead)]
     public override async Task<WebhookEndpointMessage> GetEndpoint(GetEndpointRequest request, ServerCallContext context)
         => ToMessage(await registry.GetAsync(Caller(context), request.EndpointId, context.CancellationToken));
 
+    [Authorize(Policy = InternalPolicies.WebhooksRead)]
     public override async Task<ListEndpointsResponse> ListEndpoints(ListEndpointsRequest request, ServerCallContext context)
     {
         var endpoints = await registry.ListAsync(Caller(context), context.CancellationToken);
@@ -31,6 +35,7 @@ public sealed class WebhookEndpointsGrpcService(EndpointRegistry registry, Deliv
         return response;
     }
 
+    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
     public override async Task<WebhookEndpointMessage> UpdateEndpoint(UpdateEndpointRequest request, ServerCallContext context)
     {
         var changes = new EndpointChanges(
@@ -42,12 +47,14 @@ public sealed class WebhookEndpointsGrpcService(EndpointRegistry registry, Deliv
         return ToMessage(await registry.UpdateAsync(Caller(context), request.EndpointId, changes, context.CancellationToken));
     }
 
+    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
     public override async Task<DeleteEndpointResponse> DeleteEndpoint(DeleteEndpointRequest request, ServerCallContext context)
     {
         await registry.DeleteAsync(Caller(context), request.EndpointId, context.CancellationToken);
         return new DeleteEndpointResponse { EndpointId = request.EndpointId, Deleted = true };
     }
 
+    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
     public override async Task<RotateEndpointSecretResponse> RotateEndpointSecret(RotateEndpointSecretRequest request, ServerCallContext context)
     {
         var rotated = await registry.RotateSecretAsync(Caller(context), request.EndpointId, context.CancellationToken);
@@ -57,9 +64,11 @@ public sealed class WebhookEndpointsGrpcService(EndpointRegistry registry, Deliv
         };
     }
 
+    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
     public override async Task<DeliveryMessage> SendTestEvent(SendTestEventRequest request, ServerCallContext context)
         => ToMessage(await registry.SendTestAsync(Caller(context), request.EndpointId, context.CancellationToken));
 
+    [Authorize(Policy = InternalPolicies.WebhooksRead)]
     public override async Task<ListDeliveriesResponse> ListDeliveries(ListDeliveriesRequest request, ServerCallContext context)
     {
         var query = DeliveryRules.ParseQuery(
@@ -72,13 +81,15 @@ public sealed class WebhookEndpointsGrpcService(EndpointRegistry registry, Deliv
         return response;
     }
 
+    [Authorize(Policy = InternalPolicies.WebhooksRead)]
     public override async Task<DeliveryMessage> GetDelivery(GetDeliveryRequest request, ServerCallContext context)
         => ToMessage(await history.GetAsync(Caller(context), request.DeliveryId, context.CancellationToken));
 
+    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
     public override async Task<DeliveryMessage> Redeliver(RedeliverRequest request, ServerCallContext context)
         => ToMessage(await history.RedeliverAsync(Caller(context), request.DeliveryId, context.CancellationToken));
 
-    private static InternalIdentity Caller(ServerCallContext context) => InternalIdentityMiddleware.Current(context.GetHttpContext());
+    private static InternalIdentity Caller(ServerCallContext context) => InternalCaller.Current(context.GetHttpContext());
 
     private static string Format(DateTimeOffset? value) => value is { } v ? JsonDefaults.Format(v) : "";
 

@@ -10,7 +10,9 @@ namespace ScheduledPosts.ServiceDefaults;
 /// <summary>
 /// In Development only: the secrets a developer has not configured, generated once into one file outside the
 /// repository that every service reads, so <c>dotnet run</c> works with no setup and the repository holds no secret.
-/// All services share the file, so the gateway and the services agree on <c>Internal:Secret</c>.
+/// All services share the file, so the services trust the keys the gateway and the publisher sign with (each
+/// issuer's key pair is generated together: <c>Internal:SigningKeys:&lt;issuer&gt;</c> and <c>Internal:TrustedKeys:&lt;issuer&gt;</c>).
+/// A file from before a secret existed gets the missing ones added, once, under a lock.
 /// </summary>
 public static partial class DevelopmentSecrets
 {
@@ -18,10 +20,12 @@ public static partial class DevelopmentSecrets
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
+    /// <summary>The issuers of the internal identity, each with a key pair of its own.</summary>
+    private static readonly string[] Issuers = ["gateway", "publisher"];
+
     /// <summary>Each secret and how to make one that its service's validation accepts.</summary>
     private static readonly Dictionary<string, Func<string>> Generators = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["Internal:Secret"] = () => Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)),
         ["Credentials:Key"] = () => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
         ["Webhooks:SecretKey"] = () => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
         // URL-safe, so it has no spaces and is easy to paste into a header.
@@ -56,7 +60,8 @@ public static partial class DevelopmentSecrets
     {
         if (File.Exists(path))
         {
-            return Read(path);
+            var existing = Read(path);
+            return Keys.All(existing.ContainsKey) ? existing : AddMissing(path);
         }
 
         string directory = Path.GetDirectoryName(path)!;
@@ -69,18 +74,8 @@ public static partial class DevelopmentSecrets
             Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
 
-        var secrets = Generators.ToDictionary(g => g.Key, g => g.Value());
-        string temporary = Path.Combine(directory, $".{FileName}.{Environment.ProcessId}.{Guid.NewGuid():N}");
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var stream = new FileStream(temporary, options))
-        {
-            JsonSerializer.Serialize(stream, secrets, Indented);
-        }
+        var secrets = Generate(new Dictionary<string, string>());
+        string temporary = WriteTemporary(directory, secrets);
 
         try
         {
@@ -92,6 +87,83 @@ public static partial class DevelopmentSecrets
         {
             File.Delete(temporary);
             return Read(path);
+        }
+    }
+
+    /// <summary>Every key the file holds.</summary>
+    private static IEnumerable<string> Keys => Generators.Keys
+        .Concat(Issuers.SelectMany(i => new[] { $"Internal:SigningKeys:{i}", $"Internal:TrustedKeys:{i}" }));
+
+    /// <summary><paramref name="existing"/> and a new value for every secret it lacks.</summary>
+    private static Dictionary<string, string> Generate(Dictionary<string, string> existing)
+    {
+        var secrets = new Dictionary<string, string>(existing, StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, generate) in Generators)
+        {
+            secrets.TryAdd(key, generate());
+        }
+
+        foreach (string issuer in Issuers)
+        {
+            if (!secrets.ContainsKey($"Internal:SigningKeys:{issuer}") || !secrets.ContainsKey($"Internal:TrustedKeys:{issuer}"))
+            {
+                using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+                secrets[$"Internal:SigningKeys:{issuer}"] = key.ExportPkcs8PrivateKeyPem();
+                secrets[$"Internal:TrustedKeys:{issuer}"] = key.ExportSubjectPublicKeyInfoPem();
+            }
+        }
+
+        return secrets;
+    }
+
+    private static string WriteTemporary(string directory, Dictionary<string, string> secrets)
+    {
+        string temporary = Path.Combine(directory, $".{FileName}.{Environment.ProcessId}.{Guid.NewGuid():N}");
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using var stream = new FileStream(temporary, options);
+        JsonSerializer.Serialize(stream, secrets, Indented);
+        return temporary;
+    }
+
+    /// <summary>
+    /// A file written before some secret existed: the first caller to take the lock adds what is missing (keeping
+    /// every secret already there, which may decrypt stored data); the others wait for it and read its result.
+    /// </summary>
+    private static Dictionary<string, string> AddMissing(string path)
+    {
+        string directory = Path.GetDirectoryName(path)!;
+        string lockPath = path + ".lock";
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            FileStream? held = null;
+            try
+            {
+                held = new FileStream(lockPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+                continue;
+            }
+
+            using (held)
+            {
+                var existing = Read(path);
+                if (Keys.All(existing.ContainsKey))
+                {
+                    return existing;
+                }
+
+                var secrets = Generate(existing);
+                File.Move(WriteTemporary(directory, secrets), path, overwrite: true);
+                return secrets;
+            }
         }
     }
 
@@ -116,7 +188,7 @@ public static partial class DevelopmentSecrets
         {
             _secrets = new(() => LoadOrCreate(path));
             // The keys, so sections bind them, without reading the file.
-            foreach (string key in Generators.Keys)
+            foreach (string key in Keys)
             {
                 Data[key] = null;
             }
@@ -127,7 +199,7 @@ public static partial class DevelopmentSecrets
         public override bool TryGet(string key, out string? value)
         {
             value = null;
-            return Generators.ContainsKey(key) && _secrets.Value.TryGetValue(key, out value);
+            return Keys.Contains(key, StringComparer.OrdinalIgnoreCase) && _secrets.Value.TryGetValue(key, out value);
         }
     }
 
