@@ -39,7 +39,7 @@ public sealed class OutboundAddressTests : IAsyncLifetime
         _instance = await Server.StartAsync(IPAddress.Parse("127.0.0.2"), _ => Results.Json(new { id = "1", url = "https://instance.example/@alice/1" }));
         _publisher = new WebApplicationFactory<TargetPublisher>().WithWebHostBuilder(builder =>
         {
-            builder.UseSetting("Internal:Secret", FakeScheduling.Secret)
+            builder.UseSetting("Internal:SigningKeys:publisher", InternalKeys.Publisher.PrivatePem)
                 .UseSetting("Scheduling:GrpcUrl", "http://scheduling.test")
                 .UseSetting("Sandbox:BaseUrl", "http://sandbox.test")
                 .UseSetting("Outbound:AllowHttp", "true")
