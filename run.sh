@@ -49,7 +49,7 @@ if docker_engine_available && [ -z "${SP_USE_LOCAL_INFRA:-}" ]; then
   export SP_RABBITMQ_PASSWORD="$(secret rabbitmq.password 24 | tr '+/' '-_')"
   log "Docker engine found: docker compose up"
   echo "Gateway: http://localhost:8080    owner API key of workspace 'default': $SP_BOOTSTRAP_KEY"
-  echo "RabbitMQ console: http://127.0.0.1:15672 (user scheduledposts, password in $SP_DATA_DIR/rabbitmq.password)"
+  echo "RabbitMQ: docker compose exec rabbitmq rabbitmqctl … (administrator scheduledposts, password in $SP_DATA_DIR/rabbitmq.password)"
   # The demo profile adds the sandbox platform the walk-through posts to.
   exec docker compose --profile demo up --build
 fi
