@@ -93,7 +93,8 @@ public sealed class DelayedDeliveryTests(SchedulingFactory factory, ITestOutputH
     {
         var client = factory.Client();
         string account = await SchedulingFactory.ConnectAccountAsync(client);
-        var due = DateTimeOffset.UtcNow.AddSeconds(1);
+        // Due well after the cancel lands, even on a loaded machine: at +1 s a fresh-clone run once sent it first.
+        var due = DateTimeOffset.UtcNow.AddSeconds(4);
         string cancelledId = (await CreateAsync(client, account, due))["id"]!.GetValue<string>();
         string controlId = (await CreateAsync(client, account, due.AddSeconds(0.5)))["id"]!.GetValue<string>();
 

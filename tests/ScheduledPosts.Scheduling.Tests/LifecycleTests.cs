@@ -100,8 +100,9 @@ public sealed class LifecycleTests(SchedulingFactory factory) : IClassFixture<Sc
     public async Task Rescheduling_moves_the_pending_message_the_post_goes_out_at_the_new_time_never_the_old()
     {
         var (client, account) = await WorkspaceAsync();
-        var oldTime = DateTimeOffset.UtcNow.AddSeconds(1);
-        var newTime = DateTimeOffset.UtcNow.AddSeconds(2.5);
+        // The reschedule must land before the old time, even on a loaded machine (the cancel and delete tests' race).
+        var oldTime = DateTimeOffset.UtcNow.AddSeconds(4);
+        var newTime = DateTimeOffset.UtcNow.AddSeconds(5.5);
         var post = await CreatePostAsync(client, [account], oldTime);
         var (status, moved) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(post)}/reschedule", new { scheduledFor = Rfc3339(newTime) });
         Assert.Equal(HttpStatusCode.OK, status);

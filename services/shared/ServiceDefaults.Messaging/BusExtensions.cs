@@ -12,8 +12,10 @@ public sealed class RabbitMqOptions
     public string Host { get; set; } = "localhost";
     public ushort Port { get; set; } = 5672;
     public string VirtualHost { get; set; } = "/";
-    public string Username { get; set; } = "guest";
-    public string Password { get; set; } = "guest";
+    /// <summary>The service's own broker user (deploy/rabbitmq/permissions.tsv); no default, so none is guessed.</summary>
+    public string Username { get; set; } = "";
+
+    public string Password { get; set; } = "";
 }
 
 public static class BusExtensions
@@ -32,6 +34,11 @@ public static class BusExtensions
             configure?.Invoke(x);
             x.UsingRabbitMq((context, cfg) =>
             {
+                if (options.Username.Length == 0 || options.Password.Length == 0)
+                {
+                    throw new InvalidOperationException("RabbitMq:Username and RabbitMq:Password are not configured: each service connects as its own broker user.");
+                }
+
                 cfg.Host(options.Host, options.Port, options.VirtualHost, h =>
                 {
                     h.Username(options.Username);
