@@ -76,7 +76,9 @@ public sealed class BenchStack : IAsyncDisposable
                     environment["UploadLimits__Platforms__sandbox__TokenLimit"] = "1000000";
                     environment["UploadLimits__Platforms__sandbox__TokensPerPeriod"] = "1000000";
                     break;
-                case "webhooks":
+                case "scheduling":
+                    // The webhooks scenario publishes PostEvents in the scheduling service's place, so as its broker
+                    // user: no other service's may (deploy/rabbitmq/permissions.tsv).
                     stack._bus = new BusSettings(environment["RabbitMq__Host"], ushort.Parse(environment["RabbitMq__Port"], CultureInfo.InvariantCulture),
                         environment["RabbitMq__VirtualHost"], environment["RabbitMq__Username"], environment["RabbitMq__Password"]);
                     break;
