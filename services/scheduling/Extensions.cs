@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Api;
 using ScheduledPosts.Scheduling.Retention;
@@ -24,13 +25,15 @@ public static class Extensions
     {
         var services = builder.Services;
         services.AddPostgres(builder.Configuration, Schema);
+        services.AddPostgresPool(PublishingOptions.Pool, provider => provider.GetRequiredService<IOptions<PublishingOptions>>().Value.PoolSize);
         services.AddRabbitMqBus(builder.Configuration);
         services.AddGrpcServerDefaults();
         // The gateway forwards the API's callers; the publisher calls Targets with its own key pair.
         builder.AddInternalIdentity(Audience, InternalIssuers.Gateway, InternalIssuers.Publisher);
 
         services.AddOptions<PostOptions>().BindConfiguration(PostOptions.Section).ValidateOnStart();
-        services.AddOptions<PublishingOptions>().BindConfiguration(PublishingOptions.Section).ValidateOnStart();
+        services.AddOptions<PublishingOptions>().BindConfiguration(PublishingOptions.Section)
+            .Validate(o => o.PoolSize > 0, "Publishing:PoolSize must be positive.").ValidateOnStart();
         services.AddOptions<DispatcherOptions>().BindConfiguration(DispatcherOptions.Section)
             .Validate(o => o.IsValid(), "Dispatcher: BatchSize, InFlightPerWorkspace and every interval must be positive.").ValidateOnStart();
 
@@ -62,6 +65,7 @@ public static class Extensions
         services.AddSingleton<PostReader>();
         services.AddSingleton<PostCommands>();
         services.AddSingleton<ClaimStore>();
+        services.AddSingleton<PostTurns>();
         services.AddSingleton<TargetClaims>();
         // Where a Mastodon instanceUrl may point: checked when the account is connected; the publisher checks again when it connects.
         services.AddOutboundPolicy();

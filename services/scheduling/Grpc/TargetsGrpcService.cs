@@ -25,7 +25,8 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
         // Read before the claim, so a failure here leaves nothing claimed (the publisher retries the message). A
         // post's media links change only while it is a draft, whose targets cannot be claimed.
         var postMedia = await media.OfPostAsync(request.PostId, context.CancellationToken);
-        var (target, reason) = await claims.ClaimAsync(request.PostId, request.TargetId, request.ScheduleVersion);
+        // The call's token is cancelled when the publisher's deadline passes: a claim it no longer waits for is not granted.
+        var (target, reason) = await claims.ClaimAsync(request.PostId, request.TargetId, request.ScheduleVersion, context.CancellationToken);
         if (target is null)
         {
             return new ClaimTargetResponse { Claimed = false, Reason = reason };

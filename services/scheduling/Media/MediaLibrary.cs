@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Npgsql;
 using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.Scheduling.Publishing;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 
@@ -31,7 +32,12 @@ public enum LeasedMediaAccess
 /// Uploads (multipart, streamed straight to storage with the size limit enforced while streaming, the type checked
 /// against the file's own first bytes) and media metadata.
 /// </summary>
-public sealed class MediaLibrary(NpgsqlDataSource dataSource, IMediaStorage storage, IOptions<MediaOptions> options, TimeProvider clock)
+public sealed class MediaLibrary(
+    NpgsqlDataSource dataSource,
+    [FromKeyedServices(PublishingOptions.Pool)] NpgsqlDataSource publishing,
+    IMediaStorage storage,
+    IOptions<MediaOptions> options,
+    TimeProvider clock)
 {
     /// <summary>Accepted types and the magic bytes that prove them (offset, bytes).</summary>
     private static readonly Dictionary<string, Func<byte[], bool>> Signatures = new(StringComparer.OrdinalIgnoreCase)
@@ -94,10 +100,10 @@ public sealed class MediaLibrary(NpgsqlDataSource dataSource, IMediaStorage stor
             : new MediaItem(row.Id, row.ContentType, row.SizeBytes, row.Filename, new DateTimeOffset(DateTime.SpecifyKind(row.CreatedAt, DateTimeKind.Utc)));
     }
 
-    /// <summary>A post's media, in order, as its targets publish them.</summary>
+    /// <summary>A post's media, in order, as its targets publish them. Part of a claim: on the publishing path's pool.</summary>
     public async Task<IReadOnlyList<PostMedia>> OfPostAsync(string postId, CancellationToken ct = default)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var connection = await publishing.OpenConnectionAsync(ct);
         return [.. await connection.QueryAsync<PostMedia>("""
             SELECT m.id, m.content_type, m.size_bytes, m.filename, pm.alt_text
             FROM post_media pm JOIN media m ON m.id = pm.media_id
@@ -111,7 +117,7 @@ public sealed class MediaLibrary(NpgsqlDataSource dataSource, IMediaStorage stor
     /// </summary>
     public async Task<(LeasedMediaAccess Access, Stream? Content)> OpenLeasedAsync(string targetId, Guid leaseToken, string mediaId, CancellationToken ct)
     {
-        await using (var connection = await dataSource.OpenConnectionAsync(ct))
+        await using (var connection = await publishing.OpenConnectionAsync(ct))
         {
             // No such target reads as (false, false): not leased.
             var (leased, carried) = await connection.QuerySingleOrDefaultAsync<(bool Leased, bool Carried)>($"""

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.Scheduling.Publishing;
 using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Json;
 
@@ -64,7 +65,8 @@ public sealed class DispatcherOptions
 /// (docs/publishing.md#fair-shares). Sleeps until the next due time, woken early by NOTIFY when a sooner message is written.
 /// </summary>
 public sealed partial class Dispatcher(
-    NpgsqlDataSource dataSource,
+    // Its own pool: a burst of API requests cannot keep a due message waiting for a connection.
+    [FromKeyedServices(PublishingOptions.Pool)] NpgsqlDataSource dataSource,
     [FromKeyedServices(PostgresExtensions.Listener)] NpgsqlDataSource listeners,
     IBus bus,
     IOptions<DispatcherOptions> options,

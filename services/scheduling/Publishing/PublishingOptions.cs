@@ -5,6 +5,19 @@ public sealed class PublishingOptions
 {
     public const string Section = "Publishing";
 
+    /// <summary>
+    /// The key of the connection pool of the publishing path — the dispatcher, claims, renewals, reports and the reaper
+    /// — apart from the API's (docs/publishing.md#fair-shares).
+    /// </summary>
+    public const string Pool = "publishing";
+
+    /// <summary>
+    /// How many connections the publishing path's own pool may open, beside the API's pool: a burst of API requests
+    /// (one workspace's users cancelling hundreds of posts at their due time) can take every connection of that one,
+    /// and a due target of another workspace must not wait behind it to be sent or claimed.
+    /// </summary>
+    public int PoolSize { get; set; } = 32;
+
     /// <summary>How long a claimed target is the publisher's before the claim counts as lost.</summary>
     public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(2);
 

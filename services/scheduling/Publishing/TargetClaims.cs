@@ -15,7 +15,9 @@ namespace ScheduledPosts.Scheduling.Publishing;
 /// post row and writes the target, the post's aggregate status and their events in one transaction.
 /// </summary>
 public sealed class TargetClaims(
-    NpgsqlDataSource dataSource,
+    // The publishing path's own pool: a burst of API requests cannot keep a claim or a report waiting for a connection.
+    [FromKeyedServices(PublishingOptions.Pool)] NpgsqlDataSource dataSource,
+    PostTurns turns,
     PostStore posts,
     ClaimStore claims,
     PostEvents events,
@@ -40,13 +42,21 @@ public sealed class TargetClaims(
     /// The publisher takes a due target: scheduled → publishing with a lease. Null (with the reason) when the
     /// post is gone, the message is stale, or the target is no longer waiting (cancelled, already claimed).
     /// </summary>
-    public async Task<(ClaimedTarget? Target, string Reason)> ClaimAsync(string postId, string targetId, long scheduleVersion)
+    /// <param name="callerGaveUp">
+    /// Cancelled when the caller no longer waits for the answer (its deadline passed): a claim granted then would leave
+    /// its target claimed by nobody until the lease ran out, so it is not granted (nothing is changed).
+    /// </param>
+    /// <exception cref="OperationCanceledException"><paramref name="callerGaveUp"/> was cancelled before the claim was granted.</exception>
+    public async Task<(ClaimedTarget? Target, string Reason)> ClaimAsync(string postId, string targetId, long scheduleVersion,
+        CancellationToken callerGaveUp = default)
     {
-        await using var connection = await dataSource.OpenConnectionAsync();
+        // Claims of one post wait for their turn here, holding no connection (the post's row lock would order them anyway).
+        using var turn = await turns.TakeAsync(postId, callerGaveUp);
+        await using var connection = await dataSource.OpenConnectionAsync(callerGaveUp);
         // On its own, before the claim takes any lock: it may wait for the dispatcher to commit the batch that sent the
         // message, and a cancel holding the post's lock may wait for it in turn.
         await outbox.MarkPickedUpAsync(connection, targetId);
-        await using var tx = await connection.BeginTransactionAsync();
+        await using var tx = await connection.BeginTransactionAsync(callerGaveUp);
         var post = await posts.LockAsync(tx, postId);
         if (post is null)
         {
@@ -71,7 +81,10 @@ public sealed class TargetClaims(
             await events.EmitAsync<PostPublishing>(tx, "post.publishing", postId);
         }
 
-        await tx.CommitAsync();
+        // Not granted to a caller that stopped waiting while the claim queued (the transaction rolls back). A caller
+        // that gives up between this check and the commit is the lease's to settle, as before.
+        callerGaveUp.ThrowIfCancellationRequested();
+        await tx.CommitAsync(CancellationToken.None);
         return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.AccountId, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
             claimed.FirstComment, claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount,
             accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch), "claimed");

@@ -36,6 +36,7 @@ public static class PostgresExtensions
             // five statements each time a connection is returned, a dozen times per published target.
             NoResetOnClose = true,
         };
+        services.AddSingleton(new PoolSettings(builder.ConnectionString));
         services.AddSingleton(_ => new NpgsqlDataSourceBuilder(builder.ConnectionString).Build());
         services.AddKeyedSingleton(Listener, (_, _) =>
             new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false }.ConnectionString).Build());
@@ -44,6 +45,21 @@ public static class PostgresExtensions
         services.ConfigureOpenTelemetryMeterProvider(metrics => metrics.AddMeter("Npgsql"));
         return services;
     }
+
+    /// <summary>
+    /// A pooled <see cref="NpgsqlDataSource"/> keyed <paramref name="key"/>, on the same database as the main one (call
+    /// <see cref="AddPostgres"/> first) but with a pool of its own of at most <paramref name="maxConnections"/>: the work
+    /// that uses it never waits for a connection behind the main pool's callers. The server's <c>max_connections</c>
+    /// must leave room for both pools of every replica.
+    /// </summary>
+    public static IServiceCollection AddPostgresPool(this IServiceCollection services, string key, Func<IServiceProvider, int> maxConnections)
+        => services.AddKeyedSingleton(key, (provider, _) => new NpgsqlDataSourceBuilder(
+            new NpgsqlConnectionStringBuilder(provider.GetRequiredService<PoolSettings>().ConnectionString)
+            {
+                MaxPoolSize = maxConnections(provider),
+            }.ConnectionString).Build());
+
+    private sealed record PoolSettings(string ConnectionString);
 
     private sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck
     {
