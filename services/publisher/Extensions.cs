@@ -101,6 +101,8 @@ public static class Extensions
             o.StopTimeout = consumer.Value.ShutdownTimeout;
         });
         services.AddOptions<HostOptions>().Configure<IOptions<ConsumerOptions>>((o, consumer) => o.ShutdownTimeout = consumer.Value.ShutdownTimeout);
+        // Before the bus (hosted services start in order): the first due targets after a start find the claim path warm.
+        services.AddHostedService<ClaimPathWarmup>();
         services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<TargetDueConsumer, TargetDueConsumerDefinition>());
         return builder;
     }

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Publisher.Publishing;
 using ScheduledPosts.ServiceDefaults.Identity;
 using ScheduledPosts.Testing;
 
@@ -99,6 +100,13 @@ public sealed class FakeTargetsService(InternalTokenValidator validator) : Targe
     public override Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
     {
         Authenticate(context);
+        // The publisher's probe at start names a target that does not exist, as the real service would answer it; the
+        // tests see only the claims of their own messages.
+        if (request.TargetId == ClaimPathWarmup.Probe.TargetId)
+        {
+            return Task.FromResult(new ClaimTargetResponse { Claimed = false, Reason = "not_found" });
+        }
+
         Claims.Enqueue(request);
         return Task.FromResult(OnClaim(request));
     }
