@@ -64,9 +64,12 @@ public sealed class SlowAndNoisyTests(ITestOutputHelper output)
         var single = await burst.AddPostAsync(quietClient, quietAccount, burst.FirstDue);
 
         string target = single.TargetIds[0];
+        // Patience counts from the due time: on a loaded machine the burst's lead (sized by how fast the parked posts were
+        // created) can be longer than the patience itself.
+        var untilDue = single.Due - DateTimeOffset.UtcNow;
         var publishedAt = await Eventually.Until(
             () => system.QueryAsync($"SELECT published_at FROM scheduling.targets WHERE id = '{target}' AND status = 'published'", r => r.GetDateTime(0)),
-            rows => rows.Count == 1, Patience, "the other workspace's post to be published");
+            rows => rows.Count == 1, Patience + (untilDue > TimeSpan.Zero ? untilDue : TimeSpan.Zero), "the other workspace's post to be published");
         long backlog = await system.CountAsync($"""
             SELECT count(*) FROM scheduling.targets t JOIN scheduling.posts p ON p.id = t.post_id
             WHERE p.workspace_id = '{system.Workspace}' AND t.status IN ('scheduled', 'publishing') AND p.scheduled_for < clock_timestamp()
@@ -80,10 +83,11 @@ public sealed class SlowAndNoisyTests(ITestOutputHelper output)
             $"({string.Join(", ", trail)}), with {backlog} of the busy workspace's 5000 due targets still waiting");
 
         // Not behind the backlog: without turns and shares it would be sent, and taken from the queue, after all 5,000.
-        // (The issue's bound of 5 s is not met yet on this 2-core machine: see docs/guarantees.md#known-limits.)
         Assert.True(backlog > 2500, $"published {late.TotalSeconds:0.00} s late, with only {backlog} of the backlog left: it waited behind the backlog");
 
         await Invariants.HoldAsync(system, burst, TimeSpan.FromSeconds(300));
+        // The issue's bound (docs/guarantees.md#known-limits: what it takes on a loaded two-core machine).
+        Assert.True(late < TimeSpan.FromSeconds(5), $"published {late.TotalSeconds:0.00} s after its due time, not within 5 s");
     }
 
     [Fact]
