@@ -9,4 +9,8 @@ public sealed record ApiKeyCaller(string KeyId, string WorkspaceId, string Role,
     public InternalIdentity Identity { get; } = new(WorkspaceId, KeyId, Scopes);
 
     public bool HasScope(string scope) => Scopes.Contains(scope);
+
+    /// <summary>The caller the API key scheme authenticated this request as, if any.</summary>
+    public static ApiKeyCaller? Of(HttpContext context)
+        => context.User.Identities.OfType<ApiKeyIdentity>().FirstOrDefault()?.Caller;
 }

@@ -32,12 +32,12 @@ public sealed class GatewayTransforms(InternalTokenIssuer issuer) : ITransformPr
         {
             RequestTransform.RemoveHeader(transform, InternalIdentity.Header);
             RequestTransform.RemoveHeader(transform, HeaderNames.Authorization);
-            RequestTransform.RemoveHeader(transform, ApiKeyAuthentication.ApiKeyHeader);
+            RequestTransform.RemoveHeader(transform, ApiKeyAuthenticationHandler.ApiKeyHeader);
             RequestTransform.RemoveHeader(transform, RequestIds.Header);
 
             var headers = transform.ProxyRequest.Headers;
             headers.TryAddWithoutValidation(RequestIds.Header, RequestIds.Get(transform.HttpContext));
-            if (ApiKeyAuthentication.Caller(transform.HttpContext) is { } caller)
+            if (ApiKeyCaller.Of(transform.HttpContext) is { } caller)
             {
                 headers.TryAddWithoutValidation(InternalIdentity.Header,
                     issuer.Issue(caller.Identity, audience, transform.ProxyRequest.Method.Method, DestinationPath(transform)));

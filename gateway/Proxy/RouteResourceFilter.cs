@@ -6,7 +6,8 @@ namespace ScheduledPosts.Gateway.Proxy;
 
 /// <summary>
 /// Refuses a proxy configuration with a route that would escape the API key check: every route lives under
-/// <c>/v1/</c> and names the resource whose scopes guard it (<c>"Metadata": {"Resource": "posts"}</c>). A route may
+/// <c>/v1/</c> and names the policy of the resource whose scopes guard it (<c>"AuthorizationPolicy": "posts"</c>, see
+/// <see cref="ScopePolicies"/>). A route may
 /// raise its request body limit (<c>"MaxRequestBodyBytes": "104857600"</c>, for uploads); it must be a positive number.
 /// </summary>
 public sealed class RouteResourceFilter : IProxyConfigFilter
@@ -22,14 +23,13 @@ public sealed class RouteResourceFilter : IProxyConfigFilter
             throw new InvalidOperationException($"Proxy route '{route.RouteId}' must match a path under /v1/.");
         }
 
-        string? resource = route.Metadata?.GetValueOrDefault(ResourceScope.MetadataKey);
-        if (resource is null || !Scopes.Resources.Contains(resource))
+        if (route.AuthorizationPolicy is not { } policy || !Scopes.Resources.Contains(policy))
         {
             throw new InvalidOperationException(
-                $"Proxy route '{route.RouteId}' must declare Metadata.{ResourceScope.MetadataKey}, one of: {string.Join(", ", Scopes.Resources)}.");
+                $"Proxy route '{route.RouteId}' must name its resource's AuthorizationPolicy, one of: {string.Join(", ", Scopes.Resources)}.");
         }
 
-        if (route.Metadata!.ContainsKey(MaxBodyBytesKey) && MaxBodyBytes(route) is null)
+        if (route.Metadata?.ContainsKey(MaxBodyBytesKey) == true && MaxBodyBytes(route) is null)
         {
             throw new InvalidOperationException($"Proxy route '{route.RouteId}' has a Metadata.{MaxBodyBytesKey} that is not a positive number of bytes.");
         }
