@@ -185,6 +185,16 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
     }
 
     [Theory]
+    [InlineData("/v1/nope")]
+    [InlineData("/v1/postsx")]
+    public async Task A_path_under_v1_that_matches_nothing_still_needs_a_key(string path)
+    {
+        var response = await _client.SendAsync(HttpMethod.Get, path);
+
+        await response.AssertEnvelopeAsync(HttpStatusCode.Unauthorized, "UNAUTHENTICATED");
+    }
+
+    [Theory]
     [InlineData("GET", "/v1/webhook-endpoints")]
     [InlineData("POST", "/v1/webhook-deliveries/dlv_1/redeliver")]
     public async Task A_service_that_is_down_is_an_unavailable_envelope(string method, string path)
