@@ -197,7 +197,20 @@ public abstract class WebhooksApp : IAsyncLifetime, IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception) where T : class => Task.CompletedTask;
+        /// <summary>Why the consumer refused an event, by event id (the last reason).</summary>
+        public string? Fault(string eventId) => _faults.GetValueOrDefault(eventId);
+
+        private readonly ConcurrentDictionary<string, string> _faults = new();
+
+        public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception) where T : class
+        {
+            if (context.Message is PostEvent e)
+            {
+                _faults[e.EventId] = exception.Message;
+            }
+
+            return Task.CompletedTask;
+        }
     }
 
     public sealed class CapturedLogs : ILoggerProvider

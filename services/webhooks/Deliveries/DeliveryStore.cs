@@ -43,6 +43,13 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     public async Task<int?> RecordEventAsync(PostEvent e, string body, DateTimeOffset now, CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
+        // A post lives in one workspace: an event that moves a post seen before to another is forged (or a bug).
+        if (await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE post_id = @PostId AND workspace_id <> @WorkspaceId)", new { e.PostId, e.WorkspaceId }, cancellationToken: ct)))
+        {
+            throw new RefusedPostEventException($"Event refused: post {e.PostId} belongs to another workspace.");
+        }
+
         string[] endpointIds = [.. await connection.QueryAsync<string>(new CommandDefinition("""
             SELECT id FROM endpoints
             WHERE workspace_id = @WorkspaceId AND enabled AND (@Type = ANY (events) OR '*' = ANY (events))
