@@ -76,7 +76,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
 
         TargetClaims.Outcome outcome = request.OutcomeCase switch
         {
-            CompleteTargetRequest.OutcomeOneofCase.Published => new TargetClaims.Published(request.Published.ExternalPostId, NullIfEmpty(request.Published.ExternalUrl)),
+            CompleteTargetRequest.OutcomeOneofCase.Published => new TargetClaims.Published(request.Published.ExternalPostId, LinkOrNull(request.Published.ExternalUrl)),
             CompleteTargetRequest.OutcomeOneofCase.Failed => new TargetClaims.Failed(request.Failed.ErrorCode, request.Failed.ErrorMessage, request.Failed.Retryable),
             _ => throw ApiException.Validation("outcome", "Either published or failed is required."),
         };
@@ -123,5 +123,12 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
         }
     }
 
-    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+    /// <summary>
+    /// The published post's link as the API will show it: only an absolute http(s) URL of sane length. The platform
+    /// chose it, and a client UI may render it as a link (a <c>javascript:</c> URL would run there).
+    /// </summary>
+    internal static string? LinkOrNull(string value)
+        => value.Length is > 0 and <= 2048 && Uri.TryCreate(value, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp)
+            ? value
+            : null;
 }
