@@ -78,6 +78,7 @@ public static class Extensions
         app.MapMediaApi();
         app.MapSettingsApi();
         app.MapSocialAccountsApi();
+        app.MapPlatformsApi();
         app.MapGrpcService<TargetsGrpcService>().RequireAuthorization(InternalPolicies.Targets);
         app.MapGrpcService<PostsGrpcService>();
         app.MapGrpcServerDefaults();

@@ -32,7 +32,9 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
 
         if (!Platforms.Known.TryGetValue(request.Platform, out var platform))
         {
-            throw ApiException.Validation("platform", $"Unsupported platform '{request.Platform}'. Supported: {string.Join(", ", Platforms.Known.Keys.Order())}.");
+            throw ApiException.Validation("platform", PlatformCatalogue.All.Any(p => p.Platform == request.Platform)
+                ? $"The platform '{request.Platform}' is not supported yet. Supported: {string.Join(", ", Platforms.Known.Keys.Order())} (GET /v1/platforms)."
+                : $"Unknown platform '{request.Platform}'. Supported: {string.Join(", ", Platforms.Known.Keys.Order())} (GET /v1/platforms).");
         }
 
         if (string.IsNullOrWhiteSpace(request.Handle) || request.Handle.Length > 255)
