@@ -42,9 +42,9 @@ public sealed class PublicApiTests(PublicApiTests.AddressedStack stack) : IClass
               info-license: off
             """);
 
-        var (exitCode, output) = await RunAsync("npx", ["--yes", Linter, "lint", "openapi.json", "--config", "redocly.yaml", "--format", "stylish"], dir);
+        var (exitCode, output, errors) = await Processes.RunAsync("npx", ["--yes", Linter, "lint", "openapi.json", "--config", "redocly.yaml", "--format", "stylish"], dir);
 
-        Assert.True(exitCode == 0, $"redocly lint failed ({exitCode}); document kept at {document}:\n{output}");
+        Assert.True(exitCode == 0, $"redocly lint failed ({exitCode}); document kept at {document}:\n{output}{errors}");
         Directory.Delete(dir, recursive: true); // only on success: a failed lint leaves the document there to look at
     }
 
@@ -208,7 +208,7 @@ public sealed class PublicApiTests(PublicApiTests.AddressedStack stack) : IClass
         foreach (var (method, path, status, withKey) in calls)
         {
             string requestId = $"e2e-{Guid.NewGuid():N}";
-            using var client = withKey ? stack.ClientWithKey(Stack.BootstrapKey) : new HttpClient { BaseAddress = stack.Gateway.BaseAddress };
+            using var client = withKey ? stack.ClientWithKey(Stack.BootstrapKey) : stack.NewGatewayClient();
             using var request = new HttpRequestMessage(new HttpMethod(method), path);
             request.Headers.Add("X-Request-Id", requestId);
 
@@ -231,25 +231,5 @@ public sealed class PublicApiTests(PublicApiTests.AddressedStack stack) : IClass
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("500", response.Headers.GetValues("RateLimit-Limit").Single());
         Assert.True(int.Parse(response.Headers.GetValues("RateLimit-Remaining").Single(), System.Globalization.CultureInfo.InvariantCulture) < 500);
-    }
-
-    private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] arguments, string directory)
-    {
-        var info = new ProcessStartInfo(file, arguments)
-        {
-            WorkingDirectory = directory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.Environment["NO_UPDATE_NOTIFIER"] = "1";
-        info.Environment["REDOCLY_TELEMETRY"] = "off";
-        info.Environment["REDOCLY_SUPPRESS_UPDATE_NOTICE"] = "true";
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout + await stderr);
     }
 }

@@ -59,12 +59,15 @@ public sealed class PublicApiDocumentTests(PublicApiFixture fixture) : IClassFix
 
         Assert.StartsWith("3.1", document.GetProperty("openapi").GetString(), StringComparison.Ordinal);
         var paths = document.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
-        Assert.Equal(["/admin/workspaces", "/v1/api-keys", "/v1/api-keys/{id}", "/v1/posts", "/v1/posts/{id}", "/v1/webhook-endpoints"], paths);
+        // The Layers alias of GET /v1/posts/{id} (a route that rewrites its path) is documented under its own path.
+        Assert.Equal(["/admin/workspaces", "/v1/api-keys", "/v1/api-keys/{id}", "/v1/posts", "/v1/posts/{id}", "/v1/scheduled-posts/{id}", "/v1/webhook-endpoints"], paths);
+        Assert.Equal(["scheduled-posts-get"], Tags(document, "/v1/scheduled-posts/{id}", "get"));
+        Assert.Equal("scheduledPostsGet", document.GetProperty("paths").GetProperty("/v1/scheduled-posts/{id}").GetProperty("get").GetProperty("operationId").GetString());
         Assert.Equal(["posts"], Tags(document, "/v1/posts", "post"));
         Assert.Equal(["webhook-endpoints"], Tags(document, "/v1/webhook-endpoints", "get"));
         Assert.Equal(["api-keys"], Tags(document, "/v1/api-keys", "post"));
         var declaredTags = document.GetProperty("tags").EnumerateArray().Select(t => t.GetProperty("name").GetString()).ToList();
-        Assert.Equal(["admin", "api-keys", "posts", "webhook-endpoints"], declaredTags);
+        Assert.Equal(["admin", "api-keys", "posts", "scheduled-posts-get", "webhook-endpoints"], declaredTags);
         Assert.Equal("http://localhost", document.GetProperty("servers")[0].GetProperty("url").GetString());
     }
 

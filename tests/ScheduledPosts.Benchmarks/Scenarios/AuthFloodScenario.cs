@@ -13,8 +13,10 @@ namespace ScheduledPosts.Benchmarks.Scenarios;
 /// <summary>
 /// Scenario 5 (issue 14): what a flood of made-up API keys costs a caller with a valid one. A valid key reads one post
 /// through the gateway, one request at a time: first alone (the unloaded figure), then while 10,000 requests with random,
-/// well-formed keys arrive from 256 client addresses (127.77.x.y, each its own connections, 64 at once). Target: the
-/// valid key's p99 stays within 2× of its unloaded p99. Every flood request must be refused, 401 or 429.
+/// well-formed keys arrive from 256 client addresses (127.77.x.y, each its own connections) at 1,000 per second, at
+/// most 64 at once. The flood is paced because its generator shares this machine's cores with the suite: sent as fast
+/// as it can go, it would measure the two cores it takes from the gateway, not what the gateway does with bad keys.
+/// Target: the valid key's p99 stays within 2× of its unloaded p99. Every flood request must be refused, 401 or 429.
 /// </summary>
 public static class AuthFloodScenario
 {
@@ -23,6 +25,7 @@ public static class AuthFloodScenario
     private const int FloodRequests = 10_000;
     private const int FloodAddresses = 256;
     private const int FloodConcurrency = 64;
+    private const double FloodPerSecond = 1_000;
     private const int UnloadedSample = 1_000;
 
     public static async Task RunAsync(Report report, StackSource stacks)
@@ -47,7 +50,7 @@ public static class AuthFloodScenario
         var loadedDistribution = Distribution.Of(loaded.Latencies);
         report.Rows.Add(new Row(Name, "valid key, alone", unloaded.Latencies.Count, unloadedDistribution,
             Report.PerSecond(unloaded.Latencies.Count / unloaded.Elapsed.TotalSeconds, "reqs")));
-        report.Rows.Add(new Row(Name, $"valid key, during {FloodRequests:N0} bad keys from {FloodAddresses} addresses", loaded.Latencies.Count,
+        report.Rows.Add(new Row(Name, $"valid key, during {FloodRequests:N0} bad keys from {FloodAddresses} addresses at {FloodPerSecond:N0}/s", loaded.Latencies.Count,
             loadedDistribution, Report.PerSecond(loaded.Latencies.Count / loaded.Elapsed.TotalSeconds, "reqs"),
             $"p99 ≤ 2 × alone ({Report.Ms(2 * unloadedDistribution?.P99)})", Report.AtMost(loadedDistribution?.P99, 2 * (unloadedDistribution?.P99 ?? 0))));
         report.Rows.Add(new Row(Name, $"bad keys ({flood.Unauthorized:N0} × 401, {flood.Throttled:N0} × 429 without a lookup)", flood.Latencies.Count,
@@ -112,6 +115,13 @@ public static class AuthFloodScenario
                 {
                     for (int i = Interlocked.Increment(ref next); i < FloodRequests; i = Interlocked.Increment(ref next))
                     {
+                        // Open loop: request i leaves at its own moment, however long the earlier ones took.
+                        var due = TimeSpan.FromSeconds(i / FloodPerSecond) - watch.Elapsed;
+                        if (due > TimeSpan.Zero)
+                        {
+                            await Task.Delay(due);
+                        }
+
                         await SendAsync(clients[i % FloodAddresses]);
                     }
                 })));
