@@ -78,6 +78,49 @@ public sealed partial class BlueskyConnectorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_token_that_expires_during_an_image_upload_is_refreshed_and_the_image_sent_again_from_its_start()
+    {
+        int opened = 0;
+        var image = new UploadMedia("one.png", "image/png", _ =>
+        {
+            Interlocked.Increment(ref opened);
+            return Task.FromResult<Stream>(new MemoryStream([0x89, 0x50, 0x4E, 0x47]));
+        }, "A picture", 4);
+        // The kept session of an earlier post; its access token expires between the lookup and the image upload.
+        Assert.IsType<ConnectorResult.Published>(await Connector().PublishAsync(Upload("Earlier"), CancellationToken.None));
+        _pds.Fault = (_, nsid) =>
+        {
+            if (nsid == "com.atproto.repo.uploadBlob" && _pds.Requests.Count(r => r.Nsid == nsid) == 1)
+            {
+                _pds.ExpireAccessTokens();
+                return Task.FromResult<IResult?>(FakeBluesky.Error(400, "ExpiredToken", "Token has expired"));
+            }
+
+            return Task.FromResult<IResult?>(null);
+        };
+
+        Assert.IsType<ConnectorResult.Published>(await Connector().PublishAsync(Upload("Picture") with { Media = [image] }, CancellationToken.None));
+
+        Assert.Equal((2, 1, 1), (opened, _pds.SessionsRefreshed, _pds.SessionsCreated));
+        var blob = Assert.Single(_pds.Blobs.Values);
+        Assert.Equal(4, blob.Size);
+        Assert.Equal(2, _pds.Records.Count);
+    }
+
+    [Fact]
+    public async Task A_mention_that_cannot_be_resolved_for_now_fails_the_attempt_retryably_before_anything_is_posted()
+    {
+        _pds.Fault = (_, nsid) => Task.FromResult<IResult?>(nsid == "com.atproto.identity.resolveHandle"
+            ? FakeBluesky.Error(502, "UpstreamFailure", "Upstream Failure")
+            : null);
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await Connector().PublishAsync(Upload("Hi @bob.test"), CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.PlatformError, true, false), (failed.Code, failed.Retryable, failed.OutcomeUnknown));
+        Assert.Empty(_pds.Records);
+    }
+
+    [Fact]
     public async Task A_refused_refresh_token_signs_in_again_once()
     {
         Assert.IsType<ConnectorResult.Published>(await Connector().PublishAsync(Upload("First"), CancellationToken.None));
