@@ -1,10 +1,12 @@
+using System.Globalization;
+
 namespace ScheduledPosts.Contracts.Platforms;
 
 /// <summary>
 /// What a platform accepts, as the publisher's connectors honour it and the scheduling service checks posts against it.
 /// </summary>
 /// <param name="Platform">The platform name as stored with a social account (<c>sandbox</c>, <c>mastodon</c>, …).</param>
-/// <param name="MaxCaptionLength">The most characters (Unicode code points) a caption may have.</param>
+/// <param name="MaxCaptionLength">The most characters a caption may have, counted in <paramref name="CaptionUnit"/>.</param>
 /// <param name="SupportsIdempotencyKey">
 /// The platform dedupes a repeated request by key, so an attempt whose outcome is unknown may be retried.
 /// </param>
@@ -12,6 +14,9 @@ namespace ScheduledPosts.Contracts.Platforms;
 /// <param name="MediaKinds">The media kinds a post may carry (<see cref="MediaKind"/>).</param>
 /// <param name="MaxMedia">The most media files one post may carry.</param>
 /// <param name="VideoOrAudioAlone">A video or audio file must be a post's only media.</param>
+/// <param name="CaptionUnit">What <paramref name="MaxCaptionLength"/> counts: code points, or graphemes.</param>
+/// <param name="MaxCaptionBytes">The most UTF-8 bytes a caption may have as well, when the platform has such a limit.</param>
+/// <param name="MaxMediaBytes">The largest media file the platform takes, in bytes, when it has a limit of its own.</param>
 public sealed record PlatformCapabilities(
     string Platform,
     int MaxCaptionLength,
@@ -19,13 +24,36 @@ public sealed record PlatformCapabilities(
     bool SupportsFirstComment,
     IReadOnlyList<string> MediaKinds,
     int MaxMedia,
-    bool VideoOrAudioAlone = false);
+    bool VideoOrAudioAlone = false,
+    CaptionUnit CaptionUnit = CaptionUnit.CodePoints,
+    int? MaxCaptionBytes = null,
+    long? MaxMediaBytes = null)
+{
+    /// <summary>The length of <paramref name="text"/> as the platform counts it (<see cref="CaptionUnit"/>).</summary>
+    public int CaptionLength(string text) => CaptionUnit switch
+    {
+        // StringInfo counts extended grapheme clusters (UAX #29): a family emoji or a flag is one.
+        CaptionUnit.Graphemes => new StringInfo(text).LengthInTextElements,
+        _ => text.EnumerateRunes().Count(),
+    };
+}
+
+/// <summary>How a platform counts a caption's characters.</summary>
+public enum CaptionUnit
+{
+    /// <summary>Unicode code points (Mastodon): an emoji built of several code points counts as several.</summary>
+    CodePoints,
+
+    /// <summary>Grapheme clusters, the characters a reader sees (Bluesky's <c>maxGraphemes</c>).</summary>
+    Graphemes,
+}
 
 /// <summary>The platforms the publisher has connectors for: the one table both services read.</summary>
 public static class Platforms
 {
     public const string Sandbox = "sandbox";
     public const string Mastodon = "mastodon";
+    public const string Bluesky = "bluesky";
 
     /// <summary>By platform name, case-insensitively.</summary>
     public static IReadOnlyDictionary<string, PlatformCapabilities> Known { get; } =
@@ -36,6 +64,13 @@ public static class Platforms
             // to a post that already contains images"), https://docs.joinmastodon.org/methods/statuses/#create.
             [Mastodon] = new(Mastodon, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true,
                 [MediaKind.Image, MediaKind.Video, MediaKind.Audio], MaxMedia: 4, VideoOrAudioAlone: true),
+            // Bluesky (AT Protocol), from the lexicons of github.com/bluesky-social/atproto: app.bsky.feed.post's text is
+            // at most 300 graphemes and 3000 UTF-8 bytes (lexicon maxLength counts UTF-8 bytes); app.bsky.embed.images holds
+            // at most 4 images of at most 2,000,000 bytes each ("formerly limited to 1 MB"); a first comment is a reply
+            // record. Retrying is safe: the connector writes each post under a record key derived from the idempotency
+            // key, and a repository holds one record per key (services/publisher/Connectors/Bluesky/README.md).
+            [Bluesky] = new(Bluesky, 300, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4,
+                CaptionUnit: CaptionUnit.Graphemes, MaxCaptionBytes: 3000, MaxMediaBytes: 2_000_000),
             // The project's sandbox platform speaks the same subset with the same limits; it takes images only.
             [Sandbox] = new(Sandbox, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4),
         };

@@ -3,6 +3,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
+using ScheduledPosts.Publisher.Connectors.Bluesky;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Publisher.Consumers;
@@ -75,8 +76,18 @@ public static class Extensions
         services.AddOutboundPolicy();
         services.AddHttpClient<MastodonConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<MastodonOptions>>().Value.Timeout)
             .UseOutboundPolicy();
+        services.AddOptions<BlueskyOptions>()
+            .BindConfiguration(BlueskyOptions.Section)
+            .Validate(o => o.Timeout > TimeSpan.Zero, "Bluesky:Timeout must be positive.")
+            .ValidateOnStart();
+        // Each account names its own PDS, as a Mastodon account its instance: the same policy, no redirects. The sessions
+        // live as long as the process, so an app password is not exchanged again for every post.
+        services.AddSingleton<BlueskySessions>();
+        services.AddHttpClient<BlueskyConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<BlueskyOptions>>().Value.Timeout)
+            .UseOutboundPolicy();
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<SandboxConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<BlueskyConnector>());
         services.AddScoped<ConnectorRegistry>();
 
         services.AddOptions<UploadLimitsOptions>()

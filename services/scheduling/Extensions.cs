@@ -63,7 +63,7 @@ public static class Extensions
         services.AddSingleton<PostCommands>();
         services.AddSingleton<ClaimStore>();
         services.AddSingleton<TargetClaims>();
-        // Where a Mastodon instanceUrl may point: checked when the account is connected; the publisher checks again when it connects.
+        // Where a Mastodon instanceUrl or a Bluesky service may point: checked when the account is connected; the publisher checks again when it connects.
         services.AddOutboundPolicy();
         services.AddSingleton<SocialAccounts>();
         services.AddHostedService<Dispatcher>();

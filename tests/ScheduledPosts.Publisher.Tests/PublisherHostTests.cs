@@ -12,6 +12,7 @@ using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
+using ScheduledPosts.Publisher.Connectors.Bluesky;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Publisher.Publishing;
@@ -50,7 +51,8 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
         await _scheduling.DisposeAsync();
     }
 
-    private WebApplicationFactory<TargetPublisher> Publisher(Dictionary<string, string>? settings = null, FakeScheduling? schedulingOverSockets = null)
+    private WebApplicationFactory<TargetPublisher> Publisher(Dictionary<string, string>? settings = null, FakeScheduling? schedulingOverSockets = null,
+        FakeBluesky? bluesky = null)
     {
         var factory = new WebApplicationFactory<TargetPublisher>().WithWebHostBuilder(builder =>
         {
@@ -73,6 +75,10 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
 
                 services.AddHttpClient(nameof(SandboxConnector)).ConfigurePrimaryHttpMessageHandler(() => sandbox.Server.CreateHandler());
                 services.AddHttpClient(nameof(MastodonConnector)).ConfigurePrimaryHttpMessageHandler(_mastodon.CreateHandler);
+                if (bluesky is not null)
+                {
+                    services.AddHttpClient(nameof(BlueskyConnector)).ConfigurePrimaryHttpMessageHandler(bluesky.CreateHandler);
+                }
             });
         });
         _factories.Add(factory);
@@ -97,6 +103,28 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
         Assert.Equal($"http://sandbox.test/@{handle}/{recorded.Id}", completion.Published.ExternalUrl);
         Assert.Equal("lease_tgt_1", completion.LeaseToken);
         Assert.All(_scheduling.Targets.Callers, c => Assert.Equal("svc_publisher", c.KeyId));
+    }
+
+    [Fact]
+    public async Task A_due_Bluesky_target_is_published_through_the_wired_connector_and_completed_with_its_record()
+    {
+        await using var pds = await FakeBluesky.StartAsync();
+        _scheduling.Targets.OnClaim = r =>
+        {
+            var granted = FakeTargetsService.Granted(r, Platforms.Bluesky, FakeBluesky.Handle, "Hello from the publisher, @bob.test");
+            granted.Target.CredentialsJson = FakeBluesky.Credentials();
+            return granted;
+        };
+        var harness = Publisher(bluesky: pds).Services.GetTestHarness();
+
+        await harness.Bus.Publish(new TargetDue("post_1", "tgt_1", 2));
+
+        await Eventually.Until(() => Task.FromResult(_scheduling.Targets.Completions.Count), n => n > 0, TimeSpan.FromSeconds(10), "the target's completion");
+        var completion = Assert.Single(_scheduling.Targets.Completions);
+        var record = Assert.Single(pds.Records);
+        Assert.Equal(record.Uri, completion.Published.ExternalPostId);
+        Assert.Equal($"https://bsky.app/profile/{FakeBluesky.Did}/post/{record.Rkey}", completion.Published.ExternalUrl);
+        Assert.Equal(BlueskyRecordKey.From("tgt_1:publish"), record.Rkey);
     }
 
     [Fact]

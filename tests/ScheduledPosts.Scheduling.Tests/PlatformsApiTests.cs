@@ -35,6 +35,12 @@ public sealed class PlatformsApiTests(SchedulingFactory factory) : IClassFixture
         Assert.True(limits["videoOrAudioAlone"]!.GetValue<bool>());
         Assert.True(limits["firstComment"]!.GetValue<bool>());
         Assert.True(limits["dedupes"]!.GetValue<bool>());
+        Assert.Equal("code_points", limits["captionUnit"]!.GetValue<string>());
+
+        var bluesky = byName["bluesky"];
+        Assert.True(bluesky["supported"]!.GetValue<bool>());
+        Assert.Equal(300, bluesky["capabilities"]!["maxCaptionLength"]!.GetValue<int>());
+        Assert.Equal("graphemes", bluesky["capabilities"]!["captionUnit"]!.GetValue<string>());
 
         // Not supported yet: listed, so a client knows the name and the way in, without limits to check against.
         Assert.False(byName["instagram"]["supported"]!.GetValue<bool>());

@@ -95,6 +95,11 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
 
     private async Task<string?> ValidCredentialsAsync(string platform, Dictionary<string, string>? credentials, CancellationToken ct)
     {
+        if (platform == Platforms.Bluesky)
+        {
+            return await BlueskyCredentialsAsync(credentials, ct);
+        }
+
         if (platform != Platforms.Mastodon)
         {
             return null; // the sandbox platform needs none
@@ -120,5 +125,48 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
         }
 
         return JsonSerializer.Serialize(new Dictionary<string, string> { ["instanceUrl"] = instanceUrl, ["accessToken"] = token });
+    }
+
+    /// <summary>The Bluesky account's PDS when the credentials name none: Bluesky's own, which serves its hosted accounts.</summary>
+    public const string DefaultBlueskyService = "https://bsky.social";
+
+    /// <summary>
+    /// A Bluesky account signs in with an app password (Settings → Privacy and security → App passwords), never the
+    /// account's own: <c>{"identifier": handle or DID, "appPassword": "…", "service": PDS URL, optional}</c>. Only these
+    /// fields are stored; the password is never logged or returned.
+    /// </summary>
+    private async Task<string> BlueskyCredentialsAsync(Dictionary<string, string>? credentials, CancellationToken ct)
+    {
+        if (credentials is null || !credentials.TryGetValue("identifier", out string? identifier) || string.IsNullOrWhiteSpace(identifier))
+        {
+            throw ApiException.Validation("credentials.identifier", "A Bluesky account needs credentials.identifier, the account's handle or DID.");
+        }
+
+        if (!credentials.TryGetValue("appPassword", out string? appPassword) || string.IsNullOrWhiteSpace(appPassword))
+        {
+            throw ApiException.Validation("credentials.appPassword", "A Bluesky account needs credentials.appPassword, an app password made for it.");
+        }
+
+        string service = DefaultBlueskyService;
+        if (credentials.TryGetValue("service", out string? given) && given is not null)
+        {
+            if (!Uri.TryCreate(given, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
+            {
+                throw ApiException.Validation("credentials.service", "credentials.service, when given, must be the PDS's absolute URL.");
+            }
+
+            // The same SSRF guard as a Mastodon instance URL (docs/security.md#outbound-requests); the publisher checks again.
+            if ((outbound.CheckUrl(given, "credentials.service") ?? await outbound.CheckResolvedAsync(given, "credentials.service", ct)) is { } refused)
+            {
+                throw ApiException.Validation("credentials.service", refused);
+            }
+
+            service = given;
+        }
+
+        return JsonSerializer.Serialize(new Dictionary<string, string>
+        {
+            ["identifier"] = identifier.Trim(), ["appPassword"] = appPassword, ["service"] = service,
+        });
     }
 }

@@ -33,7 +33,12 @@ public sealed record PlatformJson(string Platform, bool Supported, string Connec
         => new(entry.Platform, entry.Supported, entry.Connect, entry.Capabilities is { } c ? CapabilitiesJson.From(c) : null);
 }
 
-/// <param name="MaxCaptionLength">The longest caption (and first comment), in characters (Unicode code points).</param>
+/// <param name="MaxCaptionLength">The longest caption (and first comment), counted in <paramref name="CaptionUnit"/>.</param>
+/// <param name="CaptionUnit">
+/// <c>code_points</c> (Unicode code points, Mastodon) or <c>graphemes</c> (the characters a reader sees, Bluesky).
+/// </param>
+/// <param name="MaxCaptionBytes">The most UTF-8 bytes a caption may also have, where the platform says; else null.</param>
+/// <param name="MaxMediaBytes">The largest media file the platform takes, where it has a limit of its own; else null.</param>
 /// <param name="MediaKinds">The media kinds a post may carry: <c>image</c>, <c>video</c>, <c>audio</c>.</param>
 /// <param name="MaxMedia">The most media files one post may carry.</param>
 /// <param name="VideoOrAudioAlone">A video or audio file must be the post's only media.</param>
@@ -42,8 +47,11 @@ public sealed record PlatformJson(string Platform, bool Supported, string Connec
 /// The platform recognises a repeated request, so an attempt whose outcome is unknown is retried without risking a
 /// second copy; elsewhere such a target ends <c>UNKNOWN_OUTCOME</c> unless retried by hand.
 /// </param>
-public sealed record CapabilitiesJson(int MaxCaptionLength, IReadOnlyList<string> MediaKinds, int MaxMedia, bool VideoOrAudioAlone, bool FirstComment, bool Dedupes)
+public sealed record CapabilitiesJson(
+    int MaxCaptionLength, string CaptionUnit, int? MaxCaptionBytes, IReadOnlyList<string> MediaKinds, int MaxMedia, long? MaxMediaBytes,
+    bool VideoOrAudioAlone, bool FirstComment, bool Dedupes)
 {
     public static CapabilitiesJson From(PlatformCapabilities c)
-        => new(c.MaxCaptionLength, c.MediaKinds, c.MaxMedia, c.VideoOrAudioAlone, c.SupportsFirstComment, c.SupportsIdempotencyKey);
+        => new(c.MaxCaptionLength, c.CaptionUnit == Contracts.Platforms.CaptionUnit.Graphemes ? "graphemes" : "code_points", c.MaxCaptionBytes,
+            c.MediaKinds, c.MaxMedia, c.MaxMediaBytes, c.VideoOrAudioAlone, c.SupportsFirstComment, c.SupportsIdempotencyKey);
 }

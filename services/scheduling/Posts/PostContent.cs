@@ -79,18 +79,21 @@ public sealed class PostContent(PostStore store)
         await store.ReplaceMediaAsync(tx, postId, mediaIds);
     }
 
-    /// <summary>Every target's platform must take the post's media (422 on the first target that cannot).</summary>
+    /// <summary>Every target's platform must take the post's media, kinds, count and sizes (422 on the first target that cannot).</summary>
     public async Task ValidateMediaForTargetsAsync(NpgsqlTransaction tx, string postId)
     {
-        var contentTypes = await store.MediaContentTypesAsync(tx, postId);
-        if (contentTypes.Count == 0)
+        var media = await store.MediaTypesAndSizesAsync(tx, postId);
+        if (media.Count == 0)
         {
             return;
         }
 
+        var contentTypes = media.ConvertAll(m => m.ContentType);
+        var sizes = media.ConvertAll(m => m.SizeBytes);
+
         foreach (var target in await store.TargetsAsync(tx.Connection!, postId, tx))
         {
-            PostRules.ValidateMediaFor(target.Platform, contentTypes, $"targets[{target.Position}].socialAccountId");
+            PostRules.ValidateMediaFor(target.Platform, contentTypes, $"targets[{target.Position}].socialAccountId", sizes);
         }
     }
 }
