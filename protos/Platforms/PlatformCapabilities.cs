@@ -17,6 +17,11 @@ namespace ScheduledPosts.Contracts.Platforms;
 /// <param name="CaptionUnit">What <paramref name="MaxCaptionLength"/> counts: code points, or graphemes.</param>
 /// <param name="MaxCaptionBytes">The most UTF-8 bytes a caption may have as well, when the platform has such a limit.</param>
 /// <param name="MaxMediaBytes">The largest media file the platform takes, in bytes, when it has a limit of its own.</param>
+/// <param name="FindsLostPosts">
+/// The platform does not dedupe a repeated request, but its connector can look a post up (the account's recent posts,
+/// matched by text and time): before an attempt after the first, it looks for what an earlier attempt may have posted,
+/// so an attempt whose outcome is unknown may be retried (<c>IFindingConnector</c>).
+/// </param>
 public sealed record PlatformCapabilities(
     string Platform,
     int MaxCaptionLength,
@@ -27,8 +32,12 @@ public sealed record PlatformCapabilities(
     bool VideoOrAudioAlone = false,
     CaptionUnit CaptionUnit = CaptionUnit.CodePoints,
     int? MaxCaptionBytes = null,
-    long? MaxMediaBytes = null)
+    long? MaxMediaBytes = null,
+    bool FindsLostPosts = false)
 {
+    /// <summary>An attempt whose outcome is unknown may be retried without risking a second copy.</summary>
+    public bool RetryAfterUnknownOutcomeIsSafe => SupportsIdempotencyKey || FindsLostPosts;
+
     /// <summary>The length of <paramref name="text"/> as the platform counts it (<see cref="CaptionUnit"/>).</summary>
     public int CaptionLength(string text) => CaptionUnit switch
     {

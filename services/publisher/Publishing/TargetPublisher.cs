@@ -94,6 +94,14 @@ public sealed partial class TargetPublisher(
         try
         {
             var upload = Upload.From(target, (media, ct) => LeasedMediaStream.OpenAsync(targets, target, media.MediaId, ct));
+            if (upload.Attempt > 1 && connector is IFindingConnector finder
+                && await finder.FindEarlierAsync(upload, cancellationToken) is { } earlier)
+            {
+                // Found (an earlier attempt posted, its answer was lost), or the lookup failed: either way nothing is sent.
+                Log.LookedUp(logger, target.TargetId, target.PostId, target.Platform, earlier is ConnectorResult.Published);
+                return earlier is ConnectorResult.Failed failed ? failed with { OutcomeUnknown = false } : earlier;
+            }
+
             return await connector.PublishAsync(upload, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -111,15 +119,19 @@ public sealed partial class TargetPublisher(
     }
 
     /// <summary>
-    /// docs/publishing.md#unknown-outcomes: an attempt whose outcome is unknown is retried under the same idempotency key only where the platform
-    /// honours one; elsewhere a retry could post twice, so it ends as <see cref="ConnectorErrors.UnknownOutcome"/>.
+    /// docs/publishing.md#unknown-outcomes: an attempt whose outcome is unknown is retried under the same idempotency key where the platform
+    /// honours one, or after looking the post up where its connector can (<see cref="IFindingConnector"/>); elsewhere a
+    /// retry could post twice, so it ends as <see cref="ConnectorErrors.UnknownOutcome"/>.
     /// </summary>
     public static ConnectorResult Settle(ConnectorResult result, IConnector connector) => result switch
     {
-        ConnectorResult.Failed { OutcomeUnknown: true } failed when !connector.Capabilities.SupportsIdempotencyKey => new ConnectorResult.Failed(
+        ConnectorResult.Failed { OutcomeUnknown: true } failed when !RetryIsSafe(connector) => new ConnectorResult.Failed(
             ConnectorErrors.UnknownOutcome, $"{failed.Message} It may or may not have been posted ({failed.Code}).", Retryable: false),
         _ => result,
     };
+
+    private static bool RetryIsSafe(IConnector connector)
+        => connector.Capabilities.SupportsIdempotencyKey || (connector.Capabilities.FindsLostPosts && connector is IFindingConnector);
 
     // Waiting for the limits spends the lease; leave at least half of it for the upload.
     private TimeSpan MaxWait(ClaimedTarget target)
@@ -223,5 +235,9 @@ public sealed partial class TargetPublisher(
             Message = "Publishing target {TargetId} of post {PostId} to {Platform} failed: {ErrorCode} {ErrorMessage} (retryable: {Retryable}, retry after: {RetryAfter}); target {TargetStatus}, post {PostStatus}")]
         public static partial void PublishFailed(ILogger logger, string targetId, string postId, string platform, string errorCode, string errorMessage,
             bool retryable, TimeSpan? retryAfter, string targetStatus, string postStatus);
+
+        [LoggerMessage(EventId = 8, Level = LogLevel.Information,
+            Message = "Looked on {Platform} for what an earlier attempt of target {TargetId} of post {PostId} posted (found: {Found})")]
+        public static partial void LookedUp(ILogger logger, string targetId, string postId, string platform, bool found);
     }
 }

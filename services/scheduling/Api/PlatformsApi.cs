@@ -45,13 +45,19 @@ public sealed record PlatformJson(string Platform, bool Supported, string Connec
 /// <param name="FirstComment">A target may have a first comment, posted right after the post.</param>
 /// <param name="Dedupes">
 /// The platform recognises a repeated request, so an attempt whose outcome is unknown is retried without risking a
-/// second copy; elsewhere such a target ends <c>UNKNOWN_OUTCOME</c> unless retried by hand.
+/// second copy.
+/// </param>
+/// <param name="LostAnswer">
+/// What becomes of an attempt whose answer was lost: <c>retried</c> (the platform dedupes), <c>looked_up</c> (the post
+/// is searched for among the account's recent posts before any retry, and recorded as published if found), or
+/// <c>unknown_outcome</c> (the target ends <c>UNKNOWN_OUTCOME</c> unless retried by hand).
 /// </param>
 public sealed record CapabilitiesJson(
     int MaxCaptionLength, string CaptionUnit, int? MaxCaptionBytes, IReadOnlyList<string> MediaKinds, int MaxMedia, long? MaxMediaBytes,
-    bool VideoOrAudioAlone, bool FirstComment, bool Dedupes)
+    bool VideoOrAudioAlone, bool FirstComment, bool Dedupes, string LostAnswer)
 {
     public static CapabilitiesJson From(PlatformCapabilities c)
         => new(c.MaxCaptionLength, c.CaptionUnit == Contracts.Platforms.CaptionUnit.Graphemes ? "graphemes" : "code_points", c.MaxCaptionBytes,
-            c.MediaKinds, c.MaxMedia, c.MaxMediaBytes, c.VideoOrAudioAlone, c.SupportsFirstComment, c.SupportsIdempotencyKey);
+            c.MediaKinds, c.MaxMedia, c.MaxMediaBytes, c.VideoOrAudioAlone, c.SupportsFirstComment, c.SupportsIdempotencyKey,
+            c.SupportsIdempotencyKey ? "retried" : c.FindsLostPosts ? "looked_up" : "unknown_outcome");
 }

@@ -51,6 +51,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
                 CredentialsJson = target.CredentialsJson,
                 FirstComment = target.FirstComment ?? "",
                 ClaimEpoch = target.Epoch,
+                FirstClaimedAt = Timestamp.FromDateTimeOffset(target.FirstClaimedAt),
                 Media =
                 {
                     postMedia.Select(m => new ClaimedMedia

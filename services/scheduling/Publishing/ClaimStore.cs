@@ -9,7 +9,11 @@ public sealed class ClaimStore
 {
     public sealed record ClaimRow(
         string Handle, string? CaptionOverride, string? FirstComment, int AttemptCount, Guid LeaseToken, DateTime LeaseExpiresAt,
-        string Platform, string AccountId, byte[]? Credentials, long ClaimEpoch);
+        string Platform, string AccountId, byte[]? Credentials, long ClaimEpoch)
+    {
+        /// <summary>When the target was first claimed: an earlier attempt cannot have posted before.</summary>
+        public DateTime FirstClaimedAt { get; init; }
+    }
 
     /// <summary>What the reaper and a late report need to know of a target, read under its row lock.</summary>
     public sealed record ClaimState(string Status, Guid? LeaseToken, DateTime? LeaseExpiresAt);
@@ -30,14 +34,16 @@ public sealed class ClaimStore
             RETURNING a.handle, t.caption_override, t.first_comment, t.attempt_count, t.lease_token, t.lease_expires_at,
                 t.platform, a.id AS account_id, a.credentials, t.claim_epoch
             """, new { targetId, postId, lease }, tx);
-        if (claimed is not null)
+        if (claimed is null)
         {
-            await tx.Connection!.ExecuteAsync(
-                "INSERT INTO target_claims (lease_token, target_id, epoch) VALUES (@LeaseToken, @targetId, @ClaimEpoch)",
-                new { claimed.LeaseToken, targetId, claimed.ClaimEpoch }, tx);
+            return null;
         }
 
-        return claimed;
+        var first = await tx.Connection!.ExecuteScalarAsync<DateTime>("""
+            INSERT INTO target_claims (lease_token, target_id, epoch) VALUES (@LeaseToken, @targetId, @ClaimEpoch);
+            SELECT min(claimed_at) FROM target_claims WHERE target_id = @targetId;
+            """, new { claimed.LeaseToken, targetId, claimed.ClaimEpoch }, tx);
+        return claimed with { FirstClaimedAt = first };
     }
 
     /// <summary>

@@ -28,7 +28,7 @@ public sealed class TargetClaims(
 
     public sealed record ClaimedTarget(
         string PostId, string TargetId, string WorkspaceId, string Platform, string AccountId, string AccountHandle, string Text, string? FirstComment,
-        Guid LeaseToken, DateTimeOffset LeaseExpiresAt, int Attempt, string CredentialsJson, long Epoch);
+        Guid LeaseToken, DateTimeOffset LeaseExpiresAt, int Attempt, string CredentialsJson, long Epoch, DateTimeOffset FirstClaimedAt);
 
     public abstract record Outcome;
 
@@ -74,7 +74,7 @@ public sealed class TargetClaims(
         await tx.CommitAsync();
         return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.AccountId, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
             claimed.FirstComment, claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount,
-            accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch), "claimed");
+            accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch, PostStore.Utc(claimed.FirstClaimedAt)), "claimed");
     }
 
     /// <summary>Extends the live claim's lease while its upload runs; null once the claim is no longer the live one.</summary>
@@ -149,7 +149,7 @@ public sealed class TargetClaims(
                 continue; // completed, renewed, or reaped by another replica, in the meantime
             }
 
-            bool retrySafe = Platforms.Known.TryGetValue(target!.Platform, out var platform) && platform.SupportsIdempotencyKey;
+            bool retrySafe = Platforms.Known.TryGetValue(target!.Platform, out var platform) && platform.RetryAfterUnknownOutcomeIsSafe;
             Outcome outcome = retrySafe
                 ? new Failed(TargetErrors.LeaseExpired, "The publisher's claim expired before it reported; retrying with the same idempotency key.", Retryable: true)
                 : new Failed(TargetErrors.UnknownOutcome, "The publisher's claim expired before it reported; the upload may or may not have gone out.", Retryable: false);
