@@ -16,6 +16,9 @@ namespace ScheduledPosts.Gateway.Proxy;
 /// </summary>
 public sealed class GatewayTransforms(InternalTokenIssuer issuer) : ITransformProvider
 {
+    /// <summary>Route metadata: the service scope the gateway states for a route's callers without an API key.</summary>
+    public const string ServiceScopeMetadata = "ServiceScope";
+
     public void ValidateRoute(TransformRouteValidationContext context)
     {
     }
@@ -28,6 +31,9 @@ public sealed class GatewayTransforms(InternalTokenIssuer issuer) : ITransformPr
     {
         string audience = context.Cluster?.ClusterId ?? context.Route.ClusterId
             ?? throw new InvalidOperationException($"Proxy route '{context.Route.RouteId}' names no cluster.");
+        // A route without API keys (the OAuth callback a browser reaches) may name the one service scope the gateway
+        // states for its callers instead: what they may do is then bound by what they carry (a signed state).
+        string? serviceScope = context.Route.Metadata?.GetValueOrDefault(ServiceScopeMetadata);
         context.AddRequestTransform(transform =>
         {
             RequestTransform.RemoveHeader(transform, InternalIdentity.Header);
@@ -41,6 +47,11 @@ public sealed class GatewayTransforms(InternalTokenIssuer issuer) : ITransformPr
             {
                 headers.TryAddWithoutValidation(InternalIdentity.Header,
                     issuer.Issue(caller.Identity, audience, transform.ProxyRequest.Method.Method, DestinationPath(transform)));
+            }
+            else if (serviceScope is not null)
+            {
+                headers.TryAddWithoutValidation(InternalIdentity.Header, issuer.Issue(
+                    InternalIdentity.Service(InternalIssuers.Gateway, serviceScope), audience, transform.ProxyRequest.Method.Method, DestinationPath(transform)));
             }
 
             return ValueTask.CompletedTask;

@@ -47,4 +47,8 @@ public static class PlatformCatalogue
         new(Platforms.Mastodon, ConnectMethod.AccessToken),
         new(Platforms.Sandbox, ConnectMethod.None),
     ];
+
+    /// <summary>Whether <paramref name="platform"/>'s accounts connect with OAuth 2.0 (and so have tokens to refresh).</summary>
+    public static bool ConnectsWithOAuth(string platform)
+        => All.Any(p => string.Equals(p.Platform, platform, StringComparison.OrdinalIgnoreCase) && p.Connect == ConnectMethod.OAuth2);
 }

@@ -1,4 +1,5 @@
 using ScheduledPosts.Scheduling.Accounts;
+using ScheduledPosts.Scheduling.Accounts.OAuth;
 using ScheduledPosts.Scheduling.Api;
 using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.Scheduling.Grpc;
@@ -66,6 +67,16 @@ public static class Extensions
         // Where a Mastodon instanceUrl or a Bluesky service may point: checked when the account is connected; the publisher checks again when it connects.
         services.AddOutboundPolicy();
         services.AddSingleton<SocialAccounts>();
+        services.AddOptions<OAuthOptions>().BindConfiguration(OAuthOptions.Section)
+            .Validate(o => o.IsValid(), "OAuth: CallbackUrl must be an absolute http(s) URL; StateLifetime, RefreshInterval and Timeout positive; RefreshAhead not negative.")
+            .ValidateOnStart();
+        // The platforms' token and account endpoints are the deployment's choice (OAuth:Platforms), not a caller's; no redirects.
+        services.AddHttpClient(OAuthConnections.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false });
+        services.AddSingleton<OAuthPlatforms>();
+        services.AddSingleton<OAuthConnections>();
+        services.AddSingleton<OAuthTokens>();
+        services.AddSingleton<TokenRefresher>();
+        services.AddHostedService(sp => sp.GetRequiredService<TokenRefresher>());
         services.AddHostedService<Dispatcher>();
         services.AddHostedService<LeaseReaper>();
         return builder;

@@ -2,6 +2,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
 
@@ -85,7 +86,66 @@ public sealed partial class TargetPublisher(
 
         using (permit)
         {
-            return Settle(await SendAsync(connector, target, cancellationToken), connector);
+            var result = await SendAsync(connector, target, cancellationToken);
+            if (result is ConnectorResult.Failed { Code: ConnectorErrors.InvalidCredentials } refused && PlatformCatalogue.ConnectsWithOAuth(target.Platform))
+            {
+                result = await RefreshAndSendAgainAsync(connector, target, refused, cancellationToken);
+            }
+
+            return Settle(result, connector);
+        }
+    }
+
+    /// <summary>
+    /// The platform refused the account's token: the scheduling service refreshes it (an OAuth account with a refresh
+    /// token) and the upload is tried once more with the fresh one; an account whose grant is gone ends the target
+    /// <see cref="ConnectorErrors.AccountReauthRequired"/>. Nothing was posted with a refused token.
+    /// </summary>
+    private async Task<ConnectorResult> RefreshAndSendAgainAsync(IConnector connector, ClaimedTarget target, ConnectorResult.Failed refused, CancellationToken cancellationToken)
+    {
+        RefreshCredentialsResponse refresh;
+        try
+        {
+            refresh = await targets.RefreshCredentialsAsync(new RefreshCredentialsRequest
+            {
+                TargetId = target.TargetId,
+                LeaseToken = target.LeaseToken,
+                RefusedAccessToken = AccessTokenOf(target.CredentialsJson) ?? "",
+            }, deadline: Deadline(), cancellationToken: cancellationToken);
+        }
+        catch (RpcException e)
+        {
+            return refused with { Message = $"{refused.Message} The token could not be refreshed now ({e.StatusCode}).", Retryable = true };
+        }
+
+        switch (refresh.Outcome)
+        {
+            case RefreshCredentialsResponse.Types.Outcome.Refreshed:
+                Log.Refreshed(logger, target.TargetId, target.Platform, target.AccountId);
+                var fresh = target.Clone();
+                fresh.CredentialsJson = refresh.CredentialsJson;
+                return await SendAsync(connector, fresh, cancellationToken);
+            case RefreshCredentialsResponse.Types.Outcome.ReauthRequired:
+                return new ConnectorResult.Failed(ConnectorErrors.AccountReauthRequired,
+                    $"{target.Platform} no longer accepts the account {target.AccountHandle}'s grant: connect it again (POST /v1/social-accounts/connect). Nothing was sent.",
+                    Retryable: false);
+            case RefreshCredentialsResponse.Types.Outcome.Unavailable:
+                return refused with { Message = $"{refused.Message} The token could not be refreshed now: {refresh.Message}", Retryable = true };
+            default:
+                return refused;
+        }
+    }
+
+    private static string? AccessTokenOf(string credentialsJson)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(credentialsJson is { Length: > 0 } json ? json : "{}");
+            return document.RootElement.TryGetProperty("accessToken", out var token) ? token.GetString() : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
         }
     }
 
@@ -235,6 +295,10 @@ public sealed partial class TargetPublisher(
             Message = "Publishing target {TargetId} of post {PostId} to {Platform} failed: {ErrorCode} {ErrorMessage} (retryable: {Retryable}, retry after: {RetryAfter}); target {TargetStatus}, post {PostStatus}")]
         public static partial void PublishFailed(ILogger logger, string targetId, string postId, string platform, string errorCode, string errorMessage,
             bool retryable, TimeSpan? retryAfter, string targetStatus, string postStatus);
+
+        [LoggerMessage(EventId = 9, Level = LogLevel.Information,
+            Message = "{Platform} refused the token of account {AccountId}; refreshed it, sending target {TargetId} once more")]
+        public static partial void Refreshed(ILogger logger, string targetId, string platform, string accountId);
 
         [LoggerMessage(EventId = 8, Level = LogLevel.Information,
             Message = "Looked on {Platform} for what an earlier attempt of target {TargetId} of post {PostId} posted (found: {Found})")]

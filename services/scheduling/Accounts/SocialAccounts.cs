@@ -8,6 +8,16 @@ using ScheduledPosts.ServiceDefaults.Outbound;
 
 namespace ScheduledPosts.Scheduling.Accounts;
 
+/// <summary>An account's <c>status</c>.</summary>
+public static class AccountStatuses
+{
+    public const string Active = "active";
+    public const string Disconnected = "disconnected";
+
+    /// <summary>The platform no longer honours its grant: its due targets fail until it is connected again.</summary>
+    public const string ReauthRequired = "reauth_required";
+}
+
 public sealed record SocialAccountView(string Id, string Platform, string Handle, string? DisplayName, string Status, DateTimeOffset CreatedAt);
 
 /// <summary>Credentials are write-only: accepted here, encrypted at rest, only ever handed to the publisher.</summary>
@@ -48,7 +58,7 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
         }
 
         string? credentials = await ValidCredentialsAsync(platform.Platform, request.Credentials, ct);
-        var row = new AccountRow(Ids.New("acc"), platform.Platform, request.Handle, request.DisplayName, "active", clock.GetUtcNow().UtcDateTime);
+        var row = new AccountRow(Ids.New("acc"), platform.Platform, request.Handle, request.DisplayName, AccountStatuses.Active, clock.GetUtcNow().UtcDateTime);
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await connection.ExecuteAsync("""
             INSERT INTO social_accounts (id, workspace_id, platform, handle, display_name, status, credentials, created_at)
@@ -82,12 +92,59 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         var row = await connection.QuerySingleOrDefaultAsync<AccountRow>($"""
-            UPDATE social_accounts SET status = 'disconnected', credentials = NULL
+            UPDATE social_accounts SET status = 'disconnected', credentials = NULL, refresh_token = NULL, token_expires_at = NULL
             WHERE workspace_id = @workspaceId AND id = @id
             RETURNING {Columns}
             """, new { workspaceId, id });
         return row?.ToView() ?? throw ApiException.NotFound("Social account");
     }
+
+    /// <summary>
+    /// Stores an account an OAuth grant reaches, with its tokens encrypted: a new account, or — when the workspace has
+    /// this platform account already (connected before, disconnected, or waiting to be reconnected) — the same one,
+    /// active again with the new tokens. Returns its id.
+    /// </summary>
+    public async Task<string> ConnectOAuthAsync(string workspaceId, string platform, OAuth.OAuthAccount account, OAuth.OAuthGrant grant, CancellationToken ct)
+    {
+        var credentials = new Dictionary<string, string>(account.Credentials) { ["accessToken"] = account.AccessToken ?? grant.AccessToken };
+        string json = JsonSerializer.Serialize(credentials);
+        // An account with a token of its own (a Facebook Page's) has nothing to refresh; the grant's tokens are the user's.
+        string? refreshToken = account.AccessToken is null ? grant.RefreshToken : null;
+        DateTimeOffset? expiresAt = account.AccessToken is null ? grant.ExpiresAt : null;
+        for (int attempt = 0; ; attempt++)
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(ct);
+            await using var tx = await connection.BeginTransactionAsync(ct);
+            string id = await connection.QuerySingleOrDefaultAsync<string>("""
+                SELECT id FROM social_accounts WHERE workspace_id = @workspaceId AND platform = @platform AND external_id = @ExternalId FOR UPDATE
+                """, new { workspaceId, platform, account.ExternalId }, tx) ?? Ids.New("acc");
+            try
+            {
+                await connection.ExecuteAsync("""
+                    INSERT INTO social_accounts (id, workspace_id, platform, handle, display_name, status, credentials, created_at,
+                        external_id, refresh_token, token_expires_at)
+                    VALUES (@id, @workspaceId, @platform, @Handle, @DisplayName, 'active', @credentials, @now, @ExternalId, @refresh, @expiresAt)
+                    ON CONFLICT (id) DO UPDATE SET handle = EXCLUDED.handle, display_name = EXCLUDED.display_name, status = 'active',
+                        credentials = EXCLUDED.credentials, refresh_token = EXCLUDED.refresh_token, token_expires_at = EXCLUDED.token_expires_at
+                    """, new
+                {
+                    id, workspaceId, platform, account.Handle, account.DisplayName, account.ExternalId, now = clock.GetUtcNow().UtcDateTime,
+                    credentials = protector.Protect(id, json),
+                    refresh = refreshToken is null ? null : protector.Protect(RefreshTokenContext(id), refreshToken),
+                    expiresAt = expiresAt?.UtcDateTime,
+                }, tx);
+                await tx.CommitAsync(ct);
+                return id;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && attempt == 0)
+            {
+                // Two callbacks connected the same platform account at once; the other won: update what it made.
+            }
+        }
+    }
+
+    /// <summary>What an account's refresh token is encrypted for: never the publisher's, never confused with its credentials.</summary>
+    public static string RefreshTokenContext(string accountId) => $"{accountId}/refresh";
 
     /// <summary>The decrypted credentials JSON of an account, for the publisher's claim only.</summary>
     public string CredentialsJson(string accountId, byte[]? stored)

@@ -1,4 +1,5 @@
 using ScheduledPosts.Scheduling.Accounts;
+using ScheduledPosts.Scheduling.Accounts.OAuth;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling.Api;
@@ -16,6 +17,16 @@ public static class SocialAccountsApi
             var account = await socialAccounts.ConnectAsync(InternalCaller.Current(context).WorkspaceId, request, context.RequestAborted);
             return TypedResults.Created($"/v1/social-accounts/{account.Id}", account);
         });
+
+        // OAuth (docs/platforms.md#connecting): the platform's authorization URL for the caller's user to visit.
+        accounts.MapPost("/connect", async (StartConnectRequest request, HttpContext context, OAuthConnections connections) =>
+            TypedResults.Ok(await connections.StartAsync(InternalCaller.Current(context), request, context.RequestAborted)));
+
+        // Where the platform sends the user's browser back: no API key, the signed state says whose connection it is.
+        app.MapGet("/v1/oauth/callback", async (HttpContext context, OAuthConnections connections,
+                string? code = null, string? state = null, string? error = null, [Microsoft.AspNetCore.Mvc.FromQuery(Name = "error_description")] string? errorDescription = null) =>
+            TypedResults.Redirect((await connections.CompleteAsync(code, state, error, errorDescription, context.RequestAborted)).ToString()))
+            .RequireAuthorization(InternalPolicies.OAuthCallback);
 
         accounts.MapGet("/", async (HttpContext context, SocialAccounts socialAccounts) =>
             TypedResults.Ok(new { data = await socialAccounts.ListAsync(InternalCaller.Current(context).WorkspaceId) }));

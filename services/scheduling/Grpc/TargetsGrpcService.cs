@@ -3,6 +3,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Scheduling.Accounts.OAuth;
 using ScheduledPosts.Scheduling.Media;
 using ScheduledPosts.Scheduling.Publishing;
 using ScheduledPosts.ServiceDefaults.Errors;
@@ -15,7 +16,7 @@ namespace ScheduledPosts.Scheduling.Grpc;
 /// <see cref="InternalPolicies.Targets"/> policy: only the publisher's own identity (its key pair, the <c>targets</c>
 /// scope) gets here; the gateway's tokens, whatever scopes they state, are refused (403).
 /// </summary>
-public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) : Targets.TargetsBase
+public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media, OAuthTokens tokens) : Targets.TargetsBase
 {
     // Well under gRPC's 4 MiB message limit; large enough that a 50 MiB file is a few hundred messages.
     private const int ChunkSize = 64 * 1024;
@@ -96,6 +97,25 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
         var expires = await claims.RenewAsync(request.TargetId, leaseToken)
             ?? throw ApiException.Conflict("This claim is no longer the live one; stop its upload.");
         return new RenewLeaseResponse { LeaseExpiresAt = Timestamp.FromDateTimeOffset(expires) };
+    }
+
+    public override async Task<RefreshCredentialsResponse> RefreshCredentials(RefreshCredentialsRequest request, ServerCallContext context)
+    {
+        if (!Guid.TryParse(request.LeaseToken, out var leaseToken))
+        {
+            throw ApiException.Validation("leaseToken", "lease_token is not a lease token.");
+        }
+
+        string accountId = await claims.AccountOfLiveClaimAsync(request.TargetId, leaseToken)
+            ?? throw ApiException.Conflict("This claim is no longer the live one; stop its upload.");
+        var refused = request.RefusedAccessToken is { Length: > 0 } token ? token : null;
+        return await tokens.RefreshAsync(accountId, refused, expiringBefore: null, context.CancellationToken) switch
+        {
+            OAuthTokens.Refreshed refreshed => new() { Outcome = RefreshCredentialsResponse.Types.Outcome.Refreshed, CredentialsJson = refreshed.CredentialsJson },
+            OAuthTokens.ReauthRequired => new() { Outcome = RefreshCredentialsResponse.Types.Outcome.ReauthRequired },
+            OAuthTokens.Unavailable unavailable => new() { Outcome = RefreshCredentialsResponse.Types.Outcome.Unavailable, Message = unavailable.Reason },
+            _ => new() { Outcome = RefreshCredentialsResponse.Types.Outcome.NotRefreshed },
+        };
     }
 
     public override async Task ReadMedia(ReadMediaRequest request, IServerStreamWriter<MediaChunk> responseStream, ServerCallContext context)

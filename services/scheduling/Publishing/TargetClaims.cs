@@ -64,6 +64,17 @@ public sealed class TargetClaims(
             return (null, "not_scheduled");
         }
 
+        if (claimed.AccountStatus == AccountStatuses.ReauthRequired)
+        {
+            // Nothing could be sent with a grant the platform no longer honours: the target fails until the account is connected again.
+            var target = (await posts.TargetsAsync(connection, postId, tx)).Single(t => t.Id == targetId);
+            await ApplyOutcomeAsync(tx, post, target, new Failed(TargetErrors.AccountReauthRequired,
+                $"The {claimed.Platform} account {claimed.Handle} must be connected again (POST /v1/social-accounts/connect); nothing was sent.", Retryable: false),
+                retryAfter: null);
+            await tx.CommitAsync();
+            return (null, "account_reauth_required");
+        }
+
         await posts.TouchAsync(tx, postId);
         if (post.Status == PostStatus.Scheduled)
         {
@@ -75,6 +86,13 @@ public sealed class TargetClaims(
         return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.AccountId, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
             claimed.FirstComment, claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount,
             accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch, PostStore.Utc(claimed.FirstClaimedAt)), "claimed");
+    }
+
+    /// <summary>The social account of the target's live claim <paramref name="leaseToken"/>; null once it is not live.</summary>
+    public async Task<string?> AccountOfLiveClaimAsync(string targetId, Guid leaseToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await claims.AccountOfLiveClaimAsync(connection, targetId, leaseToken);
     }
 
     /// <summary>Extends the live claim's lease while its upload runs; null once the claim is no longer the live one.</summary>
