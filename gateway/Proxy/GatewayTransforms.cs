@@ -43,15 +43,13 @@ public sealed class GatewayTransforms(InternalTokenIssuer issuer) : ITransformPr
 
             var headers = transform.ProxyRequest.Headers;
             headers.TryAddWithoutValidation(RequestIds.Header, RequestIds.Get(transform.HttpContext));
-            if (ApiKeyCaller.Of(transform.HttpContext) is { } caller)
+            // On a route that names a service scope, that is the identity, whoever calls: a key sent along goes no further.
+            var identity = serviceScope is not null ? InternalIdentity.Service(InternalIssuers.Gateway, serviceScope)
+                : ApiKeyCaller.Of(transform.HttpContext)?.Identity;
+            if (identity is not null)
             {
                 headers.TryAddWithoutValidation(InternalIdentity.Header,
-                    issuer.Issue(caller.Identity, audience, transform.ProxyRequest.Method.Method, DestinationPath(transform)));
-            }
-            else if (serviceScope is not null)
-            {
-                headers.TryAddWithoutValidation(InternalIdentity.Header, issuer.Issue(
-                    InternalIdentity.Service(InternalIssuers.Gateway, serviceScope), audience, transform.ProxyRequest.Method.Method, DestinationPath(transform)));
+                    issuer.Issue(identity, audience, transform.ProxyRequest.Method.Method, DestinationPath(transform)));
             }
 
             return ValueTask.CompletedTask;

@@ -7,12 +7,17 @@ namespace ScheduledPosts.Gateway.Proxy;
 /// <summary>
 /// Refuses a proxy configuration with a route that would escape the API key check: every route lives under
 /// <c>/v1/</c> and names the policy of the resource whose scopes guard it (<c>"AuthorizationPolicy": "posts"</c>, see
-/// <see cref="ScopePolicies"/>). A route may
+/// <see cref="ScopePolicies"/>) — except the one kind of route a browser reaches without a key: <c>"anonymous"</c>, only
+/// for GET on one fixed path, naming the service scope the gateway states for it (<c>Metadata.ServiceScope</c>, one of
+/// <see cref="AnonymousScopes"/>: the OAuth callback, bound by the signed state it carries). A route may
 /// raise its request body limit (<c>"MaxRequestBodyBytes": "104857600"</c>, for uploads); it must be a positive number.
 /// </summary>
 public sealed class RouteResourceFilter : IProxyConfigFilter
 {
     public const string MaxBodyBytesKey = "MaxRequestBodyBytes";
+
+    /// <summary>The service scopes an anonymous route may state: only the OAuth callback's.</summary>
+    public static readonly IReadOnlyList<string> AnonymousScopes = [ServiceDefaults.Identity.InternalScopes.OAuthCallback];
 
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel) => new(cluster);
 
@@ -23,7 +28,16 @@ public sealed class RouteResourceFilter : IProxyConfigFilter
             throw new InvalidOperationException($"Proxy route '{route.RouteId}' must match a path under /v1/.");
         }
 
-        if (route.AuthorizationPolicy is not { } policy || !Scopes.Resources.Contains(policy))
+        if (route.AuthorizationPolicy is "anonymous")
+        {
+            if (route.Metadata?.GetValueOrDefault(GatewayTransforms.ServiceScopeMetadata) is not { } scope || !AnonymousScopes.Contains(scope)
+                || route.Match.Path.Contains('{', StringComparison.Ordinal) || route.Match.Methods is not ["GET"])
+            {
+                throw new InvalidOperationException(
+                    $"Proxy route '{route.RouteId}' is anonymous: it must be GET on one fixed path and name its Metadata.{GatewayTransforms.ServiceScopeMetadata}, one of: {string.Join(", ", AnonymousScopes)}.");
+            }
+        }
+        else if (route.AuthorizationPolicy is not { } policy || !Scopes.Resources.Contains(policy))
         {
             throw new InvalidOperationException(
                 $"Proxy route '{route.RouteId}' must name its resource's AuthorizationPolicy, one of: {string.Join(", ", Scopes.Resources)}.");

@@ -110,6 +110,30 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
     }
 
     [Fact]
+    public async Task The_OAuth_callback_is_reached_without_a_key_with_only_the_gateways_callback_scope_and_a_key_sent_along_goes_no_further()
+    {
+        await BootstrapKeyAsync();
+        var anonymous = await (await _client.SendAsync(HttpMethod.Get, "/v1/oauth/callback?code=c1&state=s1")).EchoAsync();
+        var withKey = await (await _client.SendAsync(HttpMethod.Get, "/v1/oauth/callback?code=c2&state=s2", bearer: Key)).EchoAsync();
+
+        foreach (var echoed in new[] { anonymous, withKey })
+        {
+            var identity = GatewayFactory.Identity(echoed);
+            Assert.NotNull(identity);
+            Assert.Equal("", identity.WorkspaceId);
+            Assert.Equal([InternalScopes.OAuthCallback], identity.Scopes);
+            Assert.Empty(echoed.Header("Authorization"));
+        }
+
+        Assert.Equal("/v1/oauth/callback?code=c1&state=s1", anonymous.PathAndQuery);
+        // Any other method on the callback path is the public API's: a key is needed and nothing is forwarded.
+        string requestId = $"test-{Guid.NewGuid():N}";
+        var post = await _client.SendAsync(HttpMethod.Post, "/v1/oauth/callback", requestId: requestId);
+        await post.AssertEnvelopeAsync(HttpStatusCode.Unauthorized, "UNAUTHENTICATED");
+        Assert.DoesNotContain(fixture.Scheduling.Received, r => r.Header("X-Request-Id").Contains(requestId));
+    }
+
+    [Fact]
     public async Task X_Request_Id_is_kept_when_given()
     {
         string requestId = $"client-{Guid.NewGuid():N}";

@@ -48,6 +48,9 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
     /// <summary>Every domain event published through the outbox, as the webhooks service would receive it.</summary>
     public ConcurrentQueue<PostEvent> Events { get; } = new();
 
+    /// <summary>Every account event published through the outbox (<c>account.reauth_required</c>).</summary>
+    public ConcurrentQueue<AccountEvent> AccountEvents { get; } = new();
+
     /// <summary>The trace each TargetDue arrived in, by target id (MassTransit carries the context in the message headers).</summary>
     public ConcurrentDictionary<string, string?> DueTraces { get; } = new();
 
@@ -94,6 +97,11 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
             cfg.ReceiveEndpoint("test-post-events", e => e.Handler<PostEvent>(context =>
             {
                 Events.Enqueue(context.Message);
+                return Task.CompletedTask;
+            }));
+            cfg.ReceiveEndpoint("test-account-events", e => e.Handler<AccountEvent>(context =>
+            {
+                AccountEvents.Enqueue(context.Message);
                 return Task.CompletedTask;
             }));
         });

@@ -233,11 +233,11 @@ public sealed partial class OAuthConnections(
         return row;
     }
 
-    // id.signature: HMAC-SHA256 over everything the row binds, so a state is only ever good for what it was issued for.
+    // id.signature: HMAC-SHA256 over whom and what the row binds it to, so a state is only ever good for what it was
+    // issued for; its expiry and single use are the row's.
     private string SignedState(Authorization row)
     {
-        string bound = string.Join('\n', row.Id, row.WorkspaceId, row.KeyId, row.Platform, row.RedirectUri, row.ClientState ?? "",
-            new DateTimeOffset(DateTime.SpecifyKind(row.ExpiresAt, DateTimeKind.Utc)).ToUnixTimeMilliseconds());
+        string bound = string.Join('\n', row.Id, row.WorkspaceId, row.KeyId, row.Platform, row.RedirectUri, row.ClientState ?? "");
         return $"{row.Id}.{Base64Url.EncodeToString(HMACSHA256.HashData(_stateKey, Encoding.UTF8.GetBytes(bound)))}";
     }
 
