@@ -11,7 +11,7 @@ namespace ScheduledPosts.Publisher.Tests;
 public sealed class LinkedInConnectorTests : IAsyncLifetime
 {
     private static readonly string[] PersonScopes = ["openid", "profile", "w_member_social"];
-    private static readonly string[] CompanyScopes = ["r_organization_admin", "w_organization_social", "r_organization_social"];
+    private static readonly string[] CompanyScopes = ["rw_organization_admin", "w_organization_social", "r_organization_social"];
     private static readonly string Company = FakeLinkedIn.Organizations[0].Urn;
 
     // One client for the class's tests, as the factory's pooled handler would be.

@@ -32,7 +32,7 @@ public sealed class LinkedInOAuthTests : IAsyncLifetime
             (person.AuthorizeUrl.AbsoluteUri, person.TokenUrl.AbsoluteUri, person.ApiBaseUrl.AbsoluteUri));
         Assert.Equal((false, OAuthClientAuthentication.RequestBody, " "), (person.Pkce, person.ClientAuthentication, person.ScopeSeparator));
         Assert.Equal(["openid", "profile", "w_member_social"], person.Scopes);
-        Assert.Equal(["r_organization_admin", "w_organization_social", "r_organization_social"], company.Scopes);
+        Assert.Equal(["rw_organization_admin", "w_organization_social", "r_organization_social"], company.Scopes);
         Assert.Equal((Platforms.LinkedInPerson, Platforms.LinkedInCompany), (new LinkedInPersonOAuth().Platform, new LinkedInCompanyOAuth().Platform));
     }
 

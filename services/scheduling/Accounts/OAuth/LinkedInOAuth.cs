@@ -108,8 +108,9 @@ public sealed class LinkedInPersonOAuth : LinkedInOAuth
 /// <summary>
 /// <c>linkedin_company</c>: every organisation page the member may post for. The Community Management API gives
 /// <c>w_organization_social</c> (post), <c>r_organization_social</c> (read the page's posts, for the lookup before a
-/// retry) and <c>r_organization_admin</c> (the member's page roles). <c>GET /rest/organizationAcls?q=roleAssignee</c>
-/// lists the member's approved roles; an <c>ADMINISTRATOR</c> or <c>CONTENT_ADMINISTRATOR</c> may post. Each
+/// retry) and <c>rw_organization_admin</c> (the member's page roles, "Page Access management" in the product's guide).
+/// <c>GET /rest/organizationAcls?q=roleAssignee</c> lists the member's approved roles; an <c>ADMINISTRATOR</c> or <c>CONTENT_ADMINISTRATOR</c> may post (a
+/// <c>DIRECT_SPONSORED_CONTENT_POSTER</c> makes sponsored content, which this product does not publish). Each
 /// organisation is named by <c>GET /rest/organizations/{id}</c> (<c>localizedName</c>). Credentials: <c>author</c> =
 /// <c>urn:li:organization:{id}</c>.
 /// </summary>
@@ -122,7 +123,7 @@ public sealed class LinkedInCompanyOAuth : LinkedInOAuth
 
     public override string Platform => Platforms.LinkedInCompany;
 
-    protected override IReadOnlyList<string> Scopes { get; } = ["r_organization_admin", "w_organization_social", "r_organization_social"];
+    protected override IReadOnlyList<string> Scopes { get; } = ["rw_organization_admin", "w_organization_social", "r_organization_social"];
 
     public override async Task<IReadOnlyList<OAuthAccount>> AccountsAsync(HttpClient http, OAuthEndpoints endpoints, OAuthClient client, OAuthGrant grant,
         CancellationToken cancellationToken)
