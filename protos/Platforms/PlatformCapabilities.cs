@@ -63,6 +63,8 @@ public static class Platforms
     public const string Sandbox = "sandbox";
     public const string Mastodon = "mastodon";
     public const string Bluesky = "bluesky";
+    public const string LinkedInPerson = "linkedin_person";
+    public const string LinkedInCompany = "linkedin_company";
 
     /// <summary>By platform name, case-insensitively.</summary>
     public static IReadOnlyDictionary<string, PlatformCapabilities> Known { get; } =
@@ -80,6 +82,16 @@ public static class Platforms
             // key, and a repository holds one record per key (services/publisher/Connectors/Bluesky/README.md).
             [Bluesky] = new(Bluesky, 300, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4,
                 CaptionUnit: CaptionUnit.Graphemes, MaxCaptionBytes: 3000, MaxMediaBytes: 2_000_000),
+            // LinkedIn, a member (author urn:li:person) or an organisation page (urn:li:organization), through the Posts API
+            // (https://learn.microsoft.com/linkedin/marketing/community-management/shares/posts-api): commentary of at most
+            // 3000 characters; one image as content.media, or 2 to 20 as content.multiImage
+            // (…/shares/multiimage-post-api); images uploaded through the Images API (…/shares/images-api: JPG, PNG or GIF
+            // under 36,152,320 pixels, no byte limit stated). No idempotency key and no first comment; a lost answer is
+            // looked up among the author's posts by text, time and image count (services/publisher/Connectors/LinkedIn/README.md).
+            [LinkedInPerson] = new(LinkedInPerson, 3000, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 20,
+                FindsLostPosts: true),
+            [LinkedInCompany] = new(LinkedInCompany, 3000, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 20,
+                FindsLostPosts: true),
             // The project's sandbox platform speaks the same subset with the same limits; it takes images only.
             [Sandbox] = new(Sandbox, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4),
         };

@@ -1,9 +1,11 @@
 using Grpc.Net.Client;
 using MassTransit;
 using Microsoft.Extensions.Options;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
 using ScheduledPosts.Publisher.Connectors.Bluesky;
+using ScheduledPosts.Publisher.Connectors.LinkedIn;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Publisher.Consumers;
@@ -85,6 +87,16 @@ public static class Extensions
         services.AddSingleton<BlueskySessions>();
         services.AddHttpClient<BlueskyConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<BlueskyOptions>>().Value.Timeout)
             .UseOutboundPolicy();
+        services.AddOptions<LinkedInOptions>()
+            .BindConfiguration(LinkedInOptions.Section)
+            .Validate(o => o.BaseUrl.IsAbsoluteUri && o.Timeout > TimeSpan.Zero && o.LookupDepth > 0, "LinkedIn:BaseUrl must be absolute, Timeout and LookupDepth positive.")
+            .Validate(o => o.Version is { Length: 6 } v && v.All(char.IsAsciiDigit), "LinkedIn:Version must be a YYYYMM version.")
+            .ValidateOnStart();
+        // One client for both LinkedIn platforms; its image upload URLs are LinkedIn's to choose, so the same policy applies.
+        services.AddHttpClient<LinkedInClient>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<LinkedInOptions>>().Value.Timeout)
+            .UseOutboundPolicy();
+        services.AddTransient<IConnector>(provider => new LinkedInConnector(Platforms.LinkedInPerson, provider.GetRequiredService<LinkedInClient>()));
+        services.AddTransient<IConnector>(provider => new LinkedInConnector(Platforms.LinkedInCompany, provider.GetRequiredService<LinkedInClient>()));
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<SandboxConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<BlueskyConnector>());

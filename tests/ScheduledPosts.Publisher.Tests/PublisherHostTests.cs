@@ -18,6 +18,7 @@ using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Publisher.Publishing;
 using ScheduledPosts.Sandbox;
 using ScheduledPosts.Testing;
+using ScheduledPosts.Testing.FakePlatforms;
 
 namespace ScheduledPosts.Publisher.Tests;
 
@@ -125,6 +126,35 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
         Assert.Equal(record.Uri, completion.Published.ExternalPostId);
         Assert.Equal($"https://bsky.app/profile/{FakeBluesky.Did}/post/{record.Rkey}", completion.Published.ExternalUrl);
         Assert.Equal(BlueskyRecordKey.From("tgt_1:publish"), record.Rkey);
+    }
+
+    [Fact]
+    public async Task A_due_LinkedIn_page_target_is_published_through_the_wired_connector_over_the_outbound_policy()
+    {
+        await using var linkedIn = await FakeLinkedIn.StartAsync();
+        string credentials = linkedIn.Credentials(FakeLinkedIn.Organizations[0].Urn, "w_organization_social", "r_organization_social");
+        _scheduling.Targets.OnClaim = r =>
+        {
+            var granted = FakeTargetsService.Granted(r, Platforms.LinkedInCompany, "devtestco", "Hello from the publisher (wired)");
+            granted.Target.CredentialsJson = credentials;
+            return granted;
+        };
+        // The fake listens on loopback over http: the deployment's policy must allow it, as the dev stack's does.
+        var harness = Publisher(new Dictionary<string, string>
+        {
+            ["LinkedIn:BaseUrl"] = linkedIn.BaseUrl.AbsoluteUri,
+            ["Outbound:AllowHttp"] = "true",
+            ["Outbound:AllowLoopback"] = "true",
+        }).Services.GetTestHarness();
+
+        await harness.Bus.Publish(new TargetDue("post_1", "tgt_1", 2));
+
+        await Eventually.Until(() => Task.FromResult(_scheduling.Targets.Completions.Count), n => n > 0, TimeSpan.FromSeconds(10), "the target's completion");
+        var completion = Assert.Single(_scheduling.Targets.Completions);
+        var post = Assert.Single(linkedIn.Posts);
+        Assert.Equal("Hello from the publisher (wired)", post.Text);
+        Assert.Equal(post.Urn, completion.Published.ExternalPostId);
+        Assert.Equal($"https://www.linkedin.com/feed/update/{post.Urn}/", completion.Published.ExternalUrl);
     }
 
     [Fact]
