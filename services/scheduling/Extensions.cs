@@ -72,6 +72,9 @@ public static class Extensions
             .ValidateOnStart();
         // The platforms' token and account endpoints are the deployment's choice (OAuth:Platforms), not a caller's; no redirects.
         services.AddHttpClient(OAuthConnections.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false });
+        // The platforms whose accounts connect with OAuth; each needs its app configured (OAuth:Platforms:<platform>).
+        services.AddSingleton<IOAuthPlatform, LinkedInPersonOAuth>();
+        services.AddSingleton<IOAuthPlatform, LinkedInCompanyOAuth>();
         services.AddSingleton<OAuthPlatforms>();
         services.AddSingleton<OAuthConnections>();
         services.AddSingleton<OAuthTokens>();
