@@ -63,6 +63,7 @@ public static class Platforms
     public const string Sandbox = "sandbox";
     public const string Mastodon = "mastodon";
     public const string Bluesky = "bluesky";
+    public const string FacebookPage = "facebook_page";
 
     /// <summary>By platform name, case-insensitively.</summary>
     public static IReadOnlyDictionary<string, PlatformCapabilities> Known { get; } =
@@ -80,6 +81,15 @@ public static class Platforms
             // key, and a repository holds one record per key (services/publisher/Connectors/Bluesky/README.md).
             [Bluesky] = new(Bluesky, 300, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4,
                 CaptionUnit: CaptionUnit.Graphemes, MaxCaptionBytes: 3000, MaxMediaBytes: 2_000_000),
+            // A Facebook Page through the Graph API (services/publisher/Connectors/Facebook/README.md): a feed post's message,
+            // with photos uploaded unpublished (POST /{page-id}/photos, published=false) and attached by id
+            // (attached_media); https://developers.facebook.com/docs/pages-api/posts and /docs/graph-api/photo-uploads.
+            // Meta documents no caption limit: 63,206 characters is the limit every third-party reference gives. Meta
+            // documents no photo count per post either: 10 is our cap. Images only (JPEG, BMP, PNG, GIF, TIFF; Meta
+            // advises under 4 MB, no hard size). No first comment. Graph does not dedupe a repeated create, but the Page's
+            // feed can be read: a retry first looks for the post by its text and photo count since the first attempt.
+            [FacebookPage] = new(FacebookPage, 63_206, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 10,
+                FindsLostPosts: true),
             // The project's sandbox platform speaks the same subset with the same limits; it takes images only.
             [Sandbox] = new(Sandbox, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4),
         };
