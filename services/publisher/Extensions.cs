@@ -88,7 +88,7 @@ public static class Extensions
             .UseOutboundPolicy();
         services.AddOptions<FacebookOptions>()
             .BindConfiguration(FacebookOptions.Section)
-            .Validate(o => o.IsValid(), "Facebook: BaseUrl must be an absolute http(s) URL, GraphVersion like v25.0, Timeout and LookupPages positive.")
+            .Validate(o => o.IsValid(), "Facebook: BaseUrl must be an absolute http(s) URL, GraphVersion like v26.0, Timeout and LookupPages positive.")
             .ValidateOnStart();
         // One host for every Page (graph.facebook.com unless configured): still under the Outbound policy, no redirects.
         services.AddHttpClient<FacebookConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<FacebookOptions>>().Value.Timeout)

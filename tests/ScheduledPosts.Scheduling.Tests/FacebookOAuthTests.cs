@@ -43,7 +43,7 @@ public sealed class FacebookOAuthTests : IAsyncLifetime, IDisposable
         Assert.Equal(1, _facebook.LongLivedExchanges);
 
         // The Page token is what posting and the lookup use: it reads the Page's feed.
-        using var feed = await _http.GetAsync(new Uri(_facebook.BaseUrl, $"v25.0/{FakeFacebook.PageId}/feed?access_token={Uri.EscapeDataString(account.AccessToken!)}"));
+        using var feed = await _http.GetAsync(new Uri(_facebook.BaseUrl, $"v26.0/{FakeFacebook.PageId}/feed?access_token={Uri.EscapeDataString(account.AccessToken!)}"));
         Assert.Equal(HttpStatusCode.OK, feed.StatusCode);
     }
 
@@ -97,8 +97,8 @@ public sealed class FacebookOAuthTests : IAsyncLifetime, IDisposable
         var endpoints = _oauth.Endpoints;
 
         Assert.Equal("facebook_page", _oauth.Platform);
-        Assert.Equal(new Uri("https://www.facebook.com/v25.0/dialog/oauth"), endpoints.AuthorizeUrl);
-        Assert.Equal(new Uri("https://graph.facebook.com/v25.0/oauth/access_token"), endpoints.TokenUrl);
+        Assert.Equal(new Uri("https://www.facebook.com/v26.0/dialog/oauth"), endpoints.AuthorizeUrl);
+        Assert.Equal(new Uri("https://graph.facebook.com/v26.0/oauth/access_token"), endpoints.TokenUrl);
         Assert.Equal(["pages_show_list", "pages_read_engagement", "pages_manage_posts"], endpoints.Scopes);
         Assert.False(endpoints.Pkce);
         Assert.Equal(OAuthClientAuthentication.RequestBody, endpoints.ClientAuthentication);
@@ -131,9 +131,9 @@ public sealed class FacebookOAuthTests : IAsyncLifetime, IDisposable
 
     private OAuthEndpoints Endpoints() => _oauth.Endpoints with
     {
-        AuthorizeUrl = new Uri(_facebook.BaseUrl, "v25.0/dialog/oauth"),
-        TokenUrl = new Uri(_facebook.BaseUrl, "v25.0/oauth/access_token"),
-        ApiBaseUrl = new Uri(_facebook.BaseUrl, "v25.0/"),
+        AuthorizeUrl = new Uri(_facebook.BaseUrl, "v26.0/dialog/oauth"),
+        TokenUrl = new Uri(_facebook.BaseUrl, "v26.0/oauth/access_token"),
+        ApiBaseUrl = new Uri(_facebook.BaseUrl, "v26.0/"),
     };
 
     private static OAuthClient Client() => new(FakeFacebook.ClientId, FakeFacebook.ClientSecret);

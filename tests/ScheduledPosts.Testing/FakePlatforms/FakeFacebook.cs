@@ -12,7 +12,7 @@ namespace ScheduledPosts.Testing.FakePlatforms;
 /// <summary>
 /// Facebook's Login dialog and the Graph API, as far as a Page connector and its OAuth flow use them, on a real HTTP
 /// server on a loopback address (the end-to-end tests point the real processes at it). Built from Meta's pages
-/// (services/publisher/Connectors/Facebook/README.md lists them); every path starts with a Graph version (<c>/v25.0/</c>).
+/// (services/publisher/Connectors/Facebook/README.md lists them); every path starts with a Graph version (<c>/v26.0/</c>).
 /// <list type="bullet">
 /// <item><c>GET /{v}/dialog/oauth</c>: client_id, redirect_uri, state, response_type=code, scope (comma- or space-separated),
 /// an optional code_challenge (S256 only); consent is simulated with a 302 to <c>redirect_uri?code=…&amp;state=…</c>.</item>
@@ -83,7 +83,7 @@ public sealed partial class FakeFacebook : IAsyncDisposable
     /// <summary>A Page the fake user manages, with the tasks they may perform on it.</summary>
     public sealed record FakePage(string Id, string Name, IReadOnlyList<string> Tasks);
 
-    /// <summary>The server's base URL (<c>http://127.0.0.x:port/</c>); the Graph API and the dialog live under <c>{BaseUrl}v25.0/</c>.</summary>
+    /// <summary>The server's base URL (<c>http://127.0.0.x:port/</c>); the Graph API and the dialog live under <c>{BaseUrl}v26.0/</c>.</summary>
     public Uri BaseUrl { get; }
 
     /// <summary>The redirect URIs registered as Valid OAuth Redirect URIs; when empty, any absolute http(s) URI is taken.</summary>

@@ -305,8 +305,8 @@ internal static class GraphErrors
             // A Page token has no refresh: the Page must be connected again.
             190 or 102 or 10 or (>= 200 and <= 299) => new Failed(ConnectorErrors.InvalidCredentials,
                 $"Facebook refused the Page's access token for {what} ({text}); connect the Page again.", Retryable: false),
-            // 4 app, 17 user, 32 Page, 613 calls, 80001 Page business-use-case rate limits.
-            4 or 17 or 32 or 613 or 80001 => new Failed(ConnectorErrors.RateLimited, $"Facebook is rate limiting the Page ({text})", Retryable: true, RetryAfter(response)),
+            // 4 app, 17 user, 32 Page, 341 application limit, 613 calls, 80001 Page business-use-case rate limits.
+            4 or 17 or 32 or 341 or 613 or 80001 => new Failed(ConnectorErrors.RateLimited, $"Facebook is rate limiting the Page ({text})", Retryable: true, RetryAfter(response)),
             // 368: temporarily blocked for policy violations; 506: a duplicate post; 1609005: the link could not be read.
             368 or 506 or 1609005 => new Failed(ConnectorErrors.Rejected, $"Facebook refused {what} ({text})", Retryable: false),
             // 1 unknown, 2 service: temporary, per Meta's table; the create may or may not have happened.

@@ -8,10 +8,10 @@ public sealed class FacebookOptions
     public Uri BaseUrl { get; set; } = new("https://graph.facebook.com/");
 
     /// <summary>
-    /// The Graph API version every call names (<c>/v25.0/…</c>). Meta keeps a version for at least two years after the
-    /// next one ships; moving on is a configuration change once the connector was checked against the new version.
+    /// The Graph API version every call names (<c>/v26.0/…</c>). Meta keeps each version available for at least two years
+    /// after its release; moving on is a configuration change once the connector was checked against the new version.
     /// </summary>
-    public string GraphVersion { get; set; } = "v25.0";
+    public string GraphVersion { get; set; } = "v26.0";
 
     /// <summary>How long one Graph request may take before it counts as a timeout; a post whose create timed out is looked up before a retry.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);

@@ -21,7 +21,7 @@ namespace ScheduledPosts.Scheduling.Accounts.OAuth;
 public sealed class FacebookOAuth(string graphVersion = FacebookOAuth.DefaultGraphVersion) : IOAuthPlatform
 {
     /// <summary>The Graph API version of the dialog and token URLs, as the publisher's <c>Facebook:GraphVersion</c>.</summary>
-    public const string DefaultGraphVersion = "v25.0";
+    public const string DefaultGraphVersion = "v26.0";
 
     /// <summary>List the Pages (pages_show_list), read their feeds for the lookup before a retry (pages_read_engagement), post (pages_manage_posts).</summary>
     public static readonly IReadOnlyList<string> Scopes = ["pages_show_list", "pages_read_engagement", "pages_manage_posts"];
