@@ -126,6 +126,35 @@ public sealed class FacebookConnectorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Through_the_publisher_a_lost_answer_is_retried_and_recorded_as_the_post_already_made_without_a_second_copy()
+    {
+        await using var scheduling = await FakeScheduling.StartAsync();
+        string credentials = _facebook.Credentials();
+        var firstClaim = DateTimeOffset.UtcNow;
+        int attempt = 0;
+        scheduling.Targets.OnClaim = request =>
+        {
+            var claim = FakeTargetsService.Granted(request, Platforms.FacebookPage, FakeFacebook.PageName, "Closed on Monday");
+            claim.Target.CredentialsJson = credentials;
+            claim.Target.Attempt = ++attempt;
+            claim.Target.FirstClaimedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(firstClaim);
+            return claim;
+        };
+        var publisher = TargetPublisherTests.Publish(scheduling, [Connector()]);
+        _facebook.LoseNextCreateAnswer();
+
+        await publisher.PublishAsync(new Contracts.Messages.TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+        await publisher.PublishAsync(new Contracts.Messages.TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        var post = Assert.Single(_facebook.Posts);
+        var completions = scheduling.Targets.Completions.ToArray();
+        Assert.Equal(2, completions.Length);
+        Assert.Equal((ConnectorErrors.NetworkError, true), (completions[0].Failed.ErrorCode, completions[0].Failed.Retryable));
+        Assert.Equal((post.Id, post.PermalinkUrl), (completions[1].Published.ExternalPostId, completions[1].Published.ExternalUrl));
+        Assert.Single(_facebook.Requests, r => r.StartsWith("POST", StringComparison.Ordinal) && r.EndsWith("/feed", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_lookup_reads_past_the_first_page_of_the_feed()
     {
         var upload = Upload("The one to find") with { FirstAttemptAt = DateTimeOffset.UtcNow.AddMinutes(-1) };
