@@ -155,6 +155,23 @@ public sealed class FacebookConnectorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_photo_post_without_text_is_found_by_its_photo_count()
+    {
+        var upload = Upload("") with { Media = [Image("one.png", 1, 3)], FirstAttemptAt = DateTimeOffset.UtcNow, Attempt = 2 };
+        Assert.IsType<ConnectorResult.Published>(await Connector().PublishAsync(Upload("Line one\r\nline two"), CancellationToken.None));
+        Assert.Null(await Connector().FindEarlierAsync(upload, CancellationToken.None));
+
+        var published = Assert.IsType<ConnectorResult.Published>(await Connector().PublishAsync(upload, CancellationToken.None));
+
+        Assert.Null(_facebook.Posts[1].Message);
+        var found = Assert.IsType<ConnectorResult.Published>(await Connector().FindEarlierAsync(upload, CancellationToken.None));
+        Assert.Equal(published.ExternalId, found.ExternalId);
+        var text = Assert.IsType<ConnectorResult.Published>(await Connector().FindEarlierAsync(
+            Upload("Line one\nline two ") with { FirstAttemptAt = DateTimeOffset.UtcNow.AddMinutes(-1) }, CancellationToken.None));
+        Assert.Equal(_facebook.Posts[0].Id, text.ExternalId);
+    }
+
+    [Fact]
     public async Task The_lookup_reads_past_the_first_page_of_the_feed()
     {
         var upload = Upload("The one to find") with { FirstAttemptAt = DateTimeOffset.UtcNow.AddMinutes(-1) };

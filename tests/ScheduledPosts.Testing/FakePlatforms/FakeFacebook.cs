@@ -472,7 +472,8 @@ public sealed partial class FakeFacebook : IAsyncDisposable
             }
 
             photos.ForEach(photo => photo.Attached = true);
-            post = AddPost(pageId, message, link, [.. photos.Select(photo => photo.Content)]);
+            // Graph leaves an empty message out of the post.
+            post = AddPost(pageId, string.IsNullOrEmpty(message) ? null : message, link, [.. photos.Select(photo => photo.Content)]);
         }
 
         if (Interlocked.Exchange(ref _loseNext, 0) > 0)

@@ -94,7 +94,8 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
 
             foreach (var item in (feed.Value["data"] as JsonArray ?? []).OfType<JsonObject>())
             {
-                if (item["message"]?.GetValue<string>() == upload.Text && PhotoCount(item) == upload.Media.Count
+                if (SameText(item["message"] is JsonValue message && message.TryGetValue(out string? text) ? text : "", upload.Text)
+                    && PhotoCount(item) == upload.Media.Count
                     && item["id"]?.GetValue<string>() is { Length: > 0 } id)
                 {
                     Log.FoundEarlier(logger, upload.TargetId, id);
@@ -111,6 +112,10 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
 
         return null;
     }
+
+    // Line ends and surrounding white space are not the post's content, and a platform may normalise them.
+    private static bool SameText(string posted, string text)
+        => string.Equals(posted.ReplaceLineEndings("\n").Trim(), text.ReplaceLineEndings("\n").Trim(), StringComparison.Ordinal);
 
     // A feed item's photos: the subattachments of a multi-photo post, or its one photo attachment.
     private static int PhotoCount(JsonObject item)
@@ -160,7 +165,7 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
 
     private static string Permalink(string postId) => $"https://www.facebook.com/{Uri.EscapeDataString(postId)}";
 
-    private Uri Url(string path) => new(_options.BaseUrl, $"{_options.GraphVersion}/{path}");
+    private Uri Url(string path) => new(new Uri(_options.BaseUrl.ToString().TrimEnd('/') + "/"), $"{_options.GraphVersion}/{path}");
 
     private Task<HttpRequestMessage> Get(string pathAndQuery, Account account)
         => Task.FromResult(new HttpRequestMessage(HttpMethod.Get, Url($"{pathAndQuery}&access_token={Uri.EscapeDataString(account.AccessToken)}")));
