@@ -20,8 +20,6 @@ namespace ScheduledPosts.Publisher.Connectors.Facebook;
 public sealed partial class FacebookConnector(HttpClient http, IOptions<FacebookOptions> options, TimeProvider clock, ILogger<FacebookConnector> logger)
     : IFindingConnector
 {
-    private const string Platform = "Facebook";
-
     private readonly FacebookOptions _options = options.Value;
 
     public PlatformCapabilities Capabilities => Platforms.Known[Platforms.FacebookPage];
