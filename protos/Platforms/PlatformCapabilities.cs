@@ -65,6 +65,7 @@ public static class Platforms
     public const string Bluesky = "bluesky";
     public const string LinkedInPerson = "linkedin_person";
     public const string LinkedInCompany = "linkedin_company";
+    public const string FacebookPage = "facebook_page";
 
     /// <summary>By platform name, case-insensitively.</summary>
     public static IReadOnlyDictionary<string, PlatformCapabilities> Known { get; } =
@@ -91,6 +92,15 @@ public static class Platforms
             [LinkedInPerson] = new(LinkedInPerson, 3000, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 20,
                 FindsLostPosts: true),
             [LinkedInCompany] = new(LinkedInCompany, 3000, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 20,
+                FindsLostPosts: true),
+            // A Facebook Page through the Graph API (services/publisher/Connectors/Facebook/README.md): a feed post's message,
+            // with photos uploaded unpublished (POST /{page-id}/photos, published=false) and attached by id
+            // (attached_media); https://developers.facebook.com/docs/pages-api/posts and /docs/graph-api/photo-uploads.
+            // Meta documents no caption limit: 63,206 characters is the limit every third-party reference gives. Meta
+            // documents no photo count per post either: 10 is our cap. Images only (JPEG, BMP, PNG, GIF, TIFF; Meta
+            // advises under 4 MB, no hard size). No first comment. Graph does not dedupe a repeated create, but the Page's
+            // feed can be read: a retry first looks for the post by its text and photo count since the first attempt.
+            [FacebookPage] = new(FacebookPage, 63_206, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 10,
                 FindsLostPosts: true),
             // The project's sandbox platform speaks the same subset with the same limits; it takes images only.
             [Sandbox] = new(Sandbox, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4),

@@ -6,6 +6,7 @@ using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
 using ScheduledPosts.Publisher.Connectors.Bluesky;
 using ScheduledPosts.Publisher.Connectors.LinkedIn;
+using ScheduledPosts.Publisher.Connectors.Facebook;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Publisher.Consumers;
@@ -97,9 +98,17 @@ public static class Extensions
             .UseOutboundPolicy();
         services.AddTransient<IConnector>(provider => new LinkedInConnector(Platforms.LinkedInPerson, provider.GetRequiredService<LinkedInClient>()));
         services.AddTransient<IConnector>(provider => new LinkedInConnector(Platforms.LinkedInCompany, provider.GetRequiredService<LinkedInClient>()));
+        services.AddOptions<FacebookOptions>()
+            .BindConfiguration(FacebookOptions.Section)
+            .Validate(o => o.IsValid(), "Facebook: BaseUrl must be an absolute http(s) URL, GraphVersion like v26.0, Timeout and LookupPages positive.")
+            .ValidateOnStart();
+        // One host for every Page (graph.facebook.com unless configured): still under the Outbound policy, no redirects.
+        services.AddHttpClient<FacebookConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<FacebookOptions>>().Value.Timeout)
+            .UseOutboundPolicy();
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<SandboxConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<BlueskyConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<FacebookConnector>());
         services.AddScoped<ConnectorRegistry>();
 
         services.AddOptions<UploadLimitsOptions>()

@@ -75,6 +75,7 @@ public static class Extensions
         // The platforms whose accounts connect with OAuth; each needs its app configured (OAuth:Platforms:<platform>).
         services.AddSingleton<IOAuthPlatform, LinkedInPersonOAuth>();
         services.AddSingleton<IOAuthPlatform, LinkedInCompanyOAuth>();
+        services.AddSingleton<IOAuthPlatform>(new FacebookOAuth());
         services.AddSingleton<OAuthPlatforms>();
         services.AddSingleton<OAuthConnections>();
         services.AddSingleton<OAuthTokens>();

@@ -101,9 +101,11 @@ public sealed partial class OAuthTokens(
 
         if (response.IsError)
         {
-            // RFC 6749 §5.2: invalid_grant is the grant itself refused (revoked, expired, issued to another client). Anything
-            // else — a 5xx, a timeout, our app misconfigured — is not the user's to fix, and is tried again later.
-            if (response.ErrorType == ResponseErrorType.Protocol && response.Error == "invalid_grant")
+            // RFC 6749 §5.2: invalid_grant is the grant itself refused (revoked, expired, issued to another client); X answers
+            // a revoked or spent refresh token with a 400 invalid_request. Anything else — a 5xx, a timeout, our app
+            // misconfigured (invalid_client) — is not the user's to fix, and is tried again later.
+            if (response.ErrorType == ResponseErrorType.Protocol
+                && (response.Error == "invalid_grant" || (response.Error == "invalid_request" && response.HttpStatusCode == System.Net.HttpStatusCode.BadRequest)))
             {
                 await MarkReauthRequiredAsync(tx, row, $"{row.Platform} refused the refresh: {response.ErrorDescription ?? response.Error}", ct);
                 return new ReauthRequired();
