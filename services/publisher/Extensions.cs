@@ -6,6 +6,7 @@ using ScheduledPosts.Publisher.Connectors;
 using ScheduledPosts.Publisher.Connectors.Bluesky;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
+using ScheduledPosts.Publisher.Connectors.X;
 using ScheduledPosts.Publisher.Consumers;
 using ScheduledPosts.Publisher.Publishing;
 using ScheduledPosts.ServiceDefaults.Messaging;
@@ -85,9 +86,23 @@ public static class Extensions
         services.AddSingleton<BlueskySessions>();
         services.AddHttpClient<BlueskyConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<BlueskyOptions>>().Value.Timeout)
             .UseOutboundPolicy();
+        services.AddOptions<XOptions>()
+            .BindConfiguration(XOptions.Section)
+            .Validate(o => o.BaseUrl.IsAbsoluteUri && o.Timeout > TimeSpan.Zero && o.MaxLookupPages > 0,
+                "X:BaseUrl must be an absolute URL, X:Timeout and X:MaxLookupPages positive.")
+            .ValidateOnStart();
+        // One API host for every account; still through the Outbound policy, so a deployment that points it at a fake on
+        // a private address must allow that address as it would a Mastodon instance's.
+        services.AddHttpClient<XConnector>((provider, http) =>
+        {
+            var options = provider.GetRequiredService<IOptions<XOptions>>().Value;
+            http.BaseAddress = options.BaseUrl;
+            http.Timeout = options.Timeout;
+        }).UseOutboundPolicy();
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<SandboxConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<BlueskyConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<XConnector>());
         services.AddScoped<ConnectorRegistry>();
 
         services.AddOptions<UploadLimitsOptions>()
