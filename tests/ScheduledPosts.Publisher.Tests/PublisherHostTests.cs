@@ -13,6 +13,7 @@ using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
 using ScheduledPosts.Publisher.Connectors.Bluesky;
+using ScheduledPosts.Testing.FakePlatforms;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Publisher.Publishing;
@@ -125,6 +126,33 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
         Assert.Equal(record.Uri, completion.Published.ExternalPostId);
         Assert.Equal($"https://bsky.app/profile/{FakeBluesky.Did}/post/{record.Rkey}", completion.Published.ExternalUrl);
         Assert.Equal(BlueskyRecordKey.From("tgt_1:publish"), record.Rkey);
+    }
+
+    [Fact]
+    public async Task A_due_X_target_is_published_through_the_wired_connector_over_the_network_to_the_configured_host()
+    {
+        await using var x = await FakeX.StartAsync();
+        string token = x.GrantAccessToken();
+        _scheduling.Targets.OnClaim = r =>
+        {
+            var granted = FakeTargetsService.Granted(r, Platforms.X, "@" + FakeX.Username, "Hello from the publisher https://example.org");
+            granted.Target.CredentialsJson = $$"""{"accessToken": "{{token}}", "userId": "{{FakeX.UserId}}", "username": "{{FakeX.Username}}"}""";
+            return granted;
+        };
+        // The fake listens on loopback, which the Outbound policy refuses unless allowed, as a deployment's fake would be.
+        var harness = Publisher(new Dictionary<string, string>
+        {
+            ["X:BaseUrl"] = x.BaseUrl.AbsoluteUri, ["Outbound:AllowLoopback"] = "true", ["Outbound:AllowHttp"] = "true",
+        }).Services.GetTestHarness();
+
+        await harness.Bus.Publish(new TargetDue("post_1", "tgt_1", 2));
+
+        await Eventually.Until(() => Task.FromResult(_scheduling.Targets.Completions.Count), n => n > 0, TimeSpan.FromSeconds(10), "the target's completion");
+        var completion = Assert.Single(_scheduling.Targets.Completions);
+        var post = Assert.Single(x.Posts);
+        Assert.Equal("Hello from the publisher https://example.org", post.Text);
+        Assert.Equal(post.Id, completion.Published.ExternalPostId);
+        Assert.Equal($"https://x.com/{FakeX.Username}/status/{post.Id}", completion.Published.ExternalUrl);
     }
 
     [Fact]
