@@ -109,7 +109,8 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
         string? page = null;
         for (int pages = 0; pages < options.Value.MaxLookupPages; pages++)
         {
-            // GET /2/users/{id}/tweets: newest first, 5–100 a page; start_time in ISO 8601 (https://docs.x.com/x-api/users/get-posts).
+            // GET /2/users/{id}/tweets: newest first, 5–100 a page; start_time in ISO 8601; the 3,200 most recent posts
+            // (https://docs.x.com/x-api/posts/timelines/migrate/overview).
             string query = $"2/users/{Uri.EscapeDataString(userId)}/tweets?max_results=100&tweet.fields=created_at,attachments"
                            + $"&start_time={Uri.EscapeDataString(since.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture))}"
                            + (page is null ? "" : $"&pagination_token={Uri.EscapeDataString(page)}");

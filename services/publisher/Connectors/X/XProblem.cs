@@ -5,7 +5,8 @@ namespace ScheduledPosts.Publisher.Connectors.X;
 
 /// <summary>
 /// The reason in an X API error: a problem details object (<c>title</c>, <c>detail</c>, <c>type</c>,
-/// https://docs.x.com/x-api/fundamentals/response-codes-and-errors) or the older <c>errors[0].message</c>; sanitised
+/// https://docs.x.com/xdks/typescript/reference/interfaces/Schemas.Problem) or an
+/// <c>errors[0].message</c> (Schemas.Error); sanitised
 /// (<see cref="PlatformErrorText.Sanitise"/>), from a body of at most 16 KiB, else null.
 /// </summary>
 public static class XProblem
