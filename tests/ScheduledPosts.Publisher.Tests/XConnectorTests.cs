@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -145,6 +147,21 @@ public sealed class XConnectorTests : IAsyncLifetime
 
         Assert.Equal(wanted.Id, found.ExternalId);
         Assert.Equal(2, _x.Requests.Count(r => r.Path == $"/2/users/{FakeX.UserId}/tweets"));
+    }
+
+    [Fact]
+    public async Task A_create_that_never_connected_is_retryable_and_not_an_unknown_outcome()
+    {
+        // A port held but not listening: connecting is refused, so the request is never sent.
+        using var held = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        held.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var closed = new Uri($"http://127.0.0.1:{((IPEndPoint)held.LocalEndPoint!).Port}/");
+
+        var connector = new XConnector(new HttpClient { BaseAddress = closed }, Options.Create(new XOptions { BaseUrl = closed }),
+            TimeProvider.System, NullLogger<XConnector>.Instance);
+        var failed = Assert.IsType<ConnectorResult.Failed>(await connector.PublishAsync(Upload("Nobody listening"), CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.NetworkError, true, false), (failed.Code, failed.Retryable, failed.OutcomeUnknown));
     }
 
     [Theory]

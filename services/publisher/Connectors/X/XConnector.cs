@@ -259,6 +259,11 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
             code = ConnectorErrors.Timeout;
             message = $"X did not answer {what} within {http.Timeout.TotalSeconds:0.#} s.";
         }
+        catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError)
+        {
+            // No connection was made: the request was never sent, so nothing can have been posted.
+            return (null, new Failed(ConnectorErrors.NetworkError, $"X could not be reached for {what}: {PlatformErrorText.Sanitise(e.Message)}", Retryable: true));
+        }
         catch (HttpRequestException e)
         {
             code = ConnectorErrors.NetworkError;
