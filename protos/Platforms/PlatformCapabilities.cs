@@ -14,7 +14,7 @@ namespace ScheduledPosts.Contracts.Platforms;
 /// <param name="MediaKinds">The media kinds a post may carry (<see cref="MediaKind"/>).</param>
 /// <param name="MaxMedia">The most media files one post may carry.</param>
 /// <param name="VideoOrAudioAlone">A video or audio file must be a post's only media.</param>
-/// <param name="CaptionUnit">What <paramref name="MaxCaptionLength"/> counts: code points, or graphemes.</param>
+/// <param name="CaptionUnit">What <paramref name="MaxCaptionLength"/> counts: code points, graphemes, or X's weighted characters.</param>
 /// <param name="MaxCaptionBytes">The most UTF-8 bytes a caption may have as well, when the platform has such a limit.</param>
 /// <param name="MaxMediaBytes">The largest media file the platform takes, in bytes, when it has a limit of its own.</param>
 /// <param name="FindsLostPosts">
@@ -43,6 +43,7 @@ public sealed record PlatformCapabilities(
     {
         // StringInfo counts extended grapheme clusters (UAX #29): a family emoji or a flag is one.
         CaptionUnit.Graphemes => new StringInfo(text).LengthInTextElements,
+        CaptionUnit.XWeighted => XWeightedLength.Of(text),
         _ => text.EnumerateRunes().Count(),
     };
 }
@@ -55,6 +56,12 @@ public enum CaptionUnit
 
     /// <summary>Grapheme clusters, the characters a reader sees (Bluesky's <c>maxGraphemes</c>).</summary>
     Graphemes,
+
+    /// <summary>
+    /// X's weighted length (<see cref="XWeightedLength"/>): most Latin text weighs 1 a character, CJK and emoji 2, a
+    /// link 23 whatever its length.
+    /// </summary>
+    XWeighted,
 }
 
 /// <summary>The platforms the publisher has connectors for: the one table both services read.</summary>
@@ -66,6 +73,7 @@ public static class Platforms
     public const string LinkedInPerson = "linkedin_person";
     public const string LinkedInCompany = "linkedin_company";
     public const string FacebookPage = "facebook_page";
+    public const string X = "x";
 
     /// <summary>By platform name, case-insensitively.</summary>
     public static IReadOnlyDictionary<string, PlatformCapabilities> Known { get; } =
@@ -102,6 +110,14 @@ public static class Platforms
             // feed can be read: a retry first looks for the post by its text and photo count since the first attempt.
             [FacebookPage] = new(FacebookPage, 63_206, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 10,
                 FindsLostPosts: true),
+            // X (API v2): a post's text is at most 280 weighted characters as twitter-text's config v3 counts them
+            // (github.com/twitter/twitter-text, config/v3.json; XWeightedLength); up to 4 images ("You can attach up to 4
+            // photos, 1 animated GIF or 1 video in a Post", https://docs.x.com/x-api/media/quickstart/best-practices) of at
+            // most 5 MB each (https://docs.x.com/x-api/media, "Image: 5 MB").
+            // The connector sends images only and no first comment. POST /2/tweets does not dedupe by key; a lost answer is
+            // looked up among the account's posts before any retry (services/publisher/Connectors/X/README.md).
+            [X] = new(X, 280, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 4,
+                CaptionUnit: CaptionUnit.XWeighted, MaxMediaBytes: 5 * 1024 * 1024, FindsLostPosts: true),
             // The project's sandbox platform speaks the same subset with the same limits; it takes images only.
             [Sandbox] = new(Sandbox, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4),
         };

@@ -9,6 +9,7 @@ using ScheduledPosts.Publisher.Connectors.LinkedIn;
 using ScheduledPosts.Publisher.Connectors.Facebook;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
+using ScheduledPosts.Publisher.Connectors.X;
 using ScheduledPosts.Publisher.Consumers;
 using ScheduledPosts.Publisher.Publishing;
 using ScheduledPosts.ServiceDefaults.Messaging;
@@ -109,6 +110,23 @@ public static class Extensions
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<BlueskyConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<FacebookConnector>());
+        services.AddOptions<XOptions>()
+            .BindConfiguration(XOptions.Section)
+            .Validate(o => o.BaseUrl.IsAbsoluteUri && o.Timeout > TimeSpan.Zero && o.MaxLookupPages > 0,
+                "X:BaseUrl must be an absolute URL, X:Timeout and X:MaxLookupPages positive.")
+            .ValidateOnStart();
+        // One API host for every account; still through the Outbound policy, so a deployment that points it at a fake on
+        // a private address must allow that address as it would a Mastodon instance's.
+        services.AddHttpClient<XConnector>((provider, http) =>
+        {
+            var options = provider.GetRequiredService<IOptions<XOptions>>().Value;
+            http.BaseAddress = options.BaseUrl;
+            http.Timeout = options.Timeout;
+        }).UseOutboundPolicy();
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<SandboxConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<BlueskyConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<XConnector>());
         services.AddScoped<ConnectorRegistry>();
 
         services.AddOptions<UploadLimitsOptions>()

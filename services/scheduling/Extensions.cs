@@ -76,6 +76,7 @@ public static class Extensions
         services.AddSingleton<IOAuthPlatform, LinkedInPersonOAuth>();
         services.AddSingleton<IOAuthPlatform, LinkedInCompanyOAuth>();
         services.AddSingleton<IOAuthPlatform>(new FacebookOAuth());
+        services.AddSingleton<IOAuthPlatform, XOAuth>();
         services.AddSingleton<OAuthPlatforms>();
         services.AddSingleton<OAuthConnections>();
         services.AddSingleton<OAuthTokens>();

@@ -158,6 +158,33 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
     }
 
     [Fact]
+    public async Task A_due_X_target_is_published_through_the_wired_connector_over_the_network_to_the_configured_host()
+    {
+        await using var x = await FakeX.StartAsync();
+        string token = x.GrantAccessToken();
+        _scheduling.Targets.OnClaim = r =>
+        {
+            var granted = FakeTargetsService.Granted(r, Platforms.X, "@" + FakeX.Username, "Hello from the publisher https://example.org");
+            granted.Target.CredentialsJson = $$"""{"accessToken": "{{token}}", "userId": "{{FakeX.UserId}}", "username": "{{FakeX.Username}}"}""";
+            return granted;
+        };
+        // The fake listens on loopback, which the Outbound policy refuses unless allowed, as a deployment's fake would be.
+        var harness = Publisher(new Dictionary<string, string>
+        {
+            ["X:BaseUrl"] = x.BaseUrl.AbsoluteUri, ["Outbound:AllowLoopback"] = "true", ["Outbound:AllowHttp"] = "true",
+        }).Services.GetTestHarness();
+
+        await harness.Bus.Publish(new TargetDue("post_1", "tgt_1", 2));
+
+        await Eventually.Until(() => Task.FromResult(_scheduling.Targets.Completions.Count), n => n > 0, TimeSpan.FromSeconds(10), "the target's completion");
+        var completion = Assert.Single(_scheduling.Targets.Completions);
+        var post = Assert.Single(x.Posts);
+        Assert.Equal("Hello from the publisher https://example.org", post.Text);
+        Assert.Equal(post.Id, completion.Published.ExternalPostId);
+        Assert.Equal($"https://x.com/{FakeX.Username}/status/{post.Id}", completion.Published.ExternalUrl);
+    }
+
+    [Fact]
     public async Task Targets_due_at_once_on_a_fresh_publisher_are_all_claimed_over_its_own_connection()
     {
         // The publisher's own SocketsHttpHandler, not the in-memory one: its first calls, made by many consumers at

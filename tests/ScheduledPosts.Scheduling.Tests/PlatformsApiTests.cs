@@ -42,6 +42,11 @@ public sealed class PlatformsApiTests(SchedulingFactory factory) : IClassFixture
         Assert.Equal(300, bluesky["capabilities"]!["maxCaptionLength"]!.GetValue<int>());
         Assert.Equal("graphemes", bluesky["capabilities"]!["captionUnit"]!.GetValue<string>());
 
+        var x = byName["x"];
+        Assert.True(x["supported"]!.GetValue<bool>());
+        Assert.Equal((280, "x_weighted", "looked_up"), (x["capabilities"]!["maxCaptionLength"]!.GetValue<int>(),
+            x["capabilities"]!["captionUnit"]!.GetValue<string>(), x["capabilities"]!["lostAnswer"]!.GetValue<string>()));
+
         // Not supported yet: listed, so a client knows the name and the way in, without limits to check against.
         Assert.False(byName["instagram"]["supported"]!.GetValue<bool>());
         Assert.Null(byName["instagram"]["capabilities"]);

@@ -35,7 +35,8 @@ public sealed record PlatformJson(string Platform, bool Supported, string Connec
 
 /// <param name="MaxCaptionLength">The longest caption (and first comment), counted in <paramref name="CaptionUnit"/>.</param>
 /// <param name="CaptionUnit">
-/// <c>code_points</c> (Unicode code points, Mastodon) or <c>graphemes</c> (the characters a reader sees, Bluesky).
+/// <c>code_points</c> (Unicode code points, Mastodon), <c>graphemes</c> (the characters a reader sees, Bluesky) or
+/// <c>x_weighted</c> (X's weighted characters: CJK and emoji count 2, a link 23).
 /// </param>
 /// <param name="MaxCaptionBytes">The most UTF-8 bytes a caption may also have, where the platform says; else null.</param>
 /// <param name="MaxMediaBytes">The largest media file the platform takes, where it has a limit of its own; else null.</param>
@@ -57,7 +58,14 @@ public sealed record CapabilitiesJson(
     bool VideoOrAudioAlone, bool FirstComment, bool Dedupes, string LostAnswer)
 {
     public static CapabilitiesJson From(PlatformCapabilities c)
-        => new(c.MaxCaptionLength, c.CaptionUnit == Contracts.Platforms.CaptionUnit.Graphemes ? "graphemes" : "code_points", c.MaxCaptionBytes,
+        => new(c.MaxCaptionLength, Unit(c.CaptionUnit), c.MaxCaptionBytes,
             c.MediaKinds, c.MaxMedia, c.MaxMediaBytes, c.VideoOrAudioAlone, c.SupportsFirstComment, c.SupportsIdempotencyKey,
             c.SupportsIdempotencyKey ? "retried" : c.FindsLostPosts ? "looked_up" : "unknown_outcome");
+
+    private static string Unit(Contracts.Platforms.CaptionUnit unit) => unit switch
+    {
+        Contracts.Platforms.CaptionUnit.Graphemes => "graphemes",
+        Contracts.Platforms.CaptionUnit.XWeighted => "x_weighted",
+        _ => "code_points",
+    };
 }

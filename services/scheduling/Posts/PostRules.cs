@@ -63,8 +63,8 @@ public static partial class PostRules
     }
 
     /// <summary>
-    /// The caption a target will publish must fit its platform, counted as the platform counts (Unicode code points, or
-    /// graphemes for Bluesky), and within its UTF-8 byte limit where it has one.
+    /// The caption a target will publish must fit its platform, counted as the platform counts (Unicode code points,
+    /// graphemes for Bluesky, weighted characters for X), and within its UTF-8 byte limit where it has one.
     /// </summary>
     public static void ValidateCaptionFor(string platform, string caption, string path)
     {
@@ -82,7 +82,12 @@ public static partial class PostRules
         int length = capabilities.CaptionLength(caption);
         if (length > capabilities.MaxCaptionLength)
         {
-            string unit = capabilities.CaptionUnit == CaptionUnit.Graphemes ? "characters (graphemes)" : "characters";
+            string unit = capabilities.CaptionUnit switch
+            {
+                CaptionUnit.Graphemes => "characters (graphemes)",
+                CaptionUnit.XWeighted => "weighted characters (a link counts 23, CJK and emoji 2)",
+                _ => "characters",
+            };
             throw ApiException.Validation(path, $"{platform} accepts at most {capabilities.MaxCaptionLength} {unit}; this caption has {length}.");
         }
 
