@@ -240,6 +240,6 @@ public sealed class RulesTests
             OccurredAt = new DateTimeOffset(2026, 5, 25, 15, 0, 0, TimeSpan.FromHours(2)), Data = document.RootElement,
         };
 
-        Assert.Equal($$"""{"id":"evt_1","type":"post.cancelled","timestamp":"2026-05-25T13:00:00.000Z","data":{{data}}}""", WebhookPayload.Build(e));
+        Assert.Equal($$"""{"id":"evt_1","type":"post.cancelled","timestamp":"2026-05-25T13:00:00.000Z","data":{{data}}}""", WebhookPayload.Build(IncomingEvent.From(e)));
     }
 }
