@@ -22,6 +22,7 @@ public sealed class RefusedEventTests(DeliveringWebhooksApp app) : IClassFixture
     [InlineData("data of another post")]
     [InlineData("data not an object")]
     [InlineData("the test event type")]
+    [InlineData("an account event type")]
     [InlineData("an unknown event type")]
     public async Task An_event_that_is_not_about_its_own_post_in_its_own_workspace_is_refused(string forgery)
     {
@@ -34,6 +35,7 @@ public sealed class RefusedEventTests(DeliveringWebhooksApp app) : IClassFixture
             "data of another post" => genuine with { Data = With(genuine.Data, "id", "post_someone_elses") },
             "data not an object" => genuine with { Data = JsonSerializer.SerializeToElement("hello") },
             "the test event type" => genuine with { Type = "webhook.test" },
+            "an account event type" => genuine with { Type = "account.reauth_required" },
             _ => genuine with { Type = "post.hijacked" },
         };
 
