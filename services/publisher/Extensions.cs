@@ -106,10 +106,6 @@ public static class Extensions
         // One host for every Page (graph.facebook.com unless configured): still under the Outbound policy, no redirects.
         services.AddHttpClient<FacebookConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<FacebookOptions>>().Value.Timeout)
             .UseOutboundPolicy();
-        services.AddTransient<IConnector>(provider => provider.GetRequiredService<SandboxConnector>());
-        services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
-        services.AddTransient<IConnector>(provider => provider.GetRequiredService<BlueskyConnector>());
-        services.AddTransient<IConnector>(provider => provider.GetRequiredService<FacebookConnector>());
         services.AddOptions<XOptions>()
             .BindConfiguration(XOptions.Section)
             .Validate(o => o.BaseUrl.IsAbsoluteUri && o.Timeout > TimeSpan.Zero && o.MaxLookupPages > 0,
@@ -126,6 +122,7 @@ public static class Extensions
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<SandboxConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<BlueskyConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<FacebookConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<XConnector>());
         services.AddScoped<ConnectorRegistry>();
 
