@@ -164,9 +164,18 @@ public static class OpenApiMerger
         Object(paths, alias.Path)[alias.Method] = operation;
     }
 
+    /// <summary>The paths of the anonymous routes (<c>"AuthorizationPolicy": "anonymous"</c>): reached without a key, never rate limited by one.</summary>
+    private static readonly HashSet<string> AnonymousPaths = new(StringComparer.Ordinal) { "/v1/oauth/callback" };
+
     private static void AddGatewayResponses(string path, JsonObject operation)
     {
         var responses = Object(operation, "responses");
+        if (AnonymousPaths.Contains(path))
+        {
+            operation["security"] = new JsonArray();
+            return;
+        }
+
         if (path.StartsWith("/admin/", StringComparison.Ordinal))
         {
             operation["security"] = new JsonArray(new JsonObject { [AdminApi.SecurityScheme] = new JsonArray() });

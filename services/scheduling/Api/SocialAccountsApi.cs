@@ -26,6 +26,7 @@ public static class SocialAccountsApi
         app.MapGet("/v1/oauth/callback", async (HttpContext context, OAuthConnections connections,
                 string? code = null, string? state = null, string? error = null, [Microsoft.AspNetCore.Mvc.FromQuery(Name = "error_description")] string? errorDescription = null) =>
             TypedResults.Redirect((await connections.CompleteAsync(code, state, error, errorDescription, context.RequestAborted)).ToString()))
+            .Produces(StatusCodes.Status302Found)
             .RequireAuthorization(InternalPolicies.OAuthCallback);
 
         accounts.MapGet("/", async (HttpContext context, SocialAccounts socialAccounts) =>
