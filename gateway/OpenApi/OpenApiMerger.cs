@@ -173,6 +173,7 @@ public static class OpenApiMerger
         if (AnonymousPaths.Contains(path))
         {
             operation["security"] = new JsonArray();
+            Add(responses, "400", Error("BAD_REQUEST: the state is not one this service issued, was used already, or expired; nothing changed."));
             return;
         }
 

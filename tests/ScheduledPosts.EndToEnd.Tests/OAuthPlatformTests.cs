@@ -170,19 +170,18 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
     {
         var endpoint = await stack.Gateway.PostAsJsonAsync("/v1/webhook-endpoints", new { url = stack.Receiver.Url, events = new[] { "account.reauth_required" } });
         Assert.True(endpoint.IsSuccessStatusCode, await endpoint.Content.ReadAsStringAsync());
-        // Facebook Page tokens cannot be refreshed; X's refresh is refused once revoked: both end the same way.
-        foreach (string platform in new[] { "facebook_page", "x" })
+        // Facebook Page tokens cannot be refreshed; X's and LinkedIn's refreshes are refused once revoked: all end the same way.
+        foreach (string platform in new[] { "facebook_page", "x", "linkedin_company" })
         {
             string account = await ConnectAsync(platform);
-            int before = stack.X.Posts.Count + stack.Facebook.Posts.Count;
-            if (platform == "x")
+            int before = Sent();
+            Action revoke = platform switch
             {
-                stack.X.RevokeGrants();
-            }
-            else
-            {
-                stack.Facebook.RevokeGrant();
-            }
+                "x" => stack.X.RevokeGrants,
+                "linkedin_company" => stack.LinkedIn.RevokeGrants,
+                _ => stack.Facebook.RevokeGrant,
+            };
+            revoke();
 
             var post = await stack.CreatePostAsync($"Never sent {Guid.NewGuid():N}", account, DateTimeOffset.UtcNow.AddSeconds(1));
             var failed = await Eventually.Until(() => stack.GetPostAsync(post["id"]!.GetValue<string>()),
@@ -190,13 +189,15 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
 
             var target = failed["targets"]![0]!;
             Assert.True(target["errorCode"]?.GetValue<string>() == "ACCOUNT_REAUTH_REQUIRED", failed.ToJsonString());
-            Assert.Equal(before, stack.X.Posts.Count + stack.Facebook.Posts.Count);
+            Assert.Equal(before, Sent());
             var shown = await stack.Gateway.GetFromJsonAsync<JsonObject>($"/v1/social-accounts/{account}");
             Assert.Equal("reauth_required", shown!["status"]!.GetValue<string>());
             await Eventually.Until(() => Task.FromResult(stack.Receiver.Received.Count(w => w.Body.Contains("account.reauth_required", StringComparison.Ordinal)
                     && w.Body.Contains(account, StringComparison.Ordinal))), n => n > 0, Patience, $"account.reauth_required for {account}");
         }
     }
+
+    private int Sent() => stack.X.Posts.Count + stack.LinkedIn.Posts.Count + stack.Facebook.Posts.Count;
 
     /// <summary>The whole OAuth flow, the test acting as the user's browser; returns the new account's id.</summary>
     private async Task<string> ConnectAsync(string platform)
