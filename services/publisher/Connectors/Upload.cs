@@ -51,6 +51,20 @@ public sealed record UploadMedia(string FileName, string ContentType, Func<Cance
 /// <summary>A media file of an upload could not be read from where it is kept; nothing was posted with it.</summary>
 public sealed class MediaUnavailableException : IOException
 {
+    /// <summary>The media failure within <paramref name="e"/> (an HTTP client wraps what the content stream threw), or null.</summary>
+    public static MediaUnavailableException? In(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is MediaUnavailableException media)
+            {
+                return media;
+            }
+        }
+
+        return null;
+    }
+
     public MediaUnavailableException()
     {
     }

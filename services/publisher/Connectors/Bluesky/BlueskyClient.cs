@@ -402,7 +402,7 @@ public sealed partial class BlueskyClient(HttpClient http, BlueskySessions sessi
             request = await build();
             return (await http.SendAsync(request, cancellationToken), null);
         }
-        catch (Exception e) when (MediaFailure(e) is { } media)
+        catch (Exception e) when (MediaUnavailableException.In(e) is { } media)
         {
             // Reading the file failed (before or while it was sent): nothing was posted.
             return (null, new Failed(ConnectorErrors.MediaUnavailable, media.Message, Retryable: true));
@@ -430,19 +430,6 @@ public sealed partial class BlueskyClient(HttpClient http, BlueskySessions sessi
         }
 
         return (null, posting ? Unknown(code, message) : new Failed(code, message, Retryable: true));
-    }
-
-    private static MediaUnavailableException? MediaFailure(Exception e)
-    {
-        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is MediaUnavailableException media)
-            {
-                return media;
-            }
-        }
-
-        return null;
     }
 
     private Failed Failure(BlueskyAccount account, HttpResponseMessage response, string? error, string? message, string what)

@@ -192,7 +192,7 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
 
             return new Answer(null, GraphErrors.Failure(response, body, what, posting));
         }
-        catch (Exception e) when (MediaFailure(e) is { } media)
+        catch (Exception e) when (MediaUnavailableException.In(e) is { } media)
         {
             return new Answer(null, new Failed(ConnectorErrors.MediaUnavailable, media.Message, Retryable: true));
         }
@@ -229,19 +229,6 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
         {
             return null;
         }
-    }
-
-    private static MediaUnavailableException? MediaFailure(Exception e)
-    {
-        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is MediaUnavailableException media)
-            {
-                return media;
-            }
-        }
-
-        return null;
     }
 
     private static Account? Read(string json, out string? problem)

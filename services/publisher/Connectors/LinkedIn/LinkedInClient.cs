@@ -266,7 +266,7 @@ public sealed partial class LinkedInClient(HttpClient http, IOptions<LinkedInOpt
             request = await build();
             return (await http.SendAsync(request, cancellationToken), null);
         }
-        catch (Exception e) when (MediaFailure(e) is { } media)
+        catch (Exception e) when (MediaUnavailableException.In(e) is { } media)
         {
             return (null, new Failed(ConnectorErrors.MediaUnavailable, media.Message, Retryable: true));
         }
@@ -291,19 +291,6 @@ public sealed partial class LinkedInClient(HttpClient http, IOptions<LinkedInOpt
         }
 
         return (null, posting ? Unknown(code, message) : new Failed(code, message, Retryable: true));
-    }
-
-    private static MediaUnavailableException? MediaFailure(Exception e)
-    {
-        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is MediaUnavailableException media)
-            {
-                return media;
-            }
-        }
-
-        return null;
     }
 
     private async Task<Failed> FailureAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)

@@ -244,7 +244,7 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
             string unreadable = $"X answered {PlatformErrorText.Status((int)response.StatusCode)} to {what} unreadably.";
             return (null, posting ? Unknown(ConnectorErrors.PlatformError, unreadable) : new Failed(ConnectorErrors.PlatformError, unreadable, Retryable: true));
         }
-        catch (Exception e) when (MediaFailure(e) is { } media)
+        catch (Exception e) when (MediaUnavailableException.In(e) is { } media)
         {
             // Reading the file failed (before or while it was sent): nothing was posted.
             return (null, new Failed(ConnectorErrors.MediaUnavailable, media.Message, Retryable: true));
@@ -275,19 +275,6 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
         }
 
         return (null, posting ? Unknown(code, message) : new Failed(code, message, Retryable: true));
-    }
-
-    private static MediaUnavailableException? MediaFailure(Exception e)
-    {
-        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is MediaUnavailableException media)
-            {
-                return media;
-            }
-        }
-
-        return null;
     }
 
     private async Task<Failed> FailureAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)
