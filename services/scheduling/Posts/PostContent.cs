@@ -1,6 +1,7 @@
 using Npgsql;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.Scheduling.Accounts;
 
 namespace ScheduledPosts.Scheduling.Posts;
 
@@ -52,9 +53,11 @@ public sealed class PostContent(PostStore store)
                 throw ApiException.Validation($"targets[{i}].socialAccountId", "No such social account in this workspace.");
             }
 
-            if (account.Status != "active")
+            if (account.Status != AccountStatuses.Active)
             {
-                throw ApiException.Validation($"targets[{i}].socialAccountId", "The social account is disconnected.");
+                throw ApiException.Validation($"targets[{i}].socialAccountId", account.Status == AccountStatuses.ReauthRequired
+                    ? "The social account must be connected again (POST /v1/social-accounts/connect): its platform no longer accepts its grant."
+                    : "The social account is disconnected.");
             }
 
             PostRules.ValidateCaptionFor(account.Platform, t.CaptionOverride ?? caption,
