@@ -48,7 +48,13 @@ public static class PlatformCatalogue
         new(Platforms.Sandbox, ConnectMethod.None),
     ];
 
-    /// <summary>Whether <paramref name="platform"/>'s accounts connect with OAuth 2.0 (and so have tokens to refresh).</summary>
-    public static bool ConnectsWithOAuth(string platform)
-        => All.Any(p => string.Equals(p.Platform, platform, StringComparison.OrdinalIgnoreCase) && p.Connect == ConnectMethod.OAuth2);
+    /// <summary>How <paramref name="platform"/>'s accounts connect (a <see cref="ConnectMethod"/>); null for a platform not listed.</summary>
+    public static string? ConnectMethodOf(string platform)
+        => All.FirstOrDefault(p => string.Equals(p.Platform, platform, StringComparison.OrdinalIgnoreCase))?.Connect;
+
+    /// <summary>
+    /// Whether the platform's accounts hold credentials the platform can refuse (an OAuth grant, an app password, a
+    /// pasted token): when it does, the account must be renewed or connected again.
+    /// </summary>
+    public static bool HoldsCredentials(string platform) => ConnectMethodOf(platform) is ConnectMethod.OAuth2 or ConnectMethod.AppPassword or ConnectMethod.AccessToken;
 }

@@ -10,11 +10,12 @@ using Xunit;
 namespace ScheduledPosts.EndToEnd.Tests;
 
 /// <summary>
-/// Issue 17 through the real processes, with X, LinkedIn and Facebook played by fakes of ours that follow their documents
-/// (tests/ScheduledPosts.Testing/FakePlatforms) on 127.0.0.2, which stands in for the platforms' public hosts: an account
-/// connects through the OAuth flow (the test is the user's browser), a post with text, a link and two images arrives once
-/// with its images; a 429 delays the retry to the platform's reset; an expired token is refreshed; a revoked grant ends
-/// the target ACCOUNT_REAUTH_REQUIRED and sends account.reauth_required; a lost answer is found, not posted twice.
+/// Issue 17 through the real processes, with X, LinkedIn, Facebook and a Bluesky PDS played by fakes of ours that follow
+/// their documents (tests/ScheduledPosts.Testing/FakePlatforms) on 127.0.0.2, which stands in for the platforms' public
+/// hosts: an account connects through the OAuth flow (the test is the user's browser) or with an app password, a post
+/// with text, a link and two images arrives once with its images; a 429 delays the retry to the platform's reset; an
+/// expired token is refreshed; a revoked grant ends the target ACCOUNT_REAUTH_REQUIRED and sends account.reauth_required;
+/// a lost answer is found, not posted twice.
 /// </summary>
 public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) : IClassFixture<OAuthPlatformTests.PlatformStack>
 {
@@ -29,6 +30,7 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
         public FakeX X { get; private set; } = null!;
         public FakeLinkedIn LinkedIn { get; private set; } = null!;
         public FakeFacebook Facebook { get; private set; } = null!;
+        public FakeBluesky Bluesky { get; private set; } = null!;
 
         protected override void Configure(string service, Dictionary<string, string> environment)
         {
@@ -37,6 +39,15 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
                 X = FakeX.StartAsync(Public).GetAwaiter().GetResult();
                 LinkedIn = FakeLinkedIn.StartAsync(Public).GetAwaiter().GetResult();
                 Facebook = FakeFacebook.StartAsync(Public).GetAwaiter().GetResult();
+                Bluesky = FakeBluesky.StartAsync(Public).GetAwaiter().GetResult();
+            }
+
+            if (service is "scheduling" or "publisher")
+            {
+                // A production Outbound policy except that the fakes' host is allowed, over http: the scheduling service
+                // checks a Bluesky account's PDS when it connects, the publisher on every connection.
+                environment["Outbound__AllowHttp"] = "true";
+                environment["Outbound__AllowedNetworks__0"] = "127.0.0.2/32";
             }
 
             if (service == "scheduling")
@@ -53,9 +64,6 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
                 environment["X__BaseUrl"] = X.BaseUrl.AbsoluteUri;
                 environment["LinkedIn__BaseUrl"] = LinkedIn.BaseUrl.AbsoluteUri;
                 environment["Facebook__BaseUrl"] = Facebook.BaseUrl.AbsoluteUri;
-                // A production Outbound policy except that the fakes' host is allowed, over http.
-                environment["Outbound__AllowHttp"] = "true";
-                environment["Outbound__AllowedNetworks__0"] = "127.0.0.2/32";
             }
         }
 
@@ -74,6 +82,7 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
             await X.DisposeAsync();
             await LinkedIn.DisposeAsync();
             await Facebook.DisposeAsync();
+            await Bluesky.DisposeAsync();
         }
     }
 
@@ -166,19 +175,73 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
     }
 
     [Fact]
+    public async Task Bluesky_an_account_connects_with_an_app_password_and_a_post_with_a_link_and_two_images_arrives_once_after_a_rate_limit_an_expired_session_and_a_lost_answer()
+    {
+        string account = await ConnectBlueskyAsync();
+        var (png, jpeg, media) = await TwoImagesAsync();
+
+        string caption = $"Launch day {Guid.NewGuid():N} https://example.org/launch";
+        var post = await PublishAsync(caption, account, media);
+        var sent = Assert.Single(stack.Bluesky.Records, r => Text(r) == caption);
+        Assert.Equal([Sha256(png), Sha256(jpeg)], sent.Value["embed"]!["images"]!.AsArray()
+            .Select(i => stack.Bluesky.Blobs[i!["image"]!["ref"]!["$link"]!.GetValue<string>()].Sha256));
+        Assert.Equal("https://example.org/launch", sent.Value["facets"]![0]!["features"]![0]!["uri"]!.GetValue<string>());
+        Assert.Equal(sent.Uri, post["targets"]![0]!["externalPostId"]!.GetValue<string>());
+
+        // A 429: the retry waits for RateLimit-Reset (Unix seconds).
+        var reset = DateTimeOffset.UtcNow.AddSeconds(6);
+        int limited = 1;
+        stack.Bluesky.Fault = (context, nsid) =>
+        {
+            if (nsid != "com.atproto.repo.createRecord" || Interlocked.Decrement(ref limited) < 0)
+            {
+                return Task.FromResult<Microsoft.AspNetCore.Http.IResult?>(null);
+            }
+
+            context.Response.Headers["RateLimit-Limit"] = "5000";
+            context.Response.Headers["RateLimit-Remaining"] = "0";
+            context.Response.Headers["RateLimit-Reset"] = reset.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Task.FromResult<Microsoft.AspNetCore.Http.IResult?>(FakeBluesky.Error(429, "RateLimitExceeded", "Rate Limit Exceeded"));
+        };
+        string limitedCaption = $"Rate limited {Guid.NewGuid():N}";
+        var afterLimit = await PublishAsync(limitedCaption, account, media);
+        stack.Bluesky.Fault = null;
+        Assert.Single(stack.Bluesky.Records, r => Text(r) == limitedCaption);
+        Assert.True(DateTimeOffset.Parse(afterLimit["targets"]![0]!["publishedAt"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) >= reset.AddSeconds(-1),
+            afterLimit.ToJsonString());
+
+        // An expired session: refreshed (refreshSession), and the post still goes out, once.
+        int refreshes = stack.Bluesky.SessionsRefreshed;
+        stack.Bluesky.ExpireAccessTokens();
+        string expired = $"After expiry {Guid.NewGuid():N}";
+        await PublishAsync(expired, account, media);
+        Assert.Single(stack.Bluesky.Records, r => Text(r) == expired);
+        Assert.True(stack.Bluesky.SessionsRefreshed > refreshes);
+
+        // A lost answer: the record is there under the target's own key; found, not made twice.
+        stack.Bluesky.DropNextCreates(1);
+        string lost = $"Lost answer {Guid.NewGuid():N} https://example.org/lost";
+        var found = await PublishAsync(lost, account, media);
+        var once = Assert.Single(stack.Bluesky.Records, r => Text(r) == lost);
+        Assert.Equal(once.Uri, found["targets"]![0]!["externalPostId"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_revoked_grant_ends_the_target_ACCOUNT_REAUTH_REQUIRED_marks_the_account_and_sends_account_reauth_required()
     {
         var endpoint = await stack.Gateway.PostAsJsonAsync("/v1/webhook-endpoints", new { url = stack.Receiver.Url, events = new[] { "account.reauth_required" } });
         Assert.True(endpoint.IsSuccessStatusCode, await endpoint.Content.ReadAsStringAsync());
-        // Facebook Page tokens cannot be refreshed; X's and LinkedIn's refreshes are refused once revoked: all end the same way.
-        foreach (string platform in new[] { "facebook_page", "x", "linkedin_company" })
+        // Facebook Page tokens cannot be refreshed; X's and LinkedIn's refreshes are refused once revoked; a revoked Bluesky
+        // app password cannot be renewed: all end the same way.
+        foreach (string platform in new[] { "facebook_page", "x", "linkedin_company", "bluesky" })
         {
-            string account = await ConnectAsync(platform);
+            string account = platform == "bluesky" ? await ConnectBlueskyAsync() : await ConnectAsync(platform);
             int before = Sent();
             Action revoke = platform switch
             {
                 "x" => stack.X.RevokeGrants,
                 "linkedin_company" => stack.LinkedIn.RevokeGrants,
+                "bluesky" => stack.Bluesky.RevokeAppPassword,
                 _ => stack.Facebook.RevokeGrant,
             };
             revoke();
@@ -197,7 +260,20 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
         }
     }
 
-    private int Sent() => stack.X.Posts.Count + stack.LinkedIn.Posts.Count + stack.Facebook.Posts.Count;
+    private int Sent() => stack.X.Posts.Count + stack.LinkedIn.Posts.Count + stack.Facebook.Posts.Count + stack.Bluesky.Records.Count;
+
+    /// <summary>A Bluesky account connects with the handle and an app password its user made, on the fake PDS.</summary>
+    private async Task<string> ConnectBlueskyAsync()
+    {
+        var connected = await stack.Gateway.PostAsJsonAsync("/v1/social-accounts",
+            new { platform = "bluesky", handle = FakeBluesky.Handle, credentials = stack.Bluesky.AccountCredentials() });
+        Assert.True(connected.StatusCode == HttpStatusCode.Created, await connected.Content.ReadAsStringAsync());
+        return (await connected.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
+    }
+
+    private static string? Text(FakeBluesky.StoredRecord record) => record.Value["text"]?.GetValue<string>();
+
+    private static string Sha256(byte[] content) => Convert.ToHexStringLower(SHA256.HashData(content));
 
     /// <summary>The whole OAuth flow, the test acting as the user's browser; returns the new account's id.</summary>
     private async Task<string> ConnectAsync(string platform)

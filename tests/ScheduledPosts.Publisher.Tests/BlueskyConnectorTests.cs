@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using ScheduledPosts.Publisher.Connectors;
 using ScheduledPosts.Publisher.Connectors.Bluesky;
 using ScheduledPosts.ServiceDefaults.Outbound;
+using ScheduledPosts.Testing.FakePlatforms;
 
 namespace ScheduledPosts.Publisher.Tests;
 

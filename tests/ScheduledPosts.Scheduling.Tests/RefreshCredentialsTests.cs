@@ -14,8 +14,9 @@ namespace ScheduledPosts.Scheduling.Tests;
 /// <summary>
 /// The publisher's side of a refused token (docs/platforms.md#tokens): <c>Targets.RefreshCredentials</c> for the holder of
 /// a target's live lease. An OAuth account with nothing to refresh with becomes <c>reauth_required</c> (and says so on
-/// the bus); its next due target fails <c>ACCOUNT_REAUTH_REQUIRED</c> at the claim, without reaching the publisher; an
-/// account that does not connect with OAuth has nothing to refresh; a lease that is not live gets nothing.
+/// the bus); its next due target fails <c>ACCOUNT_REAUTH_REQUIRED</c> at the claim, without reaching the publisher; so
+/// does a refused app password, which nothing can renew; a sandbox account has nothing to refresh; a lease that is not
+/// live gets nothing.
 /// </summary>
 public sealed class RefreshCredentialsTests(SchedulingFactory factory) : IClassFixture<SchedulingFactory>
 {
@@ -63,6 +64,26 @@ public sealed class RefreshCredentialsTests(SchedulingFactory factory) : IClassF
     }
 
     [Fact]
+    public async Task A_refused_app_password_cannot_be_renewed_so_the_account_is_marked_and_says_so()
+    {
+        string workspace = $"ws_{Guid.NewGuid():N}";
+        using var client = factory.Client(workspace);
+        string account = await InsertAccountAsync(workspace, "bluesky",
+            """{"identifier": "alice.bsky.social", "appPassword": "abcd-efgh-ijkl-mnop", "service": "https://bsky.social"}""");
+        var claim = await ClaimAsync(client, account);
+
+        var refresh = await factory.TargetsClient().RefreshCredentialsAsync(new RefreshCredentialsRequest
+        {
+            TargetId = claim.Target.TargetId, LeaseToken = claim.Target.LeaseToken,
+        });
+
+        Assert.Equal(RefreshCredentialsResponse.Types.Outcome.ReauthRequired, refresh.Outcome);
+        Assert.Equal("reauth_required", (await client.GetFromJsonAsync<JsonObject>($"/v1/social-accounts/{account}"))!["status"]!.GetValue<string>());
+        await Eventually.Until(() => Task.FromResult(factory.AccountEvents.Count(e => e.AccountId == account && e.Type == "account.reauth_required")),
+            n => n == 1, Patience, "account.reauth_required on the bus");
+    }
+
+    [Fact]
     public async Task A_token_that_was_replaced_meanwhile_is_answered_with_the_current_credentials()
     {
         string workspace = $"ws_{Guid.NewGuid():N}";
@@ -80,7 +101,7 @@ public sealed class RefreshCredentialsTests(SchedulingFactory factory) : IClassF
     }
 
     [Fact]
-    public async Task An_account_that_does_not_connect_with_OAuth_has_nothing_to_refresh_and_a_lease_that_is_not_live_gets_nothing()
+    public async Task An_account_without_credentials_has_nothing_to_refresh_and_a_lease_that_is_not_live_gets_nothing()
     {
         using var client = factory.Client($"ws_{Guid.NewGuid():N}");
         string account = await ConnectAccountAsync(client, "sandboxed");
@@ -97,19 +118,22 @@ public sealed class RefreshCredentialsTests(SchedulingFactory factory) : IClassF
     }
 
     /// <summary>An X account as an OAuth connection leaves it: an access token, no refresh token.</summary>
-    private async Task<string> InsertXAccountAsync(string workspace, string accessToken)
+    private Task<string> InsertXAccountAsync(string workspace, string accessToken)
+        => InsertAccountAsync(workspace, "x", $$"""{"accessToken": "{{accessToken}}", "userId": "42", "username": "alice"}""");
+
+    private async Task<string> InsertAccountAsync(string workspace, string platform, string credentialsJson)
     {
         string id = $"acc_{Guid.NewGuid():N}";
-        byte[] credentials = factory.Services.GetRequiredService<CredentialProtector>()
-            .Protect(id, $$"""{"accessToken": "{{accessToken}}", "userId": "42", "username": "alice"}""");
+        byte[] credentials = factory.Services.GetRequiredService<CredentialProtector>().Protect(id, credentialsJson);
         await using var connection = new NpgsqlConnection(factory.ConnectionString);
         await connection.OpenAsync();
         await using var insert = new NpgsqlCommand("""
             INSERT INTO scheduling.social_accounts (id, workspace_id, platform, handle, status, credentials, external_id)
-            VALUES (@id, @workspace, 'x', '@alice', 'active', @credentials, '42')
+            VALUES (@id, @workspace, @platform, '@alice', 'active', @credentials, '42')
             """, connection);
         insert.Parameters.AddWithValue("id", id);
         insert.Parameters.AddWithValue("workspace", workspace);
+        insert.Parameters.AddWithValue("platform", platform);
         insert.Parameters.AddWithValue("credentials", credentials);
         await insert.ExecuteNonQueryAsync();
         return id;

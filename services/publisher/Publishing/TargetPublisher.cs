@@ -87,7 +87,7 @@ public sealed partial class TargetPublisher(
         using (permit)
         {
             var result = await SendAsync(connector, target, cancellationToken);
-            if (result is ConnectorResult.Failed { Code: ConnectorErrors.InvalidCredentials } refused && PlatformCatalogue.ConnectsWithOAuth(target.Platform))
+            if (result is ConnectorResult.Failed { Code: ConnectorErrors.InvalidCredentials } refused && PlatformCatalogue.HoldsCredentials(target.Platform))
             {
                 result = await RefreshAndSendAgainAsync(connector, target, refused, cancellationToken);
             }
@@ -97,9 +97,10 @@ public sealed partial class TargetPublisher(
     }
 
     /// <summary>
-    /// The platform refused the account's token: the scheduling service refreshes it (an OAuth account with a refresh
-    /// token) and the upload is tried once more with the fresh one; an account whose grant is gone ends the target
-    /// <see cref="ConnectorErrors.AccountReauthRequired"/>. Nothing was posted with a refused token.
+    /// The platform refused the account's credentials: the scheduling service refreshes them (an OAuth account with a
+    /// refresh token) and the upload is tried once more with the fresh ones; an account whose grant is gone — or whose
+    /// app password or pasted token was refused, which nothing here can renew — is marked <c>reauth_required</c> and
+    /// the target ends <see cref="ConnectorErrors.AccountReauthRequired"/>. Nothing was posted with refused credentials.
     /// </summary>
     private async Task<ConnectorResult> RefreshAndSendAgainAsync(IConnector connector, ClaimedTarget target, ConnectorResult.Failed refused, CancellationToken cancellationToken)
     {
@@ -127,7 +128,9 @@ public sealed partial class TargetPublisher(
                 return await SendAsync(connector, fresh, cancellationToken);
             case RefreshCredentialsResponse.Types.Outcome.ReauthRequired:
                 return new ConnectorResult.Failed(ConnectorErrors.AccountReauthRequired,
-                    $"{target.Platform} no longer accepts the account {target.AccountHandle}'s grant: connect it again (POST /v1/social-accounts/connect). Nothing was sent.",
+                    PlatformCatalogue.ConnectMethodOf(target.Platform) == ConnectMethod.OAuth2
+                        ? $"{target.Platform} no longer accepts the account {target.AccountHandle}'s grant: connect it again (POST /v1/social-accounts/connect). Nothing was sent."
+                        : $"{target.Platform} refused the account {target.AccountHandle}'s credentials: connect it again with new ones (POST /v1/social-accounts). Nothing was sent.",
                     Retryable: false);
             case RefreshCredentialsResponse.Types.Outcome.Unavailable:
                 return refused with { Message = $"{refused.Message} The token could not be refreshed now: {refresh.Message}", Retryable = true };

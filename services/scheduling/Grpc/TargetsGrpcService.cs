@@ -109,7 +109,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media, 
         string accountId = await claims.AccountOfLiveClaimAsync(request.TargetId, leaseToken)
             ?? throw ApiException.Conflict("This claim is no longer the live one; stop its upload.");
         var refused = request.RefusedAccessToken is { Length: > 0 } token ? token : null;
-        return await tokens.RefreshAsync(accountId, refused, expiringBefore: null, context.CancellationToken) switch
+        return await tokens.RefusedAsync(accountId, refused, context.CancellationToken) switch
         {
             OAuthTokens.Refreshed refreshed => new() { Outcome = RefreshCredentialsResponse.Types.Outcome.Refreshed, CredentialsJson = refreshed.CredentialsJson },
             OAuthTokens.ReauthRequired => new() { Outcome = RefreshCredentialsResponse.Types.Outcome.ReauthRequired },

@@ -3,6 +3,7 @@ using Dapper;
 using Duende.IdentityModel.Client;
 using Npgsql;
 using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Scheduling.Outbox;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Json;
@@ -13,7 +14,8 @@ namespace ScheduledPosts.Scheduling.Accounts.OAuth;
 /// Keeps OAuth accounts' access tokens valid (docs/platforms.md#tokens): refreshed ahead of their expiry by
 /// <see cref="TokenRefresher"/>, and when a platform refuses one at publish time. A refresh the platform refuses
 /// (<c>invalid_grant</c>: revoked, or the refresh token expired) — or a refused token with nothing to refresh it
-/// with — marks the account <c>reauth_required</c>, forgets its tokens and emits <c>account.reauth_required</c>.
+/// with — marks the account <c>reauth_required</c>, forgets its tokens and emits <c>account.reauth_required</c>; so does
+/// an app password or a pasted token the platform refuses, which nothing here can renew.
 /// One account's refreshes are serialised by its row lock, so a rotating refresh token is never spent twice.
 /// </summary>
 public sealed partial class OAuthTokens(
@@ -43,10 +45,21 @@ public sealed partial class OAuthTokens(
         DateTime CreatedAt, byte[]? Credentials, byte[]? RefreshToken, DateTime? TokenExpiresAt);
 
     /// <summary>
+    /// The platform refused the account's credentials at publish time. An OAuth account's token is refreshed (see
+    /// <see cref="RefreshAsync"/>); an app password or a pasted access token cannot be renewed here, so the account is
+    /// marked <c>reauth_required</c> until it is connected again with new credentials.
+    /// </summary>
+    public Task<Outcome> RefusedAsync(string accountId, string? refusedAccessToken, CancellationToken ct)
+        => RefreshAsync(accountId, refusedAccessToken, expiringBefore: null, refused: true, ct);
+
+    /// <summary>
     /// Refreshes the account's access token: when the platform refused <paramref name="refusedAccessToken"/> (unless
     /// another refresh replaced it meanwhile), or when it expires before <paramref name="expiringBefore"/>.
     /// </summary>
-    public async Task<Outcome> RefreshAsync(string accountId, string? refusedAccessToken, DateTimeOffset? expiringBefore, CancellationToken ct)
+    public Task<Outcome> RefreshAsync(string accountId, string? refusedAccessToken, DateTimeOffset? expiringBefore, CancellationToken ct)
+        => RefreshAsync(accountId, refusedAccessToken, expiringBefore, refused: refusedAccessToken is not null, ct);
+
+    private async Task<Outcome> RefreshAsync(string accountId, string? refusedAccessToken, DateTimeOffset? expiringBefore, bool refused, CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
@@ -54,8 +67,24 @@ public sealed partial class OAuthTokens(
             SELECT id, workspace_id, platform, handle, display_name, status, created_at, credentials, refresh_token, token_expires_at
             FROM social_accounts WHERE id = @accountId FOR UPDATE
             """, new { accountId }, tx);
-        if (row is null || !platforms.UsesOAuth(row.Platform) || row.Status == AccountStatuses.Disconnected)
+        if (row is null || row.Status == AccountStatuses.Disconnected)
         {
+            return new NotRefreshed();
+        }
+
+        if (!platforms.UsesOAuth(row.Platform))
+        {
+            if (row.Status == AccountStatuses.ReauthRequired)
+            {
+                return new ReauthRequired();
+            }
+
+            if (refused && PlatformCatalogue.HoldsCredentials(row.Platform))
+            {
+                await MarkReauthRequiredAsync(tx, row, $"{row.Platform} refused the account's credentials.", ct);
+                return new ReauthRequired();
+            }
+
             return new NotRefreshed();
         }
 

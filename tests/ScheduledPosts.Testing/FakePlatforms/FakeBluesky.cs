@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -10,7 +11,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.TestHost;
 
-namespace ScheduledPosts.Publisher.Tests;
+namespace ScheduledPosts.Testing.FakePlatforms;
 
 /// <summary>A request the fake received: the XRPC method (NSID) and the Authorization header.</summary>
 public sealed record BlueskyRequest(string Method, string Nsid, string? Authorization);
@@ -31,7 +32,9 @@ public sealed record BlueskyRequest(string Method, string Nsid, string? Authoriz
 /// <item><c>com.atproto.repo.getRecord</c> (400 RecordNotFound) and <c>com.atproto.identity.resolveHandle</c> (400 HandleNotFound).</item>
 /// </list>
 /// Tests script failures through <see cref="Fault"/>, and lose the answer of a created record through <see cref="DropNextCreates"/>
-/// (the connection breaks) or <see cref="HangNextCreates"/> (no answer until the client gives up).
+/// (the connection breaks) or <see cref="HangNextCreates"/> (no answer until the client gives up). It runs in memory
+/// (<see cref="StartAsync()"/>, for a connector's tests, at <see cref="Origin"/>) or as a real HTTP server on a
+/// loopback address (<see cref="StartAsync(IPAddress)"/>, for the real processes, at <see cref="Service"/>).
 /// </summary>
 public sealed partial class FakeBluesky : IAsyncDisposable
 {
@@ -43,17 +46,22 @@ public sealed partial class FakeBluesky : IAsyncDisposable
     public const string OtherDid = "did:plc:bob77fakepds7test7abcd";
     public const int MaxBlobBytes = 2_000_000;
 
-    private readonly WebApplication _app;
+    private WebApplication _app = null!;
     private readonly ConcurrentDictionary<string, bool> _accessTokens = new(); // token → expired
     private readonly ConcurrentDictionary<string, bool> _refreshTokens = new(); // token → still usable
     private readonly ConcurrentDictionary<string, StoredRecord> _records = new();
     private readonly ConcurrentQueue<StoredRecord> _created = new();
     private readonly Dictionary<string, string> _handles = new(StringComparer.OrdinalIgnoreCase) { [Handle] = Did, [OtherHandle] = OtherDid };
+    private string _appPassword = AppPassword;
     private int _lastToken;
     private int _dropNext;
     private int _hangNext;
 
-    private FakeBluesky(WebApplication app) => _app = app;
+    /// <summary>The PDS's URL, as an account's <c>service</c> names it: <see cref="Origin"/> in memory, else the loopback server's.</summary>
+    public string Service { get; private set; } = Origin;
+
+    /// <summary>The account's app password now: <see cref="AppPassword"/> until <see cref="RevokeAppPassword"/> replaces it.</summary>
+    public string CurrentAppPassword => Volatile.Read(ref _appPassword);
 
     public sealed record StoredRecord(string Rkey, string Uri, string Cid, JsonObject Value);
 
@@ -92,32 +100,64 @@ public sealed partial class FakeBluesky : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The user revokes the app password (and makes a new one, <see cref="CurrentAppPassword"/>): signing in with the old
+    /// one is refused, and the sessions it opened end (their tokens are no longer known).
+    /// </summary>
+    public void RevokeAppPassword()
+    {
+        Volatile.Write(ref _appPassword, $"{Guid.NewGuid():N}"[..19]);
+        _accessTokens.Clear();
+        _refreshTokens.Clear();
+    }
+
     /// <summary>The next <paramref name="count"/> created records are kept, then their connection breaks before the answer.</summary>
     public void DropNextCreates(int count) => Volatile.Write(ref _dropNext, count);
 
     /// <summary>The next <paramref name="count"/> created records are kept, then never answered: the client times out.</summary>
     public void HangNextCreates(int count) => Volatile.Write(ref _hangNext, count);
 
-    /// <summary>The credentials the scheduling service hands over for an account on this PDS.</summary>
+    /// <summary>The credentials the scheduling service hands over for an account on the in-memory PDS.</summary>
     public static string Credentials(string appPassword = AppPassword, string identifier = Handle)
         => JsonSerializer.Serialize(new { identifier, appPassword, service = Origin });
 
+    /// <summary>The credentials a user pastes to connect the account now: its handle, its current app password, this PDS.</summary>
+    public Dictionary<string, string> AccountCredentials()
+        => new() { ["identifier"] = Handle, ["appPassword"] = CurrentAppPassword, ["service"] = Service };
+
+    /// <summary>In memory, at <see cref="Origin"/>: reach it through <see cref="CreateHandler"/>.</summary>
     public static async Task<FakeBluesky> StartAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseTestServer();
-        var app = builder.Build();
-        var fake = new FakeBluesky(app);
-        app.MapPost("/xrpc/com.atproto.server.createSession", (Delegate)fake.CreateSessionAsync);
-        app.MapPost("/xrpc/com.atproto.server.refreshSession", (Delegate)fake.RefreshSessionAsync);
-        app.MapPost("/xrpc/com.atproto.repo.uploadBlob", (Delegate)fake.UploadBlobAsync);
-        app.MapPost("/xrpc/com.atproto.repo.createRecord", (Delegate)fake.CreateRecordAsync);
-        app.MapGet("/xrpc/com.atproto.repo.getRecord", (Delegate)fake.GetRecordAsync);
-        app.MapGet("/xrpc/com.atproto.identity.resolveHandle", (Delegate)fake.ResolveHandleAsync);
-        await app.StartAsync();
+        var fake = new FakeBluesky();
+        fake._app = builder.Build();
+        fake.Map(fake._app);
+        await fake._app.StartAsync();
         return fake;
     }
 
+    /// <summary>A real HTTP server on <paramref name="address"/> (127.0.0.2 stands in for a public host), at <see cref="Service"/>.</summary>
+    public static async Task<FakeBluesky> StartAsync(IPAddress address)
+    {
+        var fake = new FakeBluesky();
+        var (app, baseUrl) = await LoopbackHost.StartAsync(address, fake.Map);
+        fake._app = app;
+        fake.Service = baseUrl.GetLeftPart(UriPartial.Authority);
+        return fake;
+    }
+
+    private void Map(WebApplication app)
+    {
+        app.MapPost("/xrpc/com.atproto.server.createSession", (Delegate)CreateSessionAsync);
+        app.MapPost("/xrpc/com.atproto.server.refreshSession", (Delegate)RefreshSessionAsync);
+        app.MapPost("/xrpc/com.atproto.repo.uploadBlob", (Delegate)UploadBlobAsync);
+        app.MapPost("/xrpc/com.atproto.repo.createRecord", (Delegate)CreateRecordAsync);
+        app.MapGet("/xrpc/com.atproto.repo.getRecord", (Delegate)GetRecordAsync);
+        app.MapGet("/xrpc/com.atproto.identity.resolveHandle", (Delegate)ResolveHandleAsync);
+    }
+
+    /// <summary>A client of the in-memory PDS; a connection the fake breaks off fails as a socket's would.</summary>
     public HttpMessageHandler CreateHandler() => new DroppedConnectionHandler(_app.GetTestServer().CreateHandler());
 
     public static IResult Error(int status, string error, string message) => Results.Json(new { error, message }, statusCode: status);
@@ -143,7 +183,7 @@ public sealed partial class FakeBluesky : IAsyncDisposable
             return Error(400, "InvalidRequest", "Input must have the property \"identifier\"");
         }
 
-        return (identifier is Handle or Did) && password == AppPassword
+        return (identifier is Handle or Did) && password == CurrentAppPassword
             ? NewSession()
             : Error(401, "AuthenticationRequired", "Invalid identifier or password");
     }
