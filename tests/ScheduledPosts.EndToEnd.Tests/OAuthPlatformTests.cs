@@ -55,6 +55,13 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
                 environment["OAuth__CallbackUrl"] = Callback;
                 App(environment, "x", FakeX.ClientId, FakeX.ClientSecret, X.AuthorizeUrl, X.TokenUrl, X.BaseUrl);
                 App(environment, "linkedin_company", FakeLinkedIn.ClientId, FakeLinkedIn.ClientSecret, LinkedIn.AuthorizeUrl, LinkedIn.TokenUrl, LinkedIn.BaseUrl);
+                App(environment, "linkedin_person", FakeLinkedIn.ClientId, FakeLinkedIn.ClientSecret, LinkedIn.AuthorizeUrl, LinkedIn.TokenUrl, LinkedIn.BaseUrl);
+                // An app LinkedIn approved to read its members' posts (r_member_social), so a lost answer can be looked up.
+                string[] personScopes = ["openid", "profile", "w_member_social", "r_member_social"];
+                for (int i = 0; i < personScopes.Length; i++)
+                {
+                    environment[$"OAuth__Platforms__linkedin_person__Scopes__{i}"] = personScopes[i];
+                }
                 App(environment, "facebook_page", FakeFacebook.ClientId, FakeFacebook.ClientSecret,
                     new Uri(Facebook.BaseUrl, "v26.0/dialog/oauth"), new Uri(Facebook.BaseUrl, "v26.0/oauth/access_token"), new Uri(Facebook.BaseUrl, "v26.0/"));
             }
@@ -156,7 +163,31 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
     }
 
     [Fact]
-    public async Task Facebook_a_page_connects_and_a_post_with_a_link_and_two_images_arrives_once_and_a_lost_answer_is_found()
+    public async Task LinkedIn_a_member_connects_and_a_post_with_a_link_and_two_images_arrives_once_after_an_expired_token_and_a_lost_answer()
+    {
+        string account = await ConnectAsync("linkedin_person");
+        var (png, jpeg, media) = await TwoImagesAsync();
+
+        string caption = $"Launch day {Guid.NewGuid():N} https://example.org/launch";
+        await PublishAsync(caption, account, media);
+        var sent = Assert.Single(stack.LinkedIn.Posts, p => p.Text == caption);
+        Assert.Equal(FakeLinkedIn.PersonUrn, sent.Author);
+        Assert.Equal([png, jpeg], sent.Images.Select(i => i.Bytes));
+
+        stack.LinkedIn.ExpireAccessTokens();
+        string expired = $"After expiry {Guid.NewGuid():N}";
+        await PublishAsync(expired, account, media);
+        Assert.Single(stack.LinkedIn.Posts, p => p.Text == expired);
+
+        stack.LinkedIn.LoseNextCreateAnswers(1);
+        string lost = $"Lost answer {Guid.NewGuid():N}";
+        var found = await PublishAsync(lost, account, media);
+        var once = Assert.Single(stack.LinkedIn.Posts, p => p.Text == lost);
+        Assert.Equal(once.Urn, found["targets"]![0]!["externalPostId"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Facebook_a_page_connects_and_a_post_with_a_link_and_two_images_arrives_once_after_a_rate_limit_and_a_lost_answer_is_found()
     {
         string account = await ConnectAsync("facebook_page");
         var (png, jpeg, media) = await TwoImagesAsync();
@@ -166,6 +197,15 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
         var sent = Assert.Single(stack.Facebook.Posts, p => p.Message == caption);
         Assert.Equal(FakeFacebook.PageId, sent.PageId);
         Assert.Equal([png, jpeg], sent.Photos.Select(p => p.Bytes));
+
+        // A Page rate limit (code 80001): the retry waits the minute X-Business-Use-Case-Usage's estimated_time_to_regain_access names.
+        stack.Facebook.RateLimitNextCreates(1, minutes: 1);
+        var limitedAt = DateTimeOffset.UtcNow;
+        string limited = $"Rate limited {Guid.NewGuid():N}";
+        var afterLimit = await PublishAsync(limited, account, media, patience: Patience + TimeSpan.FromMinutes(1));
+        Assert.Single(stack.Facebook.Posts, p => p.Message == limited);
+        Assert.True(DateTimeOffset.Parse(afterLimit["targets"]![0]!["publishedAt"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) >= limitedAt.AddSeconds(59),
+            afterLimit.ToJsonString());
 
         stack.Facebook.LoseNextCreateAnswer();
         string lost = $"Lost answer {Guid.NewGuid():N}";
@@ -315,7 +355,7 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
     }
 
     /// <summary>Schedules a post a moment ahead and waits for it to end; it must end published.</summary>
-    private async Task<JsonObject> PublishAsync(string caption, string account, string[] mediaIds)
+    private async Task<JsonObject> PublishAsync(string caption, string account, string[] mediaIds, TimeSpan? patience = null)
     {
         var created = await stack.Gateway.PostAsJsonAsync("/v1/posts", new
         {
@@ -327,7 +367,7 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
         Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
         string id = (await created.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
         var ended = await Eventually.Until(() => stack.GetPostAsync(id),
-            p => p["status"]!.GetValue<string>() is "published" or "failed", Patience, $"post {id} to end");
+            p => p["status"]!.GetValue<string>() is "published" or "failed", patience ?? Patience, $"post {id} to end");
         Assert.True(ended["status"]!.GetValue<string>() == "published", ended.ToJsonString() + stack.Logs[^Math.Min(stack.Logs.Length, 4000)..]);
         return ended;
     }
