@@ -26,7 +26,7 @@ public record AccountEvent
 }
 
 /// <summary>
-/// <c>account.reauth_required</c>: the platform no longer honours the account's grant (revoked, expired past refresh);
-/// its due targets fail with <c>ACCOUNT_REAUTH_REQUIRED</c> until it is connected again.
+/// <c>account.reauth_required</c>: the platform no longer honours the account's grant (revoked, expired past refresh),
+/// app password or token; its due targets fail with <c>ACCOUNT_REAUTH_REQUIRED</c> until it is connected again.
 /// </summary>
 public sealed record AccountReauthRequired : AccountEvent;

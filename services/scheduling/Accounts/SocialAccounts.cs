@@ -14,7 +14,7 @@ public static class AccountStatuses
     public const string Active = "active";
     public const string Disconnected = "disconnected";
 
-    /// <summary>The platform no longer honours its grant: its due targets fail until it is connected again.</summary>
+    /// <summary>The platform no longer honours its grant, app password or token: its due targets fail until it is connected again.</summary>
     public const string ReauthRequired = "reauth_required";
 }
 

@@ -41,8 +41,8 @@ public static class TargetErrors
     public const string PublisherBusy = "PUBLISHER_BUSY";
 
     /// <summary>
-    /// The platform no longer honours the account's grant (revoked, or expired past refreshing): not retried; the account
-    /// is <c>reauth_required</c> until it is connected again.
+    /// The platform no longer honours the account's grant (revoked, or expired past refreshing), app password or token:
+    /// not retried; the account is <c>reauth_required</c> until it is connected again.
     /// </summary>
     public const string AccountReauthRequired = "ACCOUNT_REAUTH_REQUIRED";
 }
