@@ -67,6 +67,9 @@ public static class Extensions
         // Where a Mastodon instanceUrl or a Bluesky service may point: checked when the account is connected; the publisher checks again when it connects.
         services.AddOutboundPolicy();
         services.AddSingleton<SocialAccounts>();
+        // A Bluesky account's app password is checked by signing in at its PDS when it is connected, under the Outbound policy.
+        services.AddHttpClient(BlueskySignIn.HttpClientName, http => http.Timeout = TimeSpan.FromSeconds(15)).UseOutboundPolicy();
+        services.AddSingleton<BlueskySignIn>();
         services.AddOptions<OAuthOptions>().BindConfiguration(OAuthOptions.Section)
             .Validate(o => o.IsValid(), "OAuth: CallbackUrl must be an absolute http(s) URL; StateLifetime, RefreshInterval and Timeout positive; RefreshAhead not negative.")
             .ValidateOnStart();

@@ -302,12 +302,16 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
 
     private int Sent() => stack.X.Posts.Count + stack.LinkedIn.Posts.Count + stack.Facebook.Posts.Count + stack.Bluesky.Records.Count;
 
-    /// <summary>A Bluesky account connects with the handle and an app password its user made, on the fake PDS.</summary>
+    /// <summary>
+    /// A Bluesky account connects with the handle and an app password its user made, on the fake PDS: new (201), or the
+    /// workspace's account of that DID again, active with the current password (200).
+    /// </summary>
     private async Task<string> ConnectBlueskyAsync()
     {
         var connected = await stack.Gateway.PostAsJsonAsync("/v1/social-accounts",
             new { platform = "bluesky", handle = FakeBluesky.Handle, credentials = stack.Bluesky.AccountCredentials() });
-        Assert.True(connected.StatusCode == HttpStatusCode.Created, await connected.Content.ReadAsStringAsync());
+        Assert.True(connected.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK, await connected.Content.ReadAsStringAsync());
+        Assert.Equal("active", (await connected.Content.ReadFromJsonAsync<JsonObject>())!["status"]!.GetValue<string>());
         return (await connected.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
     }
 

@@ -3,21 +3,25 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Testing;
+using ScheduledPosts.Testing.FakePlatforms;
 using Xunit;
 
 namespace ScheduledPosts.Scheduling.Tests;
 
 /// <summary>
-/// Connecting a Bluesky account (identifier, app password, optional PDS URL under the Outbound policy) and what the
-/// scheduling service checks of a post for one: 300 graphemes and 3000 UTF-8 bytes of text, images of at most 2,000,000 bytes.
+/// Connecting a Bluesky account (identifier, app password, optional PDS URL under the Outbound policy; the PDS must sign
+/// it in, and connecting it again updates the same account) and what the scheduling service checks of a post for one:
+/// 300 graphemes and 3000 UTF-8 bytes of text, images of at most 2,000,000 bytes. The PDS is our fake, in memory.
 /// </summary>
 public sealed class BlueskyAccountTests(BlueskyAccountTests.ProductionPolicyFactory factory) : IClassFixture<BlueskyAccountTests.ProductionPolicyFactory>
 {
-    private const string AppPassword = "abcd-efgh-ijkl-mnop";
+    private const string AppPassword = FakeBluesky.AppPassword;
 
     // 🇫🇷: one grapheme of two code points and 8 UTF-8 bytes; 300 of them are 600 code points and 2,400 bytes.
     private const string Flag = "\U0001F1EB\U0001F1F7";
@@ -25,13 +29,25 @@ public sealed class BlueskyAccountTests(BlueskyAccountTests.ProductionPolicyFact
     // 👨‍👩‍👧‍👦: one grapheme of seven code points and 25 UTF-8 bytes.
     private const string Family = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466";
 
-    /// <summary>The policy's production values, set explicitly: test hosts run as Development, whose settings relax it.</summary>
+    /// <summary>
+    /// The policy's production values, set explicitly: test hosts run as Development, whose settings relax it. Every
+    /// PDS URL that passes the policy reaches <see cref="Pds"/>.
+    /// </summary>
     public sealed class ProductionPolicyFactory : SchedulingFactory
     {
+        public FakeBluesky Pds { get; } = FakeBluesky.StartAsync().GetAwaiter().GetResult();
+
         protected override void Configure(Dictionary<string, string> settings)
         {
             settings["Outbound:AllowHttp"] = "false";
             settings["Outbound:AllowLoopback"] = "false";
+        }
+
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.ConfigureTestServices(services => services.AddHttpClient(BlueskySignIn.HttpClientName)
+                .ConfigurePrimaryHttpMessageHandler(() => Pds.CreateHandler()));
         }
     }
 
@@ -93,7 +109,7 @@ public sealed class BlueskyAccountTests(BlueskyAccountTests.ProductionPolicyFact
     {
         string workspace = $"ws_{Guid.NewGuid():N}";
         using var client = factory.Client(workspace);
-        var credentials = new Dictionary<string, string> { ["identifier"] = "alice.bsky.social", ["appPassword"] = AppPassword, ["extra"] = "dropped" };
+        var credentials = new Dictionary<string, string> { ["identifier"] = FakeBluesky.Handle, ["appPassword"] = AppPassword, ["extra"] = "dropped" };
         if (service is not null)
         {
             credentials["service"] = service;
@@ -106,7 +122,74 @@ public sealed class BlueskyAccountTests(BlueskyAccountTests.ProductionPolicyFact
         Assert.DoesNotContain(AppPassword, body, StringComparison.Ordinal);
         string id = JsonNode.Parse(body)!["id"]!.GetValue<string>();
         var json = JsonSerializer.Deserialize<Dictionary<string, string>>(await StoredCredentialsAsync(id))!;
-        Assert.Equal(new Dictionary<string, string> { ["identifier"] = "alice.bsky.social", ["appPassword"] = AppPassword, ["service"] = stored }, json);
+        Assert.Equal(new Dictionary<string, string> { ["identifier"] = FakeBluesky.Handle, ["appPassword"] = AppPassword, ["service"] = stored }, json);
+    }
+
+    [Fact]
+    public async Task An_app_password_the_PDS_refuses_is_a_422_and_nothing_is_stored()
+    {
+        string workspace = $"ws_{Guid.NewGuid():N}";
+        using var client = factory.Client(workspace);
+
+        var response = await client.PostAsJsonAsync("/v1/social-accounts", new
+        {
+            platform = "bluesky", handle = FakeBluesky.Handle, credentials = new { identifier = FakeBluesky.Handle, appPassword = "wxyz-wxyz-wxyz-wxyz" },
+        });
+
+        var error = await response.AssertEnvelopeAsync(HttpStatusCode.UnprocessableEntity, "VALIDATION");
+        Assert.Equal("credentials.appPassword", error.GetProperty("details").GetProperty("issues")[0].GetProperty("path").GetString());
+        Assert.DoesNotContain("wxyz-wxyz-wxyz-wxyz", error.GetRawText(), StringComparison.Ordinal);
+        Assert.Equal(0L, await CountAccountsAsync(workspace));
+    }
+
+    [Fact]
+    public async Task A_PDS_that_cannot_answer_now_is_a_503_and_nothing_is_stored()
+    {
+        string workspace = $"ws_{Guid.NewGuid():N}";
+        using var client = factory.Client(workspace);
+        factory.Pds.Fault = (_, nsid) => Task.FromResult<Microsoft.AspNetCore.Http.IResult?>(nsid == "com.atproto.server.createSession"
+            ? FakeBluesky.Error(502, "UpstreamFailure", "Upstream Failure")
+            : null);
+        try
+        {
+            var response = await client.PostAsJsonAsync("/v1/social-accounts", new
+            {
+                platform = "bluesky", handle = FakeBluesky.Handle, credentials = new { identifier = FakeBluesky.Handle, appPassword = AppPassword },
+            });
+
+            await response.AssertEnvelopeAsync(HttpStatusCode.ServiceUnavailable, "UNAVAILABLE");
+            Assert.Equal(0L, await CountAccountsAsync(workspace));
+        }
+        finally
+        {
+            factory.Pds.Fault = null;
+        }
+    }
+
+    [Fact]
+    public async Task Connecting_an_account_again_after_its_password_was_refused_updates_the_same_account_and_makes_it_active()
+    {
+        string workspace = $"ws_{Guid.NewGuid():N}";
+        using var client = factory.Client(workspace);
+        string first = await ConnectAsync(client);
+        await using (var connection = new NpgsqlConnection(factory.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var mark = new NpgsqlCommand("UPDATE scheduling.social_accounts SET status = 'reauth_required', credentials = NULL WHERE id = @id", connection);
+            mark.Parameters.AddWithValue("id", first);
+            await mark.ExecuteNonQueryAsync();
+        }
+
+        var again = await client.PostAsJsonAsync("/v1/social-accounts", new
+        {
+            platform = "bluesky", handle = FakeBluesky.Handle, displayName = "Alice", credentials = new { identifier = FakeBluesky.Did, appPassword = AppPassword },
+        });
+
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        var shown = (await again.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal((first, "active", "Alice"), (shown["id"]!.GetValue<string>(), shown["status"]!.GetValue<string>(), shown["displayName"]!.GetValue<string>()));
+        Assert.Equal(1L, await CountAccountsAsync(workspace));
+        Assert.Contains(FakeBluesky.Did, await StoredCredentialsAsync(first), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -198,8 +281,8 @@ public sealed class BlueskyAccountTests(BlueskyAccountTests.ProductionPolicyFact
         var response = await client.PostAsJsonAsync("/v1/social-accounts", new
         {
             platform = "bluesky",
-            handle = "alice.bsky.social",
-            credentials = new { identifier = "alice.bsky.social", appPassword = AppPassword },
+            handle = FakeBluesky.Handle,
+            credentials = new { identifier = FakeBluesky.Handle, appPassword = AppPassword },
         });
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();

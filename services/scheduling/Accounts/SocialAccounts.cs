@@ -20,11 +20,14 @@ public static class AccountStatuses
 
 public sealed record SocialAccountView(string Id, string Platform, string Handle, string? DisplayName, string Status, DateTimeOffset CreatedAt);
 
+/// <summary>An account as connecting left it: new, or one the workspace had, connected again (<paramref name="Created"/> false).</summary>
+public sealed record ConnectedAccount(SocialAccountView Account, bool Created);
+
 /// <summary>Credentials are write-only: accepted here, encrypted at rest, only ever handed to the publisher.</summary>
 public sealed record ConnectAccountRequest(string? Platform, string? Handle, string? DisplayName, Dictionary<string, string>? Credentials);
 
 /// <summary>Social accounts of a workspace: connect, list, get, disconnect (docs/api.md#resources).</summary>
-public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtector protector, OutboundPolicy outbound, TimeProvider clock)
+public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtector protector, OutboundPolicy outbound, BlueskySignIn bluesky, TimeProvider clock)
 {
     private sealed record AccountRow(string Id, string Platform, string Handle, string? DisplayName, string Status, DateTime CreatedAt)
     {
@@ -33,7 +36,12 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
 
     private const string Columns = "id, platform, handle, display_name, status, created_at";
 
-    public async Task<SocialAccountView> ConnectAsync(string workspaceId, ConnectAccountRequest request, CancellationToken ct = default)
+    /// <summary>
+    /// Connects an account with pasted credentials. One that identifies itself (a Bluesky account signs in and names its
+    /// DID) and that the workspace has already — disconnected, waiting to be reconnected, or active — is updated and
+    /// active again, under the same id; any other is a new account.
+    /// </summary>
+    public async Task<ConnectedAccount> ConnectAsync(string workspaceId, ConnectAccountRequest request, CancellationToken ct = default)
     {
         if (string.IsNullOrWhiteSpace(request.Platform))
         {
@@ -57,7 +65,13 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
             throw ApiException.Validation("displayName", "displayName must be at most 255 characters.");
         }
 
-        string? credentials = await ValidCredentialsAsync(platform.Platform, request.Credentials, ct);
+        var (credentials, externalId) = await ValidCredentialsAsync(platform.Platform, request.Credentials, ct);
+        if (externalId is not null)
+        {
+            var (id, created) = await UpsertAsync(workspaceId, platform.Platform, externalId, request.Handle, request.DisplayName, credentials!, null, null, ct);
+            return new ConnectedAccount(await GetAsync(workspaceId, id), created);
+        }
+
         var row = new AccountRow(Ids.New("acc"), platform.Platform, request.Handle, request.DisplayName, AccountStatuses.Active, clock.GetUtcNow().UtcDateTime);
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await connection.ExecuteAsync("""
@@ -68,7 +82,7 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
             row.Id, workspaceId, row.Platform, row.Handle, row.DisplayName, row.Status, row.CreatedAt,
             credentials = credentials is null ? null : protector.Protect(row.Id, credentials),
         });
-        return row.ToView();
+        return new ConnectedAccount(row.ToView(), Created: true);
     }
 
     public async Task<IReadOnlyList<SocialAccountView>> ListAsync(string workspaceId)
@@ -107,38 +121,51 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
     public async Task<string> ConnectOAuthAsync(string workspaceId, string platform, OAuth.OAuthAccount account, OAuth.OAuthGrant grant, CancellationToken ct)
     {
         var credentials = new Dictionary<string, string>(account.Credentials) { ["accessToken"] = account.AccessToken ?? grant.AccessToken };
-        string json = JsonSerializer.Serialize(credentials);
         // An account with a token of its own (a Facebook Page's) has nothing to refresh; the grant's tokens are the user's.
         string? refreshToken = account.AccessToken is null ? grant.RefreshToken : null;
         DateTimeOffset? expiresAt = account.AccessToken is null ? grant.ExpiresAt : null;
+        var (id, _) = await UpsertAsync(workspaceId, platform, account.ExternalId, account.Handle, account.DisplayName,
+            JsonSerializer.Serialize(credentials), refreshToken, expiresAt, ct);
+        return id;
+    }
+
+    /// <summary>
+    /// Stores the workspace's account of <paramref name="platform"/> known there as <paramref name="externalId"/>, active,
+    /// with these credentials (encrypted): the one it has already, updated, or a new one. Returns its id and whether it is new.
+    /// </summary>
+    private async Task<(string Id, bool Created)> UpsertAsync(string workspaceId, string platform, string externalId, string handle, string? displayName,
+        string credentialsJson, string? refreshToken, DateTimeOffset? expiresAt, CancellationToken ct)
+    {
         for (int attempt = 0; ; attempt++)
         {
             await using var connection = await dataSource.OpenConnectionAsync(ct);
             await using var tx = await connection.BeginTransactionAsync(ct);
             string id = await connection.QuerySingleOrDefaultAsync<string>("""
-                SELECT id FROM social_accounts WHERE workspace_id = @workspaceId AND platform = @platform AND external_id = @ExternalId FOR UPDATE
-                """, new { workspaceId, platform, account.ExternalId }, tx) ?? Ids.New("acc");
+                SELECT id FROM social_accounts WHERE workspace_id = @workspaceId AND platform = @platform AND external_id = @externalId FOR UPDATE
+                """, new { workspaceId, platform, externalId }, tx) ?? Ids.New("acc");
             try
             {
-                await connection.ExecuteAsync("""
+                // xmax is 0 on a row this statement inserted, and the updating transaction's id on one it updated.
+                bool created = await connection.ExecuteScalarAsync<bool>("""
                     INSERT INTO social_accounts (id, workspace_id, platform, handle, display_name, status, credentials, created_at,
                         external_id, refresh_token, token_expires_at)
-                    VALUES (@id, @workspaceId, @platform, @Handle, @DisplayName, 'active', @credentials, @now, @ExternalId, @refresh, @expiresAt)
+                    VALUES (@id, @workspaceId, @platform, @handle, @displayName, 'active', @credentials, @now, @externalId, @refresh, @expiresAt)
                     ON CONFLICT (id) DO UPDATE SET handle = EXCLUDED.handle, display_name = EXCLUDED.display_name, status = 'active',
                         credentials = EXCLUDED.credentials, refresh_token = EXCLUDED.refresh_token, token_expires_at = EXCLUDED.token_expires_at
+                    RETURNING xmax = 0
                     """, new
                 {
-                    id, workspaceId, platform, account.Handle, account.DisplayName, account.ExternalId, now = clock.GetUtcNow().UtcDateTime,
-                    credentials = protector.Protect(id, json),
+                    id, workspaceId, platform, handle, displayName, externalId, now = clock.GetUtcNow().UtcDateTime,
+                    credentials = protector.Protect(id, credentialsJson),
                     refresh = refreshToken is null ? null : protector.Protect(RefreshTokenContext(id), refreshToken),
                     expiresAt = expiresAt?.UtcDateTime,
                 }, tx);
                 await tx.CommitAsync(ct);
-                return id;
+                return (id, created);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && attempt == 0)
             {
-                // Two callbacks connected the same platform account at once; the other won: update what it made.
+                // Two connections of the same platform account at once; the other won: update what it made.
             }
         }
     }
@@ -150,7 +177,8 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
     public string CredentialsJson(string accountId, byte[]? stored)
         => stored is null ? "{}" : protector.Unprotect(accountId, stored);
 
-    private async Task<string?> ValidCredentialsAsync(string platform, Dictionary<string, string>? credentials, CancellationToken ct)
+    /// <summary>The credentials JSON to store, and the platform's own id of the account where signing in told it.</summary>
+    private async Task<(string? Json, string? ExternalId)> ValidCredentialsAsync(string platform, Dictionary<string, string>? credentials, CancellationToken ct)
     {
         if (platform == Platforms.Bluesky)
         {
@@ -159,7 +187,7 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
 
         if (platform != Platforms.Mastodon)
         {
-            return null; // the sandbox platform needs none
+            return (null, null); // the sandbox platform needs none
         }
 
         if (credentials is null
@@ -181,7 +209,7 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
             throw ApiException.Validation("credentials.accessToken", "A Mastodon account needs credentials.accessToken.");
         }
 
-        return JsonSerializer.Serialize(new Dictionary<string, string> { ["instanceUrl"] = instanceUrl, ["accessToken"] = token });
+        return (JsonSerializer.Serialize(new Dictionary<string, string> { ["instanceUrl"] = instanceUrl, ["accessToken"] = token }), null);
     }
 
     /// <summary>The Bluesky account's PDS when the credentials name none: Bluesky's own, which serves its hosted accounts.</summary>
@@ -189,10 +217,11 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
 
     /// <summary>
     /// A Bluesky account signs in with an app password (Settings → Privacy and security → App passwords), never the
-    /// account's own: <c>{"identifier": handle or DID, "appPassword": "…", "service": PDS URL, optional}</c>. Only these
+    /// account's own: <c>{"identifier": handle or DID, "appPassword": "…", "service": PDS URL, optional}</c>. The PDS
+    /// must sign the account in with them (<see cref="BlueskySignIn"/>); its DID identifies the account. Only these
     /// fields are stored; the password is never logged or returned.
     /// </summary>
-    private async Task<string> BlueskyCredentialsAsync(Dictionary<string, string>? credentials, CancellationToken ct)
+    private async Task<(string Json, string Did)> BlueskyCredentialsAsync(Dictionary<string, string>? credentials, CancellationToken ct)
     {
         if (credentials is null || !credentials.TryGetValue("identifier", out string? identifier) || string.IsNullOrWhiteSpace(identifier))
         {
@@ -221,9 +250,10 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
             service = given;
         }
 
-        return JsonSerializer.Serialize(new Dictionary<string, string>
+        var signedIn = await bluesky.SignInAsync(service, identifier.Trim(), appPassword, ct);
+        return (JsonSerializer.Serialize(new Dictionary<string, string>
         {
             ["identifier"] = identifier.Trim(), ["appPassword"] = appPassword, ["service"] = service,
-        });
+        }), signedIn.Did);
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Accounts.OAuth;
 using ScheduledPosts.ServiceDefaults.Identity;
@@ -12,10 +13,11 @@ public static class SocialAccountsApi
         var accounts = app.MapGroup("/v1/social-accounts")
             .RequireAuthorization(InternalPolicies.Resource("accounts"));
 
-        accounts.MapPost("/", async (ConnectAccountRequest request, HttpContext context, SocialAccounts socialAccounts) =>
+        // 201 for a new account; 200 when the workspace had it already (a Bluesky account connected again) and it is updated.
+        accounts.MapPost("/", async Task<Results<Created<SocialAccountView>, Ok<SocialAccountView>>> (ConnectAccountRequest request, HttpContext context, SocialAccounts socialAccounts) =>
         {
-            var account = await socialAccounts.ConnectAsync(InternalCaller.Current(context).WorkspaceId, request, context.RequestAborted);
-            return TypedResults.Created($"/v1/social-accounts/{account.Id}", account);
+            var (account, created) = await socialAccounts.ConnectAsync(InternalCaller.Current(context).WorkspaceId, request, context.RequestAborted);
+            return created ? TypedResults.Created($"/v1/social-accounts/{account.Id}", account) : TypedResults.Ok(account);
         });
 
         // OAuth (docs/platforms.md#connecting): the platform's authorization URL for the caller's user to visit.
