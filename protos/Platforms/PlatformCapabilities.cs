@@ -17,6 +17,7 @@ namespace ScheduledPosts.Contracts.Platforms;
 /// <param name="CaptionUnit">What <paramref name="MaxCaptionLength"/> counts: code points, graphemes, or X's weighted characters.</param>
 /// <param name="MaxCaptionBytes">The most UTF-8 bytes a caption may have as well, when the platform has such a limit.</param>
 /// <param name="MaxMediaBytes">The largest media file the platform takes, in bytes, when it has a limit of its own.</param>
+/// <param name="MaxVideoBytes">The largest video file, when the platform limits videos otherwise than other media.</param>
 /// <param name="FindsLostPosts">
 /// The platform does not dedupe a repeated request, but its connector can look a post up (the account's recent posts,
 /// matched by text and time): before an attempt after the first, it looks for what an earlier attempt may have posted,
@@ -33,8 +34,12 @@ public sealed record PlatformCapabilities(
     CaptionUnit CaptionUnit = CaptionUnit.CodePoints,
     int? MaxCaptionBytes = null,
     long? MaxMediaBytes = null,
-    bool FindsLostPosts = false)
+    bool FindsLostPosts = false,
+    long? MaxVideoBytes = null)
 {
+    /// <summary>The largest file of <paramref name="kind"/> (<see cref="MediaKind"/>) the platform takes, or null for no limit of its own.</summary>
+    public long? MaxBytesOf(string kind) => kind == MediaKind.Video ? MaxVideoBytes ?? MaxMediaBytes : MaxMediaBytes;
+
     /// <summary>An attempt whose outcome is unknown may be retried without risking a second copy.</summary>
     public bool RetryAfterUnknownOutcomeIsSafe => SupportsIdempotencyKey || FindsLostPosts;
 
@@ -111,13 +116,14 @@ public static class Platforms
             [FacebookPage] = new(FacebookPage, 63_206, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 10,
                 FindsLostPosts: true),
             // X (API v2): a post's text is at most 280 weighted characters as twitter-text's config v3 counts them
-            // (github.com/twitter/twitter-text, config/v3.json; XWeightedLength); up to 4 images ("You can attach up to 4
-            // photos, 1 animated GIF or 1 video in a Post", https://docs.x.com/x-api/media/quickstart/best-practices) of at
-            // most 5 MB each (https://docs.x.com/x-api/media, "Image: 5 MB").
-            // The connector sends images only and no first comment. POST /2/tweets does not dedupe by key; a lost answer is
-            // looked up among the account's posts before any retry (services/publisher/Connectors/X/README.md).
-            [X] = new(X, 280, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 4,
-                CaptionUnit: CaptionUnit.XWeighted, MaxMediaBytes: 5 * 1024 * 1024, FindsLostPosts: true),
+            // (github.com/twitter/twitter-text, config/v3.json; XWeightedLength); up to 4 images or 1 video ("You can attach
+            // up to 4 photos, 1 animated GIF or 1 video in a Post", https://docs.x.com/x-api/media/quickstart/best-practices);
+            // images of at most 5 MB, videos of at most 512 MB (https://docs.x.com/x-api/media, "Image: 5 MB", "Video: 512 MB").
+            // The connector sends no first comment. POST /2/tweets does not dedupe by key; a lost answer is looked up among
+            // the account's posts before any retry (services/publisher/Connectors/X/README.md).
+            [X] = new(X, 280, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image, MediaKind.Video], MaxMedia: 4,
+                VideoOrAudioAlone: true, CaptionUnit: CaptionUnit.XWeighted, MaxMediaBytes: 5 * 1024 * 1024, FindsLostPosts: true,
+                MaxVideoBytes: 512L * 1024 * 1024),
             // The project's sandbox platform speaks the same subset with the same limits; it takes images only.
             [Sandbox] = new(Sandbox, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4),
         };

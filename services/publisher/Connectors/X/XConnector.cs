@@ -13,8 +13,9 @@ namespace ScheduledPosts.Publisher.Connectors.X;
 /// <summary>
 /// Publishes to X through API v2 as the account whose OAuth 2.0 user access token the claim carries:
 /// <c>{"accessToken": "…", "userId": "…", "username": "…"}</c> (the keys <c>XOAuth.AccountsAsync</c> stores, plus the
-/// token). Each image goes up with <c>POST /2/media/upload</c> (its alt text with <c>POST /2/media/metadata</c>), then
-/// <c>POST /2/tweets</c> creates the post. X does not dedupe by key: before an attempt after the first, the publisher
+/// token). Each image goes up with <c>POST /2/media/upload</c> (its alt text with <c>POST /2/media/metadata</c>), a video
+/// with the chunked upload (INIT, APPEND, FINALIZE, then STATUS until X has processed it), then <c>POST /2/tweets</c>
+/// creates the post. X does not dedupe by key: before an attempt after the first, the publisher
 /// asks <see cref="FindEarlierAsync"/>, which reads the account's posts since the first attempt (README.md).
 /// Errors are problem details (<c>title</c>, <c>detail</c>) or <c>errors[].message</c>; a failure shows the status and
 /// the sanitised <c>detail</c> (<see cref="PlatformErrorText"/>), never the body.
@@ -24,6 +25,12 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
 {
     /// <summary>X's media category for an image in a post (https://docs.x.com/x-api/media/quickstart/best-practices).</summary>
     public const string ImageCategory = "tweet_image";
+
+    /// <summary>X's media category for a video in a post.</summary>
+    public const string VideoCategory = "tweet_video";
+
+    // The chunked upload takes MP4 (the only video type the media library accepts).
+    private const string VideoType = "video/mp4";
 
     // The simple upload takes these image types; an animated GIF needs the chunked upload (tweet_gif), not done here.
     private static readonly HashSet<string> ImageTypes = new(StringComparer.OrdinalIgnoreCase)
@@ -48,31 +55,37 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
             return new Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
         }
 
-        if (upload.Media.Count > Capabilities.MaxMedia)
+        bool video = upload.Media.Any(m => MediaKind.Of(m.ContentType) == MediaKind.Video);
+        if (video ? upload.Media.Count > 1 : upload.Media.Count > Capabilities.MaxMedia)
         {
-            return new Failed(ConnectorErrors.Rejected, $"X takes at most {Capabilities.MaxMedia} images in a post; this one has {upload.Media.Count}. Nothing was posted.", Retryable: false);
+            return new Failed(ConnectorErrors.Rejected,
+                $"X takes at most {Capabilities.MaxMedia} images or 1 video alone in a post; this one has {upload.Media.Count} media files. Nothing was posted.", Retryable: false);
         }
 
         foreach (var media in upload.Media)
         {
-            if (!ImageTypes.Contains(media.ContentType))
+            bool isVideo = MediaKind.Of(media.ContentType) == MediaKind.Video;
+            if (isVideo ? !string.Equals(media.ContentType, VideoType, StringComparison.OrdinalIgnoreCase) : !ImageTypes.Contains(media.ContentType))
             {
                 return new Failed(ConnectorErrors.Rejected,
-                    $"{media.FileName} is {media.ContentType}; the X connector sends still images only (JPEG, PNG, WebP, BMP, TIFF), not animated GIFs or video. Nothing was posted.",
+                    $"{media.FileName} is {media.ContentType}; the X connector sends still images (JPEG, PNG, WebP, BMP, TIFF) and MP4 video, not animated GIFs. Nothing was posted.",
                     Retryable: false);
             }
 
-            if (media.Length is { } length && length > Capabilities.MaxMediaBytes)
+            long? max = Capabilities.MaxBytesOf(isVideo ? MediaKind.Video : MediaKind.Image);
+            if (media.Length is { } length && length > max)
             {
                 return new Failed(ConnectorErrors.Rejected,
-                    $"{media.FileName} has {length} bytes; X takes images of at most {Capabilities.MaxMediaBytes} bytes. Nothing was posted.", Retryable: false);
+                    $"{media.FileName} has {length} bytes; X takes {(isVideo ? "videos" : "images")} of at most {max} bytes. Nothing was posted.", Retryable: false);
             }
         }
 
         var mediaIds = new JsonArray();
         foreach (var media in upload.Media)
         {
-            var (id, failure) = await UploadImageAsync(account, media, cancellationToken);
+            var (id, failure) = video
+                ? await UploadVideoAsync(account, media, cancellationToken)
+                : await UploadImageAsync(account, media, cancellationToken);
             if (id is null)
             {
                 return failure!;
@@ -205,6 +218,141 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
         return (id, null);
     }
 
+    /// <summary>
+    /// The chunked upload (https://docs.x.com/x-api/media/quickstart/media-upload-chunked): INIT with the size and
+    /// <c>tweet_video</c>, an APPEND per chunk in order, FINALIZE; then, while FINALIZE's or STATUS's
+    /// <c>processing_info</c> says pending or in progress, STATUS after <c>check_after_secs</c>, within
+    /// <see cref="XOptions.MediaProcessingTimeout"/>.
+    /// </summary>
+    private async Task<(string? Id, Failed? Failure)> UploadVideoAsync(Account account, UploadMedia media, CancellationToken cancellationToken)
+    {
+        if (media.Length is not { } length)
+        {
+            // INIT declares total_bytes before any byte is sent; the scheduling service always knows a file's size.
+            return (null, new Failed(ConnectorErrors.MediaUnavailable, $"The size of {media.FileName} is not known, and X's chunked upload declares it first. Nothing was posted.",
+                Retryable: false));
+        }
+
+        string what = $"the video {media.FileName}";
+        var (initialized, failure) = await CallAsync(account, () => Form(account, HttpMethod.Post, new Dictionary<string, string>
+        {
+            ["command"] = "INIT",
+            ["media_type"] = VideoType,
+            ["total_bytes"] = length.ToString(CultureInfo.InvariantCulture),
+            ["media_category"] = VideoCategory,
+        }), posting: false, what, cancellationToken);
+        if (initialized?["data"]?["id"]?.GetValue<string>() is not { Length: > 0 } id)
+        {
+            return (null, failure ?? new Failed(ConnectorErrors.PlatformError, $"X answered the start of {what}'s upload without a media id.", Retryable: true));
+        }
+
+        Stream? file = null;
+        try
+        {
+            long sent = 0;
+            int chunk = Math.Max(options.Value.VideoChunkBytes, 1);
+            for (int segment = 0; sent < length; segment++)
+            {
+                int index = segment;
+                byte[]? bytes = null;
+                var (_, appendFailure) = await CallAsync(account, async () =>
+                {
+                    file ??= await media.Open(cancellationToken);
+                    bytes = new byte[(int)Math.Min(chunk, length - sent)];
+                    if (await file.ReadAtLeastAsync(bytes, bytes.Length, throwOnEndOfStream: false, cancellationToken) < bytes.Length)
+                    {
+                        throw new MediaUnavailableException($"{media.FileName} ended before its {length} bytes.");
+                    }
+
+                    var form = new MultipartFormDataContent
+                    {
+                        { new StringContent("APPEND"), "command" },
+                        { new StringContent(id), "media_id" },
+                        { new StringContent(index.ToString(CultureInfo.InvariantCulture)), "segment_index" },
+                        { new ByteArrayContent(bytes), "media", media.FileName },
+                    };
+                    return Bearer(new HttpRequestMessage(HttpMethod.Post, "2/media/upload") { Content = form }, account);
+                }, posting: false, what, cancellationToken, answerRequired: false);
+                if (appendFailure is not null)
+                {
+                    return (null, appendFailure);
+                }
+
+                sent += bytes!.Length;
+            }
+        }
+        finally
+        {
+            if (file is not null)
+            {
+                await file.DisposeAsync();
+            }
+        }
+
+        var (finalized, finalizeFailure) = await CallAsync(account, () => Form(account, HttpMethod.Post, new Dictionary<string, string>
+        {
+            ["command"] = "FINALIZE",
+            ["media_id"] = id,
+        }), posting: false, what, cancellationToken);
+        if (finalized is null)
+        {
+            return (null, finalizeFailure);
+        }
+
+        return await WaitForVideoAsync(account, id, finalized["data"]?["processing_info"], what, cancellationToken);
+    }
+
+    /// <summary>Polls STATUS while the video is <c>pending</c> or <c>in_progress</c>; <c>failed</c> is X's refusal of the video.</summary>
+    private async Task<(string? Id, Failed? Failure)> WaitForVideoAsync(Account account, string id, JsonNode? processing, string what, CancellationToken cancellationToken)
+    {
+        var giveUpAt = clock.GetUtcNow() + options.Value.MediaProcessingTimeout;
+        while (true)
+        {
+            // No processing_info: the media is ready to attach.
+            string? state = processing?["state"]?.GetValue<string>();
+            switch (state)
+            {
+                case null or "succeeded":
+                    return (id, null);
+                case "failed":
+                    string? reason = PlatformErrorText.Sanitise(processing?["error"]?["message"]?.GetValue<string>());
+                    return (null, new Failed(ConnectorErrors.Rejected,
+                        $"X could not process {what}{(reason is { Length: > 0 } ? $": {reason}" : "")}. Nothing was posted.", Retryable: false));
+            }
+
+            var wait = processing?["check_after_secs"] is JsonValue after && after.TryGetValue(out int seconds) && seconds > 0
+                ? TimeSpan.FromSeconds(seconds)
+                : options.Value.MediaPollInterval;
+            if (clock.GetUtcNow() + wait > giveUpAt)
+            {
+                return (null, new Failed(ConnectorErrors.MediaNotReady,
+                    $"X had not finished processing {what} within {options.Value.MediaProcessingTimeout.TotalSeconds:0.#} s. Nothing was posted.", Retryable: true));
+            }
+
+            await Task.Delay(wait, clock, cancellationToken);
+            string query = $"2/media/upload?command=STATUS&media_id={Uri.EscapeDataString(id)}";
+            var (status, failure) = await CallAsync(account, () => Task.FromResult(Bearer(new HttpRequestMessage(HttpMethod.Get, query), account)), posting: false,
+                $"the processing of {what}", cancellationToken);
+            if (status is null)
+            {
+                return (null, failure);
+            }
+
+            processing = status["data"]?["processing_info"];
+        }
+    }
+
+    private static Task<HttpRequestMessage> Form(Account account, HttpMethod method, Dictionary<string, string> fields)
+    {
+        var form = new MultipartFormDataContent();
+        foreach (var (name, value) in fields)
+        {
+            form.Add(new StringContent(value), name);
+        }
+
+        return Task.FromResult(Bearer(new HttpRequestMessage(method, "2/media/upload") { Content = form }, account));
+    }
+
     private static Task<HttpRequestMessage> Json(HttpMethod method, string path, Account account, JsonObject body)
         => Task.FromResult(Bearer(new HttpRequestMessage(method, path) { Content = JsonContent.Create(body) }, account));
 
@@ -214,9 +362,12 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
         return request;
     }
 
-    /// <summary>One call: its JSON answer, or how it failed. <paramref name="posting"/>: once sent, the request may have made a post.</summary>
+    /// <summary>
+    /// One call: its JSON answer, or how it failed. <paramref name="posting"/>: once sent, the request may have made a post;
+    /// <paramref name="answerRequired"/>: false where X answers success with an empty body (APPEND), then neither comes back.
+    /// </summary>
     private async Task<(JsonNode? Answer, Failed? Failure)> CallAsync(Account account, Func<Task<HttpRequestMessage>> build, bool posting, string what,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool answerRequired = true)
     {
         string code;
         string message;
@@ -228,6 +379,11 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
             if (!response.IsSuccessStatusCode)
             {
                 return (null, await FailureAsync(response, what, cancellationToken));
+            }
+
+            if (!answerRequired)
+            {
+                return (null, null);
             }
 
             try
