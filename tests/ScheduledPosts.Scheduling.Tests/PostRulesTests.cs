@@ -115,6 +115,16 @@ public sealed class PostRulesTests
         PostRules.ValidateMediaFor("mastodon", ["image/png"], "targets[0].socialAccountId", [2_000_001]);
     }
 
+    [Fact]
+    public void An_X_video_is_taken_alone_up_to_512_MB_while_images_keep_their_5_MB()
+    {
+        const string path = "targets[0].socialAccountId";
+        PostRules.ValidateMediaFor("x", ["video/mp4"], path, [512L * 1024 * 1024]);
+        AssertValidation(() => PostRules.ValidateMediaFor("x", ["video/mp4"], path, [512L * 1024 * 1024 + 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor("x", ["image/png", "video/mp4"], path, [1, 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor("x", ["image/png"], path, [5 * 1024 * 1024 + 1]), path);
+    }
+
     private static void AssertValidation(Action action, string path)
     {
         var error = Assert.Throws<ApiException>(action);
