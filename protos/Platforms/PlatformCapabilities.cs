@@ -98,14 +98,16 @@ public static class Platforms
                 CaptionUnit: CaptionUnit.Graphemes, MaxCaptionBytes: 3000, MaxMediaBytes: 2_000_000),
             // LinkedIn, a member (author urn:li:person) or an organisation page (urn:li:organization), through the Posts API
             // (https://learn.microsoft.com/linkedin/marketing/community-management/shares/posts-api): commentary of at most
-            // 3000 characters; one image as content.media, or 2 to 20 as content.multiImage
-            // (…/shares/multiimage-post-api); images uploaded through the Images API (…/shares/images-api: JPG, PNG or GIF
-            // under 36,152,320 pixels, no byte limit stated). No idempotency key and no first comment; a lost answer is
-            // looked up among the author's posts by text, time and image count (services/publisher/Connectors/LinkedIn/README.md).
-            [LinkedInPerson] = new(LinkedInPerson, 3000, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 20,
-                FindsLostPosts: true),
-            [LinkedInCompany] = new(LinkedInCompany, 3000, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 20,
-                FindsLostPosts: true),
+            // 3000 characters; one image or one video as content.media, or 2 to 20 images as content.multiImage
+            // (…/shares/multiimage-post-api), so a video is a post's only media; images uploaded through the Images API
+            // (…/shares/images-api: JPG, PNG or GIF under 36,152,320 pixels, no byte limit stated), videos through the Videos
+            // API (…/shares/videos-api: MP4, 75 KB to 500 MB, 3 seconds to 30 minutes; 500 MB read as 500 × 2^20 bytes).
+            // No idempotency key and no first comment; a lost answer is looked up among the author's posts by text, time and
+            // media count (services/publisher/Connectors/LinkedIn/README.md).
+            [LinkedInPerson] = new(LinkedInPerson, 3000, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image, MediaKind.Video], MaxMedia: 20,
+                VideoOrAudioAlone: true, FindsLostPosts: true, MaxVideoBytes: 500L * 1024 * 1024),
+            [LinkedInCompany] = new(LinkedInCompany, 3000, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image, MediaKind.Video], MaxMedia: 20,
+                VideoOrAudioAlone: true, FindsLostPosts: true, MaxVideoBytes: 500L * 1024 * 1024),
             // A Facebook Page through the Graph API (services/publisher/Connectors/Facebook/README.md): a feed post's message,
             // with photos uploaded unpublished (POST /{page-id}/photos, published=false) and attached by id
             // (attached_media); https://developers.facebook.com/docs/pages-api/posts and /docs/graph-api/photo-uploads.

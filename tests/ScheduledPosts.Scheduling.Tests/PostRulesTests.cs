@@ -125,6 +125,18 @@ public sealed class PostRulesTests
         AssertValidation(() => PostRules.ValidateMediaFor("x", ["image/png"], path, [5 * 1024 * 1024 + 1]), path);
     }
 
+    [Theory]
+    [InlineData("linkedin_person")]
+    [InlineData("linkedin_company")]
+    public void A_LinkedIn_video_is_taken_alone_up_to_500_MB(string platform)
+    {
+        const string path = "targets[0].socialAccountId";
+        PostRules.ValidateMediaFor(platform, ["video/mp4"], path, [500L * 1024 * 1024]);
+        AssertValidation(() => PostRules.ValidateMediaFor(platform, ["video/mp4"], path, [500L * 1024 * 1024 + 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor(platform, ["video/mp4", "image/png"], path, [1, 1]), path);
+        PostRules.ValidateMediaFor(platform, ["image/png", "image/png"], path, [600L * 1024 * 1024, 1]);
+    }
+
     private static void AssertValidation(Action action, string path)
     {
         var error = Assert.Throws<ApiException>(action);

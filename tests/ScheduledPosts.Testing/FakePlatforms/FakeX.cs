@@ -110,7 +110,10 @@ public sealed partial class FakeX : IAsyncDisposable
 
     public int CreateRequests => Requests.Count(r => r is { Method: "POST", Path: "/2/tweets" });
 
-    /// <summary>How many STATUS polls a finalized video stays <c>in_progress</c> before it is done; 0: ready at FINALIZE.</summary>
+    /// <summary>
+    /// How many STATUS polls a finalized video takes to be done: FINALIZE answers <c>pending</c>, the polls before the last
+    /// <c>in_progress</c>, the last <c>succeeded</c> (or <c>failed</c>). 0: ready at FINALIZE, no <c>processing_info</c>.
+    /// </summary>
     public int VideoProcessingPolls { get; set; }
 
     /// <summary>The <c>check_after_secs</c> X names while a video is processing.</summary>
