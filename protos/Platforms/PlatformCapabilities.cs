@@ -112,11 +112,14 @@ public static class Platforms
             // with photos uploaded unpublished (POST /{page-id}/photos, published=false) and attached by id
             // (attached_media); https://developers.facebook.com/docs/pages-api/posts and /docs/graph-api/photo-uploads.
             // Meta documents no caption limit: 63,206 characters is the limit every third-party reference gives. Meta
-            // documents no photo count per post either: 10 is our cap. Images only (JPEG, BMP, PNG, GIF, TIFF; Meta
-            // advises under 4 MB, no hard size). No first comment. Graph does not dedupe a repeated create, but the Page's
-            // feed can be read: a retry first looks for the post by its text and photo count since the first attempt.
-            [FacebookPage] = new(FacebookPage, 63_206, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image], MaxMedia: 10,
-                FindsLostPosts: true),
+            // documents no photo count per post either: 10 is our cap. Images (JPEG, BMP, PNG, GIF, TIFF; Meta advises under
+            // 4 MB, no hard size) or one video on its own, published by POST /{page-id}/videos with the caption as its
+            // description: the single-request upload takes a video "up to 1GB and 20 minutes long" (the Graph API's words as the
+            // Facebook SDK for Windows docs quote them; services/publisher/Connectors/Facebook/README.md). No first comment. Graph does
+            // not dedupe a repeated create, but the Page's feed and videos can be read: a retry first looks for the post by
+            // its text and media since the first attempt.
+            [FacebookPage] = new(FacebookPage, 63_206, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image, MediaKind.Video], MaxMedia: 10,
+                VideoOrAudioAlone: true, FindsLostPosts: true, MaxVideoBytes: 1024L * 1024 * 1024),
             // X (API v2): a post's text is at most 280 weighted characters as twitter-text's config v3 counts them
             // (github.com/twitter/twitter-text, config/v3.json; XWeightedLength); up to 4 images or 1 video ("You can attach
             // up to 4 photos, 1 animated GIF or 1 video in a Post", https://docs.x.com/x-api/media/quickstart/best-practices);

@@ -137,6 +137,15 @@ public sealed class PostRulesTests
         PostRules.ValidateMediaFor(platform, ["image/png", "image/png"], path, [600L * 1024 * 1024, 1]);
     }
 
+    [Fact]
+    public void A_Facebook_Page_video_is_taken_alone_up_to_1_GB()
+    {
+        const string path = "targets[0].socialAccountId";
+        PostRules.ValidateMediaFor("facebook_page", ["video/mp4"], path, [1024L * 1024 * 1024]);
+        AssertValidation(() => PostRules.ValidateMediaFor("facebook_page", ["video/mp4"], path, [1024L * 1024 * 1024 + 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor("facebook_page", ["image/png", "video/mp4"], path, [1, 1]), path);
+    }
+
     private static void AssertValidation(Action action, string path)
     {
         var error = Assert.Throws<ApiException>(action);
