@@ -581,7 +581,7 @@ public sealed partial class FakeX : IAsyncDisposable
         if (state is "pending" or "in_progress")
         {
             info["check_after_secs"] = CheckAfterSecs;
-            info["progress_percent"] = 100 * video.Polls / (video.Polls + video.PollsLeft + 1);
+            info["progress_percent"] = (int)(100L * video.Polls / (video.Polls + (long)video.PollsLeft + 1));
         }
         else if (state == "failed")
         {
