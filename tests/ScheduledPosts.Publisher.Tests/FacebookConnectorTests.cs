@@ -10,6 +10,9 @@ namespace ScheduledPosts.Publisher.Tests;
 /// <summary>The Facebook Page connector against FakeFacebook, a loopback server built from Meta's Graph API pages.</summary>
 public sealed class FacebookConnectorTests : IAsyncLifetime
 {
+    // Graph takes a video of 1 KB at least.
+    private static readonly byte[] Mp4 = [.. Enumerable.Range(0, 2_000).Select(i => (byte)(i * 13 % 251))];
+
     private FakeFacebook _facebook = null!;
 
     public async Task InitializeAsync() => _facebook = await FakeFacebook.StartAsync();
@@ -224,13 +227,93 @@ public sealed class FacebookConnectorTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_video_is_refused_before_anything_is_sent()
+    public async Task A_video_post_arrives_once_with_the_exact_bytes_and_the_text_as_its_description()
     {
-        var video = new UploadMedia("clip.mp4", "video/mp4", _ => Task.FromResult<Stream>(new MemoryStream([1, 2, 3])), Length: 3);
+        var upload = Upload("Our bakery, in motion 🥖") with { Media = [Video("bake.mp4")] };
 
-        var failed = Assert.IsType<ConnectorResult.Failed>(await Connector().PublishAsync(Upload("Watch") with { Media = [video] }, CancellationToken.None));
+        var published = Assert.IsType<ConnectorResult.Published>(await VideoConnector().PublishAsync(upload, CancellationToken.None));
 
-        Assert.Equal(ConnectorErrors.Rejected, failed.Code);
+        var post = Assert.Single(_facebook.Posts);
+        var video = post.Video!;
+        Assert.Equal((video.Id, $"https://www.facebook.com/{FakeFacebook.PageId}/videos/{video.Id}/"), (published.ExternalId, published.Url));
+        Assert.Equal(Mp4, video.Bytes);
+        Assert.Equal(("video/mp4", "bake.mp4", "Our bakery, in motion 🥖"), (video.ContentType, video.FileName, video.Description));
+        Assert.Equal("Our bakery, in motion 🥖", post.Message);
+        Assert.Empty(post.Photos);
+        Assert.Single(_facebook.Requests, r => r.StartsWith("POST", StringComparison.Ordinal) && r.EndsWith("/videos", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_video_still_processing_for_a_few_reads_is_published_once_ready()
+    {
+        _facebook.VideoProcessingPolls = 3;
+
+        var published = Assert.IsType<ConnectorResult.Published>(
+            await VideoConnector().PublishAsync(Upload("Processed in the end") with { Media = [Video("clip.mp4")] }, CancellationToken.None));
+
+        // Three reads say processing, the fourth ready.
+        Assert.Equal(4, _facebook.VideoStatusRequests);
+        Assert.Equal(Assert.Single(_facebook.Posts).Video!.Id, published.ExternalId);
+    }
+
+    [Fact]
+    public async Task A_video_Facebook_fails_to_process_is_rejected_with_its_reason()
+    {
+        _facebook.VideoProcessingPolls = 1;
+        _facebook.FailNextVideoProcessing("The video file is corrupt");
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(
+            await VideoConnector().PublishAsync(Upload("Broken clip") with { Media = [Video("broken.mp4")] }, CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.Rejected, false), (failed.Code, failed.Retryable));
+        Assert.Contains("The video file is corrupt", failed.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_video_still_processing_at_the_bound_fails_retryably_and_the_lookup_before_the_retry_finds_it_so_it_is_not_posted_again()
+    {
+        _facebook.VideoProcessingPolls = int.MaxValue;
+        var upload = Upload("Slow clip") with { Media = [Video("slow.mp4")], FirstAttemptAt = DateTimeOffset.UtcNow };
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await VideoConnector(TimeSpan.FromMilliseconds(300)).PublishAsync(upload, CancellationToken.None));
+        var found = Assert.IsType<ConnectorResult.Published>(await VideoConnector().FindEarlierAsync(upload with { Attempt = 2 }, CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.MediaNotReady, true, false), (failed.Code, failed.Retryable, failed.OutcomeUnknown));
+        Assert.Equal(Assert.Single(_facebook.Posts).Video!.Id, found.ExternalId);
+    }
+
+    [Fact]
+    public async Task A_lost_answer_to_a_video_is_an_unknown_outcome_and_the_lookup_finds_the_video_but_not_a_failed_one()
+    {
+        var firstAttemptAt = DateTimeOffset.UtcNow;
+        var failedEarlier = Upload("Video, answer lost") with { Media = [Video("bad.mp4")], FirstAttemptAt = firstAttemptAt };
+        _facebook.FailNextVideoProcessing("Unsupported codec");
+        Assert.IsType<ConnectorResult.Failed>(await VideoConnector().PublishAsync(failedEarlier, CancellationToken.None));
+        Assert.Null(await VideoConnector().FindEarlierAsync(failedEarlier with { Attempt = 2 }, CancellationToken.None));
+        var upload = Upload("Video, answer lost") with { Media = [Video("lost.mp4")], FirstAttemptAt = firstAttemptAt };
+        _facebook.LoseNextCreateAnswer();
+
+        var lost = Assert.IsType<ConnectorResult.Failed>(await VideoConnector().PublishAsync(upload, CancellationToken.None));
+        var found = Assert.IsType<ConnectorResult.Published>(await VideoConnector().FindEarlierAsync(upload with { Attempt = 2 }, CancellationToken.None));
+
+        Assert.True(lost.OutcomeUnknown);
+        Assert.Equal(_facebook.Posts[^1].Video!.Id, found.ExternalId);
+        // A text-only retry of the same words does not take the video post for its own.
+        Assert.Null(await VideoConnector().FindEarlierAsync(Upload("Video, answer lost") with { FirstAttemptAt = firstAttemptAt, Attempt = 2 }, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_video_with_an_image_or_over_1_GB_is_refused_before_anything_is_sent()
+    {
+        var withImage = Upload("Both") with { Media = [Video("a.mp4"), Image("b.png", 1, 3)] };
+        var tooLarge = Upload("Huge") with { Media = [Video("huge.mp4") with { Length = 1024L * 1024 * 1024 + 1 }] };
+
+        foreach (var upload in new[] { withImage, tooLarge })
+        {
+            var failed = Assert.IsType<ConnectorResult.Failed>(await VideoConnector().PublishAsync(upload, CancellationToken.None));
+            Assert.Equal((ConnectorErrors.Rejected, false), (failed.Code, failed.Retryable));
+        }
+
         Assert.Empty(_facebook.Requests);
     }
 
@@ -243,7 +326,8 @@ public sealed class FacebookConnectorTests : IAsyncLifetime
         Assert.Equal("facebook_page", capabilities.Platform);
         Assert.True(capabilities.RetryAfterUnknownOutcomeIsSafe);
         Assert.False(capabilities.SupportsIdempotencyKey);
-        Assert.Equal([MediaKind.Image], capabilities.MediaKinds);
+        Assert.Equal([MediaKind.Image, MediaKind.Video], capabilities.MediaKinds);
+        Assert.True(capabilities.VideoOrAudioAlone);
     }
 
     private FacebookConnector Connector()
@@ -252,6 +336,20 @@ public sealed class FacebookConnectorTests : IAsyncLifetime
         var options = Options.Create(new FacebookOptions { BaseUrl = _facebook.BaseUrl });
         return new FacebookConnector(http, options, TimeProvider.System, NullLogger<FacebookConnector>.Instance);
     }
+
+    private FacebookConnector VideoConnector(TimeSpan? timeout = null)
+    {
+        var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var options = Options.Create(new FacebookOptions
+        {
+            BaseUrl = _facebook.BaseUrl,
+            MediaPollInterval = TimeSpan.FromMilliseconds(10),
+            MediaProcessingTimeout = timeout ?? TimeSpan.FromSeconds(10),
+        });
+        return new FacebookConnector(http, options, TimeProvider.System, NullLogger<FacebookConnector>.Instance);
+    }
+
+    private static UploadMedia Video(string name) => new(name, "video/mp4", _ => Task.FromResult<Stream>(new MemoryStream(Mp4)), null, Mp4.Length);
 
     private Upload Upload(string text) => new($"tgt_{Guid.NewGuid():N}", FakeFacebook.PageName, text, $"key-{Guid.NewGuid():N}", _facebook.Credentials());
 

@@ -14,6 +14,9 @@ public sealed class LinkedInConnectorTests : IAsyncLifetime
     private static readonly string[] CompanyScopes = ["rw_organization_admin", "w_organization_social", "r_organization_social"];
     private static readonly string Company = FakeLinkedIn.Organizations[0].Urn;
 
+    // The Videos API takes 75 KB at least: 100,000 bytes, three parts of 40,000 at most (VideoConnector).
+    private static readonly byte[] Mp4 = [.. Enumerable.Range(0, 100_000).Select(i => (byte)(i * 7 % 251))];
+
     // One client for the class's tests, as the factory's pooled handler would be.
     private static readonly HttpClient Http = new();
 
@@ -188,6 +191,107 @@ public sealed class LinkedInConnectorTests : IAsyncLifetime
         Assert.Equal(Platforms.LinkedInCompany, Connector(Platforms.LinkedInCompany).Capabilities.Platform);
         Assert.True(Connector(Platforms.LinkedInCompany).Capabilities.RetryAfterUnknownOutcomeIsSafe);
     }
+
+    [Fact]
+    public async Task A_page_video_post_arrives_once_with_the_exact_bytes_uploaded_in_parts()
+    {
+        var upload = Upload("Our launch, in motion", _linkedIn.Credentials(Company, CompanyScopes)) with { Media = [Video("launch.mp4", Mp4.Length)] };
+
+        var published = Assert.IsType<ConnectorResult.Published>(await VideoConnector(Platforms.LinkedInCompany).PublishAsync(upload, CancellationToken.None));
+
+        var post = Assert.Single(_linkedIn.Posts);
+        Assert.Equal((post.Urn, Company, "Our launch, in motion"), (published.ExternalId, post.Author, post.Text));
+        Assert.Empty(post.Images);
+        Assert.Equal(Mp4, post.Video!.Bytes);
+        Assert.Equal(1, _linkedIn.CreateRequests);
+    }
+
+    [Fact]
+    public async Task A_member_video_still_processing_for_a_few_reads_is_posted_once_available()
+    {
+        _linkedIn.VideoProcessingPolls = 3;
+        var upload = Upload("Processed in the end", _linkedIn.Credentials(FakeLinkedIn.PersonUrn, PersonScopes)) with { Media = [Video("clip.mp4", Mp4.Length)] };
+
+        Assert.IsType<ConnectorResult.Published>(await VideoConnector(Platforms.LinkedInPerson).PublishAsync(upload, CancellationToken.None));
+
+        // Three reads PROCESSING, the fourth AVAILABLE.
+        Assert.Equal(4, _linkedIn.VideoStatusRequests);
+        Assert.Equal(Mp4, Assert.Single(_linkedIn.Posts).Video!.Bytes);
+    }
+
+    [Fact]
+    public async Task A_video_LinkedIn_fails_to_process_is_rejected_with_its_reason_and_nothing_is_posted()
+    {
+        _linkedIn.VideoProcessingPolls = 1;
+        _linkedIn.FailNextVideoProcessing("Video codec is not supported");
+        var upload = Upload("Broken clip", _linkedIn.Credentials(Company, CompanyScopes)) with { Media = [Video("broken.mp4", Mp4.Length)] };
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await VideoConnector(Platforms.LinkedInCompany).PublishAsync(upload, CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.Rejected, false), (failed.Code, failed.Retryable));
+        Assert.Contains("Video codec is not supported", failed.Message, StringComparison.Ordinal);
+        Assert.Empty(_linkedIn.Posts);
+        Assert.Equal(0, _linkedIn.CreateRequests);
+    }
+
+    [Fact]
+    public async Task A_video_still_processing_when_the_bound_runs_out_fails_retryably_and_is_not_an_unknown_outcome()
+    {
+        _linkedIn.VideoProcessingPolls = int.MaxValue;
+        var upload = Upload("Never ready", _linkedIn.Credentials(Company, CompanyScopes)) with { Media = [Video("never.mp4", Mp4.Length)] };
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(
+            await VideoConnector(Platforms.LinkedInCompany, TimeSpan.FromMilliseconds(300)).PublishAsync(upload, CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.MediaNotReady, true, false), (failed.Code, failed.Retryable, failed.OutcomeUnknown));
+        Assert.Empty(_linkedIn.Posts);
+    }
+
+    [Fact]
+    public async Task A_video_post_whose_answer_was_lost_is_found_before_a_retry()
+    {
+        var upload = Upload("Video, answer lost", _linkedIn.Credentials(Company, CompanyScopes), DateTimeOffset.UtcNow) with { Media = [Video("lost.mp4", Mp4.Length)] };
+        _linkedIn.LoseNextCreateAnswers(1);
+
+        var lost = Assert.IsType<ConnectorResult.Failed>(await VideoConnector(Platforms.LinkedInCompany).PublishAsync(upload, CancellationToken.None));
+        var found = await VideoConnector(Platforms.LinkedInCompany).FindEarlierAsync(upload with { Attempt = 2 }, CancellationToken.None);
+
+        Assert.True(lost.OutcomeUnknown);
+        Assert.Equal(Assert.Single(_linkedIn.Posts).Urn, Assert.IsType<ConnectorResult.Published>(found).ExternalId);
+        Assert.Equal(1, _linkedIn.CreateRequests);
+    }
+
+    [Fact]
+    public async Task A_video_with_an_image_or_over_500_MB_is_refused_before_anything_is_sent()
+    {
+        string credentials = _linkedIn.Credentials(Company, CompanyScopes);
+        var withImage = Upload("Both", credentials) with { Media = [Video("a.mp4", Mp4.Length), Image("b.png", [1], null)] };
+        var tooLarge = Upload("Huge", credentials) with { Media = [Video("huge.mp4", 500L * 1024 * 1024 + 1)] };
+
+        foreach (var upload in new[] { withImage, tooLarge })
+        {
+            var failed = Assert.IsType<ConnectorResult.Failed>(await VideoConnector(Platforms.LinkedInCompany).PublishAsync(upload, CancellationToken.None));
+            Assert.Equal((ConnectorErrors.Rejected, false), (failed.Code, failed.Retryable));
+        }
+
+        Assert.Equal(0, _linkedIn.CreateRequests);
+        Assert.Equal(0, _linkedIn.VideoStatusRequests);
+    }
+
+    private LinkedInConnector VideoConnector(string platform, TimeSpan? timeout = null)
+    {
+        _linkedIn.VideoPartBytes = 40_000;
+        var options = new LinkedInOptions
+        {
+            BaseUrl = _linkedIn.BaseUrl,
+            MediaPollInterval = TimeSpan.FromMilliseconds(10),
+            MediaProcessingTimeout = timeout ?? TimeSpan.FromSeconds(10),
+        };
+        return new(platform, new LinkedInClient(Http, Options.Create(options), TimeProvider.System, NullLogger<LinkedInClient>.Instance));
+    }
+
+    private static UploadMedia Video(string name, long length)
+        => new(name, "video/mp4", _ => Task.FromResult<Stream>(new MemoryStream(Mp4)), null, length);
 
     private LinkedInConnector Connector(string platform, TimeProvider? clock = null)
         => new(platform, new LinkedInClient(Http, Options.Create(new LinkedInOptions { BaseUrl = _linkedIn.BaseUrl }), clock ?? TimeProvider.System,

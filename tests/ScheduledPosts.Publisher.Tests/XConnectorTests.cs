@@ -15,6 +15,9 @@ public sealed class XConnectorTests : IAsyncLifetime
     private static readonly byte[] Png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3];
     private static readonly byte[] Jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 9, 8, 7, 6];
 
+    // An MP4's first box is ftyp: 21 bytes, three chunks of 7 (VideoConnector).
+    private static readonly byte[] Mp4 = [0, 0, 0, 0x18, 0x66, 0x74, 0x79, 0x70, 0x6D, 0x70, 0x34, 0x32, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
     private FakeX _x = null!;
     private string _token = null!;
 
@@ -198,6 +201,125 @@ public sealed class XConnectorTests : IAsyncLifetime
         Assert.Equal((ConnectorErrors.Rejected, false), (failed.Code, failed.Retryable));
         Assert.Empty(_x.Requests);
     }
+
+    [Fact]
+    public async Task A_video_post_arrives_once_with_the_exact_bytes_sent_in_chunks()
+    {
+        var upload = Upload("Our launch, in motion") with { Media = [Image("launch.mp4", "video/mp4", Mp4, null)] };
+
+        var published = Assert.IsType<ConnectorResult.Published>(await VideoConnector().PublishAsync(upload, CancellationToken.None));
+
+        var post = Assert.Single(_x.Posts);
+        Assert.Equal(("Our launch, in motion", post.Id), (post.Text, published.ExternalId));
+        var video = Assert.Single(post.Media);
+        Assert.Equal(Mp4, video.Bytes);
+        Assert.Equal("video/mp4", video.ContentType);
+        // INIT, three APPENDs of 7 bytes, FINALIZE.
+        Assert.Equal(5, _x.Requests.Count(r => r is { Method: "POST", Path: "/2/media/upload" }));
+        Assert.Equal(1, _x.CreateRequests);
+    }
+
+    [Fact]
+    public async Task A_video_that_takes_a_few_status_polls_to_process_is_posted_once_it_succeeded()
+    {
+        _x.VideoProcessingPolls = 3;
+        _x.CheckAfterSecs = 0;
+        var upload = Upload("Processed in the end") with { Media = [Image("clip.mp4", "video/mp4", Mp4, null)] };
+
+        Assert.IsType<ConnectorResult.Published>(await VideoConnector().PublishAsync(upload, CancellationToken.None));
+
+        Assert.Equal(3, _x.StatusRequests);
+        Assert.Equal(Mp4, Assert.Single(Assert.Single(_x.Posts).Media).Bytes);
+    }
+
+    [Fact]
+    public async Task A_video_X_fails_to_process_is_rejected_with_X_reason_and_nothing_is_posted()
+    {
+        _x.VideoProcessingPolls = 1;
+        _x.CheckAfterSecs = 0;
+        _x.FailNextVideoProcessing("Unsupported video format");
+        var upload = Upload("Broken clip") with { Media = [Image("broken.mp4", "video/mp4", Mp4, null)] };
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await VideoConnector().PublishAsync(upload, CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.Rejected, false), (failed.Code, failed.Retryable));
+        Assert.Contains("Unsupported video format", failed.Message, StringComparison.Ordinal);
+        Assert.Empty(_x.Posts);
+        Assert.Equal(0, _x.CreateRequests);
+    }
+
+    [Fact]
+    public async Task A_video_still_processing_when_the_bound_is_reached_fails_retryably_and_is_not_an_unknown_outcome()
+    {
+        // X asks to check again in a minute; the bound is 2 s, so the connector stops at once rather than wait past it.
+        _x.VideoProcessingPolls = 5;
+        _x.CheckAfterSecs = 60;
+        var upload = Upload("Slow clip") with { Media = [Image("slow.mp4", "video/mp4", Mp4, null)] };
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(
+            await VideoConnector(timeout: TimeSpan.FromSeconds(2)).PublishAsync(upload, CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.MediaNotReady, true, false), (failed.Code, failed.Retryable, failed.OutcomeUnknown));
+        Assert.Equal(0, _x.StatusRequests);
+        Assert.Empty(_x.Posts);
+    }
+
+    [Fact]
+    public async Task A_video_polled_until_the_bound_runs_out_fails_retryably()
+    {
+        _x.VideoProcessingPolls = int.MaxValue;
+        _x.CheckAfterSecs = 0;
+        var upload = Upload("Never ready") with { Media = [Image("never.mp4", "video/mp4", Mp4, null)] };
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(
+            await VideoConnector(timeout: TimeSpan.FromMilliseconds(300)).PublishAsync(upload, CancellationToken.None));
+
+        Assert.Equal((ConnectorErrors.MediaNotReady, true, false), (failed.Code, failed.Retryable, failed.OutcomeUnknown));
+        Assert.True(_x.StatusRequests >= 1);
+        Assert.Empty(_x.Posts);
+    }
+
+    [Fact]
+    public async Task A_video_post_whose_answer_was_lost_is_found_by_the_lookup_before_a_retry()
+    {
+        var upload = Upload("Video, answer lost") with { Media = [Image("lost.mp4", "video/mp4", Mp4, null)], FirstAttemptAt = DateTimeOffset.UtcNow };
+        _x.LoseNextCreateAnswer();
+
+        var failed = Assert.IsType<ConnectorResult.Failed>(await VideoConnector().PublishAsync(upload, CancellationToken.None));
+        Assert.True(failed.OutcomeUnknown);
+
+        var found = Assert.IsType<ConnectorResult.Published>(await VideoConnector().FindEarlierAsync(upload with { Attempt = 2 }, CancellationToken.None));
+        Assert.Equal(Assert.Single(_x.Posts).Id, found.ExternalId);
+    }
+
+    [Fact]
+    public async Task A_video_with_an_image_or_over_X_size_is_refused_before_anything_is_sent()
+    {
+        var withImage = Upload("Both") with { Media = [Image("a.mp4", "video/mp4", Mp4, null), Image("b.png", "image/png", Png, null)] };
+        var tooLarge = Upload("Huge") with
+        {
+            Media = [new UploadMedia("huge.mp4", "video/mp4", _ => Task.FromResult<Stream>(new MemoryStream(Mp4)), null, 512L * 1024 * 1024 + 1)],
+        };
+
+        foreach (var upload in new[] { withImage, tooLarge })
+        {
+            var failed = Assert.IsType<ConnectorResult.Failed>(await VideoConnector().PublishAsync(upload, CancellationToken.None));
+            Assert.Equal((ConnectorErrors.Rejected, false), (failed.Code, failed.Retryable));
+        }
+
+        Assert.Empty(_x.Requests);
+    }
+
+    private XConnector VideoConnector(TimeSpan? timeout = null)
+        => new(new HttpClient { BaseAddress = _x.BaseUrl, Timeout = TimeSpan.FromSeconds(30) },
+            Options.Create(new XOptions
+            {
+                BaseUrl = _x.BaseUrl,
+                VideoChunkBytes = 7,
+                MediaPollInterval = TimeSpan.FromMilliseconds(10),
+                MediaProcessingTimeout = timeout ?? TimeSpan.FromSeconds(10),
+            }),
+            TimeProvider.System, NullLogger<XConnector>.Instance);
 
     private XConnector Connector(TimeProvider? clock = null)
         => new(new HttpClient { BaseAddress = _x.BaseUrl, Timeout = TimeSpan.FromSeconds(30) }, Options.Create(new XOptions { BaseUrl = _x.BaseUrl }),

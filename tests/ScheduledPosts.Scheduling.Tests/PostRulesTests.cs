@@ -115,6 +115,37 @@ public sealed class PostRulesTests
         PostRules.ValidateMediaFor("mastodon", ["image/png"], "targets[0].socialAccountId", [2_000_001]);
     }
 
+    [Fact]
+    public void An_X_video_is_taken_alone_up_to_512_MB_while_images_keep_their_5_MB()
+    {
+        const string path = "targets[0].socialAccountId";
+        PostRules.ValidateMediaFor("x", ["video/mp4"], path, [512L * 1024 * 1024]);
+        AssertValidation(() => PostRules.ValidateMediaFor("x", ["video/mp4"], path, [512L * 1024 * 1024 + 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor("x", ["image/png", "video/mp4"], path, [1, 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor("x", ["image/png"], path, [5 * 1024 * 1024 + 1]), path);
+    }
+
+    [Theory]
+    [InlineData("linkedin_person")]
+    [InlineData("linkedin_company")]
+    public void A_LinkedIn_video_is_taken_alone_up_to_500_MB(string platform)
+    {
+        const string path = "targets[0].socialAccountId";
+        PostRules.ValidateMediaFor(platform, ["video/mp4"], path, [500L * 1024 * 1024]);
+        AssertValidation(() => PostRules.ValidateMediaFor(platform, ["video/mp4"], path, [500L * 1024 * 1024 + 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor(platform, ["video/mp4", "image/png"], path, [1, 1]), path);
+        PostRules.ValidateMediaFor(platform, ["image/png", "image/png"], path, [600L * 1024 * 1024, 1]);
+    }
+
+    [Fact]
+    public void A_Facebook_Page_video_is_taken_alone_up_to_1_GB()
+    {
+        const string path = "targets[0].socialAccountId";
+        PostRules.ValidateMediaFor("facebook_page", ["video/mp4"], path, [1024L * 1024 * 1024]);
+        AssertValidation(() => PostRules.ValidateMediaFor("facebook_page", ["video/mp4"], path, [1024L * 1024 * 1024 + 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor("facebook_page", ["image/png", "video/mp4"], path, [1, 1]), path);
+    }
+
     private static void AssertValidation(Action action, string path)
     {
         var error = Assert.Throws<ApiException>(action);

@@ -40,6 +40,7 @@ public sealed record PlatformJson(string Platform, bool Supported, string Connec
 /// </param>
 /// <param name="MaxCaptionBytes">The most UTF-8 bytes a caption may also have, where the platform says; else null.</param>
 /// <param name="MaxMediaBytes">The largest media file the platform takes, where it has a limit of its own; else null.</param>
+/// <param name="MaxVideoBytes">The largest video file, for a platform that takes video and limits it; else null.</param>
 /// <param name="MediaKinds">The media kinds a post may carry: <c>image</c>, <c>video</c>, <c>audio</c>.</param>
 /// <param name="MaxMedia">The most media files one post may carry.</param>
 /// <param name="VideoOrAudioAlone">A video or audio file must be the post's only media.</param>
@@ -55,12 +56,13 @@ public sealed record PlatformJson(string Platform, bool Supported, string Connec
 /// </param>
 public sealed record CapabilitiesJson(
     int MaxCaptionLength, string CaptionUnit, int? MaxCaptionBytes, IReadOnlyList<string> MediaKinds, int MaxMedia, long? MaxMediaBytes,
-    bool VideoOrAudioAlone, bool FirstComment, bool Dedupes, string LostAnswer)
+    bool VideoOrAudioAlone, bool FirstComment, bool Dedupes, string LostAnswer, long? MaxVideoBytes)
 {
     public static CapabilitiesJson From(PlatformCapabilities c)
         => new(c.MaxCaptionLength, Unit(c.CaptionUnit), c.MaxCaptionBytes,
             c.MediaKinds, c.MaxMedia, c.MaxMediaBytes, c.VideoOrAudioAlone, c.SupportsFirstComment, c.SupportsIdempotencyKey,
-            c.SupportsIdempotencyKey ? "retried" : c.FindsLostPosts ? "looked_up" : "unknown_outcome");
+            c.SupportsIdempotencyKey ? "retried" : c.FindsLostPosts ? "looked_up" : "unknown_outcome",
+            c.MediaKinds.Contains(Contracts.Platforms.MediaKind.Video) ? c.MaxBytesOf(Contracts.Platforms.MediaKind.Video) : null);
 
     private static string Unit(Contracts.Platforms.CaptionUnit unit) => unit switch
     {

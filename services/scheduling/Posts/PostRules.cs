@@ -148,10 +148,10 @@ public static partial class PostRules
                 throw ApiException.Validation(path, $"{platform} takes a {kind} file (mediaIds[{i}]) only as a post's one media file.");
             }
 
-            if (capabilities.MaxMediaBytes is { } maxBytes && sizes is not null && i < sizes.Count && sizes[i] > maxBytes)
+            if (capabilities.MaxBytesOf(kind) is { } maxBytes && sizes is not null && i < sizes.Count && sizes[i] > maxBytes)
             {
                 throw ApiException.Validation(path,
-                    $"{platform} takes media files of at most {maxBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes; mediaIds[{i}] has {sizes[i].ToString("N0", CultureInfo.InvariantCulture)}.");
+                    $"{platform} takes {kind} files of at most {maxBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes; mediaIds[{i}] has {sizes[i].ToString("N0", CultureInfo.InvariantCulture)}.");
             }
         }
     }

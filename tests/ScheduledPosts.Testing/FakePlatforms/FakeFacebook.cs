@@ -23,13 +23,18 @@ namespace ScheduledPosts.Testing.FakePlatforms;
 /// <item><c>POST /{v}/{page-id}/photos</c> (multipart <c>source</c> or <c>url</c>; <c>published=false</c> keeps it off the feed)
 /// → <c>{"id"}</c>; <c>POST /{v}/{page-id}/feed</c> (message, link, <c>attached_media[i]={"media_fbid"}</c> of
 /// unpublished photos of the Page, each once) → <c>{"id": "{page-id}_{n}"}</c>; both want the Page's token and pages_manage_posts.</item>
-/// <item><c>GET /{v}/{page-id}/feed</c> (fields, since, limit, after; newest first, with attachments and paging cursors) and
-/// <c>GET /{v}/{post-id}</c> (id, message, permalink_url).</item>
+/// <item><c>POST /{v}/{page-id}/videos</c> (multipart <c>source</c> of 1 KB to 1 GB, <c>description</c>, <c>title</c>) →
+/// <c>{"id"}</c> of the video, published on the Page's feed with the description as its message; its
+/// <c>status.video_status</c> reads <c>processing</c> for <see cref="VideoProcessingPolls"/> reads, then <c>ready</c>
+/// (or <c>error</c>, with <c>processing_phase.errors</c>).</item>
+/// <item><c>GET /{v}/{page-id}/feed</c> (fields, since, limit, after; newest first, with attachments and paging cursors),
+/// <c>GET /{v}/{page-id}/videos</c> (fields, limit, after; newest first) and <c>GET /{v}/{id}</c> of a post (id, message,
+/// permalink_url) or a video (id, description, created_time, permalink_url, status).</item>
 /// </list>
 /// Tokens come as <c>access_token</c> (query or form) or <c>Authorization: Bearer</c>. Errors are Graph's
 /// <c>{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}</c> with status 400 (403 for a missing permission).
 /// Hooks: <see cref="ExpireTokens"/>, <see cref="RevokeGrant"/>, <see cref="RateLimitNextCreates"/>, <see cref="LoseNextCreateAnswer"/>,
-/// <see cref="RejectNextCreate"/>; <see cref="Posts"/> shows what was posted. Thread-safe.
+/// <see cref="RejectNextCreate"/>, <see cref="FailNextVideoProcessing"/>; <see cref="Posts"/> shows what was posted. Thread-safe.
 /// </summary>
 public sealed partial class FakeFacebook : IAsyncDisposable
 {
@@ -58,6 +63,21 @@ public sealed partial class FakeFacebook : IAsyncDisposable
     private int _rateLimited;
     private int _rateLimitMinutes;
     private int _loseNext;
+    private readonly Dictionary<string, Video> _videos = new(StringComparer.Ordinal);
+    private string? _videoFailure;
+
+    // A published video: its post on the feed, and how many status reads remain before processing ends.
+    private sealed class Video(FakeFacebookVideo content, string pageId, string? description, DateTimeOffset createdAt)
+    {
+        public FakeFacebookVideo Content { get; } = content;
+        public string PageId { get; } = pageId;
+        public string? Description { get; } = description;
+        public DateTimeOffset CreatedAt { get; } = createdAt;
+        public int PollsLeft { get; set; }
+        public string? Failure { get; set; }
+
+        public string Status => PollsLeft > 0 ? "processing" : Failure is null ? "ready" : "error";
+    }
 
     private FakeFacebook(WebApplication app, Uri baseUrl)
     {
@@ -112,6 +132,21 @@ public sealed partial class FakeFacebook : IAsyncDisposable
             {
                 return [.. _posts];
             }
+        }
+    }
+
+    /// <summary>How many status reads a new video answers <c>processing</c> before it is <c>ready</c> (or <c>error</c>).</summary>
+    public int VideoProcessingPolls { get; set; }
+
+    /// <summary>How many reads of a video's status arrived.</summary>
+    public int VideoStatusRequests { get; private set; }
+
+    /// <summary>The next video's processing ends in <c>error</c> with <paramref name="message"/> in <c>processing_phase.errors</c>.</summary>
+    public void FailNextVideoProcessing(string message)
+    {
+        lock (_gate)
+        {
+            _videoFailure = message;
         }
     }
 
@@ -176,10 +211,10 @@ public sealed partial class FakeFacebook : IAsyncDisposable
         }
     }
 
-    /// <summary>The next feed post is created, then the connection is aborted before its answer.</summary>
+    /// <summary>The next feed post (or video) is created, then the connection is aborted before its answer.</summary>
     public void LoseNextCreateAnswer() => Interlocked.Increment(ref _loseNext);
 
-    /// <summary>The next feed post is refused with this Graph error (e.g. 506 duplicate, 368 blocked).</summary>
+    /// <summary>The next feed post (or video) is refused with this Graph error (e.g. 506 duplicate, 368 blocked).</summary>
     public void RejectNextCreate(int code, string message, int? subcode = null)
     {
         lock (_gate)
@@ -214,6 +249,8 @@ public sealed partial class FakeFacebook : IAsyncDisposable
         app.MapPost("/{version}/{pageId}/photos", async (HttpContext context, string version, string pageId) => fake().UploadPhoto(context, version, pageId, await context.Request.ReadFormAsync()));
         app.MapPost("/{version}/{pageId}/feed", async (HttpContext context, string version, string pageId) => fake().CreatePost(context, version, pageId, await Parameters(context)));
         app.MapGet("/{version}/{pageId}/feed", async (HttpContext context, string version, string pageId) => fake().Feed(context, version, pageId, await Parameters(context)));
+        app.MapPost("/{version}/{pageId}/videos", async (HttpContext context, string version, string pageId) => fake().UploadVideo(context, version, pageId, await context.Request.ReadFormAsync()));
+        app.MapGet("/{version}/{pageId}/videos", async (HttpContext context, string version, string pageId) => fake().Videos(context, version, pageId, await Parameters(context)));
         app.MapGet("/{version}/{objectId}", async (HttpContext context, string version, string objectId) => fake().Object(context, version, objectId, await Parameters(context)));
     }
 
@@ -419,6 +456,134 @@ public sealed partial class FakeFacebook : IAsyncDisposable
         }
     }
 
+    // The non-resumable upload: the file as source (1 KB to 1 GB; Meta's error subcodes 1363022 and 1363023), published at
+    // once with its description as the post's message.
+    private IResult UploadVideo(HttpContext context, string version, string pageId, IFormCollection form)
+    {
+        var parameters = form.ToDictionary(f => f.Key, f => f.Value.ToString(), StringComparer.Ordinal);
+        var file = form.Files.GetFile("source");
+        byte[]? bytes = null;
+        if (file is not null)
+        {
+            using var memory = new MemoryStream();
+            file.CopyTo(memory);
+            bytes = memory.ToArray();
+        }
+
+        FakeFacebookVideo content;
+        lock (_gate)
+        {
+            if ((Authenticate(context, version, parameters, out var token) ?? PageRefusal(token!, pageId)) is { } refused)
+            {
+                return refused;
+            }
+
+            if (RateLimit(context, pageId) is { } limited)
+            {
+                return limited;
+            }
+
+            if (_rejections.TryDequeue(out var rejection))
+            {
+                return Error(HttpStatusCode.BadRequest, rejection.Code, rejection.Message, rejection.Subcode);
+            }
+
+            if (bytes is null)
+            {
+                return Error(HttpStatusCode.BadRequest, 100, "(#100) Requires a video file (source) or file_url");
+            }
+
+            if (bytes.Length < 1024)
+            {
+                return Error(HttpStatusCode.BadRequest, 6000, "The video you tried to upload is too small. The minimum size for a video is 1 KB. Please try again with a larger file.", 1363022);
+            }
+
+            if (bytes.Length > 1024L * 1024 * 1024)
+            {
+                return Error(HttpStatusCode.BadRequest, 6000, "The video you tried to upload is too large. Please try again with a smaller file.", 1363023);
+            }
+
+            string id = (++_counter + 700_000_000_000).ToString(CultureInfo.InvariantCulture);
+            string? description = parameters.GetValueOrDefault("description") is { Length: > 0 } d ? d : null;
+            content = new FakeFacebookVideo(id, bytes, file!.ContentType, file.FileName, description, parameters.GetValueOrDefault("title"));
+            var post = AddPost(pageId, description, null, [], content);
+            _videos[id] = new Video(content, pageId, description, post.CreatedAt) { PollsLeft = VideoProcessingPolls, Failure = _videoFailure };
+            _videoFailure = null;
+        }
+
+        if (Interlocked.Exchange(ref _loseNext, 0) > 0)
+        {
+            context.Abort();
+            return Results.Empty;
+        }
+
+        return Results.Json(new { id = content.Id });
+    }
+
+    private IResult Videos(HttpContext context, string version, string pageId, Dictionary<string, string> p)
+    {
+        lock (_gate)
+        {
+            if ((Authenticate(context, version, p, out var token) ?? PageRefusal(token!, pageId, "pages_read_engagement")) is { } refused)
+            {
+                return refused;
+            }
+
+            var videos = _videos.Values.Where(v => v.PageId == pageId).OrderByDescending(v => v.CreatedAt).ThenByDescending(v => v.Content.Id, StringComparer.Ordinal).ToList();
+            int offset = p.TryGetValue("after", out string? after) ? Cursor(after) : 0;
+            int limit = p.TryGetValue("limit", out string? l) && int.TryParse(l, CultureInfo.InvariantCulture, out int n) && n > 0 ? Math.Min(n, 100) : 25;
+            var slice = videos.Skip(offset).Take(limit).ToList();
+            var fields = (p.GetValueOrDefault("fields") ?? "id,description,updated_time").Split(',', StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+            var data = new JsonArray([.. slice.Select(video => (JsonNode)Json(video, fields))]);
+            return Results.Json(new JsonObject { ["data"] = data, ["paging"] = Paging(context, offset, slice.Count, offset + slice.Count < videos.Count) });
+        }
+    }
+
+    // Called under _gate. A video as Graph shows it; reading its status counts as a poll of its processing.
+    private JsonObject Json(Video video, HashSet<string> fields)
+    {
+        var json = new JsonObject { ["id"] = video.Content.Id };
+        if (fields.Contains("description") && video.Description is not null)
+        {
+            json["description"] = video.Description;
+        }
+
+        if (fields.Contains("created_time"))
+        {
+            json["created_time"] = video.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'+0000'", CultureInfo.InvariantCulture);
+        }
+
+        if (fields.Contains("permalink_url"))
+        {
+            // Graph gives a video's permalink relative to facebook.com.
+            json["permalink_url"] = $"/{video.PageId}/videos/{video.Content.Id}/";
+        }
+
+        if (fields.Contains("status"))
+        {
+            VideoStatusRequests++;
+            string state = video.Status;
+            var processing = new JsonObject { ["status"] = state switch { "processing" => "in_progress", "ready" => "complete", _ => "error" } };
+            if (state == "error")
+            {
+                processing["errors"] = new JsonArray(new JsonObject { ["code"] = 1363008, ["message"] = video.Failure });
+            }
+
+            json["status"] = new JsonObject
+            {
+                ["video_status"] = state,
+                ["uploading_phase"] = new JsonObject { ["status"] = "complete" },
+                ["processing_phase"] = processing,
+            };
+            if (video.PollsLeft > 0)
+            {
+                video.PollsLeft--;
+            }
+        }
+
+        return json;
+    }
+
     private IResult CreatePost(HttpContext context, string version, string pageId, Dictionary<string, string> p)
     {
         FakeFacebookPost post;
@@ -516,23 +681,28 @@ public sealed partial class FakeFacebook : IAsyncDisposable
                 return refused;
             }
 
+            var fields = (p.GetValueOrDefault("fields") ?? "id,message,created_time").Split(',', StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+            if (_videos.TryGetValue(objectId, out var video) && (token!.PageId is not { } videoPage || videoPage == video.PageId))
+            {
+                return Results.Json(Json(video, fields));
+            }
+
             if (_posts.FirstOrDefault(post => post.Id == objectId) is not { } found || (token!.PageId is { } page && page != found.PageId))
             {
                 return Error(HttpStatusCode.BadRequest, 100,
                     $"Unsupported get request. Object with ID '{objectId}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", 33);
             }
 
-            var fields = (p.GetValueOrDefault("fields") ?? "id,message,created_time").Split(',', StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
             fields.Add("id");
             return Results.Json(Json(found, fields));
         }
     }
 
-    private FakeFacebookPost AddPost(string pageId, string? message, string? link, IReadOnlyList<FakeFacebookPhoto> photos)
+    private FakeFacebookPost AddPost(string pageId, string? message, string? link, IReadOnlyList<FakeFacebookPhoto> photos, FakeFacebookVideo? video = null)
     {
         string n = (++_counter + 1_000_000_000).ToString(CultureInfo.InvariantCulture);
         var post = new FakeFacebookPost($"{pageId}_{n}", pageId, message, link, photos, DateTimeOffset.UtcNow,
-            $"https://www.facebook.com/{pageId}/posts/{n}");
+            $"https://www.facebook.com/{pageId}/posts/{n}", video);
         _posts.Add(post);
         return post;
     }
@@ -555,7 +725,19 @@ public sealed partial class FakeFacebook : IAsyncDisposable
             json["permalink_url"] = post.PermalinkUrl;
         }
 
-        if (fields.Contains("attachments") && (post.Photos.Count > 0 || post.Link is not null))
+        if (fields.Contains("attachments") && post.Video is { } video)
+        {
+            json["attachments"] = new JsonObject
+            {
+                ["data"] = new JsonArray(new JsonObject
+                {
+                    ["type"] = "video_inline",
+                    ["target"] = new JsonObject { ["id"] = video.Id },
+                    ["url"] = $"https://www.facebook.com/{post.PageId}/videos/{video.Id}/",
+                }),
+            };
+        }
+        else if (fields.Contains("attachments") && (post.Photos.Count > 0 || post.Link is not null))
         {
             JsonObject Photo(FakeFacebookPhoto photo) => new()
             {
@@ -713,6 +895,9 @@ public sealed partial class FakeFacebook : IAsyncDisposable
 /// <summary>A photo uploaded to a Page: its bytes and type as sent (or the URL Facebook was to fetch it from).</summary>
 public sealed record FakeFacebookPhoto(string Id, byte[] Bytes, string ContentType, string? FileName, string? Url);
 
-/// <summary>A post on a Page's feed: its message, link and photos in order.</summary>
+/// <summary>A post on a Page's feed: its message, link and photos in order, or its video.</summary>
 public sealed record FakeFacebookPost(string Id, string PageId, string? Message, string? Link, IReadOnlyList<FakeFacebookPhoto> Photos,
-    DateTimeOffset CreatedAt, string PermalinkUrl);
+    DateTimeOffset CreatedAt, string PermalinkUrl, FakeFacebookVideo? Video = null);
+
+/// <summary>A video published on a Page: its bytes and type as sent, its description and title.</summary>
+public sealed record FakeFacebookVideo(string Id, byte[] Bytes, string ContentType, string? FileName, string? Description, string? Title);

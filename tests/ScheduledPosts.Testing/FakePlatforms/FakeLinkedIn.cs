@@ -10,8 +10,12 @@ using Microsoft.AspNetCore.WebUtilities;
 
 namespace ScheduledPosts.Testing.FakePlatforms;
 
-/// <summary>A post the fake holds: its URN, author, commentary as sent and as it reads, and its images in order.</summary>
-public sealed record FakeLinkedInPost(string Urn, string Author, string Commentary, string Text, IReadOnlyList<FakeLinkedInImage> Images, DateTimeOffset CreatedAt);
+/// <summary>A post the fake holds: its URN, author, commentary as sent and as it reads, and its images in order or its video.</summary>
+public sealed record FakeLinkedInPost(
+    string Urn, string Author, string Commentary, string Text, IReadOnlyList<FakeLinkedInImage> Images, DateTimeOffset CreatedAt, FakeLinkedInVideo? Video = null);
+
+/// <summary>An uploaded video: its URN, owner, and the bytes its parts put together.</summary>
+public sealed record FakeLinkedInVideo(string Urn, string Owner, byte[] Bytes);
 
 /// <summary>An uploaded image: its URN, owner, bytes (null until PUT), content type, and the alt text a post gave it.</summary>
 public sealed record FakeLinkedInImage(string Urn, string Owner, byte[]? Bytes, string? ContentType, string? AltText = null);
@@ -33,12 +37,15 @@ public sealed record FakeLinkedInOrganization(string Id, string Name, string Van
 /// token back, its lifetime counting down; a revoked grant is a 400 invalid_grant).</item>
 /// <item><c>GET /v2/userinfo</c> (openid + profile); <c>/rest</c> calls want <c>LinkedIn-Version</c> and
 /// <c>X-Restli-Protocol-Version: 2.0.0</c>: organizationAcls (q=roleAssignee), organizations/{id}, images
-/// (action=initializeUpload, then a PUT of the bytes to the upload URL), posts (create: 201 with x-restli-id; q=author finder).</item>
+/// (action=initializeUpload, then a PUT of the bytes to the upload URL), videos (action=initializeUpload answering one
+/// upload URL per part of <see cref="VideoPartBytes"/>, a PUT of each part answering an ETag, action=finalizeUpload with
+/// the ETags in order, then <c>GET /rest/videos/{urn}</c>: PROCESSING for <see cref="VideoProcessingPolls"/> reads, then
+/// AVAILABLE or PROCESSING_FAILED), posts (create: 201 with x-restli-id; q=author finder).</item>
 /// <item>A missing, unknown, expired or revoked token is a 401 <c>{"status", "serviceErrorCode", "code", "message"}</c>;
 /// a missing scope or page role a 403.</item>
 /// </list>
 /// Test hooks: <see cref="ExpireAccessTokens"/>, <see cref="RevokeGrants"/>, <see cref="RateLimitNextCreates"/>,
-/// <see cref="LoseNextCreateAnswers"/>, <see cref="Posts"/>. Safe to call from several threads.
+/// <see cref="LoseNextCreateAnswers"/>, <see cref="FailNextVideoProcessing"/>, <see cref="Posts"/>. Safe to call from several threads.
 /// </summary>
 public sealed class FakeLinkedIn : IAsyncDisposable
 {
@@ -86,6 +93,25 @@ public sealed class FakeLinkedIn : IAsyncDisposable
     private TimeSpan? _retryAfter;
     private int _loseNext;
     private int _createRequests;
+    private readonly Dictionary<string, VideoUpload> _videos = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Video, int Part)> _videoParts = new(StringComparer.Ordinal); // upload token → part
+    private string? _videoFailure;
+    private int _videoStatusRequests;
+
+    // A video between initializeUpload and AVAILABLE: its parts (byte ranges, bytes and ETags once PUT), then processing.
+    private sealed class VideoUpload(string owner, long size, string uploadToken, List<(long First, long Last)> ranges)
+    {
+        public string Owner { get; } = owner;
+        public long Size { get; } = size;
+        public string UploadToken { get; } = uploadToken;
+        public List<(long First, long Last)> Ranges { get; } = ranges;
+        public Dictionary<int, (byte[] Bytes, string ETag)> Parts { get; } = [];
+        public byte[]? Bytes { get; set; }
+        public int PollsLeft { get; set; }
+        public string? Failure { get; set; }
+
+        public string Status => Bytes is null ? "WAITING_UPLOAD" : PollsLeft > 0 ? "PROCESSING" : Failure is null ? "AVAILABLE" : "PROCESSING_FAILED";
+    }
 
     private sealed record Code(string RedirectUri, IReadOnlySet<string> Scopes, string? Challenge, DateTimeOffset ExpiresAt);
 
@@ -139,6 +165,24 @@ public sealed class FakeLinkedIn : IAsyncDisposable
         }
     }
 
+    /// <summary>The size of each part a video upload is split into (the fake's choice: LinkedIn names the parts in its answer).</summary>
+    public int VideoPartBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>How many status reads a finalized video answers PROCESSING before it is done.</summary>
+    public int VideoProcessingPolls { get; set; }
+
+    /// <summary>How many <c>GET /rest/videos/{urn}</c> requests arrived.</summary>
+    public int VideoStatusRequests => Volatile.Read(ref _videoStatusRequests);
+
+    /// <summary>The next finalized video ends PROCESSING_FAILED with <paramref name="reason"/> as its processingFailureReason.</summary>
+    public void FailNextVideoProcessing(string reason)
+    {
+        lock (_lock)
+        {
+            _videoFailure = reason;
+        }
+    }
+
     /// <summary>How many <c>POST /rest/posts</c> requests arrived, answered or not.</summary>
     public int CreateRequests => Volatile.Read(ref _createRequests);
 
@@ -154,6 +198,9 @@ public sealed class FakeLinkedIn : IAsyncDisposable
             app.MapGet("/rest/organizations/{id}", (HttpContext c, string id) => fake!.Organization(c, id));
             app.MapPost("/rest/images", (Delegate)(Func<HttpContext, Task<IResult>>)(c => fake!.InitializeUploadAsync(c)));
             app.MapPut("/dms-uploads/{token}", (HttpContext c, string token) => fake!.UploadAsync(c, token));
+            app.MapPost("/rest/videos", (Delegate)(Func<HttpContext, Task<IResult>>)(c => fake!.VideosActionAsync(c)));
+            app.MapPut("/dms-uploads/video/{token}", (HttpContext c, string token) => fake!.VideoPartAsync(c, token));
+            app.MapGet("/rest/videos/{urn}", (HttpContext c, string urn) => fake!.Video(c, urn));
             app.MapPost("/rest/posts", (Delegate)(Func<HttpContext, Task<IResult>>)(c => fake!.CreatePostAsync(c)));
             app.MapGet("/rest/posts", (HttpContext c) => fake!.FindPosts(c));
         });
@@ -524,6 +571,170 @@ public sealed class FakeLinkedIn : IAsyncDisposable
         return Results.StatusCode(201);
     }
 
+    // Videos API: initializeUpload (owner, fileSizeBytes from 75 KB to 500 MB) answers the video URN, an upload token and
+    // one upload URL per part; finalizeUpload wants every part's ETag, in order.
+    private async Task<IResult> VideosActionAsync(HttpContext context)
+    {
+        if (Authenticate(context, rest: true, out var grant) is { } refused)
+        {
+            return refused;
+        }
+
+        var body = await ReadObjectAsync(context);
+        switch ((string?)context.Request.Query["action"])
+        {
+            case "initializeUpload":
+            {
+                var request = body?["initializeUploadRequest"];
+                string? owner = Text(request?["owner"]);
+                if (owner is null)
+                {
+                    return ValidationError("/initializeUploadRequest/owner", "FIELD_MISSING", "owner is required");
+                }
+
+                if (MayActAs(grant!, owner) is { } denied)
+                {
+                    return denied;
+                }
+
+                if (request?["fileSizeBytes"] is not JsonValue sizeValue || !sizeValue.TryGetValue(out long size) || size < 75 * 1024 || size > 500L * 1024 * 1024)
+                {
+                    return ValidationError("/initializeUploadRequest/fileSizeBytes", "INVALID_VALUE", "fileSizeBytes must be between 75 KB and 500 MB");
+                }
+
+                lock (_lock)
+                {
+                    string video = NewUrn("video");
+                    var ranges = new List<(long First, long Last)>();
+                    for (long first = 0; first < size; first += VideoPartBytes)
+                    {
+                        ranges.Add((first, Math.Min(first + VideoPartBytes, size) - 1));
+                    }
+
+                    _videos[video] = new VideoUpload(owner, size, NewToken("video-upload"), ranges);
+                    var instructions = new JsonArray();
+                    for (int i = 0; i < ranges.Count; i++)
+                    {
+                        string token = NewToken("part");
+                        _videoParts[token] = (video, i);
+                        instructions.Add(new JsonObject
+                        {
+                            ["uploadUrl"] = new Uri(BaseUrl, $"dms-uploads/video/{token}").AbsoluteUri,
+                            ["firstByte"] = ranges[i].First,
+                            ["lastByte"] = ranges[i].Last,
+                        });
+                    }
+
+                    return Results.Json(new JsonObject
+                    {
+                        ["value"] = new JsonObject
+                        {
+                            ["uploadUrlsExpireAt"] = Clock.GetUtcNow().AddDays(1).ToUnixTimeMilliseconds(),
+                            ["video"] = video,
+                            ["uploadInstructions"] = instructions,
+                            ["uploadToken"] = _videos[video].UploadToken,
+                        },
+                    });
+                }
+            }
+
+            case "finalizeUpload":
+            {
+                var request = body?["finalizeUploadRequest"];
+                string? urn = Text(request?["video"]);
+                var etags = request?["uploadedPartIds"] is JsonArray ids ? ids.Select(i => Text(i) ?? "").ToList() : null;
+                lock (_lock)
+                {
+                    if (urn is null || !_videos.TryGetValue(urn, out var video) || video.Bytes is not null)
+                    {
+                        return ValidationError("/finalizeUploadRequest/video", "INVALID_VALUE", "video is not an upload in progress");
+                    }
+
+                    if (MayActAs(grant!, video.Owner) is { } denied)
+                    {
+                        return denied;
+                    }
+
+                    if (Text(request?["uploadToken"]) != video.UploadToken)
+                    {
+                        return ValidationError("/finalizeUploadRequest/uploadToken", "INVALID_VALUE", "uploadToken does not match the upload");
+                    }
+
+                    if (video.Parts.Count != video.Ranges.Count
+                        || etags is null || !etags.SequenceEqual(Enumerable.Range(0, video.Ranges.Count).Select(i => video.Parts[i].ETag)))
+                    {
+                        return ValidationError("/finalizeUploadRequest/uploadedPartIds", "INVALID_VALUE", "uploadedPartIds must be every part's ETag, in order");
+                    }
+
+                    video.Bytes = [.. Enumerable.Range(0, video.Ranges.Count).SelectMany(i => video.Parts[i].Bytes)];
+                    video.PollsLeft = VideoProcessingPolls;
+                    video.Failure = _videoFailure;
+                    _videoFailure = null;
+                    return Results.Ok();
+                }
+            }
+
+            default:
+                return ApiError(400, "ILLEGAL_ARGUMENT", "Unsupported action");
+        }
+    }
+
+    // A part's upload URL is signed: no token needed; its bytes must be exactly its range.
+    private async Task<IResult> VideoPartAsync(HttpContext context, string token)
+    {
+        using var content = new MemoryStream();
+        await context.Request.Body.CopyToAsync(content, context.RequestAborted);
+        lock (_lock)
+        {
+            if (!_videoParts.Remove(token, out var part) || !_videos.TryGetValue(part.Video, out var video))
+            {
+                return ApiError(404, "NOT_FOUND", "Unknown upload");
+            }
+
+            var (first, last) = video.Ranges[part.Part];
+            if (content.Length != last - first + 1)
+            {
+                _videoParts[token] = part;
+                return ApiError(400, "BAD_REQUEST", $"The part must be bytes {first} to {last}");
+            }
+
+            string etag = NewToken("etag");
+            video.Parts[part.Part] = (content.ToArray(), etag);
+            context.Response.Headers.ETag = $"\"{etag}\"";
+            return Results.Ok();
+        }
+    }
+
+    private IResult Video(HttpContext context, string urn)
+    {
+        Interlocked.Increment(ref _videoStatusRequests);
+        if (Authenticate(context, rest: true, out _) is { } refused)
+        {
+            return refused;
+        }
+
+        lock (_lock)
+        {
+            if (!_videos.TryGetValue(urn, out var video))
+            {
+                return ApiError(404, "NOT_FOUND", $"Video {urn} not found");
+            }
+
+            var answer = new JsonObject { ["id"] = urn, ["owner"] = video.Owner, ["status"] = video.Status };
+            if (video.Status == "PROCESSING_FAILED")
+            {
+                answer["processingFailureReason"] = video.Failure;
+            }
+
+            if (video.Bytes is not null && video.PollsLeft > 0)
+            {
+                video.PollsLeft--;
+            }
+
+            return Results.Json(answer);
+        }
+    }
+
     private async Task<IResult> CreatePostAsync(HttpContext context)
     {
         Interlocked.Increment(ref _createRequests);
@@ -593,6 +804,18 @@ public sealed class FakeLinkedIn : IAsyncDisposable
         lock (_lock)
         {
             var images = new List<FakeLinkedInImage>();
+            FakeLinkedInVideo? posted = null;
+            if (references is [var (videoUrn, _)] && videoUrn.StartsWith("urn:li:video:", StringComparison.Ordinal))
+            {
+                if (!_videos.TryGetValue(videoUrn, out var video) || video.Owner != author || video.Status != "AVAILABLE")
+                {
+                    return ValidationError("/content/media/id", "INVALID_VALUE", $"{videoUrn} is not an available video of {author}");
+                }
+
+                posted = new FakeLinkedInVideo(videoUrn, video.Owner, video.Bytes!);
+                references.Clear();
+            }
+
             foreach (var (urn, alt) in references)
             {
                 if (!_images.TryGetValue(urn, out var image) || image.Bytes is null || image.Owner != author)
@@ -617,7 +840,7 @@ public sealed class FakeLinkedIn : IAsyncDisposable
                 }, statusCode: 422);
             }
 
-            post = new FakeLinkedInPost(NewUrn("share"), author, commentary ?? "", text, images, Clock.GetUtcNow());
+            post = new FakeLinkedInPost(NewUrn("share"), author, commentary ?? "", text, images, Clock.GetUtcNow(), posted);
             _posts.Add(post);
         }
 
@@ -689,7 +912,11 @@ public sealed class FakeLinkedIn : IAsyncDisposable
             ["isReshareDisabledByAuthor"] = false,
         };
         var images = post.Images.Select(i => (JsonNode)new JsonObject { ["id"] = i.Urn, ["altText"] = i.AltText ?? "" }).ToArray();
-        if (images.Length == 1)
+        if (post.Video is { } video)
+        {
+            json["content"] = new JsonObject { ["media"] = new JsonObject { ["id"] = video.Urn } };
+        }
+        else if (images.Length == 1)
         {
             json["content"] = new JsonObject { ["media"] = images[0] };
         }

@@ -16,7 +16,9 @@ namespace ScheduledPosts.Testing.FakePlatforms;
 /// <c>GET /i/oauth2/authorize</c> and <c>POST /2/oauth2/token</c> (authorization code with PKCE S256, a confidential
 /// client authenticating with a Basic header, access tokens of 2 hours, refresh tokens with <c>offline.access</c> that
 /// rotate on each use; https://docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code), <c>GET /2/users/me</c>,
-/// <c>POST /2/media/upload</c> (multipart, <c>tweet_image</c>), <c>POST /2/media/metadata</c> (alt text),
+/// <c>POST /2/media/upload</c> (multipart, <c>tweet_image</c>; or the chunked upload's INIT, APPEND and FINALIZE for a
+/// <c>tweet_video</c>, then <c>GET /2/media/upload?command=STATUS</c> reporting <c>processing_info</c>;
+/// https://docs.x.com/x-api/media/quickstart/media-upload-chunked), <c>POST /2/media/metadata</c> (alt text),
 /// <c>POST /2/tweets</c> (duplicate text refused with 403) and <c>GET /2/users/{id}/tweets</c> (newest first, links
 /// shown as t.co, a media link appended, <c>start_time</c>, <c>max_results</c>, <c>pagination_token</c>). Errors are
 /// problem details; 429s carry <c>x-rate-limit-*</c>. Thread-safe: the test hooks may be called while requests run.
@@ -51,6 +53,23 @@ public sealed partial class FakeX : IAsyncDisposable
     private int _rateLimitedCreates;
     private DateTimeOffset _rateLimitReset;
     private int _lostCreateAnswers;
+    private readonly Dictionary<string, VideoUpload> _videos = new(StringComparer.Ordinal);
+    private string? _videoFailure;
+
+    // A chunked upload: its declared size and type, its segments, and once finalized how many STATUS polls remain.
+    private sealed class VideoUpload(string ownerId, long totalBytes, string type)
+    {
+        public string OwnerId { get; } = ownerId;
+        public long TotalBytes { get; } = totalBytes;
+        public string Type { get; } = type;
+        public SortedDictionary<int, byte[]> Segments { get; } = [];
+        public bool Finalized { get; set; }
+        public int PollsLeft { get; set; }
+        public string? Failure { get; set; }
+        public int Polls { get; set; }
+
+        public string State => !Finalized ? "pending" : PollsLeft > 0 ? "in_progress" : Failure is null ? "succeeded" : "failed";
+    }
 
     private sealed record AuthorizationCode(string RedirectUri, string Challenge, string Scope, DateTimeOffset ExpiresAt);
 
@@ -90,6 +109,27 @@ public sealed partial class FakeX : IAsyncDisposable
     public IReadOnlyList<FakeXRequest> Requests => [.. _requests];
 
     public int CreateRequests => Requests.Count(r => r is { Method: "POST", Path: "/2/tweets" });
+
+    /// <summary>
+    /// How many STATUS polls a finalized video takes to be done: FINALIZE answers <c>pending</c>, the polls before the last
+    /// <c>in_progress</c>, the last <c>succeeded</c> (or <c>failed</c>). 0: ready at FINALIZE, no <c>processing_info</c>.
+    /// </summary>
+    public int VideoProcessingPolls { get; set; }
+
+    /// <summary>The <c>check_after_secs</c> X names while a video is processing.</summary>
+    public int CheckAfterSecs { get; set; } = 1;
+
+    /// <summary>The STATUS requests received.</summary>
+    public int StatusRequests => Requests.Count(r => r is { Method: "GET", Path: "/2/media/upload" });
+
+    /// <summary>The next finalized video's processing ends <c>failed</c> with <paramref name="message"/> (X's <c>error.message</c>).</summary>
+    public void FailNextVideoProcessing(string message)
+    {
+        lock (_gate)
+        {
+            _videoFailure = message;
+        }
+    }
 
     /// <summary>Starts the fake on <paramref name="address"/> (127.0.0.1 unless said), on a free port.</summary>
     public static async Task<FakeX> StartAsync(IPAddress? address = null, TimeProvider? clock = null, IReadOnlyCollection<string>? redirectUris = null)
@@ -181,6 +221,7 @@ public sealed partial class FakeX : IAsyncDisposable
             ("POST", "/2/oauth2/token") => await TokenAsync(request),
             ("GET", "/2/users/me") => Authenticated(request, out var token) is { } refused ? refused : Me(),
             ("POST", "/2/media/upload") => Authenticated(request, out var token) is { } refused ? refused : await UploadAsync(request, token!),
+            ("GET", "/2/media/upload") => Authenticated(request, out var token) is { } refused ? refused : Status(request, token!),
             ("POST", "/2/media/metadata") => Authenticated(request, out var token) is { } refused ? refused : await MetadataAsync(request, token!),
             ("POST", "/2/tweets") => Authenticated(request, out var token) is { } refused ? refused : await CreateAsync(context, token!),
             ("GET", _) when UserTweets().Match(path) is { Success: true } match =>
@@ -374,6 +415,11 @@ public sealed partial class FakeX : IAsyncDisposable
         }
 
         var form = await request.ReadFormAsync();
+        if (form["command"] is { Count: > 0 } command)
+        {
+            return await ChunkedAsync(command.ToString(), form, token);
+        }
+
         var file = form.Files.GetFile("media");
         string category = form["media_category"].ToString();
         if (file is null || file.Length == 0)
@@ -403,6 +449,147 @@ public sealed partial class FakeX : IAsyncDisposable
                 ["data"] = new JsonObject { ["id"] = id, ["media_key"] = $"3_{id}", ["size"] = bytes.Length, ["expires_after_secs"] = 86400 },
             });
         }
+    }
+
+    // The chunked upload: INIT declares the size, type and category; APPEND sends segment_index 0…999 (at most 5 MB
+    // each, an empty 2xx answer); FINALIZE checks the bytes add up and answers processing_info while processing runs.
+    private async Task<IResult> ChunkedAsync(string command, IFormCollection form, AccessToken token)
+    {
+        switch (command)
+        {
+            case "INIT":
+            {
+                string type = form["media_type"].ToString();
+                string category = form["media_category"].ToString();
+                if (!long.TryParse(form["total_bytes"], NumberStyles.None, CultureInfo.InvariantCulture, out long total) || total <= 0)
+                {
+                    return InvalidRequest("total_bytes", "total_bytes is required and must be a positive number.");
+                }
+
+                if (type != "video/mp4" || category is not ("tweet_video" or "amplify_video"))
+                {
+                    return InvalidRequest("media_category", $"The media_type [{type}] and media_category [{category}] are not a video for a post.");
+                }
+
+                if (total > 512L * 1024 * 1024)
+                {
+                    return InvalidRequest("total_bytes", "File size exceeds 536870912 bytes.");
+                }
+
+                lock (_gate)
+                {
+                    string id = NextId();
+                    _videos[id] = new VideoUpload(token.UserId, total, type);
+                    return Results.Json(new JsonObject
+                    {
+                        ["data"] = new JsonObject { ["id"] = id, ["media_key"] = $"7_{id}", ["expires_after_secs"] = 86400 },
+                    });
+                }
+            }
+
+            case "APPEND":
+            {
+                var file = form.Files.GetFile("media");
+                if (file is null || file.Length == 0 || file.Length > 5 * 1024 * 1024)
+                {
+                    return InvalidRequest("media", "A media chunk of at most 5 MB is required.");
+                }
+
+                using var bytes = new MemoryStream();
+                await file.CopyToAsync(bytes);
+                lock (_gate)
+                {
+                    if (!_videos.TryGetValue(form["media_id"].ToString(), out var video) || video.OwnerId != token.UserId || video.Finalized)
+                    {
+                        return InvalidRequest("media_id", "The media id is not an upload in progress.");
+                    }
+
+                    if (!int.TryParse(form["segment_index"], NumberStyles.None, CultureInfo.InvariantCulture, out int index) || index > 999)
+                    {
+                        return InvalidRequest("segment_index", "segment_index must be between 0 and 999.");
+                    }
+
+                    video.Segments[index] = bytes.ToArray();
+                    return Results.NoContent();
+                }
+            }
+
+            case "FINALIZE":
+                lock (_gate)
+                {
+                    string id = form["media_id"].ToString();
+                    if (!_videos.TryGetValue(id, out var video) || video.OwnerId != token.UserId || video.Finalized)
+                    {
+                        return InvalidRequest("media_id", "The media id is not an upload in progress.");
+                    }
+
+                    byte[] all = [.. video.Segments.Values.SelectMany(b => b)];
+                    if (!video.Segments.Keys.SequenceEqual(Enumerable.Range(0, video.Segments.Count)) || all.Length != video.TotalBytes)
+                    {
+                        return InvalidRequest("media_id", $"File size mismatch: received {all.Length} of {video.TotalBytes} bytes.");
+                    }
+
+                    video.Finalized = true;
+                    video.PollsLeft = VideoProcessingPolls;
+                    video.Failure = _videoFailure;
+                    _videoFailure = null;
+                    _media[id] = new FakeXMedia(id, all, video.Type, null, token.UserId);
+                    return Results.Json(new JsonObject { ["data"] = VideoJson(id, video, finalizing: true) });
+                }
+
+            default:
+                return InvalidRequest("command", $"The command [{command}] is not one of INIT, APPEND, FINALIZE.");
+        }
+    }
+
+    private IResult Status(HttpRequest request, AccessToken token)
+    {
+        if (request.Query["command"] != "STATUS")
+        {
+            return InvalidRequest("command", "command=STATUS is required.");
+        }
+
+        lock (_gate)
+        {
+            string id = request.Query["media_id"].ToString();
+            if (!_videos.TryGetValue(id, out var video) || video.OwnerId != token.UserId || !video.Finalized)
+            {
+                return InvalidRequest("media_id", "The media id is not a finalized upload.");
+            }
+
+            video.Polls++;
+            if (video.PollsLeft > 0)
+            {
+                video.PollsLeft--;
+            }
+
+            return Results.Json(new JsonObject { ["data"] = VideoJson(id, video, finalizing: false) });
+        }
+    }
+
+    // Under _gate. No processing_info at FINALIZE when there is nothing to wait for: the media is ready.
+    private JsonObject VideoJson(string id, VideoUpload video, bool finalizing)
+    {
+        var json = new JsonObject { ["id"] = id, ["media_key"] = $"7_{id}", ["size"] = video.TotalBytes, ["expires_after_secs"] = 86400 };
+        if (finalizing && video.PollsLeft == 0 && video.Failure is null)
+        {
+            return json;
+        }
+
+        string state = finalizing && video.PollsLeft > 0 ? "pending" : video.State;
+        var info = new JsonObject { ["state"] = state };
+        if (state is "pending" or "in_progress")
+        {
+            info["check_after_secs"] = CheckAfterSecs;
+            info["progress_percent"] = (int)(100L * video.Polls / (video.Polls + (long)video.PollsLeft + 1));
+        }
+        else if (state == "failed")
+        {
+            info["error"] = new JsonObject { ["code"] = 1, ["name"] = "InvalidMedia", ["message"] = video.Failure };
+        }
+
+        json["processing_info"] = info;
+        return json;
     }
 
     private async Task<IResult> MetadataAsync(HttpRequest request, AccessToken token)
@@ -454,7 +641,8 @@ public sealed partial class FakeX : IAsyncDisposable
                 return InvalidRequest("text", "The text or media of a post is required.");
             }
 
-            if (ids.Count > 4 || ids.Any(id => !_media.TryGetValue(id, out var m) || m.OwnerId != token.UserId))
+            if (ids.Count > 4 || ids.Any(id => !_media.TryGetValue(id, out var m) || m.OwnerId != token.UserId
+                                             || (_videos.TryGetValue(id, out var video) && (video.State != "succeeded" || ids.Count > 1))))
             {
                 return InvalidRequest("media.media_ids", "Your media IDs are invalid.");
             }
@@ -597,7 +785,7 @@ public sealed partial class FakeX : IAsyncDisposable
 /// <summary>A post as created, with its media in order.</summary>
 public sealed record FakeXPost(string Id, string AuthorId, string Text, IReadOnlyList<FakeXMedia> Media, DateTimeOffset CreatedAt);
 
-/// <summary>An uploaded image: its bytes, type and alt text.</summary>
+/// <summary>An uploaded image or video: its bytes, type and alt text.</summary>
 public sealed record FakeXMedia(string Id, byte[] Bytes, string ContentType, string? AltText, string OwnerId);
 
 /// <summary>One request as the fake received it.</summary>

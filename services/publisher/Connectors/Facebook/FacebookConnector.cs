@@ -13,9 +13,11 @@ namespace ScheduledPosts.Publisher.Connectors.Facebook;
 /// Publishes to a Facebook Page through the Graph API as the Page, with the Page access token the account was connected
 /// with: <c>{"accessToken": "…", "pageId": "…"}</c> (FacebookOAuth in the scheduling service stores them). Each image is
 /// uploaded unpublished (<c>POST /{page-id}/photos</c>, <c>published=false</c>), then one feed post carries the message
-/// and the photos (<c>attached_media</c>); a post without images names the text's first link as its <c>link</c>. Graph
-/// does not dedupe a repeated create, so before a retry <see cref="FindEarlierAsync"/> reads the Page's feed since the
-/// first attempt for a post with the same message and photo count. README.md lists the sources.
+/// and the photos (<c>attached_media</c>); a post without images names the text's first link as its <c>link</c>. A video
+/// is its own post: <c>POST /{page-id}/videos</c> with the text as its description, then its status read until Facebook
+/// has processed it. Graph does not dedupe a repeated create, so before a retry <see cref="FindEarlierAsync"/> reads the
+/// Page's feed (or, for a video, its videos) since the first attempt for a post with the same message and photo count.
+/// README.md lists the sources.
 /// </summary>
 public sealed partial class FacebookConnector(HttpClient http, IOptions<FacebookOptions> options, TimeProvider clock, ILogger<FacebookConnector> logger)
     : IFindingConnector
@@ -38,9 +40,20 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
             return new Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
         }
 
+        if (upload.Media.Any(IsVideo))
+        {
+            return upload.Media is [var video] && string.Equals(video.ContentType, VideoType, StringComparison.OrdinalIgnoreCase)
+                ? video.Length > Capabilities.MaxBytesOf(MediaKind.Video)
+                    ? new Failed(ConnectorErrors.Rejected,
+                        $"{video.FileName} has {video.Length} bytes; Facebook takes videos of at most {Capabilities.MaxBytesOf(MediaKind.Video)} bytes in one request. Nothing was posted.",
+                        Retryable: false)
+                    : await PublishVideoAsync(account, upload, video, cancellationToken)
+                : new Failed(ConnectorErrors.Rejected, "The Facebook connector posts one MP4 video on its own, without other media. Nothing was posted.", Retryable: false);
+        }
+
         if (upload.Media.FirstOrDefault(m => MediaKind.Of(m.ContentType) != MediaKind.Image) is { } notImage)
         {
-            return new Failed(ConnectorErrors.Rejected, $"{notImage.FileName} is {notImage.ContentType}; the Facebook connector posts images only. Nothing was posted.", Retryable: false);
+            return new Failed(ConnectorErrors.Rejected, $"{notImage.FileName} is {notImage.ContentType}; the Facebook connector posts images and MP4 video. Nothing was posted.", Retryable: false);
         }
 
         var post = new List<KeyValuePair<string, string>> { new("message", upload.Text) };
@@ -79,6 +92,11 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
 
         // Facebook's clock and ours may differ by a little: a minute earlier cannot reach a post made long before.
         var since = (upload.FirstAttemptAt ?? clock.GetUtcNow().AddDays(-1)).AddMinutes(-1);
+        if (upload.Media.Any(IsVideo))
+        {
+            return await FindEarlierVideoAsync(account, upload, since, cancellationToken);
+        }
+
         string? after = null;
         for (int page = 0; page < _options.LookupPages; page++)
         {
@@ -115,12 +133,18 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
     private static bool SameText(string posted, string text)
         => string.Equals(posted.ReplaceLineEndings("\n").Trim(), text.ReplaceLineEndings("\n").Trim(), StringComparison.Ordinal);
 
-    // A feed item's photos: the subattachments of a multi-photo post, or its one photo attachment.
+    // A feed item's photos: the subattachments of a multi-photo post, or its one photo attachment. A video post counts −1,
+    // matching no upload the feed is searched for (a video is looked up among the Page's videos).
     private static int PhotoCount(JsonObject item)
     {
         if (item["attachments"]?["data"] is not JsonArray { Count: > 0 } attachments || attachments[0] is not JsonObject first)
         {
             return 0;
+        }
+
+        if (first["type"] is JsonValue type && type.TryGetValue(out string? kind) && kind.StartsWith("video", StringComparison.Ordinal))
+        {
+            return -1;
         }
 
         return first["subattachments"]?["data"] is JsonArray subattachments

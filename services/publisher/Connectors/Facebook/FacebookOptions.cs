@@ -19,8 +19,17 @@ public sealed class FacebookOptions
     /// <summary>How many pages of the Page's feed (25 posts each) a lookup for an earlier attempt's post reads at most.</summary>
     public int LookupPages { get; set; } = 4;
 
+    /// <summary>How long to wait between reads of a new video's status while Facebook processes it.</summary>
+    public TimeSpan MediaPollInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a video may stay in processing before the attempt fails (retryably, <c>MEDIA_NOT_READY</c>). The video is
+    /// on the Page already: the lookup before the retry finds it once it is there, and the retry posts nothing again.
+    /// </summary>
+    public TimeSpan MediaProcessingTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     public bool IsValid()
         => BaseUrl is { IsAbsoluteUri: true } && BaseUrl.Scheme is "https" or "http"
            && System.Text.RegularExpressions.Regex.IsMatch(GraphVersion ?? "", @"^v\d+\.\d+$")
-           && Timeout > TimeSpan.Zero && LookupPages > 0;
+           && Timeout > TimeSpan.Zero && LookupPages > 0 && MediaPollInterval > TimeSpan.Zero && MediaProcessingTimeout > TimeSpan.Zero;
 }

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.ServiceDefaults.Outbound;
 using static ScheduledPosts.Publisher.Connectors.ConnectorResult;
 
@@ -24,7 +25,8 @@ public sealed class LinkedInAccount(string accessToken, string author)
 
 /// <summary>
 /// LinkedIn's versioned REST API (<c>/rest/…</c>, headers <c>LinkedIn-Version</c> and <c>X-Restli-Protocol-Version: 2.0.0</c>):
-/// images through the Images API (initializeUpload, then a PUT of the bytes to the upload URL), the post through the
+/// images through the Images API (initializeUpload, then a PUT of the bytes to the upload URL), a video through the
+/// Videos API (initializeUpload, a PUT of each part, finalizeUpload, then its status until AVAILABLE), the post through the
 /// Posts API (the new post's URN in the <c>x-restli-id</c> header), and the author's recent posts for a lookup.
 /// Errors are <c>{"status", "serviceErrorCode", "code", "message"}</c>; a failure shows the status, the code and the
 /// sanitised message (README.md lists the pages).
@@ -52,22 +54,40 @@ public sealed partial class LinkedInClient(HttpClient http, IOptions<LinkedInOpt
     /// <summary>The images, then the post; a lost answer to the post's create is <see cref="Failed.OutcomeUnknown"/>.</summary>
     public async Task<ConnectorResult> PublishAsync(LinkedInAccount account, Upload upload, CancellationToken cancellationToken)
     {
-        var images = new JsonArray();
-        foreach (var media in upload.Media)
+        if (Refused(upload) is { } refused)
         {
-            var (image, failure) = await UploadImageAsync(account, media, cancellationToken);
-            if (image is null)
+            return refused;
+        }
+
+        var images = new JsonArray();
+        if (upload.Media is [var only] && MediaKind.Of(only.ContentType) == MediaKind.Video)
+        {
+            var (video, failure) = await UploadVideoAsync(account, only, cancellationToken);
+            if (video is null)
             {
                 return failure!;
             }
 
-            var entry = new JsonObject { ["id"] = image };
-            if (media.Description is { Length: > 0 } alt)
+            images.Add(new JsonObject { ["id"] = video });
+        }
+        else
+        {
+            foreach (var media in upload.Media)
             {
-                entry["altText"] = alt;
-            }
+                var (image, failure) = await UploadImageAsync(account, media, cancellationToken);
+                if (image is null)
+                {
+                    return failure!;
+                }
 
-            images.Add(entry);
+                var entry = new JsonObject { ["id"] = image };
+                if (media.Description is { Length: > 0 } alt)
+                {
+                    entry["altText"] = alt;
+                }
+
+                images.Add(entry);
+            }
         }
 
         var post = new JsonObject
@@ -84,7 +104,7 @@ public sealed partial class LinkedInClient(HttpClient http, IOptions<LinkedInOpt
             ["lifecycleState"] = "PUBLISHED",
             ["isReshareDisabledByAuthor"] = false,
         };
-        // One image is content.media; two to twenty are a MultiImage post.
+        // One image or video is content.media; two to twenty images are a MultiImage post.
         if (images.Count == 1)
         {
             post["content"] = new JsonObject { ["media"] = images[0]!.DeepClone() };

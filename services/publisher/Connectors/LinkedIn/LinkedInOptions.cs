@@ -18,4 +18,13 @@ public sealed class LinkedInOptions
 
     /// <summary>How many of the author's most recently modified posts a lookup reads at most.</summary>
     public int LookupDepth { get; set; } = 100;
+
+    /// <summary>How long to wait between checks of an uploaded video's status while LinkedIn processes it.</summary>
+    public TimeSpan MediaPollInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a video may stay in processing before the attempt fails (retryably, <c>MEDIA_NOT_READY</c>; nothing was
+    /// posted). The publisher holds the target's lease meanwhile.
+    /// </summary>
+    public TimeSpan MediaProcessingTimeout { get; set; } = TimeSpan.FromMinutes(2);
 }

@@ -13,8 +13,9 @@ namespace ScheduledPosts.Publisher.Connectors.X;
 /// <summary>
 /// Publishes to X through API v2 as the account whose OAuth 2.0 user access token the claim carries:
 /// <c>{"accessToken": "…", "userId": "…", "username": "…"}</c> (the keys <c>XOAuth.AccountsAsync</c> stores, plus the
-/// token). Each image goes up with <c>POST /2/media/upload</c> (its alt text with <c>POST /2/media/metadata</c>), then
-/// <c>POST /2/tweets</c> creates the post. X does not dedupe by key: before an attempt after the first, the publisher
+/// token). Each image goes up with <c>POST /2/media/upload</c> (its alt text with <c>POST /2/media/metadata</c>), a video
+/// with the chunked upload (INIT, APPEND, FINALIZE, then STATUS until X has processed it), then <c>POST /2/tweets</c>
+/// creates the post. X does not dedupe by key: before an attempt after the first, the publisher
 /// asks <see cref="FindEarlierAsync"/>, which reads the account's posts since the first attempt (README.md).
 /// Errors are problem details (<c>title</c>, <c>detail</c>) or <c>errors[].message</c>; a failure shows the status and
 /// the sanitised <c>detail</c> (<see cref="PlatformErrorText"/>), never the body.
@@ -48,31 +49,37 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
             return new Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
         }
 
-        if (upload.Media.Count > Capabilities.MaxMedia)
+        bool video = upload.Media.Any(m => MediaKind.Of(m.ContentType) == MediaKind.Video);
+        if (video ? upload.Media.Count > 1 : upload.Media.Count > Capabilities.MaxMedia)
         {
-            return new Failed(ConnectorErrors.Rejected, $"X takes at most {Capabilities.MaxMedia} images in a post; this one has {upload.Media.Count}. Nothing was posted.", Retryable: false);
+            return new Failed(ConnectorErrors.Rejected,
+                $"X takes at most {Capabilities.MaxMedia} images or 1 video alone in a post; this one has {upload.Media.Count} media files. Nothing was posted.", Retryable: false);
         }
 
         foreach (var media in upload.Media)
         {
-            if (!ImageTypes.Contains(media.ContentType))
+            bool isVideo = MediaKind.Of(media.ContentType) == MediaKind.Video;
+            if (isVideo ? !string.Equals(media.ContentType, VideoType, StringComparison.OrdinalIgnoreCase) : !ImageTypes.Contains(media.ContentType))
             {
                 return new Failed(ConnectorErrors.Rejected,
-                    $"{media.FileName} is {media.ContentType}; the X connector sends still images only (JPEG, PNG, WebP, BMP, TIFF), not animated GIFs or video. Nothing was posted.",
+                    $"{media.FileName} is {media.ContentType}; the X connector sends still images (JPEG, PNG, WebP, BMP, TIFF) and MP4 video, not animated GIFs. Nothing was posted.",
                     Retryable: false);
             }
 
-            if (media.Length is { } length && length > Capabilities.MaxMediaBytes)
+            long? max = Capabilities.MaxBytesOf(isVideo ? MediaKind.Video : MediaKind.Image);
+            if (media.Length is { } length && length > max)
             {
                 return new Failed(ConnectorErrors.Rejected,
-                    $"{media.FileName} has {length} bytes; X takes images of at most {Capabilities.MaxMediaBytes} bytes. Nothing was posted.", Retryable: false);
+                    $"{media.FileName} has {length} bytes; X takes {(isVideo ? "videos" : "images")} of at most {max} bytes. Nothing was posted.", Retryable: false);
             }
         }
 
         var mediaIds = new JsonArray();
         foreach (var media in upload.Media)
         {
-            var (id, failure) = await UploadImageAsync(account, media, cancellationToken);
+            var (id, failure) = video
+                ? await UploadVideoAsync(account, media, cancellationToken)
+                : await UploadImageAsync(account, media, cancellationToken);
             if (id is null)
             {
                 return failure!;
@@ -214,9 +221,12 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
         return request;
     }
 
-    /// <summary>One call: its JSON answer, or how it failed. <paramref name="posting"/>: once sent, the request may have made a post.</summary>
+    /// <summary>
+    /// One call: its JSON answer, or how it failed. <paramref name="posting"/>: once sent, the request may have made a post;
+    /// <paramref name="answerRequired"/>: false where X answers success with an empty body (APPEND), then neither comes back.
+    /// </summary>
     private async Task<(JsonNode? Answer, Failed? Failure)> CallAsync(Account account, Func<Task<HttpRequestMessage>> build, bool posting, string what,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool answerRequired = true)
     {
         string code;
         string message;
@@ -228,6 +238,11 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
             if (!response.IsSuccessStatusCode)
             {
                 return (null, await FailureAsync(response, what, cancellationToken));
+            }
+
+            if (!answerRequired)
+            {
+                return (null, null);
             }
 
             try

@@ -15,4 +15,16 @@ public sealed class XOptions
 
     /// <summary>The most pages of the account's timeline a lookup reads (100 posts each) before it gives up.</summary>
     public int MaxLookupPages { get; set; } = 5;
+
+    /// <summary>The bytes of a video sent in one APPEND; X takes chunks of at most 5 MB.</summary>
+    public int VideoChunkBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>How long to wait between status checks when X names no <c>check_after_secs</c>.</summary>
+    public TimeSpan MediaPollInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a video may stay in processing before the attempt fails (retryably, <c>MEDIA_NOT_READY</c>; nothing was
+    /// posted). The publisher holds the target's lease meanwhile.
+    /// </summary>
+    public TimeSpan MediaProcessingTimeout { get; set; } = TimeSpan.FromMinutes(2);
 }
