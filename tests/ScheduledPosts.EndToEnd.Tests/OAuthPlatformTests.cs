@@ -311,8 +311,9 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
         var connected = await stack.Gateway.PostAsJsonAsync("/v1/social-accounts",
             new { platform = "bluesky", handle = FakeBluesky.Handle, credentials = stack.Bluesky.AccountCredentials() });
         Assert.True(connected.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK, await connected.Content.ReadAsStringAsync());
-        Assert.Equal("active", (await connected.Content.ReadFromJsonAsync<JsonObject>())!["status"]!.GetValue<string>());
-        return (await connected.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
+        var account = (await connected.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal("active", account["status"]!.GetValue<string>());
+        return account["id"]!.GetValue<string>();
     }
 
     private static string? Text(FakeBluesky.StoredRecord record) => record.Value["text"]?.GetValue<string>();

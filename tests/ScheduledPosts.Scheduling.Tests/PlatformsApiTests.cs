@@ -46,6 +46,10 @@ public sealed class PlatformsApiTests(SchedulingFactory factory) : IClassFixture
         Assert.True(x["supported"]!.GetValue<bool>());
         Assert.Equal((280, "x_weighted", "looked_up"), (x["capabilities"]!["maxCaptionLength"]!.GetValue<int>(),
             x["capabilities"]!["captionUnit"]!.GetValue<string>(), x["capabilities"]!["lostAnswer"]!.GetValue<string>()));
+        // Videos have their own limit where the platform sets one apart from images'; a platform without video has none.
+        Assert.Equal((5L * 1024 * 1024, 512L * 1024 * 1024), (x["capabilities"]!["maxMediaBytes"]!.GetValue<long>(), x["capabilities"]!["maxVideoBytes"]!.GetValue<long>()));
+        Assert.Contains("video", x["capabilities"]!["mediaKinds"]!.AsArray().Select(k => k!.GetValue<string>()));
+        Assert.Null(bluesky["capabilities"]!["maxVideoBytes"]);
 
         // Not supported yet: listed, so a client knows the name and the way in, without limits to check against.
         Assert.False(byName["instagram"]["supported"]!.GetValue<bool>());
