@@ -21,14 +21,7 @@ public sealed partial class FacebookConnector
     {
         var created = await SendAsync(async () =>
         {
-            var file = await media.Open(cancellationToken);
-            var source = new StreamContent(file);
-            source.Headers.ContentType = MediaTypeHeaderValue.Parse(media.ContentType);
-            if (media.Length is { } length)
-            {
-                source.Headers.ContentLength = length;
-            }
-
+            var source = await SourceAsync(media, cancellationToken);
             var form = new MultipartFormDataContent
             {
                 { new StringContent(account.AccessToken), "access_token" },

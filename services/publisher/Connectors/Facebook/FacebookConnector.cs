@@ -152,19 +152,25 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
             : first["type"]?.GetValue<string>() == "photo" ? 1 : 0;
     }
 
+    /// <summary>The file as a form's <c>source</c> part, its type and (when known) its length declared.</summary>
+    private static async Task<StreamContent> SourceAsync(UploadMedia media, CancellationToken cancellationToken)
+    {
+        var source = new StreamContent(await media.Open(cancellationToken));
+        source.Headers.ContentType = MediaTypeHeaderValue.Parse(media.ContentType);
+        if (media.Length is { } length)
+        {
+            source.Headers.ContentLength = length;
+        }
+
+        return source;
+    }
+
     /// <summary>POST /{page-id}/photos with published=false: the photo's id, to be attached to the post.</summary>
     private async Task<(string? PhotoId, Failed? Failure)> UploadPhotoAsync(Account account, UploadMedia media, CancellationToken cancellationToken)
     {
         var uploaded = await SendAsync(async () =>
         {
-            var file = await media.Open(cancellationToken);
-            var source = new StreamContent(file);
-            source.Headers.ContentType = MediaTypeHeaderValue.Parse(media.ContentType);
-            if (media.Length is { } length)
-            {
-                source.Headers.ContentLength = length;
-            }
-
+            var source = await SourceAsync(media, cancellationToken);
             var form = new MultipartFormDataContent
             {
                 { new StringContent(account.AccessToken), "access_token" },

@@ -50,33 +50,20 @@ public sealed partial class LinkedInClient
         }
 
         string what = $"the video {media.FileName}";
-        var body = new JsonObject
+        var request = new JsonObject
         {
-            ["initializeUploadRequest"] = new JsonObject
-            {
-                ["owner"] = account.Author,
-                ["fileSizeBytes"] = length,
-                ["uploadCaptions"] = false,
-                ["uploadThumbnail"] = false,
-            },
+            ["owner"] = account.Author,
+            ["fileSizeBytes"] = length,
+            ["uploadCaptions"] = false,
+            ["uploadThumbnail"] = false,
         };
-        var (initialized, failure) = await SendAsync(() => Rest(HttpMethod.Post, account, "rest/videos?action=initializeUpload", JsonContent.Create(body)),
-            posting: false, cancellationToken);
-        if (initialized is null)
+        var (answer, failure) = await InitializeUploadAsync<VideoUploadAnswer>(account, "videos", request, what, cancellationToken);
+        if (failure is not null)
         {
             return (null, failure);
         }
 
-        VideoUploadValue? upload;
-        using (initialized)
-        {
-            if (!initialized.IsSuccessStatusCode)
-            {
-                return (null, await FailureAsync(initialized, $"the upload of {what}", cancellationToken));
-            }
-
-            upload = (await ReadAsync<VideoUploadAnswer>(initialized, cancellationToken))?.Value;
-        }
+        var upload = answer?.Value;
 
         if (upload is not { Video.Length: > 0, UploadInstructions: { Count: > 0 } parts } || !Covers(parts, length))
         {

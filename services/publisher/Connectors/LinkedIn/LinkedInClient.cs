@@ -213,27 +213,37 @@ public sealed partial class LinkedInClient(HttpClient http, IOptions<LinkedInOpt
     private static DateTimeOffset? Millis(JsonNode? node)
         => node is JsonValue value && value.TryGetValue(out long ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 
-    /// <summary>Images API: initializeUpload with the author as owner, then the bytes PUT to the upload URL it names.</summary>
-    private async Task<(string? Image, Failed? Failure)> UploadImageAsync(LinkedInAccount account, UploadMedia media, CancellationToken cancellationToken)
+    /// <summary><c>POST rest/{resource}?action=initializeUpload</c> (Images and Videos APIs): its answer, or why there is none.</summary>
+    private async Task<(T? Answer, Failed? Failure)> InitializeUploadAsync<T>(LinkedInAccount account, string resource, JsonObject request, string what,
+        CancellationToken cancellationToken)
+        where T : class
     {
-        var body = new JsonObject { ["initializeUploadRequest"] = new JsonObject { ["owner"] = account.Author } };
-        var (initialized, failure) = await SendAsync(() => Rest(HttpMethod.Post, account, "rest/images?action=initializeUpload", JsonContent.Create(body)),
+        var body = new JsonObject { ["initializeUploadRequest"] = request };
+        var (initialized, failure) = await SendAsync(() => Rest(HttpMethod.Post, account, $"rest/{resource}?action=initializeUpload", JsonContent.Create(body)),
             posting: false, cancellationToken);
         if (initialized is null)
         {
             return (null, failure);
         }
 
-        UploadValue? upload;
         using (initialized)
         {
-            if (!initialized.IsSuccessStatusCode)
-            {
-                return (null, await FailureAsync(initialized, $"the upload of {media.FileName}", cancellationToken));
-            }
-
-            upload = (await ReadAsync<UploadAnswer>(initialized, cancellationToken))?.Value;
+            return initialized.IsSuccessStatusCode
+                ? (await ReadAsync<T>(initialized, cancellationToken), null)
+                : (null, await FailureAsync(initialized, $"the upload of {what}", cancellationToken));
         }
+    }
+
+    /// <summary>Images API: initializeUpload with the author as owner, then the bytes PUT to the upload URL it names.</summary>
+    private async Task<(string? Image, Failed? Failure)> UploadImageAsync(LinkedInAccount account, UploadMedia media, CancellationToken cancellationToken)
+    {
+        var (answer, failure) = await InitializeUploadAsync<UploadAnswer>(account, "images", new JsonObject { ["owner"] = account.Author }, media.FileName, cancellationToken);
+        if (failure is not null)
+        {
+            return (null, failure);
+        }
+
+        var upload = answer?.Value;
 
         if (upload is not { UploadUrl.Length: > 0, Image.Length: > 0 } || !Uri.TryCreate(upload.UploadUrl, UriKind.Absolute, out var uploadUrl)
             || uploadUrl.Scheme is not ("https" or "http"))
