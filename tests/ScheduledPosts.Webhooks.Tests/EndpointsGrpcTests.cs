@@ -3,7 +3,7 @@ using System.Text.Json;
 using Grpc.Core;
 using Grpc.Net.Client;
 using ScheduledPosts.Contracts.Webhooks.V1;
-using ScheduledPosts.ServiceDefaults.Messaging;
+using Google.Rpc;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Webhooks.Tests;
@@ -46,7 +46,7 @@ public sealed class EndpointsGrpcTests(StrictWebhooksApp app) : IClassFixture<St
         var error = await Assert.ThrowsAsync<RpcException>(() => Client.CreateEndpointAsync(request, As(WebhooksApp.NewWorkspace())).ResponseAsync);
 
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
-        Assert.Equal("VALIDATION", error.Trailers.GetValue(ApiErrorInterceptor.CodeTrailer));
+        Assert.Equal("VALIDATION", Reason(error));
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public sealed class EndpointsGrpcTests(StrictWebhooksApp app) : IClassFixture<St
         Assert.Empty(deliveries.Deliveries);
         Assert.False(deliveries.HasMore);
         Assert.Equal(StatusCode.InvalidArgument, badLimit.StatusCode);
-        Assert.Equal("VALIDATION", badLimit.Trailers.GetValue(ApiErrorInterceptor.CodeTrailer));
+        Assert.Equal("VALIDATION", Reason(badLimit));
         Assert.True(deleted.Deleted);
         Assert.Equal(StatusCode.NotFound, gone.StatusCode);
     }
@@ -110,9 +110,12 @@ public sealed class EndpointsGrpcTests(StrictWebhooksApp app) : IClassFixture<St
             Client.RedeliverAsync(new RedeliverRequest { DeliveryId = "dlv_missing" }, As(workspace)).ResponseAsync);
 
         Assert.Equal(StatusCode.FailedPrecondition, disabled.StatusCode);
-        Assert.Equal("CONFLICT", disabled.Trailers.GetValue(ApiErrorInterceptor.CodeTrailer));
+        Assert.Equal("CONFLICT", Reason(disabled));
         Assert.Equal(StatusCode.NotFound, missing.StatusCode);
     }
 
     public void Dispose() => _channel.Dispose();
+
+    // The REST error code, as google.rpc.ErrorInfo's reason in grpc-status-details-bin.
+    private static string? Reason(RpcException error) => error.GetRpcStatus()?.GetDetail<ErrorInfo>()?.Reason;
 }
