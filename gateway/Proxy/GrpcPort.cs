@@ -22,6 +22,7 @@ public static class GrpcPort
         Contracts.Scheduling.V1.Posts.Descriptor,
         Contracts.Scheduling.V1.SocialAccounts.Descriptor,
         Contracts.Webhooks.V1.WebhookEndpoints.Descriptor,
+        Contracts.Webhooks.V1.WebhookDeliveries.Descriptor,
     ];
 
     /// <summary>The package prefix of every public gRPC path (<c>/scheduledposts.scheduling.v1.Posts/GetPost</c>).</summary>

@@ -131,6 +131,7 @@ public sealed class GrpcPortTests(GrpcPortFixture fixture) : IClassFixture<GrpcP
         Assert.Contains("scheduledposts.scheduling.v1.Posts", services);
         Assert.Contains("scheduledposts.scheduling.v1.SocialAccounts", services);
         Assert.Contains("scheduledposts.webhooks.v1.WebhookEndpoints", services);
+        Assert.Contains("scheduledposts.webhooks.v1.WebhookDeliveries", services);
         Assert.Contains("grpc.health.v1.Health", services);
         Assert.DoesNotContain(services, s => s.EndsWith(".Targets", StringComparison.Ordinal));
     }
