@@ -74,6 +74,7 @@ public static class Extensions
         services.AddHttpClient(PublicApiDocument.HttpClientName)
             .AddHttpMessageHandler(sp => new InternalIdentityHandler(sp.GetRequiredService<InternalTokenIssuer>(), Identity));
 
+        services.AddGrpcPort();
         services.AddReverseProxy()
             .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))
             .AddConfigFilter<RouteResourceFilter>()
@@ -98,6 +99,7 @@ public static class Extensions
         app.MapApiKeysApi();
         app.MapAdminApi();
         app.MapPublicApiDocs();
+        app.MapGrpcPort();
         app.MapReverseProxy(proxy =>
             {
                 proxy.UseMiddleware<ProxyErrorEnvelope>();

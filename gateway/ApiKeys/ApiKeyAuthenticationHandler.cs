@@ -10,8 +10,8 @@ using ScheduledPosts.ServiceDefaults.Errors;
 namespace ScheduledPosts.Gateway.ApiKeys;
 
 /// <summary>
-/// The gateway's default authentication scheme: the API key of a <c>/v1</c> request (<c>Authorization: Bearer</c> or
-/// <c>X-Api-Key</c>), looked up by its hash (<see cref="ApiKeyStore"/>). Authorization then asks for it (every
+/// The gateway's default authentication scheme: the API key of a <c>/v1</c> request or a public gRPC call (<c>Authorization: Bearer</c> or
+/// <c>X-Api-Key</c>, as headers or gRPC metadata), looked up by its hash (<see cref="ApiKeyStore"/>). Authorization then asks for it (every
 /// <c>/v1</c> endpoint, see <see cref="ScopePolicies"/>), and its challenge answers 401 <c>UNAUTHENTICATED</c> — or 429
 /// when the client's address has used up its failed attempts (<see cref="FailedAuthenticationLimiter"/>: a key the
 /// gateway does not know from that address is then refused without a database lookup), or 503 when the keys cannot
@@ -32,7 +32,8 @@ public sealed partial class ApiKeyAuthenticationHandler(
         public int Status { get; } = status;
     }
 
-    public static bool IsPublicApi(PathString path) => path.StartsWithSegments("/v1");
+    /// <summary>REST under <c>/v1</c>, and the public gRPC services (<see cref="Proxy.GrpcPort"/>).</summary>
+    public static bool IsPublicApi(PathString path) => path.StartsWithSegments("/v1") || Proxy.GrpcPort.IsPublicApi(path);
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {

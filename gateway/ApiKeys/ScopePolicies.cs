@@ -34,7 +34,7 @@ public sealed class ScopeRequirement(string resource) : AuthorizationHandler<Sco
     {
         if (context.Resource is HttpContext http && ApiKeyCaller.Of(http) is { } caller)
         {
-            string required = Scopes.Required(requirement.Resource, http.Request.Method);
+            string required = Scopes.Required(requirement.Resource, http.Request);
             if (caller.HasScope(required))
             {
                 context.Succeed(requirement);

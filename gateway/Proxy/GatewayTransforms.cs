@@ -19,6 +19,9 @@ public sealed class GatewayTransforms(InternalTokenIssuer issuer) : ITransformPr
     /// <summary>Route metadata: the service scope the gateway states for a route's callers without an API key.</summary>
     public const string ServiceScopeMetadata = "ServiceScope";
 
+    /// <summary>Cluster metadata: the service (the identity token's audience) when it is not the cluster's id.</summary>
+    public const string AudienceMetadata = "Audience";
+
     public void ValidateRoute(TransformRouteValidationContext context)
     {
     }
@@ -29,7 +32,8 @@ public sealed class GatewayTransforms(InternalTokenIssuer issuer) : ITransformPr
 
     public void Apply(TransformBuilderContext context)
     {
-        string audience = context.Cluster?.ClusterId ?? context.Route.ClusterId
+        // The service the cluster is: its id, or its Metadata.Audience when one service has two (REST and gRPC ports).
+        string audience = context.Cluster?.Metadata?.GetValueOrDefault(AudienceMetadata) ?? context.Cluster?.ClusterId ?? context.Route.ClusterId
             ?? throw new InvalidOperationException($"Proxy route '{context.Route.RouteId}' names no cluster.");
         // A route without API keys (the OAuth callback a browser reaches) may name the one service scope the gateway
         // states for its callers instead: what they may do is then bound by what they carry (a signed state).

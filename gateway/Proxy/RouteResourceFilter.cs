@@ -6,13 +6,13 @@ namespace ScheduledPosts.Gateway.Proxy;
 
 /// <summary>
 /// Refuses a proxy configuration with a route that would escape the API key check: every route lives under
-/// <c>/v1/</c> and names the policy of the resource whose scopes guard it (<c>"AuthorizationPolicy": "posts"</c>, see
+/// <c>/v1/</c> or is one public gRPC service's (never the publisher's <c>Targets</c>), and names the policy of the resource whose scopes guard it (<c>"AuthorizationPolicy": "posts"</c>, see
 /// <see cref="ScopePolicies"/>) — except the one kind of route a browser reaches without a key: <c>"anonymous"</c>, only
 /// for GET on one fixed path, naming the service scope the gateway states for it (<c>Metadata.ServiceScope</c>, one of
 /// <see cref="AnonymousScopes"/>: the OAuth callback, bound by the signed state it carries). A route may
 /// raise its request body limit (<c>"MaxRequestBodyBytes": "104857600"</c>, for uploads); it must be a positive number.
 /// </summary>
-public sealed class RouteResourceFilter : IProxyConfigFilter
+public sealed partial class RouteResourceFilter : IProxyConfigFilter
 {
     public const string MaxBodyBytesKey = "MaxRequestBodyBytes";
 
@@ -23,9 +23,18 @@ public sealed class RouteResourceFilter : IProxyConfigFilter
 
     public ValueTask<RouteConfig> ConfigureRouteAsync(RouteConfig route, ClusterConfig? cluster, CancellationToken cancel)
     {
-        if (route.Match.Path?.StartsWith("/v1/", StringComparison.Ordinal) != true)
+        if (route.Match.Path is { } grpcPath && GrpcPort.IsPublicApi(grpcPath))
         {
-            throw new InvalidOperationException($"Proxy route '{route.RouteId}' must match a path under /v1/.");
+            // A public gRPC service: all its methods, each under its resource's read or write scope (Scopes.Required).
+            if (!GrpcServiceRoute().IsMatch(grpcPath) || grpcPath.Contains(".Targets/", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException(
+                    $"Proxy route '{route.RouteId}' must match one public gRPC service's methods (/scheduledposts.<area>.v<n>.<Service>/{{method}}); the publisher's Targets is never routed.");
+            }
+        }
+        else if (route.Match.Path?.StartsWith("/v1/", StringComparison.Ordinal) != true)
+        {
+            throw new InvalidOperationException($"Proxy route '{route.RouteId}' must match a path under /v1/ or a public gRPC service.");
         }
 
         if (route.AuthorizationPolicy is "anonymous")
@@ -50,6 +59,9 @@ public sealed class RouteResourceFilter : IProxyConfigFilter
 
         return new(route);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^/scheduledposts\.[a-z]+\.v[0-9]+\.[A-Z][A-Za-z]+/\{method\}$")]
+    private static partial System.Text.RegularExpressions.Regex GrpcServiceRoute();
 
     /// <summary>The route's declared body limit, or null when it declares none (or an invalid one).</summary>
     public static long? MaxBodyBytes(RouteConfig route)

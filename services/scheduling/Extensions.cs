@@ -26,7 +26,10 @@ public static class Extensions
         var services = builder.Services;
         services.AddPostgres(builder.Configuration, Schema);
         services.AddRabbitMqBus(builder.Configuration);
-        services.AddGrpcServerDefaults();
+        services.AddGrpcServerDefaults()
+            .AddServiceOptions<PostsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>())
+            .AddServiceOptions<SocialAccountsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>());
+        services.AddSingleton<IdempotencyKeys>();
         // The gateway forwards the API's callers; the publisher calls Targets with its own key pair.
         builder.AddInternalIdentity(Audience, InternalIssuers.Gateway, InternalIssuers.Publisher);
 
@@ -100,6 +103,7 @@ public static class Extensions
         app.MapPlatformsApi();
         app.MapGrpcService<TargetsGrpcService>().RequireAuthorization(InternalPolicies.Targets);
         app.MapGrpcService<PostsGrpcService>();
+        app.MapGrpcService<SocialAccountsGrpcService>();
         app.MapGrpcServerDefaults();
         return app;
     }

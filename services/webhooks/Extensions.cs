@@ -82,6 +82,7 @@ public static class Extensions
     {
         app.MapWebhookEndpointsApi();
         app.MapGrpcService<WebhookEndpointsGrpcService>();
+        app.MapGrpcService<WebhookDeliveriesGrpcService>();
         app.MapGrpcServerDefaults();
         return app;
     }

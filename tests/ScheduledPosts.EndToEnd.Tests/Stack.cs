@@ -32,6 +32,9 @@ public class Stack : IAsyncLifetime
 
     /// <summary>A client of the gateway, without credentials, whose every answer is checked against <see cref="Contract"/>.</summary>
     public HttpClient NewGatewayClient() => new(new ContractCheckingHandler(Contract)) { BaseAddress = _suite!.GatewayUrl };
+    /// <summary>The gateway's gRPC port (h2c), for internal callers.</summary>
+    public Uri GatewayGrpcUrl => _suite!.GrpcUrl("gateway");
+
     public HttpClient Sandbox { get; private set; } = null!;
     public WebhookReceiver Receiver { get; private set; } = null!;
     public string PostgresConnectionString => _suite!.PostgresConnectionString;

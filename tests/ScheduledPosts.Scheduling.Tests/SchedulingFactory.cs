@@ -115,10 +115,15 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
             new InternalIdentity(workspace, keyId, scopes.Length > 0 ? scopes : ["posts:read", "posts:write", "accounts:read", "accounts:write", "settings:read", "settings:write"]), Extensions.Audience));
 
     /// <summary>The Posts gRPC API as the gateway's callers would reach it with <paramref name="identity"/>.</summary>
-    public Contracts.Scheduling.V1.Posts.PostsClient PostsClient(InternalIdentity identity)
+    public Contracts.Scheduling.V1.Posts.PostsClient PostsClient(InternalIdentity identity) => new(Channel(identity));
+
+    /// <summary>The SocialAccounts gRPC API as the gateway's callers would reach it with <paramref name="identity"/>.</summary>
+    public Contracts.Scheduling.V1.SocialAccounts.SocialAccountsClient SocialAccountsClient(InternalIdentity identity) => new(Channel(identity));
+
+    private GrpcChannel Channel(InternalIdentity identity)
     {
         var handler = new InternalIdentityHandler(InternalKeys.GatewayIssuer, identity, Extensions.Audience) { InnerHandler = Server.CreateHandler() };
-        return new Contracts.Scheduling.V1.Posts.PostsClient(GrpcChannel.ForAddress(Server.BaseAddress, new GrpcChannelOptions { HttpHandler = handler }));
+        return GrpcChannel.ForAddress(Server.BaseAddress, new GrpcChannelOptions { HttpHandler = handler });
     }
 
     /// <summary>The Targets gRPC API as the publisher calls it (its own key pair, its <c>targets</c> scope).</summary>

@@ -13,6 +13,11 @@ public sealed record ErrorEnvelope(ErrorBody Error)
 
     public static Task Write(HttpContext context, int status, string code, string message, IReadOnlyList<ValidationIssue>? issues = null)
     {
+        if (GrpcErrors.IsGrpc(context.Request))
+        {
+            return GrpcErrors.Write(context, status, code, message, issues);
+        }
+
         context.Response.StatusCode = status;
         return context.Response.WriteAsJsonAsync(From(context, code, message, issues), Json.JsonDefaults.Options);
     }
