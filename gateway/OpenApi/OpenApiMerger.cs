@@ -9,30 +9,6 @@ namespace ScheduledPosts.Gateway.OpenApi;
 public sealed record ServiceDocument(string Service, JsonObject Document, Func<string, string?> RouteOf);
 
 /// <summary>
-/// A proxy route that serves another path of its service under its own (the Layers aliases): <c>DELETE
-/// /v1/scheduled-posts/{id}</c> is <c>POST /v1/posts/{id}/cancel</c>. Read from the route's <c>PathPattern</c> and
-/// <c>HttpMethodChange</c> transforms.
-/// </summary>
-public sealed record RouteAlias(string RouteId, string Path, string Method, string TargetPath, string TargetMethod)
-{
-    public static IEnumerable<RouteAlias> Of(Yarp.ReverseProxy.Configuration.RouteConfig route)
-    {
-        var transforms = route.Transforms ?? [];
-        if (route.Match.Path is not { } path || route.Match.Methods is not { Count: > 0 } methods
-            || transforms.Select(t => t.GetValueOrDefault("PathPattern")).FirstOrDefault(p => p is not null) is not { } target)
-        {
-            yield break;
-        }
-
-        foreach (string method in methods)
-        {
-            string targetMethod = transforms.FirstOrDefault(t => t.GetValueOrDefault("HttpMethodChange") == method)?.GetValueOrDefault("Set") ?? method;
-            yield return new RouteAlias(route.RouteId, path, method.ToLowerInvariant(), target, targetMethod.ToLowerInvariant());
-        }
-    }
-}
-
-/// <summary>
 /// Builds the public OpenAPI document from the gateway's own generated document and the services' generated
 /// documents: their public paths, their components (identical schemas once, clashing names prefixed with the
 /// service), and what the gateway adds to every call — authentication, 401/403/429 — in one OpenAPI 3.1 document.
@@ -45,7 +21,7 @@ public static class OpenApiMerger
 
     private static readonly string[] Methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
-    public static JsonObject Merge(JsonObject gateway, IEnumerable<ServiceDocument> services, IReadOnlyList<RouteAlias>? aliases = null)
+    public static JsonObject Merge(JsonObject gateway, IEnumerable<ServiceDocument> services)
     {
         var merged = (JsonObject)gateway.DeepClone();
         merged["info"] = new JsonObject
@@ -119,11 +95,6 @@ public static class OpenApiMerger
             }
         }
 
-        foreach (var alias in aliases ?? [])
-        {
-            AddAlias(paths, alias);
-        }
-
         foreach (var (path, item) in paths)
         {
             foreach (var (method, node) in item as JsonObject ?? [])
@@ -141,27 +112,6 @@ public static class OpenApiMerger
         AddSecurity(merged, components);
         AddTagList(merged);
         return merged;
-    }
-
-    /// <summary>The operation an alias route serves, under the alias's path and method, with an operation id of its own.</summary>
-    private static void AddAlias(JsonObject paths, RouteAlias alias)
-    {
-        if (paths[alias.TargetPath]?[alias.TargetMethod] is not JsonObject target || paths[alias.Path]?[alias.Method] is not null)
-        {
-            return;
-        }
-
-        var operation = (JsonObject)target.DeepClone();
-        operation["operationId"] = string.Concat(alias.RouteId.Split('-').Select((word, i) => i == 0 ? word : Pascal(word)));
-        operation["tags"] = new JsonArray(alias.RouteId);
-        operation["description"] = $"The same as `{alias.TargetMethod.ToUpperInvariant()} {alias.TargetPath}`, under the path Layers clients use. "
-            + (operation["description"]?.GetValue<string>() ?? "");
-        if (alias.Method is "get" or "delete")
-        {
-            operation.Remove("requestBody");
-        }
-
-        Object(paths, alias.Path)[alias.Method] = operation;
     }
 
     /// <summary>The paths of the anonymous routes (<c>"AuthorizationPolicy": "anonymous"</c>): reached without a key, never rate limited by one.</summary>

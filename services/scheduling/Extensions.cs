@@ -1,6 +1,7 @@
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Accounts.OAuth;
 using ScheduledPosts.Scheduling.Api;
+using ScheduledPosts.Scheduling.Dialects.Layers;
 using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.Scheduling.Grpc;
 using ScheduledPosts.Scheduling.Media;
@@ -91,6 +92,7 @@ public static class Extensions
     {
         app.UseMiddleware<Idempotency>();
         app.MapPostsApi();
+        app.MapLayersApi();
         app.MapMediaApi();
         app.MapSettingsApi();
         app.MapSocialAccountsApi();
