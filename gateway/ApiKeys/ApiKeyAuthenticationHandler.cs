@@ -6,6 +6,7 @@ using Microsoft.Net.Http.Headers;
 using Npgsql;
 using ScheduledPosts.Gateway.RateLimiting;
 using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.Gateway.Dialects;
 
 namespace ScheduledPosts.Gateway.ApiKeys;
 
@@ -32,7 +33,8 @@ public sealed partial class ApiKeyAuthenticationHandler(
         public int Status { get; } = status;
     }
 
-    public static bool IsPublicApi(PathString path) => path.StartsWithSegments("/v1");
+    /// <summary>Our <c>/v1</c>, and the base path of each <see cref="Dialect"/>.</summary>
+    public static bool IsPublicApi(PathString path) => path.StartsWithSegments("/v1") || Dialect.Of(path) is not null;
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -79,10 +81,10 @@ public sealed partial class ApiKeyAuthenticationHandler(
         {
             case Refusal { Status: StatusCodes.Status429TooManyRequests } refusal:
                 Response.Headers.RetryAfter = failures.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                await ErrorEnvelope.Write(Context, refusal.Status, "RATE_LIMITED", refusal.Message);
+                await GatewayErrors.Write(Context, refusal.Status, "RATE_LIMITED", refusal.Message);
                 return;
             case Refusal { Status: StatusCodes.Status503ServiceUnavailable } refusal:
-                await ErrorEnvelope.WriteUnavailable(Context, refusal.Message);
+                await GatewayErrors.WriteUnavailable(Context, refusal.Message);
                 return;
             case Refusal refusal:
                 await Unauthenticated(refusal.Message);
@@ -94,7 +96,7 @@ public sealed partial class ApiKeyAuthenticationHandler(
     }
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties)
-        => ErrorEnvelope.Write(Context, StatusCodes.Status403Forbidden, "FORBIDDEN_SCOPE", "This API key lacks the scope this operation needs.");
+        => GatewayErrors.Write(Context, StatusCodes.Status403Forbidden, "FORBIDDEN_SCOPE", "This API key lacks the scope this operation needs.");
 
     private string TooManyFailures()
         => $"Too many requests with invalid API keys from this address; retry after {failures.RetryAfterSeconds} s.";
@@ -104,7 +106,7 @@ public sealed partial class ApiKeyAuthenticationHandler(
     private Task Unauthenticated(string message)
     {
         Response.Headers[HeaderNames.WWWAuthenticate] = "Bearer";
-        return ErrorEnvelope.Write(Context, StatusCodes.Status401Unauthorized, "UNAUTHENTICATED", message);
+        return GatewayErrors.Write(Context, StatusCodes.Status401Unauthorized, "UNAUTHENTICATED", message);
     }
 
     private static string? KeyFrom(HttpRequest request)
