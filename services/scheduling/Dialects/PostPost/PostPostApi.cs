@@ -28,6 +28,11 @@ public static class PostPostApi
                 {
                     return PostPostError.Result(e);
                 }
+                catch (Exception e) when (DatabaseOutage.Is(e))
+                {
+                    // Nothing was committed: retryable, in this dialect's error body rather than our envelope.
+                    return PostPostError.Result(new ApiException(StatusCodes.Status503ServiceUnavailable, "UNAVAILABLE", "The service cannot reach its database; nothing changed, try again shortly."));
+                }
             });
 
         api.MapDelete("/delete-post/{postGroupId}", async (string postGroupId, HttpContext context, PostCommands commands) =>
@@ -58,7 +63,8 @@ public static class PostPostApi
         .Produces<PostPostError>(StatusCodes.Status400BadRequest)
         .Produces<PostPostError>(StatusCodes.Status404NotFound)
         .Produces<PostPostError>(StatusCodes.Status409Conflict)
-        .Produces<PostPostError>(StatusCodes.Status412PreconditionFailed);
+        .Produces<PostPostError>(StatusCodes.Status412PreconditionFailed)
+        .Produces<PostPostError>(StatusCodes.Status503ServiceUnavailable);
 
     private static InternalIdentity Who(HttpContext context) => InternalCaller.Current(context);
 }

@@ -28,6 +28,11 @@ public static class PostbreezeApi
                 {
                     return PostbreezeError.Result(context.HttpContext, e);
                 }
+                catch (Exception e) when (DatabaseOutage.Is(e))
+                {
+                    // Nothing was committed: retryable, in this dialect's error body rather than our envelope.
+                    return PostbreezeError.Result(context.HttpContext, new ApiException(StatusCodes.Status503ServiceUnavailable, "UNAVAILABLE", "The service cannot reach its database; nothing changed, try again shortly."));
+                }
             });
 
         posts.MapGet("/{postId}", async (string postId, HttpContext context, PostReader reader) =>
@@ -55,7 +60,8 @@ public static class PostbreezeApi
     private static RouteHandlerBuilder WithPostbreezeErrors(this RouteHandlerBuilder endpoint) => endpoint
         .Produces<PostbreezeError>(StatusCodes.Status400BadRequest)
         .Produces<PostbreezeError>(StatusCodes.Status404NotFound)
-        .Produces<PostbreezeError>(StatusCodes.Status409Conflict);
+        .Produces<PostbreezeError>(StatusCodes.Status409Conflict)
+        .Produces<PostbreezeError>(StatusCodes.Status503ServiceUnavailable);
 
     private static InternalIdentity Who(HttpContext context) => InternalCaller.Current(context);
 }
