@@ -4,9 +4,8 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Npgsql;
-using ScheduledPosts.Gateway.RateLimiting;
-using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.Gateway.Dialects;
+using ScheduledPosts.Gateway.RateLimiting;
 
 namespace ScheduledPosts.Gateway.ApiKeys;
 

@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Authorization.Policy;
-using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.Gateway.Dialects;
 
 namespace ScheduledPosts.Gateway.ApiKeys;

@@ -9,14 +9,14 @@ namespace ScheduledPosts.Gateway.Dialects;
 /// 413, 5xx) come in that API's error body, named <see cref="ErrorSchema"/> in <c>/openapi.json</c>. (Layers lives
 /// under <c>/v1</c> and shares our error envelope: it needs no entry.)
 /// </summary>
-public sealed record Dialect(string Name, PathString BasePath, string ErrorSchema, Func<HttpContext, int, string, string, Task> WriteError)
+public sealed record Dialect(PathString BasePath, string ErrorSchema, Func<HttpContext, int, string, string, Task> WriteError)
 {
     /// <summary>PostPost: <c>{"error": message}</c>, and "Invalid API key" for any refused key.</summary>
-    public static readonly Dialect PostPost = new("postpost", "/api/v1", "PostPostError", (context, status, _, message) =>
+    public static readonly Dialect PostPost = new("/api/v1", "PostPostError", (context, status, _, message) =>
         Write(context, status, new PostPostErrorBody(status == StatusCodes.Status401Unauthorized ? "Invalid API key" : message)));
 
     /// <summary>Postbreeze: <c>{statusCode, code, message, requestId}</c> with its codes.</summary>
-    public static readonly Dialect Postbreeze = new("postbreeze", "/postbreeze/api/v1", "PostbreezeError", (context, status, code, message) =>
+    public static readonly Dialect Postbreeze = new("/postbreeze/api/v1", "PostbreezeError", (context, status, code, message) =>
         Write(context, status, new PostbreezeErrorBody(status, PostbreezeCode(code), status == StatusCodes.Status401Unauthorized ? "Unauthorized" : message, RequestIds.Get(context))));
 
     public static readonly IReadOnlyList<Dialect> All = [PostPost, Postbreeze];

@@ -1,6 +1,5 @@
-using ScheduledPosts.ServiceDefaults.Errors;
-using Yarp.ReverseProxy.Forwarder;
 using ScheduledPosts.Gateway.Dialects;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace ScheduledPosts.Gateway.Proxy;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using ScheduledPosts.Gateway.ApiKeys;
-using Yarp.ReverseProxy.Configuration;
 using ScheduledPosts.Gateway.Dialects;
+using Yarp.ReverseProxy.Configuration;
 
 namespace ScheduledPosts.Gateway.Proxy;
 

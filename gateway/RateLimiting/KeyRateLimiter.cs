@@ -3,7 +3,6 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Gateway.ApiKeys;
-using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.Gateway.Dialects;
 
 namespace ScheduledPosts.Gateway.RateLimiting;
