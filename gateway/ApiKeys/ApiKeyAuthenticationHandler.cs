@@ -4,8 +4,8 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Npgsql;
+using ScheduledPosts.Gateway.Dialects;
 using ScheduledPosts.Gateway.RateLimiting;
-using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Gateway.ApiKeys;
 
@@ -32,8 +32,8 @@ public sealed partial class ApiKeyAuthenticationHandler(
         public int Status { get; } = status;
     }
 
-    /// <summary>REST under <c>/v1</c>, and the public gRPC services (<see cref="Proxy.GrpcPort"/>).</summary>
-    public static bool IsPublicApi(PathString path) => path.StartsWithSegments("/v1") || Proxy.GrpcPort.IsPublicApi(path);
+    /// <summary>REST under <c>/v1</c>, the base path of each <see cref="Dialect"/>, and the public gRPC services (<see cref="Proxy.GrpcPort"/>).</summary>
+    public static bool IsPublicApi(PathString path) => path.StartsWithSegments("/v1") || Dialect.Of(path) is not null || Proxy.GrpcPort.IsPublicApi(path);
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -80,10 +80,10 @@ public sealed partial class ApiKeyAuthenticationHandler(
         {
             case Refusal { Status: StatusCodes.Status429TooManyRequests } refusal:
                 Response.Headers.RetryAfter = failures.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                await ErrorEnvelope.Write(Context, refusal.Status, "RATE_LIMITED", refusal.Message);
+                await GatewayErrors.Write(Context, refusal.Status, "RATE_LIMITED", refusal.Message);
                 return;
             case Refusal { Status: StatusCodes.Status503ServiceUnavailable } refusal:
-                await ErrorEnvelope.WriteUnavailable(Context, refusal.Message);
+                await GatewayErrors.WriteUnavailable(Context, refusal.Message);
                 return;
             case Refusal refusal:
                 await Unauthenticated(refusal.Message);
@@ -95,7 +95,7 @@ public sealed partial class ApiKeyAuthenticationHandler(
     }
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties)
-        => ErrorEnvelope.Write(Context, StatusCodes.Status403Forbidden, "FORBIDDEN_SCOPE", "This API key lacks the scope this operation needs.");
+        => GatewayErrors.Write(Context, StatusCodes.Status403Forbidden, "FORBIDDEN_SCOPE", "This API key lacks the scope this operation needs.");
 
     private string TooManyFailures()
         => $"Too many requests with invalid API keys from this address; retry after {failures.RetryAfterSeconds} s.";
@@ -105,7 +105,7 @@ public sealed partial class ApiKeyAuthenticationHandler(
     private Task Unauthenticated(string message)
     {
         Response.Headers[HeaderNames.WWWAuthenticate] = "Bearer";
-        return ErrorEnvelope.Write(Context, StatusCodes.Status401Unauthorized, "UNAUTHENTICATED", message);
+        return GatewayErrors.Write(Context, StatusCodes.Status401Unauthorized, "UNAUTHENTICATED", message);
     }
 
     private static string? KeyFrom(HttpRequest request)

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Authorization.Policy;
-using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.Gateway.Dialects;
 
 namespace ScheduledPosts.Gateway.ApiKeys;
 
@@ -73,7 +73,7 @@ public sealed class ScopeForbiddenResultHandler : IAuthorizationMiddlewareResult
     {
         if (authorizeResult.Forbidden && authorizeResult.AuthorizationFailure?.FailureReasons.FirstOrDefault(r => r.Handler is ScopeRequirement) is { } reason)
         {
-            return ErrorEnvelope.Write(context, StatusCodes.Status403Forbidden, "FORBIDDEN_SCOPE", reason.Message);
+            return GatewayErrors.Write(context, StatusCodes.Status403Forbidden, "FORBIDDEN_SCOPE", reason.Message);
         }
 
         return _default.HandleAsync(next, context, policy, authorizeResult);

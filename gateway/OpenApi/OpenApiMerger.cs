@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ScheduledPosts.Gateway.Admin;
+using ScheduledPosts.Gateway.Dialects;
 using ScheduledPosts.ServiceDefaults.OpenApi;
 
 namespace ScheduledPosts.Gateway.OpenApi;
@@ -7,30 +8,6 @@ namespace ScheduledPosts.Gateway.OpenApi;
 /// <summary>One service's own OpenAPI document, and which gateway route (if any) exposes each of its paths.</summary>
 /// <param name="RouteOf">The id of the gateway route serving a path, or null when the path is not public.</param>
 public sealed record ServiceDocument(string Service, JsonObject Document, Func<string, string?> RouteOf);
-
-/// <summary>
-/// A proxy route that serves another path of its service under its own (the Layers aliases): <c>DELETE
-/// /v1/scheduled-posts/{id}</c> is <c>POST /v1/posts/{id}/cancel</c>. Read from the route's <c>PathPattern</c> and
-/// <c>HttpMethodChange</c> transforms.
-/// </summary>
-public sealed record RouteAlias(string RouteId, string Path, string Method, string TargetPath, string TargetMethod)
-{
-    public static IEnumerable<RouteAlias> Of(Yarp.ReverseProxy.Configuration.RouteConfig route)
-    {
-        var transforms = route.Transforms ?? [];
-        if (route.Match.Path is not { } path || route.Match.Methods is not { Count: > 0 } methods
-            || transforms.Select(t => t.GetValueOrDefault("PathPattern")).FirstOrDefault(p => p is not null) is not { } target)
-        {
-            yield break;
-        }
-
-        foreach (string method in methods)
-        {
-            string targetMethod = transforms.FirstOrDefault(t => t.GetValueOrDefault("HttpMethodChange") == method)?.GetValueOrDefault("Set") ?? method;
-            yield return new RouteAlias(route.RouteId, path, method.ToLowerInvariant(), target, targetMethod.ToLowerInvariant());
-        }
-    }
-}
 
 /// <summary>
 /// Builds the public OpenAPI document from the gateway's own generated document and the services' generated
@@ -45,7 +22,7 @@ public static class OpenApiMerger
 
     private static readonly string[] Methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
-    public static JsonObject Merge(JsonObject gateway, IEnumerable<ServiceDocument> services, IReadOnlyList<RouteAlias>? aliases = null)
+    public static JsonObject Merge(JsonObject gateway, IEnumerable<ServiceDocument> services)
     {
         var merged = (JsonObject)gateway.DeepClone();
         merged["info"] = new JsonObject
@@ -119,11 +96,6 @@ public static class OpenApiMerger
             }
         }
 
-        foreach (var alias in aliases ?? [])
-        {
-            AddAlias(paths, alias);
-        }
-
         foreach (var (path, item) in paths)
         {
             foreach (var (method, node) in item as JsonObject ?? [])
@@ -141,27 +113,6 @@ public static class OpenApiMerger
         AddSecurity(merged, components);
         AddTagList(merged);
         return merged;
-    }
-
-    /// <summary>The operation an alias route serves, under the alias's path and method, with an operation id of its own.</summary>
-    private static void AddAlias(JsonObject paths, RouteAlias alias)
-    {
-        if (paths[alias.TargetPath]?[alias.TargetMethod] is not JsonObject target || paths[alias.Path]?[alias.Method] is not null)
-        {
-            return;
-        }
-
-        var operation = (JsonObject)target.DeepClone();
-        operation["operationId"] = string.Concat(alias.RouteId.Split('-').Select((word, i) => i == 0 ? word : Pascal(word)));
-        operation["tags"] = new JsonArray(alias.RouteId);
-        operation["description"] = $"The same as `{alias.TargetMethod.ToUpperInvariant()} {alias.TargetPath}`, under the path Layers clients use. "
-            + (operation["description"]?.GetValue<string>() ?? "");
-        if (alias.Method is "get" or "delete")
-        {
-            operation.Remove("requestBody");
-        }
-
-        Object(paths, alias.Path)[alias.Method] = operation;
     }
 
     /// <summary>The paths of the anonymous routes (<c>"AuthorizationPolicy": "anonymous"</c>): reached without a key, never rate limited by one.</summary>
@@ -184,9 +135,11 @@ public static class OpenApiMerger
             return;
         }
 
-        Add(responses, "401", Error("UNAUTHENTICATED: no API key, or a revoked or unknown one."));
-        Add(responses, "403", Error("FORBIDDEN_SCOPE: the key's role or scopes do not allow this operation."));
-        var limited = Error("RATE_LIMITED: the key sent more than its rate limit; retry after Retry-After seconds.");
+        // A dialect's paths answer the gateway's own errors in that dialect's error body.
+        string schema = Dialect.Of(path)?.ErrorSchema ?? OpenApiDefaults.ErrorSchema;
+        Add(responses, "401", Error("UNAUTHENTICATED: no API key, or a revoked or unknown one.", schema));
+        Add(responses, "403", Error("FORBIDDEN_SCOPE: the key's role or scopes do not allow this operation.", schema));
+        var limited = Error("RATE_LIMITED: the key sent more than its rate limit; retry after Retry-After seconds.", schema);
         limited["headers"] = new JsonObject
         {
             ["Retry-After"] = new JsonObject
@@ -242,9 +195,17 @@ public static class OpenApiMerger
         merged["tags"] = new JsonArray([.. used.Select(tag => (JsonNode)new JsonObject
         {
             ["name"] = tag,
-            ["description"] = tag == "admin" ? "Operator endpoints, enabled by an admin token." : $"The {tag} endpoints.",
+            ["description"] = TagDescriptions.GetValueOrDefault(tag, $"The {tag} endpoints."),
         })]);
     }
+
+    private static readonly Dictionary<string, string> TagDescriptions = new(StringComparer.Ordinal)
+    {
+        ["admin"] = "Operator endpoints, enabled by an admin token.",
+        ["layers"] = "Layers-compatible endpoints: a Layers client changes only its base URL (docs/migrating-layers.md).",
+        ["postpost"] = "PostPost-compatible endpoints under /api/v1, errors as {\"error\": message} (docs/migrating-postpost.md).",
+        ["postbreeze"] = "Postbreeze-compatible endpoints under /postbreeze/api/v1, errors as {statusCode, code, message, requestId} (docs/migrating-postbreeze.md).",
+    };
 
     /// <summary>Drops the schemas only the left-out (non-public) paths used, following references between schemas.</summary>
     private static void RemoveUnusedSchemas(JsonObject merged, JsonObject schemas)
@@ -340,14 +301,14 @@ public static class OpenApiMerger
 
     private const string SchemaPrefix = "#/components/schemas/";
 
-    private static JsonObject Error(string description) => new()
+    private static JsonObject Error(string description, string schema = OpenApiDefaults.ErrorSchema) => new()
     {
         ["description"] = description,
         ["content"] = new JsonObject
         {
             ["application/json"] = new JsonObject
             {
-                ["schema"] = new JsonObject { ["$ref"] = SchemaPrefix + OpenApiDefaults.ErrorSchema },
+                ["schema"] = new JsonObject { ["$ref"] = SchemaPrefix + schema },
             },
         },
     };

@@ -89,7 +89,7 @@ public sealed class PublicApiDocument(
                 return new ServiceDocument(cluster.ClusterId, await FetchAsync(cluster, ct),
                     path => clusterRoutes.FirstOrDefault(r => r.Matcher.TryMatch(path, [])).RouteId);
             }));
-        return OpenApiMerger.Merge(gatewayJson, services, [.. proxy.GetRoutes().SelectMany(r => RouteAlias.Of(r.Config))]);
+        return OpenApiMerger.Merge(gatewayJson, services);
     }
 
     private async Task<JsonObject> FetchAsync(Yarp.ReverseProxy.Model.ClusterState cluster, CancellationToken ct)

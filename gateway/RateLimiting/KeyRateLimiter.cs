@@ -3,7 +3,7 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Gateway.ApiKeys;
-using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.Gateway.Dialects;
 
 namespace ScheduledPosts.Gateway.RateLimiting;
 
@@ -105,7 +105,7 @@ public sealed class KeyRateLimiter : PartitionedRateLimiter<HttpContext>
         var limiter = (KeyRateLimiter)context.RequestServices.GetRequiredService<KeyRateLimiter>();
         double retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan wait) ? wait.TotalSeconds : 1 / (double)limiter._perSecond;
         context.Response.Headers.RetryAfter = Math.Max(1, Seconds(retryAfter)).ToString(CultureInfo.InvariantCulture);
-        return new(ErrorEnvelope.Write(context, StatusCodes.Status429TooManyRequests, "RATE_LIMITED",
+        return new(GatewayErrors.Write(context, StatusCodes.Status429TooManyRequests, "RATE_LIMITED",
             $"This API key sent more than its limit ({limiter._perSecond} requests/s, bursts of {limiter._limit}); retry after {context.Response.Headers.RetryAfter} s."));
     }
 

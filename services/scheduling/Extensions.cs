@@ -1,6 +1,9 @@
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Accounts.OAuth;
 using ScheduledPosts.Scheduling.Api;
+using ScheduledPosts.Scheduling.Dialects.Layers;
+using ScheduledPosts.Scheduling.Dialects.PostPost;
+using ScheduledPosts.Scheduling.Dialects.Postbreeze;
 using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.Scheduling.Grpc;
 using ScheduledPosts.Scheduling.Media;
@@ -97,6 +100,9 @@ public static class Extensions
     {
         app.UseMiddleware<Idempotency>();
         app.MapPostsApi();
+        app.MapLayersApi();
+        app.MapPostPostApi();
+        app.MapPostbreezeApi();
         app.MapMediaApi();
         app.MapSettingsApi();
         app.MapSocialAccountsApi();

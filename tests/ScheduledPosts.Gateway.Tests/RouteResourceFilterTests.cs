@@ -7,10 +7,13 @@ public sealed class RouteResourceFilterTests
 {
     private readonly RouteResourceFilter _filter = new();
 
-    [Fact]
-    public async Task A_route_under_v1_naming_a_known_resource_is_accepted()
+    [Theory]
+    [InlineData("/v1/posts/{**rest}")]
+    [InlineData("/api/v1/{**rest}")]
+    [InlineData("/postbreeze/api/v1/{**rest}")]
+    public async Task A_route_under_v1_or_a_dialects_base_path_naming_a_known_resource_is_accepted(string path)
     {
-        var route = Route("/v1/posts/{**rest}", "posts");
+        var route = Route(path, "posts");
 
         Assert.Same(route, await _filter.ConfigureRouteAsync(route, null, CancellationToken.None));
     }
@@ -21,6 +24,8 @@ public sealed class RouteResourceFilterTests
     [InlineData("/v1/posts/{**rest}", "admin")]
     [InlineData("/v1/posts/{**rest}", "anonymous")]
     [InlineData("/internal/{**rest}", "posts")]
+    [InlineData("/api/v10/{**rest}", "posts")]
+    [InlineData("/postbreeze/{**rest}", "posts")]
     public async Task A_route_that_would_escape_the_scope_check_is_refused(string path, string? policy)
     {
         var route = Route(path, policy);
