@@ -76,6 +76,11 @@ public sealed partial class PostbreezeDialectTests(Stack stack) : IClassFixture<
         Assert.Equal(HttpStatusCode.Conflict, again);
         AssertError(conflict, 409, "CONFLICT");
 
+        // An id that cannot be a post's is refused as malformed (400 VALIDATION_FAILED), before any lookup.
+        var (malformed, invalid) = await SendAsync(HttpMethod.Post, "/posts/not-a-post-id/cancel", key);
+        Assert.Equal(HttpStatusCode.BadRequest, malformed);
+        AssertError(invalid, 400, "VALIDATION_FAILED");
+
         // Cancel keeps the post; delete removes it.
         var (removed, deleted) = await SendAsync(HttpMethod.Delete, $"/posts/{id}", key);
         Assert.Equal(HttpStatusCode.OK, removed);

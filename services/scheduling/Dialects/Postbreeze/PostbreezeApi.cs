@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
@@ -9,7 +10,7 @@ namespace ScheduledPosts.Scheduling.Dialects.Postbreeze;
 /// Postbreeze's post endpoints under <c>/postbreeze/api/v1</c> (docs/migrating-postbreeze.md): its post shape with
 /// uppercase statuses and platforms, and its error body <c>{statusCode, code, message, requestId}</c>.
 /// </summary>
-public static class PostbreezeApi
+public static partial class PostbreezeApi
 {
     public const string Tag = "Postbreeze";
     public const string BasePath = "/postbreeze/api/v1";
@@ -36,18 +37,18 @@ public static class PostbreezeApi
             });
 
         posts.MapGet("/{postId}", async (string postId, HttpContext context, PostReader reader) =>
-                TypedResults.Ok(PostbreezePost.From((await reader.GetAsync(Who(context).WorkspaceId, postId)).Post)))
+                TypedResults.Ok(PostbreezePost.From((await reader.GetAsync(Who(context).WorkspaceId, PostId(postId))).Post)))
             .WithSummary("Get a post (Postbreeze)")
             .WithPostbreezeErrors();
 
         posts.MapPost("/{postId}/cancel", async (string postId, HttpContext context, PostCommands commands) =>
-                TypedResults.Ok(PostbreezePost.From((await commands.CancelAsync(Who(context), postId, reason: null, ifMatch: null)).Post)))
+                TypedResults.Ok(PostbreezePost.From((await commands.CancelAsync(Who(context), PostId(postId), reason: null, ifMatch: null)).Post)))
             .WithSummary("Cancel a scheduled post (Postbreeze)")
             .WithPostbreezeErrors();
 
         posts.MapDelete("/{postId}", async (string postId, HttpContext context, PostCommands commands) =>
             {
-                var deleted = await commands.DeleteAsync(Who(context), postId, ifMatch: null);
+                var deleted = await commands.DeleteAsync(Who(context), PostId(postId), ifMatch: null);
                 return TypedResults.Ok(new PostbreezeDeleted(deleted.Id, deleted.Deleted));
             })
             .WithSummary("Delete a post (Postbreeze)")
@@ -64,6 +65,16 @@ public static class PostbreezeApi
         .Produces<PostbreezeError>(StatusCodes.Status503ServiceUnavailable);
 
     private static InternalIdentity Who(HttpContext context) => InternalCaller.Current(context);
+
+    /// <summary>
+    /// Postbreeze validates the path's id before anything else (its 400 <c>VALIDATION_FAILED</c>): one that cannot be a
+    /// post's id — ours are <c>post_</c> and a 26-character ULID — is refused as malformed rather than not found.
+    /// </summary>
+    private static string PostId(string postId)
+        => PostIdShape().IsMatch(postId) ? postId : throw ApiException.Validation("postId", "postId must be a post id: post_ followed by 26 letters and digits.");
+
+    [GeneratedRegex("^post_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
+    private static partial Regex PostIdShape();
 }
 
 public sealed record PostbreezeDeleted(string Id, bool Deleted);
