@@ -95,25 +95,6 @@ public sealed partial class BlueskyClient
         return until is { } at ? (at > now ? at - now : TimeSpan.Zero) : null;
     }
 
-    private static async Task<T?> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken) where T : class
-    {
-        try
-        {
-            return await response.Content.ReadFromJsonAsync<T>(JsonSerializerOptions.Web, cancellationToken);
-        }
-        catch (Exception e) when (e is JsonException or NotSupportedException or HttpRequestException or IOException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>A file of known size: sent with a Content-Length rather than chunked.</summary>
-    private sealed class SizedStreamContent(Stream content, long length) : StreamContent(content)
-    {
-        protected override bool TryComputeLength(out long size)
-        {
-            size = length;
-            return true;
-        }
-    }
+    private static Task<T?> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken) where T : class
+        => ConnectorHttp.ReadJsonOrNullAsync<T>(response, cancellationToken);
 }

@@ -248,16 +248,6 @@ public sealed partial class MastodonClient(HttpClient http, TimeProvider clock, 
         return (null, posting ? Unknown(code, message) : new Failed(code, message, Retryable: true));
     }
 
-    /// <summary>A file of known size: multipart/form-data with a Content-Length rather than chunked, as servers prefer.</summary>
-    private sealed class SizedStreamContent(Stream content, long length) : StreamContent(content)
-    {
-        protected override bool TryComputeLength(out long size)
-        {
-            size = length;
-            return true;
-        }
-    }
-
     private async Task<Failed> FailureAsync(MastodonAccount account, HttpResponseMessage response, string what, CancellationToken cancellationToken)
     {
         string error = await ErrorTextAsync(response, cancellationToken);
