@@ -30,8 +30,11 @@ public static class PostPostApi
                 }
                 catch (Exception e) when (DatabaseOutage.Is(e))
                 {
-                    // Nothing was committed: retryable, in this dialect's error body rather than our envelope.
-                    return PostPostError.Result(new ApiException(StatusCodes.Status503ServiceUnavailable, "UNAVAILABLE", "The service cannot reach its database; nothing changed, try again shortly."));
+                    // Nothing was committed. PostPost's table has one row for this, a 500 its clients retry (ours
+                    // natively is a 503 UNAVAILABLE); its words for a delete, ours for the reads.
+                    return PostPostError.Outage(context.HttpContext.Request.Method == HttpMethods.Delete
+                        ? "Failed to delete post group"
+                        : "The service cannot reach its database; nothing changed, try again shortly.");
                 }
             });
 
@@ -64,7 +67,7 @@ public static class PostPostApi
         .Produces<PostPostError>(StatusCodes.Status404NotFound)
         .Produces<PostPostError>(StatusCodes.Status409Conflict)
         .Produces<PostPostError>(StatusCodes.Status412PreconditionFailed)
-        .Produces<PostPostError>(StatusCodes.Status503ServiceUnavailable);
+        .Produces<PostPostError>(StatusCodes.Status500InternalServerError);
 
     private static InternalIdentity Who(HttpContext context) => InternalCaller.Current(context);
 }

@@ -13,6 +13,10 @@ public sealed record PostPostError(string Error)
     public static IResult Result(ApiException error) => TypedResults.Json(
         new PostPostError(error.Status == StatusCodes.Status404NotFound ? "Post group not found" : error.Message),
         JsonDefaults.Options, statusCode: error.Status == StatusCodes.Status422UnprocessableEntity ? StatusCodes.Status400BadRequest : error.Status);
+
+    /// <summary>The database could not be reached and nothing changed: PostPost's 500, which its clients retry.</summary>
+    public static IResult Outage(string message) => TypedResults.Json(
+        new PostPostError(message), JsonDefaults.Options, statusCode: StatusCodes.Status500InternalServerError);
 }
 
 /// <summary>A post group: our post, with one platform post per target.</summary>
