@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using ScheduledPosts.Testing;
 using Xunit;
 
 namespace ScheduledPosts.EndToEnd.Tests;
@@ -129,6 +131,43 @@ public sealed partial class LayersDialectTests(Stack stack) : IClassFixture<Stac
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Delete, $"/v1/scheduled-posts/{id}", key, "{}")).Status);
         Assert.Equal((HttpStatusCode.Conflict, "CONFLICT"), await CodeOf(HttpMethod.Post, path, key, body));
         Assert.Equal("cancelled", (await owner.OkAsync($"/v1/posts/{id}"))["status"]!.GetValue<string>());
+    }
+
+    /// <summary>
+    /// Layers' publish-now semantics as its cancel page describes them: the lead before an immediate publish is the
+    /// window to abort it with cancel, and once the post went out cancel is a 409 <c>CONFLICT</c>. Our publish-now
+    /// is <c>POST /v1/posts/{id}/publish</c> with the workspace's publish lead (docs/migrating-layers.md).
+    /// </summary>
+    [Fact]
+    public async Task A_publish_now_canceled_inside_its_lead_never_goes_out_and_a_published_post_is_a_409()
+    {
+        using var owner = await stack.NewWorkspaceAsync("layers-publish-now");
+        var (key, _) = await KeysAsync(owner);
+        // A lead of ten seconds rather than thirty, so the test waits less; the rule is the same.
+        Assert.Equal(HttpStatusCode.OK, (await owner.PatchAsJsonAsync("/v1/scheduling-settings", new { publishLeadSeconds = 10 })).StatusCode);
+        string handle = $"layers-now-{Guid.NewGuid():N}";
+        string account = (await owner.CreatedAsync("/v1/social-accounts", new { platform = "sandbox", handle }))["id"]!.GetValue<string>();
+        string aborted = $"Mistaken immediate publish {Guid.NewGuid()}", sentinel = $"Intended immediate publish {Guid.NewGuid()}";
+        var ids = new Dictionary<string, string>();
+        foreach (string caption in new[] { aborted, sentinel })
+        {
+            ids[caption] = (await owner.CreatedAsync("/v1/posts", new { caption, targets = new[] { new { socialAccountId = account } } }))["id"]!.GetValue<string>();
+            Assert.Equal(HttpStatusCode.OK, (await owner.PostAsync($"/v1/posts/{ids[caption]}/publish", content: null)).StatusCode);
+        }
+
+        var (canceledStatus, canceled) = await SendAsync(HttpMethod.Delete, $"/v1/scheduled-posts/{ids[aborted]}", key, """{ "reason": "Wrong account" }""");
+        Assert.Equal(HttpStatusCode.OK, canceledStatus);
+        Assert.Equal("canceled", canceled["status"]!.GetValue<string>());
+
+        // The intended post was due after the aborted one: once it is out, the aborted one would have been too.
+        await Eventually.Until(async () => (await SendAsync(HttpMethod.Get, $"/v1/scheduled-posts/{ids[sentinel]}", key, "{}")).Body,
+            p => p["status"]!.GetValue<string>() == "published", TimeSpan.FromSeconds(60), "the intended post to be published");
+        var onPlatform = (await stack.SandboxStatusesAsync()).Where(s => s.Account == handle).Select(s => s.Status).ToList();
+        Assert.Equal([sentinel], onPlatform);
+        Assert.Equal("canceled", (await SendAsync(HttpMethod.Get, $"/v1/scheduled-posts/{ids[aborted]}", key, "{}")).Body["status"]!.GetValue<string>());
+
+        // 409 CONFLICT: what went out cannot be pulled back through cancel.
+        Assert.Equal((HttpStatusCode.Conflict, "CONFLICT"), await CodeOf(HttpMethod.Delete, $"/v1/scheduled-posts/{ids[sentinel]}", key, "{}"));
     }
 
     private async Task<(HttpStatusCode, string)> CodeOf(HttpMethod method, string path, string? key, string json)
