@@ -14,6 +14,10 @@ fi
 # The webhooks tests verify signatures with the reference Standard Webhooks library, from npm.
 command -v npm >/dev/null 2>&1 || { log "installing Node.js and npm from Debian's packages"; as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 npm ci --prefix tests/ScheduledPosts.Webhooks.Tests/StandardWebhooks --no-audit --no-fund --silent
+# The end-to-end tests generate a TypeScript client from /openapi.json and compile it (openapi-typescript, tsc).
+npm ci --prefix tests/ScheduledPosts.EndToEnd.Tests/TypeScriptClient --no-audit --no-fund --silent
+# ... and drive the gRPC port from Node with nothing but the .proto files (@grpc/grpc-js, @grpc/proto-loader).
+npm ci --prefix tests/ScheduledPosts.EndToEnd.Tests/GrpcNodeClient --no-audit --no-fund --silent
 # The end-to-end tests lint /openapi.json with Redocly's CLI (needs Node >= 20.19): fetch it up front.
 npx --yes @redocly/cli@2.77.0 --version >/dev/null
 

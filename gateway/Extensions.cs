@@ -1,4 +1,7 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.RateLimiting;
 using Npgsql;
 using ScheduledPosts.Gateway.Admin;
 using ScheduledPosts.Gateway.ApiKeys;
@@ -26,7 +29,10 @@ public static class Extensions
         services.AddPostgres(builder.Configuration, Schema);
         builder.AddInternalTokenIssuer(InternalIssuers.Gateway);
 
-        services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section);
+        services.AddOptions<ApiKeyOptions>()
+            .BindConfiguration(ApiKeyOptions.Section)
+            .Validate(o => o.IsValid(), "ApiKeys:CacheDuration, CacheSize, MaxConcurrentLookups and MaxActivePerWorkspace must be positive.")
+            .ValidateOnStart();
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<ApiKeyRegistry>();
         services.AddSingleton<WorkspaceRegistry>();
@@ -47,12 +53,28 @@ public static class Extensions
             .Validate(o => o.IsValid(), "RateLimits:RequestsPerSecond and RateLimits:Burst must be positive.")
             .ValidateOnStart();
         services.AddSingleton<KeyRateLimiter>();
+        services.AddRateLimiter(_ => { });
+        services.AddOptions<RateLimiterOptions>().Configure<KeyRateLimiter>(KeyRateLimiter.Configure);
+        services.AddOptions<FailedAuthenticationOptions>()
+            .BindConfiguration(FailedAuthenticationOptions.Section)
+            .Validate(o => o.IsValid(), "RateLimits:FailedAuthentication:Burst and PerMinute must be positive.")
+            .ValidateOnStart();
+        services.AddSingleton<FailedAuthenticationLimiter>();
+
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null)
+            .AddScheme<AuthenticationSchemeOptions, AdminAuthenticationHandler>(AdminAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddScopePolicies()
+            .AddPolicy(AdminApi.Policy, p => p.AddAuthenticationSchemes(AdminAuthenticationHandler.SchemeName).RequireAuthenticatedUser());
+        services.AddSingleton<IAuthorizationMiddlewareResultHandler, ScopeForbiddenResultHandler>();
 
         services.AddOptions<PublicApiOptions>().BindConfiguration(PublicApiOptions.Section);
         services.AddSingleton<PublicApiDocument>();
         services.AddHttpClient(PublicApiDocument.HttpClientName)
             .AddHttpMessageHandler(sp => new InternalIdentityHandler(sp.GetRequiredService<InternalTokenIssuer>(), Identity));
 
+        services.AddGrpcPort();
         services.AddReverseProxy()
             .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))
             .AddConfigFilter<RouteResourceFilter>()
@@ -61,22 +83,23 @@ public static class Extensions
     }
 
     /// <summary>
-    /// After routing and the service defaults, the access checks: the access log, the admin token on <c>/admin</c>, and
-    /// on <c>/v1</c> the API key (401), its rate limit (429) and the route's scope (403), in that order. Then the
-    /// gateway's own endpoints (API keys, the admin API, <c>/openapi.json</c> and <c>/docs</c>) and the proxied routes
-    /// of <c>ReverseProxy</c> config, each guarded by the scopes of its declared resource.
+    /// After routing and the service defaults, the access checks: the access log, then ASP.NET Core's authentication
+    /// (the API key of a <c>/v1</c> request), rate limiting (the key's bucket, 429) and authorization (the endpoint's
+    /// policy: 401 without a valid key, 403 without the scope; the admin token on <c>/admin</c>), in that order. Then
+    /// the gateway's own endpoints (API keys, the admin API, <c>/openapi.json</c> and <c>/docs</c>) and the proxied
+    /// routes of <c>ReverseProxy</c> config, each naming the policy of its resource.
     /// </summary>
     public static WebApplication MapGatewayEndpoints(this WebApplication app)
     {
         app.UseMiddleware<AccessLog>();
-        app.UseMiddleware<AdminAuthentication>();
-        app.UseMiddleware<ApiKeyAuthentication>();
-        app.UseMiddleware<KeyRateLimiting>();
-        app.UseMiddleware<ScopeAuthorization>();
+        app.UseAuthentication();
+        app.UseRateLimiter();
+        app.UseAuthorization();
 
         app.MapApiKeysApi();
         app.MapAdminApi();
         app.MapPublicApiDocs();
+        app.MapGrpcPort();
         app.MapReverseProxy(proxy =>
             {
                 proxy.UseMiddleware<ProxyErrorEnvelope>();
@@ -86,8 +109,8 @@ public static class Extensions
             })
             .ConfigureEndpoints((endpoint, route) =>
             {
-                // RouteResourceFilter has made sure every route declares its resource (and a valid body limit, if any).
-                endpoint.WithMetadata(new ResourceScope(route.Metadata![ResourceScope.MetadataKey]), BodyCheckedDownstream.Instance);
+                // RouteResourceFilter has made sure every route names its resource's policy (and a valid body limit, if any).
+                endpoint.WithMetadata(BodyCheckedDownstream.Instance);
                 if (RouteResourceFilter.MaxBodyBytes(route) is { } limit)
                 {
                     endpoint.WithMetadata(new BodySizeLimit(limit));

@@ -1,17 +1,30 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using ScheduledPosts.Gateway.ApiKeys;
 using ScheduledPosts.Gateway.Workspaces;
 
 namespace ScheduledPosts.Gateway.Admin;
 
-/// <summary><c>/admin</c>: operator endpoints behind the admin token (<see cref="AdminAuthentication"/>).</summary>
+/// <summary>
+/// <c>/admin</c>: operator endpoints behind the admin token (<see cref="AdminAuthenticationHandler"/>), mapped only when a
+/// deployment sets one: without it there is no admin API to find.
+/// </summary>
 public static class AdminApi
 {
     public const string SecurityScheme = "adminToken";
 
+    /// <summary>The authorization policy of the admin API: the admin token's scheme, authenticated.</summary>
+    public const string Policy = "admin";
+
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
+        if (!app.ServiceProvider.GetRequiredService<IOptions<AdminOptions>>().Value.Enabled)
+        {
+            return app;
+        }
+
         app.MapGroup("/admin").WithTags("admin")
+            .RequireAuthorization(Policy)
             .MapPost("/workspaces", CreateWorkspaceAsync)
             .WithName("createWorkspace")
             .WithSummary("Create a workspace with its first owner key")

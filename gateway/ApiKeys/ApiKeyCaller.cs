@@ -1,3 +1,4 @@
+using ScheduledPosts.Gateway.Dialects;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Gateway.ApiKeys;
@@ -8,5 +9,9 @@ public sealed record ApiKeyCaller(string KeyId, string WorkspaceId, string Role,
     /// <summary>What the services are told (signed): workspace, key and the scopes it may use, never its role or secret.</summary>
     public InternalIdentity Identity { get; } = new(WorkspaceId, KeyId, Scopes);
 
-    public bool HasScope(string scope) => Scopes.Contains(scope);
+    public bool HasScope(string scope) => Scopes.Contains(ScopeAliases.Canonical(scope));
+
+    /// <summary>The caller the API key scheme authenticated this request as, if any.</summary>
+    public static ApiKeyCaller? Of(HttpContext context)
+        => context.User.Identities.OfType<ApiKeyIdentity>().FirstOrDefault()?.Caller;
 }

@@ -1,4 +1,5 @@
 using Dapper;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
@@ -14,8 +15,10 @@ public sealed record ApiKeyView(
 public sealed record MintedApiKey(ApiKeyView Key, string Secret);
 
 /// <summary>The keys of a workspace: mint, list, get, revoke. Every query is scoped to the caller's workspace.</summary>
-public sealed class ApiKeyRegistry(NpgsqlDataSource dataSource, ApiKeyStore store)
+public sealed class ApiKeyRegistry(NpgsqlDataSource dataSource, ApiKeyStore store, IOptions<ApiKeyOptions> options)
 {
+    private readonly int _maxActive = options.Value.MaxActivePerWorkspace;
+
     private const string Columns = """
         id, name, role, scopes, prefix, created_at, last_used_at, revoked_at
         """;
@@ -42,8 +45,25 @@ public sealed class ApiKeyRegistry(NpgsqlDataSource dataSource, ApiKeyStore stor
         var key = ApiKeyRules.Validate(name, role, scopes);
         ApiKeyRules.EnsureMayMint(caller, key);
         await using var connection = await dataSource.OpenConnectionAsync(ct);
-        return await InsertAsync(connection, null, caller.WorkspaceId, key, ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        // Serialises minting (and revoking) within the workspace, so concurrent mints cannot pass the cap together.
+        await LockWorkspaceAsync(connection, tx, caller.WorkspaceId, ct);
+        long active = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT count(*) FROM api_keys WHERE workspace_id = @WorkspaceId AND revoked_at IS NULL",
+            new { caller.WorkspaceId }, tx, cancellationToken: ct));
+        if (active >= _maxActive)
+        {
+            throw ApiException.Conflict($"This workspace already has {active} active API keys, the most it may have ({_maxActive}); revoke one first.");
+        }
+
+        var minted = await InsertAsync(connection, tx, caller.WorkspaceId, key, ct);
+        await tx.CommitAsync(ct);
+        return minted;
     }
+
+    private static Task<int> LockWorkspaceAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string workspaceId, CancellationToken ct)
+        => connection.ExecuteAsync(new CommandDefinition(
+            "SELECT 1 FROM workspaces WHERE id = @workspaceId FOR UPDATE", new { workspaceId }, tx, cancellationToken: ct));
 
     /// <summary>Inserts a new key of a workspace (in the caller's transaction, if any) and returns it with its secret.</summary>
     public static async Task<MintedApiKey> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string workspaceId,
@@ -96,8 +116,7 @@ public sealed class ApiKeyRegistry(NpgsqlDataSource dataSource, ApiKeyStore stor
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         // Serialises revocations within the workspace, so two owners revoking each other cannot both succeed.
-        await connection.ExecuteAsync(new CommandDefinition(
-            "SELECT 1 FROM workspaces WHERE id = @WorkspaceId FOR UPDATE", new { caller.WorkspaceId }, tx, cancellationToken: ct));
+        await LockWorkspaceAsync(connection, tx, caller.WorkspaceId, ct);
         var row = await connection.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
             $"SELECT {Columns} FROM api_keys WHERE id = @id AND workspace_id = @WorkspaceId",
             new { id, caller.WorkspaceId }, tx, cancellationToken: ct))

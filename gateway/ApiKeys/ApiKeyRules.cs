@@ -1,3 +1,4 @@
+using ScheduledPosts.Gateway.Dialects;
 using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Gateway.ApiKeys;
@@ -43,10 +44,10 @@ public static class ApiKeyRules
         {
             for (int i = 0; i < scopes.Count; i++)
             {
-                string? scope = scopes[i];
+                string? scope = scopes[i] is { } named ? ScopeAliases.Canonical(named) : null;
                 if (scope is null || !Scopes.All.Contains(scope))
                 {
-                    issues.Add(new($"scopes[{i}]", $"Unknown scope; the scopes are {string.Join(", ", Scopes.All)}."));
+                    issues.Add(new($"scopes[{i}]", $"Unknown scope; the scopes are {string.Join(", ", Scopes.All)} (and {ScopeAliases.LayersPublishWrite} for {Scopes.PostsWrite})."));
                 }
                 else if (roleScopes.Count > 0 && !roleScopes.Contains(scope))
                 {

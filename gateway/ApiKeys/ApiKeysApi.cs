@@ -3,18 +3,18 @@ using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Gateway.ApiKeys;
 
-/// <summary><c>/v1/api-keys</c>: the gateway's own REST endpoints; every one needs <c>keys:write</c>.</summary>
+/// <summary><c>/v1/api-keys</c>: the gateway's own REST endpoints; every one needs <c>keys:write</c> (the <c>keys</c> policy).</summary>
 public static class ApiKeysApi
 {
     public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder app)
     {
         var keys = app.MapGroup("/v1/api-keys")
-            .WithMetadata(new ResourceScope("keys"))
+            .RequireAuthorization("keys")
             .WithTags("api-keys");
         keys.MapPost("/", MintAsync)
             .WithName("mintApiKey")
             .WithSummary("Mint an API key")
-            .WithDescription("The secret is in this response only; afterwards only its prefix is shown. A key cannot grant more than its minter holds, and only owner keys mint owner keys.");
+            .WithDescription("The secret is in this response only; afterwards only its prefix is shown. A key cannot grant more than its minter holds, and only owner keys mint owner keys. A workspace holds at most ApiKeys:MaxActivePerWorkspace active keys (100 by default): one more is a 409 until one is revoked.");
         keys.MapGet("/", ListAsync)
             .WithName("listApiKeys")
             .WithSummary("List the workspace's API keys")
@@ -44,7 +44,7 @@ public static class ApiKeysApi
     private static async Task<Ok<ApiKeyView>> RevokeAsync(string id, HttpContext http, ApiKeyRegistry registry, CancellationToken ct)
         => TypedResults.Ok(await registry.RevokeAsync(Caller(http), id, ct));
 
-    private static ApiKeyCaller Caller(HttpContext http) => ApiKeyAuthentication.Caller(http) ?? throw ApiException.Unauthenticated();
+    private static ApiKeyCaller Caller(HttpContext http) => ApiKeyCaller.Of(http) ?? throw ApiException.Unauthenticated();
 }
 
 /// <param name="Scopes">Optional: a subset of the role's scopes; the role's whole bundle when left out.</param>

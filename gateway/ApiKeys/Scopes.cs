@@ -28,6 +28,19 @@ public static class Scopes
     /// GET and HEAD read a resource; every other method writes it. A resource without a read scope (<c>keys</c>:
     /// listing keys is managing them) needs its write scope for everything.
     /// </summary>
+    public static string Required(string resource, HttpRequest request)
+    {
+        if (ServiceDefaults.Errors.GrpcErrors.IsGrpc(request))
+        {
+            // gRPC calls are all POSTs: the method's name says (AIP: Get and List read, the rest write).
+            string method = request.Path.Value?[(request.Path.Value.LastIndexOf('/') + 1)..] ?? "";
+            bool reads = method.StartsWith("Get", StringComparison.Ordinal) || method.StartsWith("List", StringComparison.Ordinal);
+            return reads && All.Contains($"{resource}:read") ? $"{resource}:read" : $"{resource}:write";
+        }
+
+        return Required(resource, request.Method);
+    }
+
     public static string Required(string resource, string method)
     {
         string read = $"{resource}:read";

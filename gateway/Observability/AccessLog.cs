@@ -27,7 +27,7 @@ public sealed partial class AccessLog(RequestDelegate next, ILogger<AccessLog> l
         finally
         {
             Log.Request(logger, context.Request.Method, path.Value, context.Response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds,
-                RequestIds.Get(context), ApiKeyAuthentication.Caller(context)?.KeyId ?? "-");
+                RequestIds.Get(context), ApiKeyCaller.Of(context)?.KeyId ?? "-");
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ScheduledPosts.Gateway.Admin;
+using ScheduledPosts.Gateway.Dialects;
 using ScheduledPosts.ServiceDefaults.OpenApi;
 
 namespace ScheduledPosts.Gateway.OpenApi;
@@ -114,9 +115,19 @@ public static class OpenApiMerger
         return merged;
     }
 
+    /// <summary>The paths of the anonymous routes (<c>"AuthorizationPolicy": "anonymous"</c>): reached without a key, never rate limited by one.</summary>
+    private static readonly HashSet<string> AnonymousPaths = new(StringComparer.Ordinal) { "/v1/oauth/callback" };
+
     private static void AddGatewayResponses(string path, JsonObject operation)
     {
         var responses = Object(operation, "responses");
+        if (AnonymousPaths.Contains(path))
+        {
+            operation["security"] = new JsonArray();
+            Add(responses, "400", Error("BAD_REQUEST: the state is not one this service issued, was used already, or expired; nothing changed."));
+            return;
+        }
+
         if (path.StartsWith("/admin/", StringComparison.Ordinal))
         {
             operation["security"] = new JsonArray(new JsonObject { [AdminApi.SecurityScheme] = new JsonArray() });
@@ -124,9 +135,11 @@ public static class OpenApiMerger
             return;
         }
 
-        Add(responses, "401", Error("UNAUTHENTICATED: no API key, or a revoked or unknown one."));
-        Add(responses, "403", Error("FORBIDDEN_SCOPE: the key's role or scopes do not allow this operation."));
-        var limited = Error("RATE_LIMITED: the key sent more than its rate limit; retry after Retry-After seconds.");
+        // A dialect's paths answer the gateway's own errors in that dialect's error body.
+        string schema = Dialect.Of(path)?.ErrorSchema ?? OpenApiDefaults.ErrorSchema;
+        Add(responses, "401", Error("UNAUTHENTICATED: no API key, or a revoked or unknown one.", schema));
+        Add(responses, "403", Error("FORBIDDEN_SCOPE: the key's role or scopes do not allow this operation.", schema));
+        var limited = Error("RATE_LIMITED: the key sent more than its rate limit; retry after Retry-After seconds.", schema);
         limited["headers"] = new JsonObject
         {
             ["Retry-After"] = new JsonObject
@@ -182,9 +195,17 @@ public static class OpenApiMerger
         merged["tags"] = new JsonArray([.. used.Select(tag => (JsonNode)new JsonObject
         {
             ["name"] = tag,
-            ["description"] = tag == "admin" ? "Operator endpoints, enabled by an admin token." : $"The {tag} endpoints.",
+            ["description"] = TagDescriptions.GetValueOrDefault(tag, $"The {tag} endpoints."),
         })]);
     }
+
+    private static readonly Dictionary<string, string> TagDescriptions = new(StringComparer.Ordinal)
+    {
+        ["admin"] = "Operator endpoints, enabled by an admin token.",
+        ["layers"] = "Layers-compatible endpoints: a Layers client changes only its base URL (docs/migrating-layers.md).",
+        ["postpost"] = "PostPost-compatible endpoints under /api/v1, errors as {\"error\": message} (docs/migrating-postpost.md).",
+        ["postbreeze"] = "Postbreeze-compatible endpoints under /postbreeze/api/v1, errors as {statusCode, code, message, requestId} (docs/migrating-postbreeze.md).",
+    };
 
     /// <summary>Drops the schemas only the left-out (non-public) paths used, following references between schemas.</summary>
     private static void RemoveUnusedSchemas(JsonObject merged, JsonObject schemas)
@@ -280,14 +301,14 @@ public static class OpenApiMerger
 
     private const string SchemaPrefix = "#/components/schemas/";
 
-    private static JsonObject Error(string description) => new()
+    private static JsonObject Error(string description, string schema = OpenApiDefaults.ErrorSchema) => new()
     {
         ["description"] = description,
         ["content"] = new JsonObject
         {
             ["application/json"] = new JsonObject
             {
-                ["schema"] = new JsonObject { ["$ref"] = SchemaPrefix + OpenApiDefaults.ErrorSchema },
+                ["schema"] = new JsonObject { ["$ref"] = SchemaPrefix + schema },
             },
         },
     };

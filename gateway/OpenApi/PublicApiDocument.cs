@@ -75,7 +75,8 @@ public sealed class PublicApiDocument(
         var gatewayJson = (JsonObject)JsonNode.Parse(await gateway.SerializeAsJsonAsync(OpenApiSpecVersion.OpenApi3_1, ct))!;
 
         var routes = proxy.GetRoutes()
-            .Where(r => r.Config.ClusterId is not null && r.Config.Match.Path is not null)
+            // The gRPC routes are described by reflection on the gRPC port, not here.
+            .Where(r => r.Config.ClusterId is not null && r.Config.Match.Path is { } path && !Proxy.GrpcPort.IsPublicApi(path))
             .Select(r => (r.Config.RouteId, Cluster: r.Config.ClusterId!,
                 Matcher: new TemplateMatcher(TemplateParser.Parse(r.Config.Match.Path!), new RouteValueDictionary())))
             .ToList();

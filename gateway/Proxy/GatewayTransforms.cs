@@ -16,6 +16,12 @@ namespace ScheduledPosts.Gateway.Proxy;
 /// </summary>
 public sealed class GatewayTransforms(InternalTokenIssuer issuer) : ITransformProvider
 {
+    /// <summary>Route metadata: the service scope the gateway states for a route's callers without an API key.</summary>
+    public const string ServiceScopeMetadata = "ServiceScope";
+
+    /// <summary>Cluster metadata: the service (the identity token's audience) when it is not the cluster's id.</summary>
+    public const string AudienceMetadata = "Audience";
+
     public void ValidateRoute(TransformRouteValidationContext context)
     {
     }
@@ -26,21 +32,28 @@ public sealed class GatewayTransforms(InternalTokenIssuer issuer) : ITransformPr
 
     public void Apply(TransformBuilderContext context)
     {
-        string audience = context.Cluster?.ClusterId ?? context.Route.ClusterId
+        // The service the cluster is: its id, or its Metadata.Audience when one service has two (REST and gRPC ports).
+        string audience = context.Cluster?.Metadata?.GetValueOrDefault(AudienceMetadata) ?? context.Cluster?.ClusterId ?? context.Route.ClusterId
             ?? throw new InvalidOperationException($"Proxy route '{context.Route.RouteId}' names no cluster.");
+        // A route without API keys (the OAuth callback a browser reaches) may name the one service scope the gateway
+        // states for its callers instead: what they may do is then bound by what they carry (a signed state).
+        string? serviceScope = context.Route.Metadata?.GetValueOrDefault(ServiceScopeMetadata);
         context.AddRequestTransform(transform =>
         {
             RequestTransform.RemoveHeader(transform, InternalIdentity.Header);
             RequestTransform.RemoveHeader(transform, HeaderNames.Authorization);
-            RequestTransform.RemoveHeader(transform, ApiKeyAuthentication.ApiKeyHeader);
+            RequestTransform.RemoveHeader(transform, ApiKeyAuthenticationHandler.ApiKeyHeader);
             RequestTransform.RemoveHeader(transform, RequestIds.Header);
 
             var headers = transform.ProxyRequest.Headers;
             headers.TryAddWithoutValidation(RequestIds.Header, RequestIds.Get(transform.HttpContext));
-            if (ApiKeyAuthentication.Caller(transform.HttpContext) is { } caller)
+            // On a route that names a service scope, that is the identity, whoever calls: a key sent along goes no further.
+            var identity = serviceScope is not null ? InternalIdentity.Service(InternalIssuers.Gateway, serviceScope)
+                : ApiKeyCaller.Of(transform.HttpContext)?.Identity;
+            if (identity is not null)
             {
                 headers.TryAddWithoutValidation(InternalIdentity.Header,
-                    issuer.Issue(caller.Identity, audience, transform.ProxyRequest.Method.Method, DestinationPath(transform)));
+                    issuer.Issue(identity, audience, transform.ProxyRequest.Method.Method, DestinationPath(transform)));
             }
 
             return ValueTask.CompletedTask;

@@ -1,4 +1,4 @@
-using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.Gateway.Dialects;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace ScheduledPosts.Gateway.Proxy;
@@ -24,7 +24,7 @@ public sealed partial class ProxyErrorEnvelope(RequestDelegate next, ILogger<Pro
         if (IsBodyTooLarge(error.Exception))
         {
             context.Response.Headers.Connection = "close";
-            await ErrorEnvelope.Write(context, StatusCodes.Status413PayloadTooLarge, "PAYLOAD_TOO_LARGE",
+            await GatewayErrors.Write(context, StatusCodes.Status413PayloadTooLarge, "PAYLOAD_TOO_LARGE",
                 "The request body is too large for this operation.");
             return;
         }
@@ -37,7 +37,7 @@ public sealed partial class ProxyErrorEnvelope(RequestDelegate next, ILogger<Pro
 
         // YARP has logged the exception itself.
         Log.ForwardingFailed(logger, context.Request.Method, context.Request.Path, error.Error);
-        await ErrorEnvelope.Write(context, context.Response.StatusCode, "UNAVAILABLE",
+        await GatewayErrors.Write(context, context.Response.StatusCode, "UNAVAILABLE",
             "The service behind this route is unavailable; try again shortly.");
     }
 

@@ -1,10 +1,15 @@
 using Grpc.Net.Client;
 using MassTransit;
 using Microsoft.Extensions.Options;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
+using ScheduledPosts.Publisher.Connectors.Bluesky;
+using ScheduledPosts.Publisher.Connectors.LinkedIn;
+using ScheduledPosts.Publisher.Connectors.Facebook;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
+using ScheduledPosts.Publisher.Connectors.X;
 using ScheduledPosts.Publisher.Consumers;
 using ScheduledPosts.Publisher.Publishing;
 using ScheduledPosts.ServiceDefaults.Messaging;
@@ -75,8 +80,50 @@ public static class Extensions
         services.AddOutboundPolicy();
         services.AddHttpClient<MastodonConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<MastodonOptions>>().Value.Timeout)
             .UseOutboundPolicy();
+        services.AddOptions<BlueskyOptions>()
+            .BindConfiguration(BlueskyOptions.Section)
+            .Validate(o => o.Timeout > TimeSpan.Zero, "Bluesky:Timeout must be positive.")
+            .ValidateOnStart();
+        // Each account names its own PDS, as a Mastodon account its instance: the same policy, no redirects. The sessions
+        // live as long as the process, so an app password is not exchanged again for every post.
+        services.AddSingleton<BlueskySessions>();
+        services.AddHttpClient<BlueskyConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<BlueskyOptions>>().Value.Timeout)
+            .UseOutboundPolicy();
+        services.AddOptions<LinkedInOptions>()
+            .BindConfiguration(LinkedInOptions.Section)
+            .Validate(o => o.BaseUrl.IsAbsoluteUri && o.Timeout > TimeSpan.Zero && o.LookupDepth > 0, "LinkedIn:BaseUrl must be absolute, Timeout and LookupDepth positive.")
+            .Validate(o => o.Version is { Length: 6 } v && v.All(char.IsAsciiDigit), "LinkedIn:Version must be a YYYYMM version.")
+            .ValidateOnStart();
+        // One client for both LinkedIn platforms; its image upload URLs are LinkedIn's to choose, so the same policy applies.
+        services.AddHttpClient<LinkedInClient>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<LinkedInOptions>>().Value.Timeout)
+            .UseOutboundPolicy();
+        services.AddTransient<IConnector>(provider => new LinkedInConnector(Platforms.LinkedInPerson, provider.GetRequiredService<LinkedInClient>()));
+        services.AddTransient<IConnector>(provider => new LinkedInConnector(Platforms.LinkedInCompany, provider.GetRequiredService<LinkedInClient>()));
+        services.AddOptions<FacebookOptions>()
+            .BindConfiguration(FacebookOptions.Section)
+            .Validate(o => o.IsValid(), "Facebook: BaseUrl must be an absolute http(s) URL, GraphVersion like v26.0, Timeout and LookupPages positive.")
+            .ValidateOnStart();
+        // One host for every Page (graph.facebook.com unless configured): still under the Outbound policy, no redirects.
+        services.AddHttpClient<FacebookConnector>((provider, http) => http.Timeout = provider.GetRequiredService<IOptions<FacebookOptions>>().Value.Timeout)
+            .UseOutboundPolicy();
+        services.AddOptions<XOptions>()
+            .BindConfiguration(XOptions.Section)
+            .Validate(o => o.BaseUrl.IsAbsoluteUri && o.Timeout > TimeSpan.Zero && o.MaxLookupPages > 0,
+                "X:BaseUrl must be an absolute URL, X:Timeout and X:MaxLookupPages positive.")
+            .ValidateOnStart();
+        // One API host for every account; still through the Outbound policy, so a deployment that points it at a fake on
+        // a private address must allow that address as it would a Mastodon instance's.
+        services.AddHttpClient<XConnector>((provider, http) =>
+        {
+            var options = provider.GetRequiredService<IOptions<XOptions>>().Value;
+            http.BaseAddress = options.BaseUrl;
+            http.Timeout = options.Timeout;
+        }).UseOutboundPolicy();
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<SandboxConnector>());
         services.AddTransient<IConnector>(provider => provider.GetRequiredService<MastodonConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<BlueskyConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<FacebookConnector>());
+        services.AddTransient<IConnector>(provider => provider.GetRequiredService<XConnector>());
         services.AddScoped<ConnectorRegistry>();
 
         services.AddOptions<UploadLimitsOptions>()

@@ -1,6 +1,10 @@
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Scheduling.Accounts;
+using ScheduledPosts.Scheduling.Accounts.OAuth;
 using ScheduledPosts.Scheduling.Api;
+using ScheduledPosts.Scheduling.Dialects.Layers;
+using ScheduledPosts.Scheduling.Dialects.PostPost;
+using ScheduledPosts.Scheduling.Dialects.Postbreeze;
 using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.Scheduling.Grpc;
 using ScheduledPosts.Scheduling.Media;
@@ -27,7 +31,10 @@ public static class Extensions
         services.AddPostgres(builder.Configuration, Schema);
         services.AddPostgresPool(PublishingOptions.Pool, provider => provider.GetRequiredService<IOptions<PublishingOptions>>().Value.PoolSize);
         services.AddRabbitMqBus(builder.Configuration);
-        services.AddGrpcServerDefaults();
+        services.AddGrpcServerDefaults()
+            .AddServiceOptions<PostsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>())
+            .AddServiceOptions<SocialAccountsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>());
+        services.AddSingleton<IdempotencyKeys>();
         // The gateway forwards the API's callers; the publisher calls Targets with its own key pair.
         builder.AddInternalIdentity(Audience, InternalIssuers.Gateway, InternalIssuers.Publisher);
 
@@ -67,9 +74,27 @@ public static class Extensions
         services.AddSingleton<ClaimStore>();
         services.AddSingleton<PostTurns>();
         services.AddSingleton<TargetClaims>();
-        // Where a Mastodon instanceUrl may point: checked when the account is connected; the publisher checks again when it connects.
+        // Where a Mastodon instanceUrl or a Bluesky service may point: checked when the account is connected; the publisher checks again when it connects.
         services.AddOutboundPolicy();
         services.AddSingleton<SocialAccounts>();
+        // A Bluesky account's app password is checked by signing in at its PDS when it is connected, under the Outbound policy.
+        services.AddHttpClient(BlueskySignIn.HttpClientName, http => http.Timeout = TimeSpan.FromSeconds(15)).UseOutboundPolicy();
+        services.AddSingleton<BlueskySignIn>();
+        services.AddOptions<OAuthOptions>().BindConfiguration(OAuthOptions.Section)
+            .Validate(o => o.IsValid(), "OAuth: CallbackUrl must be an absolute http(s) URL; StateLifetime, RefreshInterval and Timeout positive; RefreshAhead not negative.")
+            .ValidateOnStart();
+        // The platforms' token and account endpoints are the deployment's choice (OAuth:Platforms), not a caller's; no redirects.
+        services.AddHttpClient(OAuthConnections.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false });
+        // The platforms whose accounts connect with OAuth; each needs its app configured (OAuth:Platforms:<platform>).
+        services.AddSingleton<IOAuthPlatform, LinkedInPersonOAuth>();
+        services.AddSingleton<IOAuthPlatform, LinkedInCompanyOAuth>();
+        services.AddSingleton<IOAuthPlatform>(new FacebookOAuth());
+        services.AddSingleton<IOAuthPlatform, XOAuth>();
+        services.AddSingleton<OAuthPlatforms>();
+        services.AddSingleton<OAuthConnections>();
+        services.AddSingleton<OAuthTokens>();
+        services.AddSingleton<TokenRefresher>();
+        services.AddHostedService(sp => sp.GetRequiredService<TokenRefresher>());
         services.AddHostedService<Dispatcher>();
         services.AddHostedService<LeaseReaper>();
         return builder;
@@ -79,11 +104,16 @@ public static class Extensions
     {
         app.UseMiddleware<Idempotency>();
         app.MapPostsApi();
+        app.MapLayersApi();
+        app.MapPostPostApi();
+        app.MapPostbreezeApi();
         app.MapMediaApi();
         app.MapSettingsApi();
         app.MapSocialAccountsApi();
+        app.MapPlatformsApi();
         app.MapGrpcService<TargetsGrpcService>().RequireAuthorization(InternalPolicies.Targets);
         app.MapGrpcService<PostsGrpcService>();
+        app.MapGrpcService<SocialAccountsGrpcService>();
         app.MapGrpcServerDefaults();
         return app;
     }

@@ -18,7 +18,7 @@ public static class Extensions
     /// <summary>The audience of the internal identity tokens meant for this service (the gateway's cluster id).</summary>
     public const string Audience = "webhooks";
 
-    /// <summary>The webhooks service: endpoints (REST and gRPC), the event consumer, the delivery sender, the retention sweeper.</summary>
+    /// <summary>The webhooks service: endpoints (REST and gRPC), the event consumers, the delivery sender, the retention sweeper.</summary>
     public static IHostApplicationBuilder AddWebhooksServices(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -46,7 +46,11 @@ public static class Extensions
             .ValidateOnStart();
 
         services.AddPostgres(builder.Configuration, WebhookOptions.Schema);
-        services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<PostEventConsumer, PostEventConsumerDefinition>());
+        services.AddRabbitMqBus(builder.Configuration, x =>
+        {
+            x.AddConsumer<PostEventConsumer, PostEventConsumerDefinition>();
+            x.AddConsumer<AccountEventConsumer, AccountEventConsumerDefinition>();
+        });
         services.AddGrpcServerDefaults();
         // Only the gateway calls this service.
         builder.AddInternalIdentity(Audience, InternalIssuers.Gateway);
@@ -56,6 +60,7 @@ public static class Extensions
         services.AddSingleton<EndpointRegistry>();
         services.AddSingleton<DeliveryHistory>();
         services.AddSingleton<DeliveryStore>();
+        services.AddSingleton<EventIntake>();
         services.AddSingleton<DeliveryNotifications>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryNotifications>());
         services.AddHostedService<DeliverySender>();
@@ -77,6 +82,7 @@ public static class Extensions
     {
         app.MapWebhookEndpointsApi();
         app.MapGrpcService<WebhookEndpointsGrpcService>();
+        app.MapGrpcService<WebhookDeliveriesGrpcService>();
         app.MapGrpcServerDefaults();
         return app;
     }

@@ -7,12 +7,12 @@ using ScheduledPosts.Testing;
 namespace ScheduledPosts.Benchmarks;
 
 /// <summary>
-/// <c>dotnet run -c Release --project tests/ScheduledPosts.Benchmarks -- [precision|burst|api|webhooks|peers|all] [--quick] [--profile] [--env KEY=VALUE]</c>:
+/// <c>dotnet run -c Release --project tests/ScheduledPosts.Benchmarks -- [precision|burst|api|webhooks|auth-flood|peers|all] [--quick] [--profile] [--env KEY=VALUE]</c>:
 /// runs the real suite, prints one table, exits non-zero when a scenario had errors.
 /// </summary>
 public static class BenchmarkProgram
 {
-    private static readonly string[] Scenarios = [PrecisionScenario.Name, BurstScenario.Name, ApiScenario.Name, WebhooksScenario.Name, PeersScenario.Name];
+    private static readonly string[] Scenarios = [PrecisionScenario.Name, BurstScenario.Name, ApiScenario.Name, WebhooksScenario.Name, AuthFloodScenario.Name, PeersScenario.Name];
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -82,6 +82,9 @@ public static class BenchmarkProgram
                         break;
                     case WebhooksScenario.Name:
                         await WebhooksScenario.RunAsync(sizes, report, stacks);
+                        break;
+                    case AuthFloodScenario.Name:
+                        await AuthFloodScenario.RunAsync(report, stacks);
                         break;
                     case PeersScenario.Name when precision is not null && burst is not null:
                         await PeersScenario.RunAsync(sizes, report, precision, burst);

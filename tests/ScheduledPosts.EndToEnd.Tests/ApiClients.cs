@@ -13,7 +13,7 @@ public static class ApiClients
     /// <summary>A new workspace; returns a client authenticated with its first owner key.</summary>
     public static async Task<HttpClient> NewWorkspaceAsync(this Stack stack, string name)
     {
-        using var admin = new HttpClient { BaseAddress = stack.Gateway.BaseAddress };
+        using var admin = stack.NewGatewayClient();
         admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Stack.AdminToken);
         var response = await admin.PostAsJsonAsync("/admin/workspaces", new { name = $"{name}-{Guid.NewGuid():N}" });
         Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
@@ -23,7 +23,7 @@ public static class ApiClients
 
     public static HttpClient ClientWithKey(this Stack stack, string key)
     {
-        var client = new HttpClient { BaseAddress = stack.Gateway.BaseAddress };
+        var client = stack.NewGatewayClient();
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         return client;
     }

@@ -79,26 +79,6 @@ public sealed class PublishingTests(Stack stack) : IClassFixture<Stack>
         Assert.True(SignatureVerifies(secret, webhook), $"signature {webhook.Headers["webhook-signature"]} does not verify");
     }
 
-    [Fact]
-    public async Task The_Layers_compatible_aliases_get_reschedule_and_cancel_a_scheduled_post()
-    {
-        string account = await stack.ConnectSandboxAccountAsync("layers");
-        string id = (await stack.CreatePostAsync($"Alias {Guid.NewGuid()}", account, DateTimeOffset.UtcNow.AddHours(1)))["id"]!.GetValue<string>();
-
-        var got = await stack.Gateway.GetFromJsonAsync<JsonObject>($"/v1/scheduled-posts/{id}");
-        Assert.Equal(id, got!["id"]!.GetValue<string>());
-
-        var later = DateTimeOffset.UtcNow.AddHours(2).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
-        var moved = await stack.Gateway.PostAsJsonAsync($"/v1/scheduled-posts/{id}/reschedule", new { scheduledFor = later });
-        Assert.Equal(HttpStatusCode.OK, moved.StatusCode);
-        Assert.Equal(later, (await moved.Content.ReadFromJsonAsync<JsonObject>())!["scheduledFor"]!.GetValue<string>()[..19] + "Z");
-
-        var deleted = await stack.Gateway.DeleteAsync($"/v1/scheduled-posts/{id}");
-        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
-        Assert.Equal("cancelled", (await deleted.Content.ReadFromJsonAsync<JsonObject>())!["status"]!.GetValue<string>());
-        Assert.Equal(HttpStatusCode.Conflict, (await stack.Gateway.DeleteAsync($"/v1/scheduled-posts/{id}")).StatusCode);
-    }
-
     /// <summary>Standard Webhooks, computed here from the spec rather than with the project's signer.</summary>
     private static bool SignatureVerifies(string secret, ReceivedWebhook webhook)
     {

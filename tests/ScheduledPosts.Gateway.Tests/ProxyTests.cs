@@ -20,9 +20,21 @@ public sealed class ProxyFixture : IAsyncLifetime, IAsyncDisposable
     {
         ConnectionString = await _resources.CreateDatabaseAsync();
         Scheduling = _resources.Add(await EchoUpstream.StartAsync());
-        Gateway = _resources.Add(GatewayFactory.Create(ConnectionString, Scheduling.Address, EchoUpstream.ClosedAddress()));
+        Gateway = _resources.Add(GatewayFactory.Create(ConnectionString, Scheduling.Address, EchoUpstream.ClosedAddress(), extra: RewritingRoute));
         _ = Gateway.Server; // start it: migrations and bootstrap
     }
+
+    /// <summary>A route that changes both the method and the path: DELETE /v1/posts-by-alias/{id} is the service's POST /v1/posts/{id}/cancel.</summary>
+    private static readonly Dictionary<string, string?> RewritingRoute = new()
+    {
+        ["ReverseProxy:Routes:rewriting:ClusterId"] = "scheduling",
+        ["ReverseProxy:Routes:rewriting:AuthorizationPolicy"] = "posts",
+        ["ReverseProxy:Routes:rewriting:Match:Path"] = "/v1/posts-by-alias/{id}",
+        ["ReverseProxy:Routes:rewriting:Match:Methods:0"] = "DELETE",
+        ["ReverseProxy:Routes:rewriting:Transforms:0:PathPattern"] = "/v1/posts/{id}/cancel",
+        ["ReverseProxy:Routes:rewriting:Transforms:1:HttpMethodChange"] = "DELETE",
+        ["ReverseProxy:Routes:rewriting:Transforms:1:Set"] = "POST",
+    };
 
     public Task DisposeAsync() => _resources.DisposeAsync().AsTask();
 
@@ -98,8 +110,8 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
     public async Task The_identity_is_signed_for_the_service_the_method_and_the_path_the_request_reaches()
     {
         await BootstrapKeyAsync();
-        // A route that changes both: DELETE /v1/scheduled-posts/{id} is the service's POST /v1/posts/{id}/cancel.
-        var echoed = await (await _client.SendAsync(HttpMethod.Delete, "/v1/scheduled-posts/post_1?reason=x", bearer: Key)).EchoAsync();
+        // A route that changes both: DELETE /v1/posts-by-alias/{id} is the service's POST /v1/posts/{id}/cancel.
+        var echoed = await (await _client.SendAsync(HttpMethod.Delete, "/v1/posts-by-alias/post_1?reason=x", bearer: Key)).EchoAsync();
 
         Assert.Equal("POST", echoed.Method);
         Assert.Equal("/v1/posts/post_1/cancel?reason=x", echoed.PathAndQuery);
@@ -107,6 +119,30 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
         Assert.Null(GatewayFactory.Identity(echoed, audience: "webhooks"));
         Assert.Null(GatewayFactory.Identity(echoed with { Method = "DELETE" }));
         Assert.Null(GatewayFactory.Identity(echoed with { PathAndQuery = "/v1/posts/post_1" }));
+    }
+
+    [Fact]
+    public async Task The_OAuth_callback_is_reached_without_a_key_with_only_the_gateways_callback_scope_and_a_key_sent_along_goes_no_further()
+    {
+        await BootstrapKeyAsync();
+        var anonymous = await (await _client.SendAsync(HttpMethod.Get, "/v1/oauth/callback?code=c1&state=s1")).EchoAsync();
+        var withKey = await (await _client.SendAsync(HttpMethod.Get, "/v1/oauth/callback?code=c2&state=s2", bearer: Key)).EchoAsync();
+
+        foreach (var echoed in new[] { anonymous, withKey })
+        {
+            var identity = GatewayFactory.Identity(echoed);
+            Assert.NotNull(identity);
+            Assert.Equal("", identity.WorkspaceId);
+            Assert.Equal([InternalScopes.OAuthCallback], identity.Scopes);
+            Assert.Empty(echoed.Header("Authorization"));
+        }
+
+        Assert.Equal("/v1/oauth/callback?code=c1&state=s1", anonymous.PathAndQuery);
+        // Any other method on the callback path is the public API's: a key is needed and nothing is forwarded.
+        string requestId = $"test-{Guid.NewGuid():N}";
+        var post = await _client.SendAsync(HttpMethod.Post, "/v1/oauth/callback", requestId: requestId);
+        await post.AssertEnvelopeAsync(HttpStatusCode.Unauthorized, "UNAUTHENTICATED");
+        Assert.DoesNotContain(fixture.Scheduling.Received, r => r.Header("X-Request-Id").Contains(requestId));
     }
 
     [Fact]
@@ -138,24 +174,15 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
     [InlineData("DELETE", "/v1/social-accounts/acc_1")]
     [InlineData("POST", "/v1/media")]
     [InlineData("GET", "/v1/media/med_1")]
+    [InlineData("GET", "/v1/scheduled-posts/post_1")]
+    [InlineData("DELETE", "/v1/scheduled-posts/post_1")]
+    [InlineData("POST", "/v1/scheduled-posts/post_1/reschedule")]
     public async Task Scheduling_routes_reach_the_scheduling_service_unchanged(string method, string path)
     {
         var echoed = await (await _client.SendAsync(new HttpMethod(method), path, bearer: Key)).EchoAsync();
 
         Assert.Equal(method, echoed.Method);
         Assert.Equal(path, echoed.PathAndQuery);
-    }
-
-    [Theory]
-    [InlineData("GET", "/v1/scheduled-posts/post_1", "GET", "/v1/posts/post_1")]
-    [InlineData("DELETE", "/v1/scheduled-posts/post_1", "POST", "/v1/posts/post_1/cancel")]
-    [InlineData("POST", "/v1/scheduled-posts/post_1/reschedule", "POST", "/v1/posts/post_1/reschedule")]
-    public async Task The_Layers_aliases_are_rewritten_to_the_posts_routes(string method, string path, string forwardedMethod, string forwardedPath)
-    {
-        var echoed = await (await _client.SendAsync(new HttpMethod(method), path, bearer: Key)).EchoAsync();
-
-        Assert.Equal(forwardedMethod, echoed.Method);
-        Assert.Equal(forwardedPath, echoed.PathAndQuery);
     }
 
     [Fact]
@@ -182,6 +209,16 @@ public sealed class ProxyTests(ProxyFixture fixture) : IClassFixture<ProxyFixtur
         var response = await _client.SendAsync(HttpMethod.Get, path, bearer: withKey ? Key : null);
 
         await response.AssertEnvelopeAsync(HttpStatusCode.NotFound, "NOT_FOUND");
+    }
+
+    [Theory]
+    [InlineData("/v1/nope")]
+    [InlineData("/v1/postsx")]
+    public async Task A_path_under_v1_that_matches_nothing_still_needs_a_key(string path)
+    {
+        var response = await _client.SendAsync(HttpMethod.Get, path);
+
+        await response.AssertEnvelopeAsync(HttpStatusCode.Unauthorized, "UNAUTHENTICATED");
     }
 
     [Theory]

@@ -27,6 +27,7 @@ public sealed class PublicApiFixture : IAsyncLifetime, IAsyncDisposable
         {
             app.MapPost("/v1/posts", (PostBody body) => TypedResults.Created("/v1/posts/post_1", new Thing(body.Caption)));
             app.MapGet("/v1/posts/{id}", (string id) => TypedResults.Ok(new Thing(id)));
+            app.MapGet("/v1/scheduled-posts/{scheduledPostId}", (string scheduledPostId) => TypedResults.Ok(new Thing(scheduledPostId)));
             app.MapGet("/internal/hidden", () => TypedResults.Ok(new Thing("no route leads here")));
         }));
         Webhooks = _resources.Add(await FakeService.StartAsync(app =>
@@ -59,12 +60,14 @@ public sealed class PublicApiDocumentTests(PublicApiFixture fixture) : IClassFix
 
         Assert.StartsWith("3.1", document.GetProperty("openapi").GetString(), StringComparison.Ordinal);
         var paths = document.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
-        Assert.Equal(["/admin/workspaces", "/v1/api-keys", "/v1/api-keys/{id}", "/v1/posts", "/v1/posts/{id}", "/v1/webhook-endpoints"], paths);
+        Assert.Equal(["/admin/workspaces", "/v1/api-keys", "/v1/api-keys/{id}", "/v1/posts", "/v1/posts/{id}", "/v1/scheduled-posts/{scheduledPostId}", "/v1/webhook-endpoints"], paths);
+        // A dialect's endpoints (here Layers') are a tag of their own, apart from the native posts.
+        Assert.Equal(["layers"], Tags(document, "/v1/scheduled-posts/{scheduledPostId}", "get"));
         Assert.Equal(["posts"], Tags(document, "/v1/posts", "post"));
         Assert.Equal(["webhook-endpoints"], Tags(document, "/v1/webhook-endpoints", "get"));
         Assert.Equal(["api-keys"], Tags(document, "/v1/api-keys", "post"));
         var declaredTags = document.GetProperty("tags").EnumerateArray().Select(t => t.GetProperty("name").GetString()).ToList();
-        Assert.Equal(["admin", "api-keys", "posts", "webhook-endpoints"], declaredTags);
+        Assert.Equal(["admin", "api-keys", "layers", "posts", "webhook-endpoints"], declaredTags);
         Assert.Equal("http://localhost", document.GetProperty("servers")[0].GetProperty("url").GetString());
     }
 

@@ -7,10 +7,13 @@ public sealed class RouteResourceFilterTests
 {
     private readonly RouteResourceFilter _filter = new();
 
-    [Fact]
-    public async Task A_route_under_v1_naming_a_known_resource_is_accepted()
+    [Theory]
+    [InlineData("/v1/posts/{**rest}")]
+    [InlineData("/api/v1/{**rest}")]
+    [InlineData("/postbreeze/api/v1/{**rest}")]
+    public async Task A_route_under_v1_or_a_dialects_base_path_naming_a_known_resource_is_accepted(string path)
     {
-        var route = Route("/v1/posts/{**rest}", new Dictionary<string, string> { ["Resource"] = "posts" });
+        var route = Route(path, "posts");
 
         Assert.Same(route, await _filter.ConfigureRouteAsync(route, null, CancellationToken.None));
     }
@@ -18,10 +21,14 @@ public sealed class RouteResourceFilterTests
     [Theory]
     [InlineData("/v1/posts/{**rest}", null)]
     [InlineData("/v1/posts/{**rest}", "media")]
+    [InlineData("/v1/posts/{**rest}", "admin")]
+    [InlineData("/v1/posts/{**rest}", "anonymous")]
     [InlineData("/internal/{**rest}", "posts")]
-    public async Task A_route_that_would_escape_the_scope_check_is_refused(string path, string? resource)
+    [InlineData("/api/v10/{**rest}", "posts")]
+    [InlineData("/postbreeze/{**rest}", "posts")]
+    public async Task A_route_that_would_escape_the_scope_check_is_refused(string path, string? policy)
     {
-        var route = Route(path, resource is null ? null : new Dictionary<string, string> { ["Resource"] = resource });
+        var route = Route(path, policy);
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => _filter.ConfigureRouteAsync(route, null, CancellationToken.None).AsTask());
         Assert.Contains("test-route", error.Message, StringComparison.Ordinal);
@@ -33,7 +40,7 @@ public sealed class RouteResourceFilterTests
     [InlineData("-5")]
     public async Task A_route_with_a_body_limit_that_is_not_a_positive_number_of_bytes_is_refused(string limit)
     {
-        var route = Route("/v1/media/{**rest}", new Dictionary<string, string> { ["Resource"] = "posts", ["MaxRequestBodyBytes"] = limit });
+        var route = Route("/v1/media/{**rest}", "posts", new Dictionary<string, string> { ["MaxRequestBodyBytes"] = limit });
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => _filter.ConfigureRouteAsync(route, null, CancellationToken.None).AsTask());
         Assert.Contains("MaxRequestBodyBytes", error.Message, StringComparison.Ordinal);
@@ -42,17 +49,18 @@ public sealed class RouteResourceFilterTests
     [Fact]
     public void A_route_may_raise_its_body_limit()
     {
-        var route = Route("/v1/media/{**rest}", new Dictionary<string, string> { ["Resource"] = "posts", ["MaxRequestBodyBytes"] = "104857600" });
+        var route = Route("/v1/media/{**rest}", "posts", new Dictionary<string, string> { ["MaxRequestBodyBytes"] = "104857600" });
 
         Assert.Equal(104857600, RouteResourceFilter.MaxBodyBytes(route));
-        Assert.Null(RouteResourceFilter.MaxBodyBytes(Route("/v1/posts/{**rest}", new Dictionary<string, string> { ["Resource"] = "posts" })));
+        Assert.Null(RouteResourceFilter.MaxBodyBytes(Route("/v1/posts/{**rest}", "posts")));
     }
 
-    private static RouteConfig Route(string path, IReadOnlyDictionary<string, string>? metadata) => new()
+    private static RouteConfig Route(string path, string? policy, IReadOnlyDictionary<string, string>? metadata = null) => new()
     {
         RouteId = "test-route",
         ClusterId = "scheduling",
         Match = new RouteMatch { Path = path },
+        AuthorizationPolicy = policy,
         Metadata = metadata,
     };
 }

@@ -12,11 +12,13 @@ using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
+using ScheduledPosts.Publisher.Connectors.Bluesky;
 using ScheduledPosts.Publisher.Connectors.Mastodon;
 using ScheduledPosts.Publisher.Connectors.Sandbox;
 using ScheduledPosts.Publisher.Publishing;
 using ScheduledPosts.Sandbox;
 using ScheduledPosts.Testing;
+using ScheduledPosts.Testing.FakePlatforms;
 
 namespace ScheduledPosts.Publisher.Tests;
 
@@ -50,7 +52,8 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
         await _scheduling.DisposeAsync();
     }
 
-    private WebApplicationFactory<TargetPublisher> Publisher(Dictionary<string, string>? settings = null, FakeScheduling? schedulingOverSockets = null)
+    private WebApplicationFactory<TargetPublisher> Publisher(Dictionary<string, string>? settings = null, FakeScheduling? schedulingOverSockets = null,
+        FakeBluesky? bluesky = null)
     {
         var factory = new WebApplicationFactory<TargetPublisher>().WithWebHostBuilder(builder =>
         {
@@ -73,6 +76,10 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
 
                 services.AddHttpClient(nameof(SandboxConnector)).ConfigurePrimaryHttpMessageHandler(() => sandbox.Server.CreateHandler());
                 services.AddHttpClient(nameof(MastodonConnector)).ConfigurePrimaryHttpMessageHandler(_mastodon.CreateHandler);
+                if (bluesky is not null)
+                {
+                    services.AddHttpClient(nameof(BlueskyConnector)).ConfigurePrimaryHttpMessageHandler(bluesky.CreateHandler);
+                }
             });
         });
         _factories.Add(factory);
@@ -97,6 +104,84 @@ public sealed class PublisherHostTests(WebApplicationFactory<StatusStore> sandbo
         Assert.Equal($"http://sandbox.test/@{handle}/{recorded.Id}", completion.Published.ExternalUrl);
         Assert.Equal("lease_tgt_1", completion.LeaseToken);
         Assert.All(_scheduling.Targets.Callers, c => Assert.Equal("svc_publisher", c.KeyId));
+    }
+
+    [Fact]
+    public async Task A_due_Bluesky_target_is_published_through_the_wired_connector_and_completed_with_its_record()
+    {
+        await using var pds = await FakeBluesky.StartAsync();
+        _scheduling.Targets.OnClaim = r =>
+        {
+            var granted = FakeTargetsService.Granted(r, Platforms.Bluesky, FakeBluesky.Handle, "Hello from the publisher, @bob.test");
+            granted.Target.CredentialsJson = FakeBluesky.Credentials();
+            return granted;
+        };
+        var harness = Publisher(bluesky: pds).Services.GetTestHarness();
+
+        await harness.Bus.Publish(new TargetDue("post_1", "tgt_1", 2));
+
+        await Eventually.Until(() => Task.FromResult(_scheduling.Targets.Completions.Count), n => n > 0, TimeSpan.FromSeconds(10), "the target's completion");
+        var completion = Assert.Single(_scheduling.Targets.Completions);
+        var record = Assert.Single(pds.Records);
+        Assert.Equal(record.Uri, completion.Published.ExternalPostId);
+        Assert.Equal($"https://bsky.app/profile/{FakeBluesky.Did}/post/{record.Rkey}", completion.Published.ExternalUrl);
+        Assert.Equal(BlueskyRecordKey.From("tgt_1:publish"), record.Rkey);
+    }
+
+    [Fact]
+    public async Task A_due_LinkedIn_page_target_is_published_through_the_wired_connector_over_the_outbound_policy()
+    {
+        await using var linkedIn = await FakeLinkedIn.StartAsync();
+        string credentials = linkedIn.Credentials(FakeLinkedIn.Organizations[0].Urn, "w_organization_social", "r_organization_social");
+        _scheduling.Targets.OnClaim = r =>
+        {
+            var granted = FakeTargetsService.Granted(r, Platforms.LinkedInCompany, "devtestco", "Hello from the publisher (wired)");
+            granted.Target.CredentialsJson = credentials;
+            return granted;
+        };
+        // The fake listens on loopback over http: the deployment's policy must allow it, as the dev stack's does.
+        var harness = Publisher(new Dictionary<string, string>
+        {
+            ["LinkedIn:BaseUrl"] = linkedIn.BaseUrl.AbsoluteUri,
+            ["Outbound:AllowHttp"] = "true",
+            ["Outbound:AllowLoopback"] = "true",
+        }).Services.GetTestHarness();
+
+        await harness.Bus.Publish(new TargetDue("post_1", "tgt_1", 2));
+
+        await Eventually.Until(() => Task.FromResult(_scheduling.Targets.Completions.Count), n => n > 0, TimeSpan.FromSeconds(10), "the target's completion");
+        var completion = Assert.Single(_scheduling.Targets.Completions);
+        var post = Assert.Single(linkedIn.Posts);
+        Assert.Equal("Hello from the publisher (wired)", post.Text);
+        Assert.Equal(post.Urn, completion.Published.ExternalPostId);
+        Assert.Equal($"https://www.linkedin.com/feed/update/{post.Urn}/", completion.Published.ExternalUrl);
+    }
+
+    [Fact]
+    public async Task A_due_X_target_is_published_through_the_wired_connector_over_the_network_to_the_configured_host()
+    {
+        await using var x = await FakeX.StartAsync();
+        string token = x.GrantAccessToken();
+        _scheduling.Targets.OnClaim = r =>
+        {
+            var granted = FakeTargetsService.Granted(r, Platforms.X, "@" + FakeX.Username, "Hello from the publisher https://example.org");
+            granted.Target.CredentialsJson = $$"""{"accessToken": "{{token}}", "userId": "{{FakeX.UserId}}", "username": "{{FakeX.Username}}"}""";
+            return granted;
+        };
+        // The fake listens on loopback, which the Outbound policy refuses unless allowed, as a deployment's fake would be.
+        var harness = Publisher(new Dictionary<string, string>
+        {
+            ["X:BaseUrl"] = x.BaseUrl.AbsoluteUri, ["Outbound:AllowLoopback"] = "true", ["Outbound:AllowHttp"] = "true",
+        }).Services.GetTestHarness();
+
+        await harness.Bus.Publish(new TargetDue("post_1", "tgt_1", 2));
+
+        await Eventually.Until(() => Task.FromResult(_scheduling.Targets.Completions.Count), n => n > 0, TimeSpan.FromSeconds(10), "the target's completion");
+        var completion = Assert.Single(_scheduling.Targets.Completions);
+        var post = Assert.Single(x.Posts);
+        Assert.Equal("Hello from the publisher https://example.org", post.Text);
+        Assert.Equal(post.Id, completion.Published.ExternalPostId);
+        Assert.Equal($"https://x.com/{FakeX.Username}/status/{post.Id}", completion.Published.ExternalUrl);
     }
 
     [Fact]

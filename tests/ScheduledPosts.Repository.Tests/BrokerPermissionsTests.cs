@@ -96,6 +96,8 @@ public sealed class BrokerPermissionsTests(ProvisionedBroker broker) : IClassFix
 {
     private const string PostEvent = "ScheduledPosts.Contracts.Messages:PostEvent";
     private const string TargetDue = "ScheduledPosts.Contracts.Messages:TargetDue";
+    private const string AccountEvent = "ScheduledPosts.Contracts.Messages:AccountEvent";
+    private const string AccountReauthRequired = "ScheduledPosts.Contracts.Messages:AccountReauthRequired";
 
     private static readonly CreateChannelOptions Confirmed = new(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
 
@@ -114,6 +116,47 @@ public sealed class BrokerPermissionsTests(ProvisionedBroker broker) : IClassFix
         var refused = await Record.ExceptionAsync(async () => await forging.BasicPublishAsync(PostEvent, "", Encoding.UTF8.GetBytes("{\"workspaceId\":\"ws_victim\"}")));
 
         Assert.NotNull(refused);
+        Assert.Equal(403, await CloseCodeAsync(forging));
+    }
+
+    [Fact]
+    public async Task An_account_event_the_scheduling_service_publishes_reaches_the_webhooks_queue_and_the_publisher_cannot_forge_one()
+    {
+        // The topology MassTransit declares: the concrete type's exchange bound to AccountEvent's, which feeds the
+        // webhooks service's exchange and queue of the same name.
+        await using (var scheduling = await ConnectAsync("scheduling"))
+        {
+            await using var channel = await scheduling.CreateChannelAsync();
+            await channel.ExchangeDeclareAsync(AccountEvent, ExchangeType.Fanout, durable: true);
+            await channel.ExchangeDeclareAsync(AccountReauthRequired, ExchangeType.Fanout, durable: true);
+            await channel.ExchangeBindAsync(AccountEvent, AccountReauthRequired, "");
+        }
+
+        const string queue = "webhooks-account-events";
+        await using var webhooks = await ConnectAsync("webhooks");
+        await using (var channel = await webhooks.CreateChannelAsync())
+        {
+            await channel.ExchangeDeclareAsync(queue, ExchangeType.Fanout, durable: true);
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+            await channel.QueueBindAsync(queue, queue, "");
+            await channel.ExchangeBindAsync(queue, AccountEvent, "");
+        }
+
+        await using (var scheduling = await ConnectAsync("scheduling"))
+        {
+            await using var channel = await scheduling.CreateChannelAsync(Confirmed);
+            await channel.BasicPublishAsync(AccountReauthRequired, "", Encoding.UTF8.GetBytes("{}"));
+        }
+
+        await using (var reading = await webhooks.CreateChannelAsync())
+        {
+            var message = await Eventually.Until(() => reading.BasicGetAsync(queue, autoAck: true), m => m is not null, TimeSpan.FromSeconds(10), "the account event");
+            Assert.Equal("{}", Encoding.UTF8.GetString(message!.Body.Span));
+        }
+
+        await using var publisher = await ConnectAsync("publisher");
+        await using var forging = await publisher.CreateChannelAsync(Confirmed);
+        await Record.ExceptionAsync(async () => await forging.BasicPublishAsync(AccountReauthRequired, "", Encoding.UTF8.GetBytes("{}")));
         Assert.Equal(403, await CloseCodeAsync(forging));
     }
 

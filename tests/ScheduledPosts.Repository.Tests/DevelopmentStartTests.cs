@@ -10,7 +10,7 @@ namespace ScheduledPosts.Repository.Tests;
 /// <summary>
 /// <c>dotnet run</c> in Development needs nothing but the local infrastructure (<c>start_local_infra</c>): the services
 /// start from their appsettings.Development.json and the secrets DevelopmentSecrets generates, and agree on them.
-/// Binds the Development ports (8080–8085): fails if something else holds them.
+/// Binds the Development ports (8080–8086): fails if something else holds them.
 /// </summary>
 public sealed class DevelopmentStartTests
 {

@@ -166,6 +166,29 @@ public sealed class LifecycleTests(SchedulingFactory factory) : IClassFixture<Sc
         Assert.Equal(HttpStatusCode.Conflict, twice);
     }
 
+    /// <summary>Telnyx's cancel rule as our cutoff (docs/migrating-layers.md#telnyxs-cancel-rule): only while scheduled, and more than a minute before the send time.</summary>
+    [Fact]
+    public async Task A_cutoff_of_sixty_seconds_is_Telnyxs_rule_on_the_native_and_Layers_cancels()
+    {
+        var (client, account) = await WorkspaceAsync();
+        await SendAsync(client, HttpMethod.Patch, "/v1/scheduling-settings", new { cancelCutoffSeconds = 60 });
+
+        var withinAMinute = await CreatePostAsync(client, [account], DateTimeOffset.UtcNow.AddSeconds(40));
+        var (native, nativeError) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(withinAMinute)}/cancel");
+        Assert.Equal((HttpStatusCode.Conflict, "CANCEL_WINDOW_CLOSED"), (native, ErrorCode(nativeError)));
+        var (layers, layersError) = await SendAsync(client, HttpMethod.Delete, $"/v1/scheduled-posts/{Id(withinAMinute)}");
+        Assert.Equal((HttpStatusCode.Conflict, "CONFLICT"), (layers, ErrorCode(layersError)));
+        Assert.Equal("scheduled", Status((await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(withinAMinute)}"))!));
+
+        var inTwoMinutes = await CreatePostAsync(client, [account], DateTimeOffset.UtcNow.AddMinutes(2));
+        var (cancelled, post) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(inTwoMinutes)}/cancel");
+        Assert.Equal((HttpStatusCode.OK, "cancelled"), (cancelled, Status(post)));
+
+        var draft = await CreatePostAsync(client, [account], scheduledFor: null);
+        var (notScheduled, draftError) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(draft)}/cancel");
+        Assert.Equal((HttpStatusCode.Conflict, "CONFLICT"), (notScheduled, ErrorCode(draftError)));
+    }
+
     [Fact]
     public async Task Cancel_while_publishing_cancels_the_unclaimed_targets_and_lets_the_upload_in_flight_finish()
     {

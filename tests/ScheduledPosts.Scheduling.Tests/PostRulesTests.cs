@@ -78,6 +78,74 @@ public sealed class PostRulesTests
         Assert.Null(PostRules.RetryDelay(5, 5, baseDelay, cap, jitter01: 1));
     }
 
+    // 👨‍👩‍👧‍👦 is one grapheme of seven code points and 25 UTF-8 bytes; 🇫🇷 one grapheme of two code points and 8 bytes.
+    private const string Family = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466";
+    private const string Flag = "\U0001F1EB\U0001F1F7";
+
+    [Fact]
+    public void Bluesky_counts_a_caption_in_graphemes()
+    {
+        PostRules.ValidateCaptionFor("bluesky", string.Concat(Enumerable.Repeat(Flag, 300)), "caption");
+        PostRules.ValidateCaptionFor("bluesky", string.Concat(Enumerable.Repeat("e\u0301", 300)), "caption");
+        AssertValidation(() => PostRules.ValidateCaptionFor("bluesky", string.Concat(Enumerable.Repeat(Flag, 301)), "caption"), "caption");
+        AssertValidation(() => PostRules.ValidateCaptionFor("bluesky", new string('a', 301), "targets[0].captionOverride"), "targets[0].captionOverride");
+    }
+
+    [Fact]
+    public void Bluesky_also_limits_a_caption_to_3000_UTF8_bytes()
+    {
+        PostRules.ValidateCaptionFor("bluesky", string.Concat(Enumerable.Repeat(Family, 120)), "caption");
+        AssertValidation(() => PostRules.ValidateCaptionFor("bluesky", string.Concat(Enumerable.Repeat(Family, 121)), "caption"), "caption");
+    }
+
+    [Fact]
+    public void Mastodon_still_counts_code_points()
+    {
+        PostRules.ValidateCaptionFor("mastodon", string.Concat(Enumerable.Repeat(Flag, 250)), "caption");
+        AssertValidation(() => PostRules.ValidateCaptionFor("mastodon", string.Concat(Enumerable.Repeat(Flag, 251)), "caption"), "caption");
+    }
+
+    [Fact]
+    public void A_Bluesky_image_over_2000000_bytes_is_refused()
+    {
+        PostRules.ValidateMediaFor("bluesky", ["image/png", "image/jpeg"], "targets[0].socialAccountId", [2_000_000, 1]);
+        AssertValidation(() => PostRules.ValidateMediaFor("bluesky", ["image/png", "image/jpeg"], "targets[0].socialAccountId", [1, 2_000_001]),
+            "targets[0].socialAccountId");
+        AssertValidation(() => PostRules.ValidateMediaFor("bluesky", ["video/mp4"], "targets[0].socialAccountId", [1]), "targets[0].socialAccountId");
+        PostRules.ValidateMediaFor("mastodon", ["image/png"], "targets[0].socialAccountId", [2_000_001]);
+    }
+
+    [Fact]
+    public void An_X_video_is_taken_alone_up_to_512_MB_while_images_keep_their_5_MB()
+    {
+        const string path = "targets[0].socialAccountId";
+        PostRules.ValidateMediaFor("x", ["video/mp4"], path, [512L * 1024 * 1024]);
+        AssertValidation(() => PostRules.ValidateMediaFor("x", ["video/mp4"], path, [512L * 1024 * 1024 + 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor("x", ["image/png", "video/mp4"], path, [1, 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor("x", ["image/png"], path, [5 * 1024 * 1024 + 1]), path);
+    }
+
+    [Theory]
+    [InlineData("linkedin_person")]
+    [InlineData("linkedin_company")]
+    public void A_LinkedIn_video_is_taken_alone_up_to_500_MB(string platform)
+    {
+        const string path = "targets[0].socialAccountId";
+        PostRules.ValidateMediaFor(platform, ["video/mp4"], path, [500L * 1024 * 1024]);
+        AssertValidation(() => PostRules.ValidateMediaFor(platform, ["video/mp4"], path, [500L * 1024 * 1024 + 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor(platform, ["video/mp4", "image/png"], path, [1, 1]), path);
+        PostRules.ValidateMediaFor(platform, ["image/png", "image/png"], path, [600L * 1024 * 1024, 1]);
+    }
+
+    [Fact]
+    public void A_Facebook_Page_video_is_taken_alone_up_to_1_GB()
+    {
+        const string path = "targets[0].socialAccountId";
+        PostRules.ValidateMediaFor("facebook_page", ["video/mp4"], path, [1024L * 1024 * 1024]);
+        AssertValidation(() => PostRules.ValidateMediaFor("facebook_page", ["video/mp4"], path, [1024L * 1024 * 1024 + 1]), path);
+        AssertValidation(() => PostRules.ValidateMediaFor("facebook_page", ["image/png", "video/mp4"], path, [1, 1]), path);
+    }
+
     private static void AssertValidation(Action action, string path)
     {
         var error = Assert.Throws<ApiException>(action);

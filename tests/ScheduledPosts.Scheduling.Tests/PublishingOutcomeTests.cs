@@ -110,6 +110,28 @@ public sealed class PublishingOutcomeTests(PublishingOutcomeTests.ShortLeaseFact
         Assert.Equal(1, view["targets"]![0]!["attemptCount"]!.GetValue<int>());
     }
 
+    [Theory]
+    [InlineData("https://example.test/@alice/109", "https://example.test/@alice/109")]
+    [InlineData("javascript:alert(document.cookie)", null)]
+    [InlineData("data:text/html,<script>alert(1)</script>", null)]
+    [InlineData("/relative/109", null)]
+    public async Task A_published_posts_link_is_shown_only_when_it_is_a_web_address(string reported, string? shown)
+    {
+        var (client, post, targetId) = await DuePostAsync();
+        var claimed = await ClaimWhenDueAsync(Id(post), targetId, attempt: 1);
+
+        await factory.TargetsClient().CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = targetId,
+            LeaseToken = claimed.LeaseToken,
+            Published = new TargetPublished { ExternalPostId = "109", ExternalUrl = reported },
+        });
+
+        var view = (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!;
+        Assert.Equal("published", view["targets"]![0]!["status"]!.GetValue<string>());
+        Assert.Equal(shown, view["targets"]![0]!["externalUrl"]?.GetValue<string>());
+    }
+
     [Fact]
     public async Task An_expired_claim_is_retried_with_the_same_key_on_a_platform_that_dedupes()
     {

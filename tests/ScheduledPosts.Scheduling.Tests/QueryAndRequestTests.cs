@@ -2,16 +2,12 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Grpc.Core;
-using Grpc.Net.Client;
-using ScheduledPosts.Contracts.Scheduling.V1;
-using ScheduledPosts.ServiceDefaults.Identity;
 using Xunit;
 using static ScheduledPosts.Scheduling.Tests.SchedulingFactory;
 
 namespace ScheduledPosts.Scheduling.Tests;
 
-/// <summary>Listing with filters and cursors, ETag/If-Match, Idempotency-Key, and the same rules over gRPC.</summary>
+/// <summary>Listing with filters and cursors, ETag/If-Match, Idempotency-Key (over gRPC: PostsGrpcTests).</summary>
 public sealed class QueryAndRequestTests(SchedulingFactory factory) : IClassFixture<SchedulingFactory>
 {
     private static string Id(JsonObject node) => node["id"]!.GetValue<string>();
@@ -135,47 +131,5 @@ public sealed class QueryAndRequestTests(SchedulingFactory factory) : IClassFixt
         Assert.Equal(HttpStatusCode.UnprocessableEntity, invalidReplay.StatusCode);
         Assert.Equal("true", invalidReplay.Headers.GetValues("Idempotent-Replayed").Single());
         Assert.Single((await client.GetFromJsonAsync<JsonObject>("/v1/posts"))!["data"]!.AsArray());
-    }
-
-    [Fact]
-    public async Task The_same_rules_hold_over_gRPC_with_the_REST_error_code_in_the_trailer()
-    {
-        string workspace = $"ws_{Guid.NewGuid():N}";
-        var client = factory.Client(workspace);
-        string account = await ConnectAccountAsync(client);
-        var posts = factory.PostsClient(new InternalIdentity(workspace, "key_grpc", ["posts:read", "posts:write"]));
-        var headers = new Metadata();
-
-        var create = new Contracts.Scheduling.V1.CreatePostRequest { Caption = "Over gRPC", ScheduledFor = Rfc3339(DateTimeOffset.UtcNow.AddHours(1)) };
-        create.Targets.Add(new CreateTarget { SocialAccountId = account });
-        var post = await posts.CreatePostAsync(create, headers);
-        Assert.Equal("scheduled", post.Status);
-
-        var moved = await posts.ReschedulePostAsync(new SchedulePostRequest { PostId = post.Id, ScheduledFor = Rfc3339(DateTimeOffset.UtcNow.AddHours(2)) }, headers);
-        Assert.Equal(2, moved.ScheduleVersion);
-        var cancelled = await posts.CancelPostAsync(new Contracts.Scheduling.V1.CancelPostRequest { PostId = post.Id, Reason = "grpc" }, headers);
-        Assert.Equal("cancelled", cancelled.Status);
-
-        var again = await Assert.ThrowsAsync<RpcException>(async () => await posts.CancelPostAsync(new Contracts.Scheduling.V1.CancelPostRequest { PostId = post.Id }, headers));
-        Assert.Equal(StatusCode.FailedPrecondition, again.StatusCode);
-        Assert.Equal("CONFLICT", again.Trailers.GetValue("sp-error-code"));
-
-        var invalid = await Assert.ThrowsAsync<RpcException>(async () => await posts.SchedulePostAsync(new SchedulePostRequest { PostId = post.Id, ScheduledFor = "2030-01-01T00:00:00" }, headers));
-        Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
-
-        var otherWorkspace = factory.PostsClient(new InternalIdentity("ws_other", "key_x", ["posts:read"]));
-        var hidden = await Assert.ThrowsAsync<RpcException>(async () => await otherWorkspace.GetPostAsync(new GetPostRequest { PostId = post.Id }));
-        Assert.Equal(StatusCode.NotFound, hidden.StatusCode);
-
-        // Each method's scope, checked by the service itself: a viewer reads, and cannot write.
-        var viewer = factory.PostsClient(new InternalIdentity(workspace, "key_viewer", ["posts:read"]));
-        Assert.Equal(post.Id, (await viewer.GetPostAsync(new GetPostRequest { PostId = post.Id })).Id);
-        var refused = await Assert.ThrowsAsync<RpcException>(async () => await viewer.DeletePostAsync(new DeletePostRequest { PostId = post.Id }));
-        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
-
-        var list = await posts.ListPostsAsync(new ListPostsRequest { Status = "cancelled" }, headers);
-        Assert.Equal(post.Id, Assert.Single(list.Posts).Id);
-        var deleted = await posts.DeletePostAsync(new DeletePostRequest { PostId = post.Id }, headers);
-        Assert.Contains("\"deleted\":true", deleted.Json, StringComparison.Ordinal);
     }
 }

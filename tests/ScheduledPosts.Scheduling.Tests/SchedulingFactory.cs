@@ -48,6 +48,9 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
     /// <summary>Every domain event published through the outbox, as the webhooks service would receive it.</summary>
     public ConcurrentQueue<PostEvent> Events { get; } = new();
 
+    /// <summary>Every account event published through the outbox (<c>account.reauth_required</c>).</summary>
+    public ConcurrentQueue<AccountEvent> AccountEvents { get; } = new();
+
     /// <summary>The trace each TargetDue arrived in, by target id (MassTransit carries the context in the message headers).</summary>
     public ConcurrentDictionary<string, string?> DueTraces { get; } = new();
 
@@ -96,6 +99,11 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
                 Events.Enqueue(context.Message);
                 return Task.CompletedTask;
             }));
+            cfg.ReceiveEndpoint("test-account-events", e => e.Handler<AccountEvent>(context =>
+            {
+                AccountEvents.Enqueue(context.Message);
+                return Task.CompletedTask;
+            }));
         });
         await _probe.StartAsync();
         _ = Server; // start the service
@@ -107,10 +115,15 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
             new InternalIdentity(workspace, keyId, scopes.Length > 0 ? scopes : ["posts:read", "posts:write", "accounts:read", "accounts:write", "settings:read", "settings:write"]), Extensions.Audience));
 
     /// <summary>The Posts gRPC API as the gateway's callers would reach it with <paramref name="identity"/>.</summary>
-    public Contracts.Scheduling.V1.Posts.PostsClient PostsClient(InternalIdentity identity)
+    public Contracts.Scheduling.V1.Posts.PostsClient PostsClient(InternalIdentity identity) => new(Channel(identity));
+
+    /// <summary>The SocialAccounts gRPC API as the gateway's callers would reach it with <paramref name="identity"/>.</summary>
+    public Contracts.Scheduling.V1.SocialAccounts.SocialAccountsClient SocialAccountsClient(InternalIdentity identity) => new(Channel(identity));
+
+    private GrpcChannel Channel(InternalIdentity identity)
     {
         var handler = new InternalIdentityHandler(InternalKeys.GatewayIssuer, identity, Extensions.Audience) { InnerHandler = Server.CreateHandler() };
-        return new Contracts.Scheduling.V1.Posts.PostsClient(GrpcChannel.ForAddress(Server.BaseAddress, new GrpcChannelOptions { HttpHandler = handler }));
+        return GrpcChannel.ForAddress(Server.BaseAddress, new GrpcChannelOptions { HttpHandler = handler });
     }
 
     /// <summary>The Targets gRPC API as the publisher calls it (its own key pair, its <c>targets</c> scope).</summary>

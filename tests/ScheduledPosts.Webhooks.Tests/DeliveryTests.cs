@@ -311,31 +311,33 @@ public sealed class DeliveryTests(DeliveringWebhooksApp app) : IClassFixture<Del
     public async Task The_management_operations_work_over_grpc_end_to_end()
     {
         using var channel = GrpcChannel.ForAddress(app.Factory.Server.BaseAddress, new GrpcChannelOptions { HttpHandler = app.GrpcHandler() });
-        var client = new WebhookEndpoints.WebhookEndpointsClient(channel);
+        var endpoints = new WebhookEndpoints.WebhookEndpointsClient(channel);
+        var deliveries = new WebhookDeliveries.WebhookDeliveriesClient(channel);
         string workspace = WebhooksApp.NewWorkspace();
         var metadata = WebhooksApp.As(workspace);
         string url = _receiver.NewUrl();
 
-        var created = await client.CreateEndpointAsync(new CreateEndpointRequest { Url = url, Events = { "post.cancelled" } }, metadata);
-        var rotated = await client.RotateEndpointSecretAsync(new RotateEndpointSecretRequest { EndpointId = created.Endpoint.Id }, metadata);
-        var test = await client.SendTestEventAsync(new SendTestEventRequest { EndpointId = created.Endpoint.Id }, metadata);
+        var created = await endpoints.CreateWebhookEndpointAsync(new CreateWebhookEndpointRequest { Url = url, EventTypes = { "post.cancelled" } }, metadata);
+        string endpointId = created.WebhookEndpoint.Id;
+        var rotated = await endpoints.RotateWebhookEndpointSecretAsync(new RotateWebhookEndpointSecretRequest { WebhookEndpointId = endpointId }, metadata);
+        var test = await endpoints.SendTestEventAsync(new SendTestEventRequest { WebhookEndpointId = endpointId }, metadata);
         var delivered = await Eventually.Until(
-            () => client.GetDeliveryAsync(new GetDeliveryRequest { DeliveryId = test.Id }, metadata).ResponseAsync,
-            d => d.Status == "delivered", Timeout, "the test event delivered");
-        var redelivering = await client.RedeliverAsync(new RedeliverRequest { DeliveryId = test.Id }, metadata);
+            () => deliveries.GetDeliveryAsync(new GetDeliveryRequest { DeliveryId = test.Id }, metadata).ResponseAsync,
+            d => d.Status == Contracts.Webhooks.V1.DeliveryStatus.Delivered, Timeout, "the test event delivered");
+        var redelivering = await deliveries.RedeliverDeliveryAsync(new RedeliverDeliveryRequest { DeliveryId = test.Id }, metadata);
         var received = await _receiver.WaitForRequestsAsync(url, 2, "the redelivery");
 
         Assert.Equal("webhook.test", test.EventType);
         Assert.Equal([200], delivered.Attempts.Select(a => a.StatusCode));
-        Assert.Equal("pending", redelivering.Status);
+        Assert.Equal(Contracts.Webhooks.V1.DeliveryStatus.Pending, redelivering.Status);
         Assert.All(received, r => Assert.Equal(test.EventId, r.Header("webhook-id")));
         await StandardWebhooks.AssertVerifiesAsync(created.Secret, received);
         await StandardWebhooks.AssertVerifiesAsync(rotated.Secret, received);
         var listed = await Eventually.Until(
-            () => client.ListDeliveriesAsync(new ListDeliveriesRequest { EndpointId = created.Endpoint.Id, Status = "delivered" }, metadata).ResponseAsync,
+            () => deliveries.ListDeliveriesAsync(new ListDeliveriesRequest { WebhookEndpointId = endpointId, Status = Contracts.Webhooks.V1.DeliveryStatus.Delivered }, metadata).ResponseAsync,
             page => page.Deliveries.Count == 1 && page.Deliveries[0].AttemptCount == 2, Timeout, "two attempts listed");
         Assert.Equal(test.Id, listed.Deliveries[0].Id);
-        Assert.False(listed.HasMore);
+        Assert.Empty(listed.NextPageToken);
     }
 
     [Fact]

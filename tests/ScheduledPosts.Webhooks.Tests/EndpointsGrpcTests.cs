@@ -1,118 +1,170 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
 using Grpc.Core;
 using Grpc.Net.Client;
 using ScheduledPosts.Contracts.Webhooks.V1;
-using ScheduledPosts.ServiceDefaults.Messaging;
-using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Webhooks.Tests;
 
+/// <summary>
+/// The typed webhooks gRPC API (webhooks.proto): each RPC's answer and its main error, with the error details a caller
+/// reads (ErrorInfo reason = the REST code, BadRequest fields by proto path). Deliveries end to end: DeliveryTests.
+/// </summary>
 public sealed class EndpointsGrpcTests(StrictWebhooksApp app) : IClassFixture<StrictWebhooksApp>, IDisposable
 {
     private readonly GrpcChannel _channel = GrpcChannel.ForAddress(app.Factory.Server.BaseAddress,
         new GrpcChannelOptions { HttpHandler = app.GrpcHandler() });
 
-    private WebhookEndpoints.WebhookEndpointsClient Client => new(_channel);
+    private WebhookEndpoints.WebhookEndpointsClient Endpoints => new(_channel);
+
+    private WebhookDeliveries.WebhookDeliveriesClient Deliveries => new(_channel);
 
     private static Metadata As(string workspaceId) => WebhooksApp.As(workspaceId);
 
-    [Fact]
-    public async Task Endpoints_created_over_grpc_are_read_over_grpc_and_rest()
+    private async Task<(string Workspace, CreateWebhookEndpointResponse Created)> CreateAsync(params string[] eventTypes)
     {
         string workspace = WebhooksApp.NewWorkspace();
-        var request = new CreateEndpointRequest { Url = "https://hooks.example.com/grpc", Events = { "post.cancelled" } };
-
-        var created = await Client.CreateEndpointAsync(request, As(workspace));
-
-        Assert.StartsWith("we_", created.Endpoint.Id, StringComparison.Ordinal);
-        Assert.StartsWith("whsec_", created.Secret, StringComparison.Ordinal);
-        Assert.True(created.Endpoint.Enabled);
-        var fetched = await Client.GetEndpointAsync(new GetEndpointRequest { EndpointId = created.Endpoint.Id }, As(workspace));
-        Assert.Equal(created.Endpoint, fetched);
-        var listed = await Client.ListEndpointsAsync(new ListEndpointsRequest(), As(workspace));
-        Assert.Equal(created.Endpoint, Assert.Single(listed.Endpoints));
-
-        using var rest = app.ClientFor(workspace);
-        var json = await rest.GetFromJsonAsync<JsonElement>($"/v1/webhook-endpoints/{created.Endpoint.Id}");
-        Assert.Equal("https://hooks.example.com/grpc", json.GetProperty("url").GetString());
+        var request = new CreateWebhookEndpointRequest { Url = "https://hooks.example.com/grpc", Description = "CRM" };
+        request.EventTypes.AddRange(eventTypes.Length > 0 ? eventTypes : ["post.cancelled"]);
+        return (workspace, await Endpoints.CreateWebhookEndpointAsync(request, As(workspace)));
     }
 
     [Fact]
-    public async Task Invalid_input_is_invalid_argument_with_the_envelope_code()
+    public async Task Created_endpoints_are_read_over_grpc_and_rest_and_bad_input_names_the_proto_fields()
     {
-        var request = new CreateEndpointRequest { Url = "http://hooks.example.com/plain", Events = { "*" } };
+        var (workspace, created) = await CreateAsync();
 
-        var error = await Assert.ThrowsAsync<RpcException>(() => Client.CreateEndpointAsync(request, As(WebhooksApp.NewWorkspace())).ResponseAsync);
+        Assert.StartsWith("we_", created.WebhookEndpoint.Id, StringComparison.Ordinal);
+        Assert.StartsWith("whsec_", created.Secret, StringComparison.Ordinal);
+        Assert.True(created.WebhookEndpoint.Enabled);
+        Assert.NotNull(created.WebhookEndpoint.CreateTime);
+        var fetched = await Endpoints.GetWebhookEndpointAsync(new GetWebhookEndpointRequest { WebhookEndpointId = created.WebhookEndpoint.Id }, As(workspace));
+        Assert.Equal(created.WebhookEndpoint, fetched);
+        var listed = await Endpoints.ListWebhookEndpointsAsync(new ListWebhookEndpointsRequest(), As(workspace));
+        Assert.Equal(created.WebhookEndpoint, Assert.Single(listed.WebhookEndpoints));
+        using var rest = app.ClientFor(workspace);
+        var json = await rest.GetFromJsonAsync<JsonElement>($"/v1/webhook-endpoints/{created.WebhookEndpoint.Id}");
+        Assert.Equal("https://hooks.example.com/grpc", json.GetProperty("url").GetString());
 
-        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
-        Assert.Equal("VALIDATION", error.Trailers.GetValue(ApiErrorInterceptor.CodeTrailer));
+        var request = new CreateWebhookEndpointRequest { Url = "http://hooks.example.com/plain", EventTypes = { "*", "post.nonsense" } };
+        var error = await AssertFails(StatusCode.InvalidArgument, "VALIDATION", () => Endpoints.CreateWebhookEndpointAsync(request, As(workspace)).ResponseAsync);
+        Assert.Equal(["url", "event_types[1]"], Fields(error));
     }
 
     [Fact]
     public async Task Another_workspaces_endpoint_is_not_found_and_no_identity_is_unauthenticated()
     {
-        var created = await Client.CreateEndpointAsync(
-            new CreateEndpointRequest { Url = "https://hooks.example.com/mine", Events = { "*" } }, As(WebhooksApp.NewWorkspace()));
-        var get = new GetEndpointRequest { EndpointId = created.Endpoint.Id };
+        var (_, created) = await CreateAsync();
+        var get = new GetWebhookEndpointRequest { WebhookEndpointId = created.WebhookEndpoint.Id };
 
-        var notFound = await Assert.ThrowsAsync<RpcException>(() => Client.GetEndpointAsync(get, As(WebhooksApp.NewWorkspace())).ResponseAsync);
-        var anonymous = await Assert.ThrowsAsync<RpcException>(() => Client.GetEndpointAsync(get).ResponseAsync);
-
-        Assert.Equal(StatusCode.NotFound, notFound.StatusCode);
-        Assert.Equal(StatusCode.Unauthenticated, anonymous.StatusCode);
+        await AssertFails(StatusCode.NotFound, "NOT_FOUND", () => Endpoints.GetWebhookEndpointAsync(get, As(WebhooksApp.NewWorkspace())).ResponseAsync);
+        await AssertFails(StatusCode.Unauthenticated, "UNAUTHENTICATED", () => Endpoints.GetWebhookEndpointAsync(get).ResponseAsync);
+        Assert.Empty((await Endpoints.ListWebhookEndpointsAsync(new ListWebhookEndpointsRequest(), As(WebhooksApp.NewWorkspace()))).WebhookEndpoints);
     }
 
     [Fact]
-    public async Task Endpoints_are_updated_rotated_and_deleted_over_grpc()
+    public async Task UpdateWebhookEndpoint_changes_the_fields_its_mask_names_and_refuses_a_missing_mask()
     {
-        string workspace = WebhooksApp.NewWorkspace();
-        var created = await Client.CreateEndpointAsync(
-            new CreateEndpointRequest { Url = "https://hooks.example.com/grpc", Events = { "post.cancelled" }, Description = "CRM" }, As(workspace));
-        string id = created.Endpoint.Id;
+        var (workspace, created) = await CreateAsync();
+        var change = new WebhookEndpoint { Id = created.WebhookEndpoint.Id, EventTypes = { "post.published" }, Enabled = false, Url = "https://ignored.example.com" };
 
-        var updated = await Client.UpdateEndpointAsync(
-            new UpdateEndpointRequest { EndpointId = id, Events = new EventTypeList { Values = { "post.published" } }, Enabled = false }, As(workspace));
-        var rotated = await Client.RotateEndpointSecretAsync(new RotateEndpointSecretRequest { EndpointId = id }, As(workspace));
-        var deliveries = await Client.ListDeliveriesAsync(new ListDeliveriesRequest { EndpointId = id }, As(workspace));
-        var badLimit = await Assert.ThrowsAsync<RpcException>(() =>
-            Client.ListDeliveriesAsync(new ListDeliveriesRequest { EndpointId = id, Limit = 500 }, As(workspace)).ResponseAsync);
-        var deleted = await Client.DeleteEndpointAsync(new DeleteEndpointRequest { EndpointId = id }, As(workspace));
-        var gone = await Assert.ThrowsAsync<RpcException>(() => Client.GetEndpointAsync(new GetEndpointRequest { EndpointId = id }, As(workspace)).ResponseAsync);
+        var updated = await Endpoints.UpdateWebhookEndpointAsync(new UpdateWebhookEndpointRequest
+        {
+            WebhookEndpoint = change,
+            UpdateMask = new FieldMask { Paths = { "event_types", "enabled" } },
+        }, As(workspace));
 
-        Assert.Equal(["post.published"], updated.Events);
+        Assert.Equal(["post.published"], updated.EventTypes);
         Assert.False(updated.Enabled);
         Assert.Equal("Disabled through the API.", updated.DisabledReason);
-        Assert.Equal("https://hooks.example.com/grpc", updated.Url);
+        Assert.Equal("https://hooks.example.com/grpc", updated.Url); // not in the mask
         Assert.Equal("CRM", updated.Description);
-        Assert.StartsWith("whsec_", rotated.Secret, StringComparison.Ordinal);
-        Assert.NotEqual(created.Secret, rotated.Secret);
-        Assert.NotEmpty(rotated.PreviousSecretExpiresAt);
-        Assert.Empty(deliveries.Deliveries);
-        Assert.False(deliveries.HasMore);
-        Assert.Equal(StatusCode.InvalidArgument, badLimit.StatusCode);
-        Assert.Equal("VALIDATION", badLimit.Trailers.GetValue(ApiErrorInterceptor.CodeTrailer));
-        Assert.True(deleted.Deleted);
-        Assert.Equal(StatusCode.NotFound, gone.StatusCode);
+
+        var noMask = await AssertFails(StatusCode.InvalidArgument, "VALIDATION",
+            () => Endpoints.UpdateWebhookEndpointAsync(new UpdateWebhookEndpointRequest { WebhookEndpoint = change }, As(workspace)).ResponseAsync);
+        Assert.Equal(["update_mask"], Fields(noMask));
+        var badEvents = await AssertFails(StatusCode.InvalidArgument, "VALIDATION", () => Endpoints.UpdateWebhookEndpointAsync(new UpdateWebhookEndpointRequest
+        {
+            WebhookEndpoint = new WebhookEndpoint { Id = change.Id },
+            UpdateMask = new FieldMask { Paths = { "event_types" } },
+        }, As(workspace)).ResponseAsync);
+        Assert.Equal(["webhook_endpoint.event_types"], Fields(badEvents));
     }
 
     [Fact]
-    public async Task Test_events_and_redeliveries_are_refused_over_grpc_as_over_rest()
+    public async Task RotateWebhookEndpointSecret_answers_a_new_secret_and_an_unknown_endpoint_is_not_found()
     {
-        string workspace = WebhooksApp.NewWorkspace();
-        var created = await Client.CreateEndpointAsync(
-            new CreateEndpointRequest { Url = "https://hooks.example.com/grpc", Events = { "*" } }, As(workspace));
-        await Client.UpdateEndpointAsync(new UpdateEndpointRequest { EndpointId = created.Endpoint.Id, Enabled = false }, As(workspace));
+        var (workspace, created) = await CreateAsync();
+        var rotated = await Endpoints.RotateWebhookEndpointSecretAsync(
+            new RotateWebhookEndpointSecretRequest { WebhookEndpointId = created.WebhookEndpoint.Id }, As(workspace));
 
-        var disabled = await Assert.ThrowsAsync<RpcException>(() =>
-            Client.SendTestEventAsync(new SendTestEventRequest { EndpointId = created.Endpoint.Id }, As(workspace)).ResponseAsync);
-        var missing = await Assert.ThrowsAsync<RpcException>(() =>
-            Client.RedeliverAsync(new RedeliverRequest { DeliveryId = "dlv_missing" }, As(workspace)).ResponseAsync);
+        Assert.StartsWith("whsec_", rotated.Secret, StringComparison.Ordinal);
+        Assert.NotEqual(created.Secret, rotated.Secret);
+        Assert.True(rotated.PreviousSecretExpireTime.ToDateTimeOffset() > DateTimeOffset.UtcNow);
+        await AssertFails(StatusCode.NotFound, "NOT_FOUND", () => Endpoints.RotateWebhookEndpointSecretAsync(
+            new RotateWebhookEndpointSecretRequest { WebhookEndpointId = "we_missing" }, As(workspace)).ResponseAsync);
+    }
 
-        Assert.Equal(StatusCode.FailedPrecondition, disabled.StatusCode);
-        Assert.Equal("CONFLICT", disabled.Trailers.GetValue(ApiErrorInterceptor.CodeTrailer));
-        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+    [Fact]
+    public async Task DeleteWebhookEndpoint_removes_it_and_a_second_delete_is_not_found()
+    {
+        var (workspace, created) = await CreateAsync();
+        var delete = new DeleteWebhookEndpointRequest { WebhookEndpointId = created.WebhookEndpoint.Id };
+
+        Assert.Equal(created.WebhookEndpoint.Id, (await Endpoints.DeleteWebhookEndpointAsync(delete, As(workspace))).WebhookEndpointId);
+        await AssertFails(StatusCode.NotFound, "NOT_FOUND", () => Endpoints.GetWebhookEndpointAsync(
+            new GetWebhookEndpointRequest { WebhookEndpointId = created.WebhookEndpoint.Id }, As(workspace)).ResponseAsync);
+        await AssertFails(StatusCode.NotFound, "NOT_FOUND", () => Endpoints.DeleteWebhookEndpointAsync(delete, As(workspace)).ResponseAsync);
+    }
+
+    [Fact]
+    public async Task SendTestEvent_is_refused_for_a_disabled_endpoint_and_a_missing_delivery_cannot_be_redelivered()
+    {
+        var (workspace, created) = await CreateAsync("*");
+        await Endpoints.UpdateWebhookEndpointAsync(new UpdateWebhookEndpointRequest
+        {
+            WebhookEndpoint = new WebhookEndpoint { Id = created.WebhookEndpoint.Id, Enabled = false },
+            UpdateMask = new FieldMask { Paths = { "enabled" } },
+        }, As(workspace));
+
+        await AssertFails(StatusCode.FailedPrecondition, "CONFLICT", () => Endpoints.SendTestEventAsync(
+            new SendTestEventRequest { WebhookEndpointId = created.WebhookEndpoint.Id }, As(workspace)).ResponseAsync);
+        await AssertFails(StatusCode.NotFound, "NOT_FOUND",
+            () => Deliveries.RedeliverDeliveryAsync(new RedeliverDeliveryRequest { DeliveryId = "dlv_missing" }, As(workspace)).ResponseAsync);
+        await AssertFails(StatusCode.NotFound, "NOT_FOUND",
+            () => Deliveries.GetDeliveryAsync(new GetDeliveryRequest { DeliveryId = "dlv_missing" }, As(workspace)).ResponseAsync);
+    }
+
+    [Fact]
+    public async Task ListDeliveries_answers_a_page_and_refuses_a_token_it_did_not_give()
+    {
+        var (workspace, created) = await CreateAsync();
+        var page = await Deliveries.ListDeliveriesAsync(new ListDeliveriesRequest { WebhookEndpointId = created.WebhookEndpoint.Id, PageSize = 500 }, As(workspace));
+        Assert.Empty(page.Deliveries);
+        Assert.Empty(page.NextPageToken);
+
+        var badToken = await AssertFails(StatusCode.InvalidArgument, "VALIDATION", () => Deliveries.ListDeliveriesAsync(
+            new ListDeliveriesRequest { WebhookEndpointId = created.WebhookEndpoint.Id, PageToken = "nope" }, As(workspace)).ResponseAsync);
+        Assert.Equal(["page_token"], Fields(badToken));
+        await AssertFails(StatusCode.NotFound, "NOT_FOUND", () => Deliveries.ListDeliveriesAsync(
+            new ListDeliveriesRequest { WebhookEndpointId = "we_missing" }, As(workspace)).ResponseAsync);
     }
 
     public void Dispose() => _channel.Dispose();
+
+    private static async Task<Google.Rpc.Status> AssertFails(StatusCode code, string reason, Func<Task> call)
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(call);
+        Assert.Equal(code, error.StatusCode);
+        var status = error.GetRpcStatus();
+        Assert.NotNull(status);
+        var info = status.GetDetail<ErrorInfo>();
+        Assert.Equal((reason, "scheduledposts"), (info?.Reason, info?.Domain));
+        return status;
+    }
+
+    private static List<string> Fields(Google.Rpc.Status status)
+        => status.GetDetail<BadRequest>()?.FieldViolations.Select(v => v.Field).ToList() ?? [];
 }

@@ -240,6 +240,25 @@ public sealed class RulesTests
             OccurredAt = new DateTimeOffset(2026, 5, 25, 15, 0, 0, TimeSpan.FromHours(2)), Data = document.RootElement,
         };
 
-        Assert.Equal($$"""{"id":"evt_1","type":"post.cancelled","timestamp":"2026-05-25T13:00:00.000Z","data":{{data}}}""", WebhookPayload.Build(e));
+        Assert.Equal($$"""{"id":"evt_1","type":"post.cancelled","timestamp":"2026-05-25T13:00:00.000Z","data":{{data}}}""", WebhookPayload.Build(IncomingEvent.From(e)));
+    }
+
+    [Fact]
+    public void An_account_event_carries_the_account_as_the_api_shows_it_and_a_post_event_a_post()
+    {
+        var account = TestApi.NewAccountEvent("ws_1");
+        var unnamed = account with { Data = JsonSerializer.SerializeToElement(new
+        {
+            id = account.AccountId, platform = "bluesky", handle = "alice.bsky.social", displayName = (string?)null,
+            status = "reauth_required", createdAt = "2026-05-01T09:30:00.000Z",
+        }) };
+        var post = TestApi.NewEvent("ws_1");
+
+        Assert.Null(EventRules.Problem(IncomingEvent.From(account)));
+        Assert.Null(EventRules.Problem(IncomingEvent.From(unnamed)));
+        Assert.Null(EventRules.Problem(IncomingEvent.From(post)));
+        Assert.Equal("unknown account event type 'post.cancelled'", EventRules.Problem(IncomingEvent.From(account with { Type = "post.cancelled" })));
+        Assert.Equal("unknown post event type 'account.reauth_required'", EventRules.Problem(IncomingEvent.From(post with { Type = "account.reauth_required" })));
+        Assert.Equal("data is not the event's account", EventRules.Problem(IncomingEvent.From(account with { Data = post.Data })));
     }
 }

@@ -79,4 +79,23 @@ public static class TestApi
             Data = data.RootElement.Clone(),
         };
     }
+
+    /// <summary>An <c>account.reauth_required</c> event of a new account of <paramref name="workspace"/>, its data as GET /v1/social-accounts/{id} shows the account.</summary>
+    public static AccountReauthRequired NewAccountEvent(string workspace)
+    {
+        string accountId = Ids.New("acc");
+        using var data = JsonDocument.Parse($$"""
+            {"id": "{{accountId}}", "platform": "mastodon", "handle": "alice@mastodon.social", "displayName": "Alice ünïcödé <&>",
+             "status": "reauth_required", "createdAt": "2026-05-01T09:30:00.000Z"}
+            """);
+        return new AccountReauthRequired
+        {
+            EventId = Ids.New("evt"),
+            Type = "account.reauth_required",
+            WorkspaceId = workspace,
+            AccountId = accountId,
+            OccurredAt = new DateTimeOffset(2026, 5, 25, 14, 0, 0, TimeSpan.Zero),
+            Data = data.RootElement.Clone(),
+        };
+    }
 }

@@ -35,7 +35,7 @@ public abstract class WebhooksApp : IAsyncLifetime, IAsyncDisposable
 
     public string ConnectionString { get; private set; } = "";
 
-    /// <summary>Counts consumed <see cref="PostEvent"/>s by event id, so a test can wait for a redelivery to have been handled.</summary>
+    /// <summary>Counts consumed <see cref="PostEvent"/>s and <see cref="AccountEvent"/>s by event id, so a test can wait for a redelivery to have been handled.</summary>
     public ConsumedEvents Consumed { get; } = new();
 
     /// <summary>Every log line the service wrote, at every level, when <see cref="CaptureLogs"/>.</summary>
@@ -167,6 +167,9 @@ public abstract class WebhooksApp : IAsyncLifetime, IAsyncDisposable
     /// <summary>Publishes as the scheduling service does: the concrete event type, which MassTransit routes to <see cref="PostEvent"/>.</summary>
     public Task PublishAsync(PostEvent e) => Factory.Services.GetRequiredService<IBus>().Publish((object)e);
 
+    /// <summary>Publishes as the scheduling service does: the concrete event type, which MassTransit routes to <see cref="AccountEvent"/>.</summary>
+    public Task PublishAsync(AccountEvent e) => Factory.Services.GetRequiredService<IBus>().Publish((object)e);
+
     public async Task<T> QuerySingleAsync<T>(string sql, object? parameters = null)
     {
         await using var connection = new NpgsqlConnection(ConnectionString);
@@ -189,15 +192,35 @@ public abstract class WebhooksApp : IAsyncLifetime, IAsyncDisposable
 
         public Task PostConsume<T>(ConsumeContext<T> context) where T : class
         {
-            if (context.Message is PostEvent e)
+            if (EventId(context.Message) is { } eventId)
             {
-                _counts.AddOrUpdate(e.EventId, 1, (_, n) => n + 1);
+                _counts.AddOrUpdate(eventId, 1, (_, n) => n + 1);
             }
 
             return Task.CompletedTask;
         }
 
-        public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception) where T : class => Task.CompletedTask;
+        /// <summary>Why the consumer refused an event, by event id (the last reason).</summary>
+        public string? Fault(string eventId) => _faults.GetValueOrDefault(eventId);
+
+        private readonly ConcurrentDictionary<string, string> _faults = new();
+
+        public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception) where T : class
+        {
+            if (EventId(context.Message) is { } eventId)
+            {
+                _faults[eventId] = exception.Message;
+            }
+
+            return Task.CompletedTask;
+        }
+
+        private static string? EventId(object message) => message switch
+        {
+            PostEvent e => e.EventId,
+            AccountEvent e => e.EventId,
+            _ => null,
+        };
     }
 
     public sealed class CapturedLogs : ILoggerProvider

@@ -29,6 +29,9 @@ public static class ConnectorErrors
     public const string PlatformError = "PLATFORM_ERROR";
     public const string Rejected = "REJECTED";
     public const string InvalidCredentials = "INVALID_CREDENTIALS";
+
+    /// <summary>The platform refused the account's grant and it could not be refreshed: the account must be connected again.</summary>
+    public const string AccountReauthRequired = "ACCOUNT_REAUTH_REQUIRED";
     public const string Timeout = "TIMEOUT";
     public const string NetworkError = "NETWORK_ERROR";
     public const string UnsupportedPlatform = "UNSUPPORTED_PLATFORM";

@@ -13,3 +13,18 @@ public interface IConnector
 
     Task<ConnectorResult> PublishAsync(Upload upload, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A connector of a platform that does not dedupe a repeated request but lets its posts be looked up
+/// (<see cref="PlatformCapabilities.FindsLostPosts"/>). Before every attempt after the first, the publisher asks it for
+/// what an earlier attempt may have posted, and records that instead of posting again.
+/// </summary>
+public interface IFindingConnector : IConnector
+{
+    /// <summary>
+    /// The post an earlier attempt of <paramref name="upload"/> made (<see cref="ConnectorResult.Published"/>), searched
+    /// among the account's posts since <see cref="Upload.FirstAttemptAt"/>; null when there is none. A lookup that fails
+    /// answers <see cref="ConnectorResult.Failed"/>, and nothing is posted.
+    /// </summary>
+    Task<ConnectorResult?> FindEarlierAsync(Upload upload, CancellationToken cancellationToken);
+}

@@ -6,6 +6,8 @@ namespace ScheduledPosts.Publisher.Connectors;
 /// <param name="IdempotencyKey">Stable across every attempt of the target (docs/publishing.md).</param>
 /// <param name="CredentialsJson">The account's decrypted credentials as the scheduling service hands them over; <c>{}</c> when none.</param>
 /// <param name="FirstComment">Posted after the post itself, on Mastodon-like platforms as a reply.</param>
+/// <param name="Attempt">1 for the target's first attempt; more when an earlier one failed or its outcome is unknown.</param>
+/// <param name="FirstAttemptAt">When the target's first attempt began: no earlier attempt can have posted before.</param>
 public sealed record Upload(
     string TargetId,
     string AccountHandle,
@@ -13,7 +15,9 @@ public sealed record Upload(
     string IdempotencyKey,
     string CredentialsJson,
     string? FirstComment = null,
-    IReadOnlyList<UploadMedia>? Media = null)
+    IReadOnlyList<UploadMedia>? Media = null,
+    int Attempt = 1,
+    DateTimeOffset? FirstAttemptAt = null)
 {
     public IReadOnlyList<UploadMedia> Media { get; init; } = Media ?? [];
 
@@ -30,7 +34,9 @@ public sealed record Upload(
             m.ContentType,
             ct => openMedia(m, ct),
             m.AltText is { Length: > 0 } alt ? alt : null,
-            m.SizeBytes))]);
+            m.SizeBytes))],
+        target.Attempt,
+        target.FirstClaimedAt?.ToDateTimeOffset());
 }
 
 /// <summary>One media file of an upload, opened only when the connector sends it.</summary>
@@ -45,6 +51,20 @@ public sealed record UploadMedia(string FileName, string ContentType, Func<Cance
 /// <summary>A media file of an upload could not be read from where it is kept; nothing was posted with it.</summary>
 public sealed class MediaUnavailableException : IOException
 {
+    /// <summary>The media failure within <paramref name="e"/> (an HTTP client wraps what the content stream threw), or null.</summary>
+    public static MediaUnavailableException? In(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is MediaUnavailableException media)
+            {
+                return media;
+            }
+        }
+
+        return null;
+    }
+
     public MediaUnavailableException()
     {
     }

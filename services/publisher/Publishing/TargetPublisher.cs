@@ -2,6 +2,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Publisher.Connectors;
 
@@ -85,7 +86,69 @@ public sealed partial class TargetPublisher(
 
         using (permit)
         {
-            return Settle(await SendAsync(connector, target, cancellationToken), connector);
+            var result = await SendAsync(connector, target, cancellationToken);
+            if (result is ConnectorResult.Failed { Code: ConnectorErrors.InvalidCredentials } refused && PlatformCatalogue.HoldsCredentials(target.Platform))
+            {
+                result = await RefreshAndSendAgainAsync(connector, target, refused, cancellationToken);
+            }
+
+            return Settle(result, connector);
+        }
+    }
+
+    /// <summary>
+    /// The platform refused the account's credentials: the scheduling service refreshes them (an OAuth account with a
+    /// refresh token) and the upload is tried once more with the fresh ones; an account whose grant is gone — or whose
+    /// app password or pasted token was refused, which nothing here can renew — is marked <c>reauth_required</c> and
+    /// the target ends <see cref="ConnectorErrors.AccountReauthRequired"/>. Nothing was posted with refused credentials.
+    /// </summary>
+    private async Task<ConnectorResult> RefreshAndSendAgainAsync(IConnector connector, ClaimedTarget target, ConnectorResult.Failed refused, CancellationToken cancellationToken)
+    {
+        RefreshCredentialsResponse refresh;
+        try
+        {
+            refresh = await targets.RefreshCredentialsAsync(new RefreshCredentialsRequest
+            {
+                TargetId = target.TargetId,
+                LeaseToken = target.LeaseToken,
+                RefusedAccessToken = AccessTokenOf(target.CredentialsJson) ?? "",
+            }, deadline: Deadline(), cancellationToken: cancellationToken);
+        }
+        catch (RpcException e)
+        {
+            return refused with { Message = $"{refused.Message} The token could not be refreshed now ({e.StatusCode}).", Retryable = true };
+        }
+
+        switch (refresh.Outcome)
+        {
+            case RefreshCredentialsResponse.Types.Outcome.Refreshed:
+                Log.Refreshed(logger, target.TargetId, target.Platform, target.AccountId);
+                var fresh = target.Clone();
+                fresh.CredentialsJson = refresh.CredentialsJson;
+                return await SendAsync(connector, fresh, cancellationToken);
+            case RefreshCredentialsResponse.Types.Outcome.ReauthRequired:
+                return new ConnectorResult.Failed(ConnectorErrors.AccountReauthRequired,
+                    PlatformCatalogue.ConnectMethodOf(target.Platform) == ConnectMethod.OAuth2
+                        ? $"{target.Platform} no longer accepts the account {target.AccountHandle}'s grant: connect it again (POST /v1/social-accounts/connect). Nothing was sent."
+                        : $"{target.Platform} refused the account {target.AccountHandle}'s credentials: connect it again with new ones (POST /v1/social-accounts). Nothing was sent.",
+                    Retryable: false);
+            case RefreshCredentialsResponse.Types.Outcome.Unavailable:
+                return refused with { Message = $"{refused.Message} The token could not be refreshed now: {refresh.Message}", Retryable = true };
+            default:
+                return refused;
+        }
+    }
+
+    private static string? AccessTokenOf(string credentialsJson)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(credentialsJson is { Length: > 0 } json ? json : "{}");
+            return document.RootElement.TryGetProperty("accessToken", out var token) ? token.GetString() : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
         }
     }
 
@@ -94,6 +157,14 @@ public sealed partial class TargetPublisher(
         try
         {
             var upload = Upload.From(target, (media, ct) => LeasedMediaStream.OpenAsync(targets, target, media.MediaId, ct));
+            if (upload.Attempt > 1 && connector is IFindingConnector finder
+                && await finder.FindEarlierAsync(upload, cancellationToken) is { } earlier)
+            {
+                // Found (an earlier attempt posted, its answer was lost), or the lookup failed: either way nothing is sent.
+                Log.LookedUp(logger, target.TargetId, target.PostId, target.Platform, earlier is ConnectorResult.Published);
+                return earlier is ConnectorResult.Failed failed ? failed with { OutcomeUnknown = false } : earlier;
+            }
+
             return await connector.PublishAsync(upload, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -111,15 +182,19 @@ public sealed partial class TargetPublisher(
     }
 
     /// <summary>
-    /// docs/publishing.md#unknown-outcomes: an attempt whose outcome is unknown is retried under the same idempotency key only where the platform
-    /// honours one; elsewhere a retry could post twice, so it ends as <see cref="ConnectorErrors.UnknownOutcome"/>.
+    /// docs/publishing.md#unknown-outcomes: an attempt whose outcome is unknown is retried under the same idempotency key where the platform
+    /// honours one, or after looking the post up where its connector can (<see cref="IFindingConnector"/>); elsewhere a
+    /// retry could post twice, so it ends as <see cref="ConnectorErrors.UnknownOutcome"/>.
     /// </summary>
     public static ConnectorResult Settle(ConnectorResult result, IConnector connector) => result switch
     {
-        ConnectorResult.Failed { OutcomeUnknown: true } failed when !connector.Capabilities.SupportsIdempotencyKey => new ConnectorResult.Failed(
+        ConnectorResult.Failed { OutcomeUnknown: true } failed when !RetryIsSafe(connector) => new ConnectorResult.Failed(
             ConnectorErrors.UnknownOutcome, $"{failed.Message} It may or may not have been posted ({failed.Code}).", Retryable: false),
         _ => result,
     };
+
+    private static bool RetryIsSafe(IConnector connector)
+        => connector.Capabilities.SupportsIdempotencyKey || (connector.Capabilities.FindsLostPosts && connector is IFindingConnector);
 
     // Waiting for the limits spends the lease; leave at least half of it for the upload.
     private TimeSpan MaxWait(ClaimedTarget target)
@@ -223,5 +298,13 @@ public sealed partial class TargetPublisher(
             Message = "Publishing target {TargetId} of post {PostId} to {Platform} failed: {ErrorCode} {ErrorMessage} (retryable: {Retryable}, retry after: {RetryAfter}); target {TargetStatus}, post {PostStatus}")]
         public static partial void PublishFailed(ILogger logger, string targetId, string postId, string platform, string errorCode, string errorMessage,
             bool retryable, TimeSpan? retryAfter, string targetStatus, string postStatus);
+
+        [LoggerMessage(EventId = 9, Level = LogLevel.Information,
+            Message = "{Platform} refused the token of account {AccountId}; refreshed it, sending target {TargetId} once more")]
+        public static partial void Refreshed(ILogger logger, string targetId, string platform, string accountId);
+
+        [LoggerMessage(EventId = 8, Level = LogLevel.Information,
+            Message = "Looked on {Platform} for what an earlier attempt of target {TargetId} of post {PostId} posted (found: {Found})")]
+        public static partial void LookedUp(ILogger logger, string targetId, string postId, string platform, bool found);
     }
 }

@@ -33,6 +33,9 @@ public sealed class CredentialProtector(IOptions<CredentialOptions> options)
         }
     }
 
+    /// <summary>A key of its own for another purpose (<paramref name="purpose"/>), derived from this one with HKDF-SHA256.</summary>
+    public byte[] DeriveKey(string purpose) => HKDF.DeriveKey(HashAlgorithmName.SHA256, _key, 32, info: Encoding.UTF8.GetBytes(purpose));
+
     public byte[] Protect(string accountId, string plaintext)
     {
         byte[] data = Encoding.UTF8.GetBytes(plaintext);

@@ -1,68 +1,37 @@
 using System.Security.Cryptography;
 using System.Text;
-using Dapper;
-using Npgsql;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling.Api;
 
 /// <summary>
-/// <c>Idempotency-Key</c> on POSTs (docs/api.md#idempotency-key): the first response (2xx or 4xx) is stored with a hash of the
+/// <c>Idempotency-Key</c> on REST POSTs (docs/api.md#idempotency-key): the first response (2xx or 4xx) is stored with a hash of the
 /// request and replayed with <c>Idempotent-Replayed: true</c> for 24 h; the same key with another request is a
 /// 422 <c>IDEMPOTENCY_KEY_REUSED</c>; a key whose first request is still running is a 409 (for at most
-/// <see cref="AbandonedAfter"/>). A 5xx is not stored, so the client can retry. Multipart uploads are not covered
+/// <see cref="IdempotencyKeys.AbandonedAfter"/>). A 5xx is not stored, so the client can retry. Multipart uploads are not covered
 /// (their bodies are streamed, not hashed).
 /// </summary>
-public sealed partial class Idempotency(RequestDelegate next, NpgsqlDataSource dataSource, ILogger<Idempotency> logger)
+public sealed partial class Idempotency(RequestDelegate next, IdempotencyKeys keys, ILogger<Idempotency> logger)
 {
     public const string Header = "Idempotency-Key";
-    private const int MaxKeyLength = 255;
-
-    /// <summary>A key still pending after this long belongs to a request that will never finish (its process died).</summary>
-    public static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(1);
-
-    private sealed record Stored(byte[] RequestHash, int? StatusCode, string? ContentType, string? Location, byte[]? Body);
 
     public async Task InvokeAsync(HttpContext context)
     {
         string? key = context.Request.Headers[Header];
         if (!HttpMethods.IsPost(context.Request.Method) || string.IsNullOrEmpty(key)
-            || context.Request.ContentType?.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase) == true)
+            || context.Request.ContentType?.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase) == true
+            // gRPC calls are POSTs too; their answers end in trailers, so GrpcIdempotency keeps them.
+            || context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
         {
             await next(context);
             return;
         }
 
-        if (key.Length > MaxKeyLength || key.Any(char.IsControl))
-        {
-            throw ApiException.BadRequest($"Idempotency-Key must be at most {MaxKeyLength} printable characters.");
-        }
-
+        IdempotencyKeys.Validate(key, Header);
         string workspaceId = InternalCaller.Current(context).WorkspaceId;
         byte[] hash = await HashAsync(context.Request);
-        Stored? earlier = null;
-        // A connection only per step, never across the handler (which opens its own): held for the whole request, a
-        // burst of keyed POSTs would take the pool from the handlers, and from the publisher's claims.
-        await using (var connection = await dataSource.OpenConnectionAsync(context.RequestAborted))
-        {
-            // An expired key, or one whose first request never finished (a crash), is free again.
-            await connection.ExecuteAsync("""
-                DELETE FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key
-                  AND (created_at < now() - interval '24 hours' OR (status_code IS NULL AND created_at < now() - @abandonedAfter))
-                """, new { workspaceId, key, abandonedAfter = AbandonedAfter });
-            bool first = await connection.ExecuteAsync(
-                "INSERT INTO idempotency_keys (workspace_id, key, request_hash) VALUES (@workspaceId, @key, @hash) ON CONFLICT DO NOTHING",
-                new { workspaceId, key, hash }) == 1;
-            if (!first)
-            {
-                earlier = await connection.QuerySingleAsync<Stored>(
-                    "SELECT request_hash, status_code, content_type, location, body FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key",
-                    new { workspaceId, key });
-            }
-        }
-
-        if (earlier is not null)
+        if (await keys.TakeAsync(workspaceId, key, hash, context.RequestAborted) is { } earlier)
         {
             await ReplayAsync(context, earlier, key, hash);
             return;
@@ -90,7 +59,7 @@ public sealed partial class Idempotency(RequestDelegate next, NpgsqlDataSource d
         }
         catch
         {
-            await ForgetAsync(workspaceId, key);
+            await keys.ForgetAsync(workspaceId, key);
             context.Response.Body = original;
             throw;
         }
@@ -99,43 +68,22 @@ public sealed partial class Idempotency(RequestDelegate next, NpgsqlDataSource d
         var response = context.Response;
         if (response.StatusCode >= 500)
         {
-            await ForgetAsync(workspaceId, key);
+            await keys.ForgetAsync(workspaceId, key);
         }
         else
         {
-            await using var connection = await dataSource.OpenConnectionAsync();
-            await connection.ExecuteAsync("""
-                UPDATE idempotency_keys SET status_code = @StatusCode, content_type = @ContentType, location = @location, body = @body
-                WHERE workspace_id = @workspaceId AND key = @key
-                """, new { response.StatusCode, response.ContentType, location = response.Headers.Location.ToString(), body = captured.ToArray(), workspaceId, key });
+            await keys.CompleteAsync(workspaceId, key, response.StatusCode, response.ContentType, response.Headers.Location.ToString(), captured.ToArray());
         }
 
         captured.Position = 0;
         await captured.CopyToAsync(original, context.RequestAborted);
     }
 
-    // A failed first request leaves nothing behind, so the client can try again with the same key.
-    private async Task ForgetAsync(string workspaceId, string key)
+    private async Task ReplayAsync(HttpContext context, IdempotencyKeys.Stored stored, string key, byte[] hash)
     {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync("DELETE FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key", new { workspaceId, key });
-    }
-
-    private async Task ReplayAsync(HttpContext context, Stored stored, string key, byte[] hash)
-    {
-        if (!stored.RequestHash.AsSpan().SequenceEqual(hash))
-        {
-            throw new ApiException(StatusCodes.Status422UnprocessableEntity, "IDEMPOTENCY_KEY_REUSED",
-                "This Idempotency-Key was used for a different request.");
-        }
-
-        if (stored.StatusCode is not { } status)
-        {
-            throw ApiException.Conflict("A request with this Idempotency-Key is still being processed; retry shortly.");
-        }
-
+        IdempotencyKeys.EnsureReplayable(stored, hash);
         LogReplaying(key);
-        context.Response.StatusCode = status;
+        context.Response.StatusCode = stored.StatusCode!.Value;
         context.Response.ContentType = stored.ContentType;
         if (!string.IsNullOrEmpty(stored.Location))
         {

@@ -41,19 +41,19 @@ public static class PostsApi
         {
             var request = await context.Request.ReadOptionalJsonAsync<CancelRequest>();
             return WithETag(context, await commands.CancelAsync(Who(context), id, request?.Reason, IfMatch(context)), TypedResults.Ok);
-        });
+        }).Accepts<CancelRequest>(isOptional: true, "application/json");
 
         posts.MapPost("/{id}/targets/{targetId}/cancel", async (string id, string targetId, HttpContext context, PostCommands commands) =>
         {
             var request = await context.Request.ReadOptionalJsonAsync<CancelRequest>();
             return WithETag(context, await commands.CancelTargetAsync(Who(context), id, targetId, request?.Reason, IfMatch(context)), TypedResults.Ok);
-        });
+        }).Accepts<CancelRequest>(isOptional: true, "application/json");
 
         posts.MapPost("/{id}/retry", async (string id, HttpContext context, PostCommands commands) =>
         {
             var request = await context.Request.ReadOptionalJsonAsync<RetryRequest>();
             return WithETag(context, await commands.RetryAsync(Who(context), id, request?.IncludeUnknown ?? false, IfMatch(context)), TypedResults.Ok);
-        });
+        }).Accepts<RetryRequest>(isOptional: true, "application/json");
 
         posts.MapDelete("/{id}", async (string id, HttpContext context, PostCommands commands) =>
             TypedResults.Ok(await commands.DeleteAsync(Who(context), id, IfMatch(context))));

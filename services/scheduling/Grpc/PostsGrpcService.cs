@@ -1,105 +1,143 @@
 using System.Globalization;
-using System.Text.Json;
 using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
-using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
-using ScheduledPosts.ServiceDefaults.Json;
-using GrpcPosts = ScheduledPosts.Contracts.Scheduling.V1.Posts;
+using static ScheduledPosts.Scheduling.Grpc.Messages;
+using V1 = ScheduledPosts.Contracts.Scheduling.V1;
 
 namespace ScheduledPosts.Scheduling.Grpc;
 
-/// <summary>Post operations for internal callers, over the same <see cref="PostCommands"/> and <see cref="PostReader"/> as REST; each method's policy names its scope.</summary>
-public sealed class PostsGrpcService(PostCommands commands, PostReader reader) : GrpcPosts.PostsBase
+/// <summary>
+/// Posts for internal callers (scheduling.proto), over the same <see cref="PostCommands"/> and <see cref="PostReader"/>
+/// as REST: translate the message, call the core, translate its view. Each method's policy names its scope; errors are
+/// mapped once, by <see cref="ServiceDefaults.Messaging.ApiErrorInterceptor"/>.
+/// </summary>
+public sealed class PostsGrpcService(PostCommands commands, PostReader reader) : V1.Posts.PostsBase
 {
+    private const int MaxPageSize = 100;
+
+    /// <summary>The draft fields <c>UpdateDraft</c>'s mask may name.</summary>
+    private static readonly string[] DraftFields = ["caption", "targets", "timezone", "metadata", "media_ids"];
+
     [Authorize(Policy = InternalPolicies.PostsWrite)]
-    public override async Task<Post> CreatePost(Contracts.Scheduling.V1.CreatePostRequest request, ServerCallContext context)
+    public override async Task<V1.Post> CreatePost(V1.CreatePostRequest request, ServerCallContext context)
     {
-        var create = new Posts.CreatePostRequest(
+        var create = new CreatePostRequest(
             request.Caption,
-            request.Targets.Select(t => (CreateTargetRequest?)new CreateTargetRequest(t.SocialAccountId, NullIfEmpty(t.CaptionOverride), NullIfEmpty(t.FirstComment))).ToList(),
-            NullIfEmpty(request.ScheduledFor),
+            request.Targets.Select(TargetSpec).ToList(),
+            Rfc3339(request.ScheduledFor, "scheduled_for"),
             NullIfEmpty(request.Timezone),
             request.Metadata.ToDictionary(),
             request.MediaIds.Select(id => (string?)id).ToList());
-        return ToMessage(await commands.CreateAsync(Who(context), create));
+        return Post(await commands.CreateAsync(Who(context), create));
     }
 
     [Authorize(Policy = InternalPolicies.PostsRead)]
-    public override async Task<Post> GetPost(GetPostRequest request, ServerCallContext context)
-        => ToMessage(await reader.GetAsync(Who(context).WorkspaceId, request.PostId));
+    public override async Task<V1.Post> GetPost(V1.GetPostRequest request, ServerCallContext context)
+        => Post(await reader.GetAsync(Who(context).WorkspaceId, request.PostId));
 
     [Authorize(Policy = InternalPolicies.PostsRead)]
-    public override async Task<ListPostsResponse> ListPosts(ListPostsRequest request, ServerCallContext context)
+    public override async Task<V1.ListPostsResponse> ListPosts(V1.ListPostsRequest request, ServerCallContext context)
     {
-        var query = new PostQuery(NullIfEmpty(request.Status), NullIfEmpty(request.Platform), NullIfEmpty(request.SocialAccountId),
-            NullIfEmpty(request.ScheduledFrom), NullIfEmpty(request.ScheduledTo),
-            request.Limit == 0 ? null : request.Limit.ToString(CultureInfo.InvariantCulture), NullIfEmpty(request.Cursor));
-        var page = await reader.ListAsync(Who(context).WorkspaceId, query);
-        var response = new ListPostsResponse { NextCursor = page.NextCursor ?? "", HasMore = page.HasMore };
-        response.Posts.AddRange(page.Data.Select(p => ToMessage(new PostResult(p, ""))));
+        if (request.PageSize < 0)
+        {
+            throw ApiException.Validation("page_size", "page_size must not be negative.");
+        }
+
+        var statuses = request.Statuses.Select((s, i) => PostStatusName(s)
+            ?? throw ApiException.Validation($"statuses[{i}]", $"statuses[{i}] must be a post status other than POST_STATUS_UNSPECIFIED.")).ToList();
+        var query = new PostQuery(
+            statuses.Count == 0 ? null : string.Join(',', statuses),
+            NullIfEmpty(request.Platform),
+            NullIfEmpty(request.SocialAccountId),
+            Rfc3339(request.ScheduledFrom, "scheduled_from"),
+            Rfc3339(request.ScheduledTo, "scheduled_to"),
+            // AIP-158: a page size above the maximum is taken as the maximum.
+            request.PageSize == 0 ? null : Math.Min(request.PageSize, MaxPageSize).ToString(CultureInfo.InvariantCulture),
+            NullIfEmpty(request.PageToken));
+        PostPage page;
+        try
+        {
+            page = await reader.ListAsync(Who(context).WorkspaceId, query);
+        }
+        catch (ApiException error) when (error.Issues is [{ Path: "cursor" }])
+        {
+            throw ApiException.Validation("page_token", "page_token is not one this API returned.");
+        }
+
+        var response = new V1.ListPostsResponse { NextPageToken = page.NextCursor ?? "" };
+        // The list carries no ETags (as over REST); GetPost gives one.
+        response.Posts.AddRange(page.Data.Select(p => Messages.Post(p, "")));
         return response;
     }
 
     [Authorize(Policy = InternalPolicies.PostsWrite)]
-    public override async Task<Post> UpdateDraft(UpdateDraftRequest request, ServerCallContext context)
+    public override async Task<V1.Post> UpdateDraft(V1.UpdateDraftRequest request, ServerCallContext context)
     {
-        UpdatePostRequest? patch;
-        try
+        var draft = request.Post ?? throw ApiException.Validation("post", "post is required: the draft's id and new content.");
+        if (request.UpdateMask?.Paths.FirstOrDefault(p => !DraftFields.Contains(p)) is { } unknown)
         {
-            patch = JsonSerializer.Deserialize<UpdatePostRequest>(request.PatchJson, JsonDefaults.Options);
-        }
-        catch (JsonException)
-        {
-            throw ApiException.BadRequest("patch_json is not valid JSON for this operation.");
+            throw ApiException.Validation("update_mask", $"update_mask may name only {string.Join(", ", DraftFields)}, not '{unknown}'.");
         }
 
-        return ToMessage(await commands.UpdateDraftAsync(Who(context), request.PostId,
-            patch ?? throw ApiException.BadRequest("patch_json is required."), NullIfEmpty(request.IfMatch)));
+        // AIP-134: without a mask, every field the caller set.
+        bool Updates(string field, bool isSet) => request.UpdateMask is { } mask ? mask.Paths.Contains(field) : isSet;
+        var patch = new UpdatePostRequest(
+            Updates("caption", draft.Caption.Length > 0) ? draft.Caption : null,
+            Updates("targets", draft.Targets.Count > 0) ? draft.Targets.Select(TargetSpec).ToList() : null,
+            Updates("timezone", draft.Timezone.Length > 0) ? draft.Timezone : null,
+            Updates("metadata", draft.Metadata.Count > 0) ? draft.Metadata.ToDictionary() : null,
+            Updates("media_ids", draft.MediaIds.Count > 0) ? draft.MediaIds.Select(id => (string?)id).ToList() : null);
+        try
+        {
+            return Post(await commands.UpdateDraftAsync(Who(context), draft.Id, patch, NullIfEmpty(request.Etag)));
+        }
+        catch (ApiException error) when (error.Code == "VALIDATION" && error.Issues is { Count: > 0 } issues)
+        {
+            // The rules name the draft's fields; in this request they are fields of post.
+            throw ApiException.Validation(issues.Select(i => i with { Path = $"post.{i.Path}" }).ToList());
+        }
     }
 
     [Authorize(Policy = InternalPolicies.PostsWrite)]
-    public override async Task<Post> SchedulePost(SchedulePostRequest request, ServerCallContext context)
-        => ToMessage(await commands.ScheduleAsync(Who(context), request.PostId, request.ScheduledFor, NullIfEmpty(request.IfMatch)));
+    public override async Task<V1.Post> SchedulePost(V1.SchedulePostRequest request, ServerCallContext context)
+        => Post(await commands.ScheduleAsync(Who(context), request.PostId, Rfc3339(request.ScheduledFor, "scheduled_for"), NullIfEmpty(request.Etag)));
 
     [Authorize(Policy = InternalPolicies.PostsWrite)]
-    public override async Task<Post> PublishPost(PublishPostRequest request, ServerCallContext context)
-        => ToMessage(await commands.PublishNowAsync(Who(context), request.PostId, NullIfEmpty(request.IfMatch)));
+    public override async Task<V1.Post> PublishPost(V1.PublishPostRequest request, ServerCallContext context)
+        => Post(await commands.PublishNowAsync(Who(context), request.PostId, NullIfEmpty(request.Etag)));
 
     [Authorize(Policy = InternalPolicies.PostsWrite)]
-    public override async Task<Post> ReschedulePost(SchedulePostRequest request, ServerCallContext context)
-        => ToMessage(await commands.RescheduleAsync(Who(context), request.PostId, request.ScheduledFor, NullIfEmpty(request.IfMatch)));
+    public override async Task<V1.Post> ReschedulePost(V1.ReschedulePostRequest request, ServerCallContext context)
+        => Post(await commands.RescheduleAsync(Who(context), request.PostId, Rfc3339(request.ScheduledFor, "scheduled_for"), NullIfEmpty(request.Etag)));
 
     [Authorize(Policy = InternalPolicies.PostsWrite)]
-    public override async Task<Post> CancelPost(Contracts.Scheduling.V1.CancelPostRequest request, ServerCallContext context)
-        => ToMessage(await commands.CancelAsync(Who(context), request.PostId, NullIfEmpty(request.Reason), NullIfEmpty(request.IfMatch)));
+    public override async Task<V1.Post> CancelPost(V1.CancelPostRequest request, ServerCallContext context)
+        => Post(await commands.CancelAsync(Who(context), request.PostId, NullIfEmpty(request.Reason), NullIfEmpty(request.Etag)));
 
     [Authorize(Policy = InternalPolicies.PostsWrite)]
-    public override async Task<Post> CancelTarget(CancelTargetRequest request, ServerCallContext context)
-        => ToMessage(await commands.CancelTargetAsync(Who(context), request.PostId, request.TargetId, NullIfEmpty(request.Reason), NullIfEmpty(request.IfMatch)));
+    public override async Task<V1.Post> CancelTarget(V1.CancelTargetRequest request, ServerCallContext context)
+        => Post(await commands.CancelTargetAsync(Who(context), request.PostId, request.TargetId, NullIfEmpty(request.Reason), NullIfEmpty(request.Etag)));
 
     [Authorize(Policy = InternalPolicies.PostsWrite)]
-    public override async Task<JsonResponse> DeletePost(DeletePostRequest request, ServerCallContext context)
-        => Json(await commands.DeleteAsync(Who(context), request.PostId, NullIfEmpty(request.IfMatch)));
+    public override async Task<V1.Post> RetryPost(V1.RetryPostRequest request, ServerCallContext context)
+        => Post(await commands.RetryAsync(Who(context), request.PostId, request.IncludeUnknown, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.DeletePostResponse> DeletePost(V1.DeletePostRequest request, ServerCallContext context)
+        => Deleted(await commands.DeleteAsync(Who(context), request.PostId, NullIfEmpty(request.Etag)));
 
     [Authorize(Policy = InternalPolicies.PostsRead)]
-    public override async Task<JsonResponse> GetPostEvents(GetPostRequest request, ServerCallContext context)
-        => Json(new { data = await reader.AuditLogAsync(Who(context).WorkspaceId, request.PostId) });
+    public override async Task<V1.ListPostEventsResponse> ListPostEvents(V1.ListPostEventsRequest request, ServerCallContext context)
+    {
+        var response = new V1.ListPostEventsResponse();
+        response.Events.AddRange((await reader.AuditLogAsync(Who(context).WorkspaceId, request.PostId)).Select(AuditEvent));
+        return response;
+    }
 
     private static InternalIdentity Who(ServerCallContext context) => InternalCaller.Current(context.GetHttpContext());
 
-    private static Post ToMessage(PostResult result) => new()
-    {
-        Id = result.Post.Id,
-        Status = result.Post.Status,
-        ScheduleVersion = result.Post.ScheduleVersion,
-        Json = JsonSerializer.Serialize(result.Post, JsonDefaults.Options),
-        Etag = result.ETag,
-    };
-
-    private static JsonResponse Json<T>(T value) => new() { Json = JsonSerializer.Serialize(value, JsonDefaults.Options) };
-
-    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+    private static V1.Post Post(PostResult result) => Messages.Post(result.Post, result.ETag);
 }

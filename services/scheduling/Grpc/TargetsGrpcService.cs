@@ -3,6 +3,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Scheduling.Accounts.OAuth;
 using ScheduledPosts.Scheduling.Media;
 using ScheduledPosts.Scheduling.Publishing;
 using ScheduledPosts.ServiceDefaults.Errors;
@@ -15,7 +16,7 @@ namespace ScheduledPosts.Scheduling.Grpc;
 /// <see cref="InternalPolicies.Targets"/> policy: only the publisher's own identity (its key pair, the <c>targets</c>
 /// scope) gets here; the gateway's tokens, whatever scopes they state, are refused (403).
 /// </summary>
-public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) : Targets.TargetsBase
+public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media, OAuthTokens tokens) : Targets.TargetsBase
 {
     // Well under gRPC's 4 MiB message limit; large enough that a 50 MiB file is a few hundred messages.
     private const int ChunkSize = 64 * 1024;
@@ -52,6 +53,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
                 CredentialsJson = target.CredentialsJson,
                 FirstComment = target.FirstComment ?? "",
                 ClaimEpoch = target.Epoch,
+                FirstClaimedAt = Timestamp.FromDateTimeOffset(target.FirstClaimedAt),
                 Media =
                 {
                     postMedia.Select(m => new ClaimedMedia
@@ -77,7 +79,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
 
         TargetClaims.Outcome outcome = request.OutcomeCase switch
         {
-            CompleteTargetRequest.OutcomeOneofCase.Published => new TargetClaims.Published(request.Published.ExternalPostId, NullIfEmpty(request.Published.ExternalUrl)),
+            CompleteTargetRequest.OutcomeOneofCase.Published => new TargetClaims.Published(request.Published.ExternalPostId, LinkOrNull(request.Published.ExternalUrl)),
             CompleteTargetRequest.OutcomeOneofCase.Failed => new TargetClaims.Failed(request.Failed.ErrorCode, request.Failed.ErrorMessage, request.Failed.Retryable),
             _ => throw ApiException.Validation("outcome", "Either published or failed is required."),
         };
@@ -96,6 +98,25 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
         var expires = await claims.RenewAsync(request.TargetId, leaseToken)
             ?? throw ApiException.Conflict("This claim is no longer the live one; stop its upload.");
         return new RenewLeaseResponse { LeaseExpiresAt = Timestamp.FromDateTimeOffset(expires) };
+    }
+
+    public override async Task<RefreshCredentialsResponse> RefreshCredentials(RefreshCredentialsRequest request, ServerCallContext context)
+    {
+        if (!Guid.TryParse(request.LeaseToken, out var leaseToken))
+        {
+            throw ApiException.Validation("leaseToken", "lease_token is not a lease token.");
+        }
+
+        string accountId = await claims.AccountOfLiveClaimAsync(request.TargetId, leaseToken)
+            ?? throw ApiException.Conflict("This claim is no longer the live one; stop its upload.");
+        var refused = request.RefusedAccessToken is { Length: > 0 } token ? token : null;
+        return await tokens.RefusedAsync(accountId, refused, context.CancellationToken) switch
+        {
+            OAuthTokens.Refreshed refreshed => new() { Outcome = RefreshCredentialsResponse.Types.Outcome.Refreshed, CredentialsJson = refreshed.CredentialsJson },
+            OAuthTokens.ReauthRequired => new() { Outcome = RefreshCredentialsResponse.Types.Outcome.ReauthRequired },
+            OAuthTokens.Unavailable unavailable => new() { Outcome = RefreshCredentialsResponse.Types.Outcome.Unavailable, Message = unavailable.Reason },
+            _ => new() { Outcome = RefreshCredentialsResponse.Types.Outcome.NotRefreshed },
+        };
     }
 
     public override async Task ReadMedia(ReadMediaRequest request, IServerStreamWriter<MediaChunk> responseStream, ServerCallContext context)
@@ -124,5 +145,12 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media) 
         }
     }
 
-    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+    /// <summary>
+    /// The published post's link as the API will show it: only an absolute http(s) URL of sane length. The platform
+    /// chose it, and a client UI may render it as a link (a <c>javascript:</c> URL would run there).
+    /// </summary>
+    internal static string? LinkOrNull(string value)
+        => value.Length is > 0 and <= 2048 && Uri.TryCreate(value, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp)
+            ? value
+            : null;
 }

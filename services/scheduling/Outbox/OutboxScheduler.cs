@@ -52,6 +52,10 @@ public sealed class OutboxScheduler
     public Task PublishAsync<T>(NpgsqlTransaction tx, T domainEvent) where T : PostEvent
         => InsertAsync(tx, domainEvent, dueAt: null, postId: null, workspaceId: null, targetId: null);
 
+    /// <summary>Publishes an account's domain event as soon as the transaction commits.</summary>
+    public Task PublishAccountEventAsync<T>(NpgsqlTransaction tx, T domainEvent) where T : AccountEvent
+        => InsertAsync(tx, domainEvent, dueAt: null, postId: null, workspaceId: null, targetId: null);
+
     /// <summary>Takes back every message still pending for <paramref name="postId"/> (cancel, delete, reschedule).</summary>
     public async Task<int> CancelScheduledAsync(NpgsqlTransaction tx, string postId)
         => await tx.Connection!.ExecuteAsync(

@@ -1,6 +1,7 @@
 using Npgsql;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.Scheduling.Accounts;
 
 namespace ScheduledPosts.Scheduling.Posts;
 
@@ -52,9 +53,11 @@ public sealed class PostContent(PostStore store)
                 throw ApiException.Validation($"targets[{i}].socialAccountId", "No such social account in this workspace.");
             }
 
-            if (account.Status != "active")
+            if (account.Status != AccountStatuses.Active)
             {
-                throw ApiException.Validation($"targets[{i}].socialAccountId", "The social account is disconnected.");
+                throw ApiException.Validation($"targets[{i}].socialAccountId", account.Status == AccountStatuses.ReauthRequired
+                    ? "The social account must be connected again (POST /v1/social-accounts/connect): its platform no longer accepts its grant."
+                    : "The social account is disconnected.");
             }
 
             PostRules.ValidateCaptionFor(account.Platform, t.CaptionOverride ?? caption,
@@ -79,18 +82,21 @@ public sealed class PostContent(PostStore store)
         await store.ReplaceMediaAsync(tx, postId, mediaIds);
     }
 
-    /// <summary>Every target's platform must take the post's media (422 on the first target that cannot).</summary>
+    /// <summary>Every target's platform must take the post's media, kinds, count and sizes (422 on the first target that cannot).</summary>
     public async Task ValidateMediaForTargetsAsync(NpgsqlTransaction tx, string postId)
     {
-        var contentTypes = await store.MediaContentTypesAsync(tx, postId);
-        if (contentTypes.Count == 0)
+        var media = await store.MediaTypesAndSizesAsync(tx, postId);
+        if (media.Count == 0)
         {
             return;
         }
 
+        var contentTypes = media.ConvertAll(m => m.ContentType);
+        var sizes = media.ConvertAll(m => m.SizeBytes);
+
         foreach (var target in await store.TargetsAsync(tx.Connection!, postId, tx))
         {
-            PostRules.ValidateMediaFor(target.Platform, contentTypes, $"targets[{target.Position}].socialAccountId");
+            PostRules.ValidateMediaFor(target.Platform, contentTypes, $"targets[{target.Position}].socialAccountId", sizes);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
 using ScheduledPosts.ServiceDefaults.Errors;
 
@@ -7,7 +8,13 @@ namespace ScheduledPosts.Scheduling.Posts;
 
 /// <summary>The filters and page of <c>GET /posts</c> (docs/api.md#routes), validated: a bad value is a 422 on its parameter.</summary>
 public sealed record PostQuery(
-    string? Status, string? Platform, string? SocialAccountId, string? ScheduledFrom, string? ScheduledTo, string? Limit, string? Cursor)
+    [FromQuery(Name = "status")] string? Status,
+    [FromQuery(Name = "platform")] string? Platform,
+    [FromQuery(Name = "socialAccountId")] string? SocialAccountId,
+    [FromQuery(Name = "scheduledFrom")] string? ScheduledFrom,
+    [FromQuery(Name = "scheduledTo")] string? ScheduledTo,
+    [FromQuery(Name = "limit")] string? Limit,
+    [FromQuery(Name = "cursor")] string? Cursor)
 {
     private static readonly HashSet<string> Statuses =
     [

@@ -1,28 +1,31 @@
 namespace ScheduledPosts.Scheduling.Posts;
 
+// A parameter with a default is optional in the OpenAPI document; one without is required (the service answers 422
+// without it). Every field is nullable here so a missing one reaches the rules, which name it.
+
 public sealed record CreatePostRequest(
     string? Caption,
     List<CreateTargetRequest?>? Targets,
-    string? ScheduledFor,
-    string? Timezone,
-    Dictionary<string, string>? Metadata,
-    List<string?>? MediaIds);
+    string? ScheduledFor = null,
+    string? Timezone = null,
+    Dictionary<string, string>? Metadata = null,
+    List<string?>? MediaIds = null);
 
-public sealed record CreateTargetRequest(string? SocialAccountId, string? CaptionOverride, string? FirstComment);
+public sealed record CreateTargetRequest(string? SocialAccountId, string? CaptionOverride = null, string? FirstComment = null);
 
 /// <summary>PATCH of a draft: an absent (or null) field is left as it is.</summary>
 public sealed record UpdatePostRequest(
-    string? Caption,
-    List<CreateTargetRequest?>? Targets,
-    string? Timezone,
-    Dictionary<string, string>? Metadata,
-    List<string?>? MediaIds);
+    string? Caption = null,
+    List<CreateTargetRequest?>? Targets = null,
+    string? Timezone = null,
+    Dictionary<string, string>? Metadata = null,
+    List<string?>? MediaIds = null);
 
 public sealed record ScheduleRequest(string? ScheduledFor);
 
-public sealed record CancelRequest(string? Reason);
+public sealed record CancelRequest(string? Reason = null);
 
-public sealed record RetryRequest(bool? IncludeUnknown);
+public sealed record RetryRequest(bool? IncludeUnknown = null);
 
 public sealed record PostResult(PostView Post, string ETag);
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.RegularExpressions;
 using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.ServiceDefaults.Errors;
@@ -61,14 +62,39 @@ public static partial class PostRules
         }
     }
 
-    /// <summary>The caption a target will publish must fit its platform (counted in Unicode code points).</summary>
+    /// <summary>
+    /// The caption a target will publish must fit its platform, counted as the platform counts (Unicode code points,
+    /// graphemes for Bluesky, weighted characters for X), and within its UTF-8 byte limit where it has one.
+    /// </summary>
     public static void ValidateCaptionFor(string platform, string caption, string path)
     {
-        int max = Platforms.Known.TryGetValue(platform, out var capabilities) ? capabilities.MaxCaptionLength : MaxCaptionLength;
-        int length = caption.EnumerateRunes().Count();
-        if (length > max)
+        if (!Platforms.Known.TryGetValue(platform, out var capabilities))
         {
-            throw ApiException.Validation(path, $"{platform} accepts at most {max} characters; this caption has {length}.");
+            int runes = caption.EnumerateRunes().Count();
+            if (runes > MaxCaptionLength)
+            {
+                throw ApiException.Validation(path, $"{platform} accepts at most {MaxCaptionLength} characters; this caption has {runes}.");
+            }
+
+            return;
+        }
+
+        int length = capabilities.CaptionLength(caption);
+        if (length > capabilities.MaxCaptionLength)
+        {
+            string unit = capabilities.CaptionUnit switch
+            {
+                CaptionUnit.Graphemes => "characters (graphemes)",
+                CaptionUnit.XWeighted => "weighted characters (a link counts 23, CJK and emoji 2)",
+                _ => "characters",
+            };
+            throw ApiException.Validation(path, $"{platform} accepts at most {capabilities.MaxCaptionLength} {unit}; this caption has {length}.");
+        }
+
+        // Emoji built of many code points can fill the byte limit before the character limit.
+        if (capabilities.MaxCaptionBytes is { } maxBytes && Encoding.UTF8.GetByteCount(caption) is var bytes && bytes > maxBytes)
+        {
+            throw ApiException.Validation(path, $"{platform} accepts at most {maxBytes} bytes of UTF-8 text; this caption has {bytes}.");
         }
     }
 
@@ -89,17 +115,18 @@ public static partial class PostRules
 
     /// <summary>
     /// A target's platform must take every media file of the post (its kind, their number, a video alone where the
-    /// platform wants it so); <paramref name="contentTypes"/> are the post's media in order.
+    /// platform wants it so, each file's size where the platform limits it); <paramref name="contentTypes"/> are the
+    /// post's media in order, <paramref name="sizes"/> their sizes in bytes in the same order.
     /// </summary>
-    public static void ValidateMediaFor(string platform, IReadOnlyList<string> contentTypes, string path)
+    public static void ValidateMediaFor(string platform, IReadOnlyList<string> contentTypes, string path, IReadOnlyList<long>? sizes = null)
     {
         if (Platforms.Known.TryGetValue(platform, out var capabilities))
         {
-            ValidateMediaFor(capabilities, contentTypes, path);
+            ValidateMediaFor(capabilities, contentTypes, path, sizes);
         }
     }
 
-    public static void ValidateMediaFor(PlatformCapabilities capabilities, IReadOnlyList<string> contentTypes, string path)
+    public static void ValidateMediaFor(PlatformCapabilities capabilities, IReadOnlyList<string> contentTypes, string path, IReadOnlyList<long>? sizes = null)
     {
         string platform = capabilities.Platform;
         if (contentTypes.Count > capabilities.MaxMedia)
@@ -119,6 +146,12 @@ public static partial class PostRules
             if (capabilities.VideoOrAudioAlone && kind is (MediaKind.Video or MediaKind.Audio) && contentTypes.Count > 1)
             {
                 throw ApiException.Validation(path, $"{platform} takes a {kind} file (mediaIds[{i}]) only as a post's one media file.");
+            }
+
+            if (capabilities.MaxBytesOf(kind) is { } maxBytes && sizes is not null && i < sizes.Count && sizes[i] > maxBytes)
+            {
+                throw ApiException.Validation(path,
+                    $"{platform} takes {kind} files of at most {maxBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes; mediaIds[{i}] has {sizes[i].ToString("N0", CultureInfo.InvariantCulture)}.");
             }
         }
     }

@@ -39,4 +39,10 @@ public static class TargetErrors
     /// turn again without spending an attempt, so a backlog delays targets but never fails them.
     /// </summary>
     public const string PublisherBusy = "PUBLISHER_BUSY";
+
+    /// <summary>
+    /// The platform no longer honours the account's grant (revoked, or expired past refreshing), app password or token:
+    /// not retried; the account is <c>reauth_required</c> until it is connected again.
+    /// </summary>
+    public const string AccountReauthRequired = "ACCOUNT_REAUTH_REQUIRED";
 }

@@ -167,9 +167,9 @@ public sealed class PostStore
             new { workspaceId, mediaIds }, tx)).ToHashSet();
 
     /// <summary>The content types of the post's media, in order.</summary>
-    public async Task<List<string>> MediaContentTypesAsync(NpgsqlTransaction tx, string postId)
-        => (await tx.Connection!.QueryAsync<string>("""
-            SELECT m.content_type FROM post_media pm JOIN media m ON m.id = pm.media_id
+    public async Task<List<(string ContentType, long SizeBytes)>> MediaTypesAndSizesAsync(NpgsqlTransaction tx, string postId)
+        => (await tx.Connection!.QueryAsync<(string, long)>("""
+            SELECT m.content_type, m.size_bytes FROM post_media pm JOIN media m ON m.id = pm.media_id
             WHERE pm.post_id = @postId ORDER BY pm.position
             """, new { postId }, tx)).AsList();
 

@@ -9,7 +9,11 @@ public sealed class ClaimStore
 {
     public sealed record ClaimRow(
         string Handle, string? CaptionOverride, string? FirstComment, int AttemptCount, Guid LeaseToken, DateTime LeaseExpiresAt,
-        string Platform, string AccountId, byte[]? Credentials, long ClaimEpoch);
+        string Platform, string AccountId, byte[]? Credentials, long ClaimEpoch, string AccountStatus)
+    {
+        /// <summary>When the target was first claimed: an earlier attempt cannot have posted before.</summary>
+        public DateTime FirstClaimedAt { get; init; }
+    }
 
     /// <summary>What the reaper and a late report need to know of a target, read under its row lock.</summary>
     public sealed record ClaimState(string Status, Guid? LeaseToken, DateTime? LeaseExpiresAt);
@@ -28,16 +32,18 @@ public sealed class ClaimStore
             WHERE t.id = @targetId AND t.post_id = @postId AND a.id = t.social_account_id
               AND t.status = '{TargetStatus.Scheduled}' AND t.next_attempt_at <= clock_timestamp()
             RETURNING a.handle, t.caption_override, t.first_comment, t.attempt_count, t.lease_token, t.lease_expires_at,
-                t.platform, a.id AS account_id, a.credentials, t.claim_epoch
+                t.platform, a.id AS account_id, a.credentials, t.claim_epoch, a.status AS account_status
             """, new { targetId, postId, lease }, tx);
-        if (claimed is not null)
+        if (claimed is null)
         {
-            await tx.Connection!.ExecuteAsync(
-                "INSERT INTO target_claims (lease_token, target_id, epoch) VALUES (@LeaseToken, @targetId, @ClaimEpoch)",
-                new { claimed.LeaseToken, targetId, claimed.ClaimEpoch }, tx);
+            return null;
         }
 
-        return claimed;
+        var first = await tx.Connection!.ExecuteScalarAsync<DateTime>("""
+            INSERT INTO target_claims (lease_token, target_id, epoch) VALUES (@LeaseToken, @targetId, @ClaimEpoch);
+            SELECT min(claimed_at) FROM target_claims WHERE target_id = @targetId;
+            """, new { claimed.LeaseToken, targetId, claimed.ClaimEpoch }, tx);
+        return claimed with { FirstClaimedAt = first };
     }
 
     /// <summary>
@@ -51,6 +57,13 @@ public sealed class ClaimStore
               AND lease_expires_at > clock_timestamp()
             RETURNING lease_expires_at
             """, new { targetId, leaseToken, lease });
+
+    /// <summary>The social account of the target's claim <paramref name="leaseToken"/> while it is the live one; else null.</summary>
+    public Task<string?> AccountOfLiveClaimAsync(NpgsqlConnection connection, string targetId, Guid leaseToken)
+        => connection.ExecuteScalarAsync<string?>($"""
+            SELECT social_account_id FROM targets
+            WHERE id = @targetId AND lease_token = @leaseToken AND status = '{TargetStatus.Publishing}' AND lease_expires_at > clock_timestamp()
+            """, new { targetId, leaseToken });
 
     /// <summary>The target's claim state, with its row locked until the transaction ends.</summary>
     public Task<ClaimState> LockAsync(NpgsqlTransaction tx, string targetId)

@@ -30,7 +30,7 @@ public sealed class TargetClaims(
 
     public sealed record ClaimedTarget(
         string PostId, string TargetId, string WorkspaceId, string Platform, string AccountId, string AccountHandle, string Text, string? FirstComment,
-        Guid LeaseToken, DateTimeOffset LeaseExpiresAt, int Attempt, string CredentialsJson, long Epoch);
+        Guid LeaseToken, DateTimeOffset LeaseExpiresAt, int Attempt, string CredentialsJson, long Epoch, DateTimeOffset FirstClaimedAt);
 
     public abstract record Outcome;
 
@@ -74,6 +74,17 @@ public sealed class TargetClaims(
             return (null, "not_scheduled");
         }
 
+        if (claimed.AccountStatus == AccountStatuses.ReauthRequired)
+        {
+            // Nothing could be sent with a grant the platform no longer honours: the target fails until the account is connected again.
+            var target = (await posts.TargetsAsync(connection, postId, tx)).Single(t => t.Id == targetId);
+            await ApplyOutcomeAsync(tx, post, target, new Failed(TargetErrors.AccountReauthRequired,
+                $"The {claimed.Platform} account {claimed.Handle} must be connected again (POST /v1/social-accounts/connect); nothing was sent.", Retryable: false),
+                retryAfter: null);
+            await tx.CommitAsync();
+            return (null, "account_reauth_required");
+        }
+
         await posts.TouchAsync(tx, postId);
         if (post.Status == PostStatus.Scheduled)
         {
@@ -87,7 +98,14 @@ public sealed class TargetClaims(
         await tx.CommitAsync(CancellationToken.None);
         return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.AccountId, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
             claimed.FirstComment, claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount,
-            accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch), "claimed");
+            accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch, PostStore.Utc(claimed.FirstClaimedAt)), "claimed");
+    }
+
+    /// <summary>The social account of the target's live claim <paramref name="leaseToken"/>; null once it is not live.</summary>
+    public async Task<string?> AccountOfLiveClaimAsync(string targetId, Guid leaseToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await claims.AccountOfLiveClaimAsync(connection, targetId, leaseToken);
     }
 
     /// <summary>Extends the live claim's lease while its upload runs; null once the claim is no longer the live one.</summary>
@@ -162,7 +180,7 @@ public sealed class TargetClaims(
                 continue; // completed, renewed, or reaped by another replica, in the meantime
             }
 
-            bool retrySafe = Platforms.Known.TryGetValue(target!.Platform, out var platform) && platform.SupportsIdempotencyKey;
+            bool retrySafe = Platforms.Known.TryGetValue(target!.Platform, out var platform) && platform.RetryAfterUnknownOutcomeIsSafe;
             Outcome outcome = retrySafe
                 ? new Failed(TargetErrors.LeaseExpired, "The publisher's claim expired before it reported; retrying with the same idempotency key.", Retryable: true)
                 : new Failed(TargetErrors.UnknownOutcome, "The publisher's claim expired before it reported; the upload may or may not have gone out.", Retryable: false);

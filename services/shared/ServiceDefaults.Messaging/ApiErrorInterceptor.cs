@@ -4,10 +4,11 @@ using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.ServiceDefaults.Messaging;
 
-/// <summary>Maps the core's <see cref="ApiException"/> to gRPC status codes, with the envelope's code in the trailers.</summary>
+/// <summary>Where the core's <see cref="ApiException"/> becomes a gRPC error, in the form of <see cref="GrpcErrors"/>.</summary>
 public sealed class ApiErrorInterceptor : Interceptor
 {
-    public const string CodeTrailer = "sp-error-code";
+    /// <summary>What REST's <c>Retry-After: 1</c> on a 503 says.</summary>
+    private static readonly TimeSpan OutageRetryDelay = TimeSpan.FromSeconds(1);
 
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -16,26 +17,45 @@ public sealed class ApiErrorInterceptor : Interceptor
         {
             return await continuation(request, context);
         }
-        catch (ApiException error)
+        catch (Exception error) when (ToRpcException(error) is { } mapped)
         {
-            throw new RpcException(new Status(StatusOf(error), error.Message), new Metadata { { CodeTrailer, error.Code } });
-        }
-        catch (Exception error) when (DatabaseOutage.Is(error))
-        {
-            // The database is away, not the request wrong: Unavailable tells the caller to retry (a claim is redelivered).
-            throw new RpcException(new Status(StatusCode.Unavailable, "The database is not reachable; try again.", error));
+            throw mapped;
         }
     }
 
-    private static StatusCode StatusOf(ApiException error) => error.Status switch
+    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        400 or 413 or 422 => StatusCode.InvalidArgument,
-        401 => StatusCode.Unauthenticated,
-        403 => StatusCode.PermissionDenied,
-        404 => StatusCode.NotFound,
-        409 or 412 => StatusCode.FailedPrecondition,
-        429 => StatusCode.ResourceExhausted,
-        503 => StatusCode.Unavailable,
-        _ => StatusCode.Internal,
+        try
+        {
+            return await continuation(requestStream, context);
+        }
+        catch (Exception error) when (ToRpcException(error) is { } mapped)
+        {
+            throw mapped;
+        }
+    }
+
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            await continuation(request, responseStream, context);
+        }
+        catch (Exception error) when (ToRpcException(error) is { } mapped)
+        {
+            throw mapped;
+        }
+    }
+
+    /// <summary>The gRPC error for <paramref name="error"/>, or null to let gRPC answer it (INTERNAL, no details).</summary>
+    public static RpcException? ToRpcException(Exception error) => error switch
+    {
+        ApiException api => GrpcErrors.Status(GrpcErrors.StatusOf(api.Status), api.Code, api.Message, api.Issues).ToRpcException(),
+        // The database is away, not the request wrong: UNAVAILABLE tells the caller to retry (a claim is redelivered).
+        _ when DatabaseOutage.Is(error) => GrpcErrors.Status(StatusCode.Unavailable, "UNAVAILABLE",
+            "The service cannot reach its database; try again shortly.", retryAfter: OutageRetryDelay).ToRpcException(),
+        _ => null,
     };
 }

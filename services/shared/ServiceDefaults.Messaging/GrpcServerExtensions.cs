@@ -1,3 +1,4 @@
+using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -6,9 +7,9 @@ namespace ScheduledPosts.ServiceDefaults.Messaging;
 public static class GrpcServerExtensions
 {
     /// <summary>The gRPC server of a service: errors mapped from <see cref="Errors.ApiException"/>, health and reflection.</summary>
-    public static IServiceCollection AddGrpcServerDefaults(this IServiceCollection services)
+    public static IGrpcServerBuilder AddGrpcServerDefaults(this IServiceCollection services)
     {
-        services.AddGrpc(o =>
+        var grpc = services.AddGrpc(o =>
         {
             o.Interceptors.Add<ApiErrorInterceptor>();
             // Otherwise gRPC's catch-all for unknown services matches REST paths like POST /v1/posts and answers 404.
@@ -16,7 +17,7 @@ public static class GrpcServerExtensions
         });
         services.AddGrpcHealthChecks();
         services.AddGrpcReflection();
-        return services;
+        return grpc;
     }
 
     /// <summary>

@@ -131,13 +131,22 @@ public sealed record EndpointJson(
 /// <summary>The create and rotate-secret responses: the endpoint plus its new signing secret, shown only here.</summary>
 public sealed record EndpointWithSecretJson(
     string Id, string Url, IReadOnlyList<string> Events, string? Description, bool Enabled, string? DisabledReason,
-    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, string Secret,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] DateTimeOffset? PreviousSecretExpiresAt)
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, string Secret)
 {
+    /// <summary>
+    /// Only after a rotation: until when the old secret still signs alongside the new one. A property, not a
+    /// constructor parameter, so the OpenAPI document does not list it as required (a new endpoint has none).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DateTimeOffset? PreviousSecretExpiresAt { get; init; }
+
     public static EndpointWithSecretJson From(EndpointWithSecret created)
     {
         var e = created.Endpoint;
-        return new(e.Id, e.Url, e.Events, e.Description, e.Enabled, e.DisabledReason, e.CreatedAt, e.UpdatedAt, created.Secret, created.PreviousSecretExpiresAt);
+        return new(e.Id, e.Url, e.Events, e.Description, e.Enabled, e.DisabledReason, e.CreatedAt, e.UpdatedAt, created.Secret)
+        {
+            PreviousSecretExpiresAt = created.PreviousSecretExpiresAt,
+        };
     }
 
     public override string ToString() => $"Endpoint {Id} (secret redacted)";

@@ -1,6 +1,5 @@
 using Dapper;
 using Npgsql;
-using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.Webhooks.Endpoints;
 using ScheduledPosts.Webhooks.Signing;
@@ -40,9 +39,22 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     /// atomically, and wakes the senders. Returns the number of deliveries, or null when the event was
     /// already recorded (its fan-out committed with it).
     /// </summary>
-    public async Task<int?> RecordEventAsync(PostEvent e, string body, DateTimeOffset now, CancellationToken ct)
+    public async Task<int?> RecordEventAsync(IncomingEvent e, string body, DateTimeOffset now, CancellationToken ct)
     {
+        var (subjectColumn, subject) = e.Subject switch
+        {
+            EventSubject.Post => ("post_id", "post"),
+            EventSubject.Account => ("account_id", "account"),
+            _ => throw new ArgumentOutOfRangeException(nameof(e), e.Subject, null),
+        };
         await using var connection = await dataSource.OpenConnectionAsync(ct);
+        // A post or an account lives in one workspace: an event that moves one seen before to another is forged (or a bug).
+        if (await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+            $"SELECT EXISTS (SELECT 1 FROM events WHERE {subjectColumn} = @SubjectId AND workspace_id <> @WorkspaceId)", new { e.SubjectId, e.WorkspaceId }, cancellationToken: ct)))
+        {
+            throw new RefusedEventException($"Event refused: {subject} {e.SubjectId} belongs to another workspace.");
+        }
+
         string[] endpointIds = [.. await connection.QueryAsync<string>(new CommandDefinition("""
             SELECT id FROM endpoints
             WHERE workspace_id = @WorkspaceId AND enabled AND (@Type = ANY (events) OR '*' = ANY (events))
@@ -53,8 +65,8 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
         // Referencing "woken" makes it run: the senders are notified only when there are deliveries.
         var (recorded, deliveries, _) = await connection.QuerySingleAsync<(bool Recorded, long Deliveries, long Woken)>(new CommandDefinition($"""
             WITH event AS (
-                INSERT INTO events (id, workspace_id, type, post_id, schedule_version, occurred_at, body, received_at)
-                VALUES (@EventId, @WorkspaceId, @Type, @PostId, @ScheduleVersion, @OccurredAt, @Body, @Now)
+                INSERT INTO events (id, workspace_id, type, post_id, account_id, schedule_version, occurred_at, body, received_at)
+                VALUES (@EventId, @WorkspaceId, @Type, @PostId, @AccountId, @ScheduleVersion, @OccurredAt, @Body, @Now)
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id),
             delivery AS (
@@ -69,7 +81,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             """,
             new
             {
-                e.EventId, e.WorkspaceId, e.Type, e.PostId, e.ScheduleVersion, OccurredAt = e.OccurredAt.ToUniversalTime(), Body = body, Now = now,
+                e.EventId, e.WorkspaceId, e.Type, e.PostId, e.AccountId, e.ScheduleVersion, OccurredAt = e.OccurredAt.ToUniversalTime(), Body = body, Now = now,
                 DeliveryIds = deliveryIds, EndpointIds = endpointIds,
             },
             cancellationToken: ct));

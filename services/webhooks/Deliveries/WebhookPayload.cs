@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
-using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.ServiceDefaults.Json;
 
 namespace ScheduledPosts.Webhooks.Deliveries;
@@ -9,7 +8,7 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 /// <summary>The webhook body of docs/api.md#webhooks: <c>{"id", "type", "timestamp", "data"}</c>, with the event's data passed through verbatim.</summary>
 public static class WebhookPayload
 {
-    public static string Build(PostEvent e) => Build(e.EventId, e.Type, e.OccurredAt, e.Data);
+    public static string Build(IncomingEvent e) => Build(e.EventId, e.Type, e.OccurredAt, e.Data);
 
     /// <summary>The <c>webhook.test</c> body: <c>data</c> names the endpoint it was sent to.</summary>
     public static string BuildTest(string eventId, string endpointId, DateTimeOffset occurredAt)

@@ -8,10 +8,19 @@ public static class EventTypes
     /// <summary>Sent to one endpoint on request (<c>POST /v1/webhook-endpoints/{id}/test</c>), whatever it subscribes to.</summary>
     public const string Test = "webhook.test";
 
-    public static readonly IReadOnlySet<string> Known = new HashSet<string>(StringComparer.Ordinal)
+    public const string AccountReauthRequired = "account.reauth_required";
+
+    /// <summary>The types a <c>PostEvent</c> from the bus may carry.</summary>
+    public static readonly IReadOnlySet<string> OfPosts = new HashSet<string>(StringComparer.Ordinal)
     {
         "post.scheduled", "post.rescheduled", "post.cancelled", "post.deleted",
         "post.publishing", "post.published", "post.partially_published", "post.failed",
-        "target.published", "target.failed", Test,
+        "target.published", "target.failed",
     };
+
+    /// <summary>The types an <c>AccountEvent</c> from the bus may carry.</summary>
+    public static readonly IReadOnlySet<string> OfAccounts = new HashSet<string>(StringComparer.Ordinal) { AccountReauthRequired };
+
+    /// <summary>What an endpoint may subscribe to.</summary>
+    public static readonly IReadOnlySet<string> Known = new HashSet<string>([.. OfPosts, .. OfAccounts, Test], StringComparer.Ordinal);
 }

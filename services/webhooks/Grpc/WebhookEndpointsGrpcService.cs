@@ -1,128 +1,101 @@
-using System.Globalization;
 using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
 using ScheduledPosts.Contracts.Webhooks.V1;
+using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
-using ScheduledPosts.ServiceDefaults.Json;
-using ScheduledPosts.Webhooks.Deliveries;
 using ScheduledPosts.Webhooks.Endpoints;
-using AttemptMessage = ScheduledPosts.Contracts.Webhooks.V1.DeliveryAttempt;
-using DeliveryMessage = ScheduledPosts.Contracts.Webhooks.V1.Delivery;
+using static ScheduledPosts.Webhooks.Grpc.Messages;
 using WebhookEndpointMessage = ScheduledPosts.Contracts.Webhooks.V1.WebhookEndpoint;
 
 namespace ScheduledPosts.Webhooks.Grpc;
 
-/// <summary>gRPC over the same <see cref="EndpointRegistry"/> and <see cref="DeliveryHistory"/>; the caller is the <c>x-sp-identity</c> the authentication handler verified; each method's policy names its scope.</summary>
-public sealed class WebhookEndpointsGrpcService(EndpointRegistry registry, DeliveryHistory history) : WebhookEndpoints.WebhookEndpointsBase
+/// <summary>
+/// Webhook endpoints for internal callers (webhooks.proto), over the same <see cref="EndpointRegistry"/> as REST; the
+/// caller is the identity the authentication handler verified; each method's policy names its scope.
+/// </summary>
+public sealed class WebhookEndpointsGrpcService(EndpointRegistry registry) : WebhookEndpoints.WebhookEndpointsBase
 {
+    private static readonly string[] UpdatableFields = ["url", "event_types", "description", "enabled"];
+
     [Authorize(Policy = InternalPolicies.WebhooksWrite)]
-    public override async Task<CreateEndpointResponse> CreateEndpoint(CreateEndpointRequest request, ServerCallContext context)
+    public override async Task<CreateWebhookEndpointResponse> CreateWebhookEndpoint(CreateWebhookEndpointRequest request, ServerCallContext context)
     {
-        var created = await registry.CreateAsync(Caller(context), request.Url, request.Events, request.Description, context.CancellationToken);
-        return new CreateEndpointResponse { Endpoint = ToMessage(created.Endpoint), Secret = created.Secret };
+        var created = await Renamed(() => registry.CreateAsync(Caller(context), request.Url, request.EventTypes,
+            request.Description.Length > 0 ? request.Description : null, context.CancellationToken));
+        return new CreateWebhookEndpointResponse { WebhookEndpoint = Endpoint(created.Endpoint), Secret = created.Secret };
     }
 
     [Authorize(Policy = InternalPolicies.WebhooksRead)]
-    public override async Task<WebhookEndpointMessage> GetEndpoint(GetEndpointRequest request, ServerCallContext context)
-        => ToMessage(await registry.GetAsync(Caller(context), request.EndpointId, context.CancellationToken));
+    public override async Task<WebhookEndpointMessage> GetWebhookEndpoint(GetWebhookEndpointRequest request, ServerCallContext context)
+        => Endpoint(await registry.GetAsync(Caller(context), request.WebhookEndpointId, context.CancellationToken));
 
     [Authorize(Policy = InternalPolicies.WebhooksRead)]
-    public override async Task<ListEndpointsResponse> ListEndpoints(ListEndpointsRequest request, ServerCallContext context)
+    public override async Task<ListWebhookEndpointsResponse> ListWebhookEndpoints(ListWebhookEndpointsRequest request, ServerCallContext context)
     {
-        var endpoints = await registry.ListAsync(Caller(context), context.CancellationToken);
-        var response = new ListEndpointsResponse();
-        response.Endpoints.AddRange(endpoints.Select(ToMessage));
+        var response = new ListWebhookEndpointsResponse();
+        response.WebhookEndpoints.AddRange((await registry.ListAsync(Caller(context), context.CancellationToken)).Select(Endpoint));
         return response;
     }
 
     [Authorize(Policy = InternalPolicies.WebhooksWrite)]
-    public override async Task<WebhookEndpointMessage> UpdateEndpoint(UpdateEndpointRequest request, ServerCallContext context)
+    public override async Task<WebhookEndpointMessage> UpdateWebhookEndpoint(UpdateWebhookEndpointRequest request, ServerCallContext context)
     {
-        var changes = new EndpointChanges(
-            request.HasUrl ? request.Url : null,
-            request.Events?.Values.ToList(),
-            SetDescription: request.HasDescription,
-            Description: request.HasDescription ? request.Description : null,
-            Enabled: request.HasEnabled ? request.Enabled : null);
-        return ToMessage(await registry.UpdateAsync(Caller(context), request.EndpointId, changes, context.CancellationToken));
-    }
-
-    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
-    public override async Task<DeleteEndpointResponse> DeleteEndpoint(DeleteEndpointRequest request, ServerCallContext context)
-    {
-        await registry.DeleteAsync(Caller(context), request.EndpointId, context.CancellationToken);
-        return new DeleteEndpointResponse { EndpointId = request.EndpointId, Deleted = true };
-    }
-
-    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
-    public override async Task<RotateEndpointSecretResponse> RotateEndpointSecret(RotateEndpointSecretRequest request, ServerCallContext context)
-    {
-        var rotated = await registry.RotateSecretAsync(Caller(context), request.EndpointId, context.CancellationToken);
-        return new RotateEndpointSecretResponse
+        var endpoint = request.WebhookEndpoint ?? throw ApiException.Validation("webhook_endpoint", "webhook_endpoint is required: its id and new values.");
+        if (request.UpdateMask is not { Paths.Count: > 0 } mask)
         {
-            Endpoint = ToMessage(rotated.Endpoint), Secret = rotated.Secret, PreviousSecretExpiresAt = Format(rotated.PreviousSecretExpiresAt),
+            throw ApiException.Validation("update_mask", $"update_mask must name the fields to change: any of {string.Join(", ", UpdatableFields)}.");
+        }
+
+        if (mask.Paths.FirstOrDefault(p => !UpdatableFields.Contains(p)) is { } unknown)
+        {
+            throw ApiException.Validation("update_mask", $"update_mask may name only {string.Join(", ", UpdatableFields)}, not '{unknown}'.");
+        }
+
+        var changes = new EndpointChanges(
+            mask.Paths.Contains("url") ? endpoint.Url : null,
+            mask.Paths.Contains("event_types") ? endpoint.EventTypes.ToList() : null,
+            SetDescription: mask.Paths.Contains("description"),
+            Description: mask.Paths.Contains("description") ? endpoint.Description : null,
+            Enabled: mask.Paths.Contains("enabled") ? endpoint.Enabled : null);
+        return Endpoint(await Renamed(() => registry.UpdateAsync(Caller(context), endpoint.Id, changes, context.CancellationToken), "webhook_endpoint."));
+    }
+
+    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
+    public override async Task<DeleteWebhookEndpointResponse> DeleteWebhookEndpoint(DeleteWebhookEndpointRequest request, ServerCallContext context)
+    {
+        await registry.DeleteAsync(Caller(context), request.WebhookEndpointId, context.CancellationToken);
+        return new DeleteWebhookEndpointResponse { WebhookEndpointId = request.WebhookEndpointId };
+    }
+
+    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
+    public override async Task<RotateWebhookEndpointSecretResponse> RotateWebhookEndpointSecret(RotateWebhookEndpointSecretRequest request, ServerCallContext context)
+    {
+        var rotated = await registry.RotateSecretAsync(Caller(context), request.WebhookEndpointId, context.CancellationToken);
+        return new RotateWebhookEndpointSecretResponse
+        {
+            WebhookEndpoint = Endpoint(rotated.Endpoint), Secret = rotated.Secret, PreviousSecretExpireTime = Time(rotated.PreviousSecretExpiresAt),
         };
     }
 
     [Authorize(Policy = InternalPolicies.WebhooksWrite)]
-    public override async Task<DeliveryMessage> SendTestEvent(SendTestEventRequest request, ServerCallContext context)
-        => ToMessage(await registry.SendTestAsync(Caller(context), request.EndpointId, context.CancellationToken));
-
-    [Authorize(Policy = InternalPolicies.WebhooksRead)]
-    public override async Task<ListDeliveriesResponse> ListDeliveries(ListDeliveriesRequest request, ServerCallContext context)
-    {
-        var query = DeliveryRules.ParseQuery(
-            request.Status.Length > 0 ? request.Status : null,
-            request.Limit != 0 ? request.Limit.ToString(CultureInfo.InvariantCulture) : null,
-            request.Cursor);
-        var page = await history.ListAsync(Caller(context), request.EndpointId, query, context.CancellationToken);
-        var response = new ListDeliveriesResponse { NextCursor = page.NextCursor ?? "", HasMore = page.HasMore };
-        response.Deliveries.AddRange(page.Data.Select(ToMessage));
-        return response;
-    }
-
-    [Authorize(Policy = InternalPolicies.WebhooksRead)]
-    public override async Task<DeliveryMessage> GetDelivery(GetDeliveryRequest request, ServerCallContext context)
-        => ToMessage(await history.GetAsync(Caller(context), request.DeliveryId, context.CancellationToken));
-
-    [Authorize(Policy = InternalPolicies.WebhooksWrite)]
-    public override async Task<DeliveryMessage> Redeliver(RedeliverRequest request, ServerCallContext context)
-        => ToMessage(await history.RedeliverAsync(Caller(context), request.DeliveryId, context.CancellationToken));
+    public override async Task<Contracts.Webhooks.V1.Delivery> SendTestEvent(SendTestEventRequest request, ServerCallContext context)
+        => Delivery(await registry.SendTestAsync(Caller(context), request.WebhookEndpointId, context.CancellationToken));
 
     private static InternalIdentity Caller(ServerCallContext context) => InternalCaller.Current(context.GetHttpContext());
 
-    private static string Format(DateTimeOffset? value) => value is { } v ? JsonDefaults.Format(v) : "";
-
-    private static WebhookEndpointMessage ToMessage(Endpoints.WebhookEndpoint e)
+    // The rules name REST's `events`; this API's field is `event_types` (within `prefix`, for an update).
+    private static async Task<T> Renamed<T>(Func<Task<T>> call, string prefix = "")
     {
-        var message = new WebhookEndpointMessage
+        try
         {
-            Id = e.Id, Url = e.Url, Description = e.Description ?? "", Enabled = e.Enabled, DisabledReason = e.DisabledReason ?? "",
-            CreatedAt = Format(e.CreatedAt), UpdatedAt = Format(e.UpdatedAt),
-        };
-        message.Events.AddRange(e.Events);
-        return message;
-    }
-
-    private static DeliveryMessage ToMessage(DeliveryView d)
-    {
-        var message = new DeliveryMessage
-        {
-            Id = d.Id, EndpointId = d.EndpointId, EventId = d.EventId, EventType = d.EventType, Status = d.Status,
-            AttemptCount = d.AttemptCount, NextAttemptAt = Format(d.NextAttemptAt), LastAttemptAt = Format(d.LastAttemptAt),
-            CreatedAt = Format(d.CreatedAt),
-        };
-        foreach (var a in d.Attempts)
-        {
-            var attempt = new AttemptMessage { Attempt = a.Attempt, AttemptedAt = Format(a.AttemptedAt), LatencyMs = a.LatencyMs, Error = a.Error ?? "" };
-            if (a.StatusCode is { } code)
-            {
-                attempt.StatusCode = code;
-            }
-
-            message.Attempts.Add(attempt);
+            return await call();
         }
-
-        return message;
+        catch (ApiException error) when (error.Code == "VALIDATION" && error.Issues is { Count: > 0 } issues)
+        {
+            throw ApiException.Validation(issues.Select(i => i with
+            {
+                Path = prefix + (i.Path.StartsWith("events", StringComparison.Ordinal) ? "event_types" + i.Path["events".Length..] : i.Path),
+            }).ToList());
+        }
     }
 }

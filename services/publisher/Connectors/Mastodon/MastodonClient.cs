@@ -222,7 +222,7 @@ public sealed partial class MastodonClient(HttpClient http, TimeProvider clock, 
         {
             return (await http.SendAsync(request, cancellationToken), null);
         }
-        catch (Exception e) when (MediaFailure(e) is { } media)
+        catch (Exception e) when (MediaUnavailableException.In(e) is { } media)
         {
             // Reading the file failed while it was being sent (handlers wrap that differently): nothing was posted.
             return (null, new Failed(ConnectorErrors.MediaUnavailable, media.Message, Retryable: true));
@@ -246,29 +246,6 @@ public sealed partial class MastodonClient(HttpClient http, TimeProvider clock, 
         }
 
         return (null, posting ? Unknown(code, message) : new Failed(code, message, Retryable: true));
-    }
-
-    private static MediaUnavailableException? MediaFailure(Exception e)
-    {
-        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is MediaUnavailableException media)
-            {
-                return media;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>A file of known size: multipart/form-data with a Content-Length rather than chunked, as servers prefer.</summary>
-    private sealed class SizedStreamContent(Stream content, long length) : StreamContent(content)
-    {
-        protected override bool TryComputeLength(out long size)
-        {
-            size = length;
-            return true;
-        }
     }
 
     private async Task<Failed> FailureAsync(MastodonAccount account, HttpResponseMessage response, string what, CancellationToken cancellationToken)

@@ -9,10 +9,15 @@ namespace ScheduledPosts.ServiceDefaults.Errors;
 public sealed record ErrorEnvelope(ErrorBody Error)
 {
     public static ErrorEnvelope From(HttpContext context, string code, string message, IReadOnlyList<ValidationIssue>? issues = null)
-        => new(new ErrorBody(code, message, RequestIds.Get(context), issues is null ? null : new ErrorDetails(issues)));
+        => new(new ErrorBody(code, message, RequestIds.Get(context)) { Details = issues is null ? null : new ErrorDetails(issues) });
 
     public static Task Write(HttpContext context, int status, string code, string message, IReadOnlyList<ValidationIssue>? issues = null)
     {
+        if (GrpcErrors.IsGrpc(context.Request))
+        {
+            return GrpcErrors.Write(context, status, code, message, issues);
+        }
+
         context.Response.StatusCode = status;
         return context.Response.WriteAsJsonAsync(From(context, code, message, issues), Json.JsonDefaults.Options);
     }
@@ -25,11 +30,15 @@ public sealed record ErrorEnvelope(ErrorBody Error)
     }
 }
 
-public sealed record ErrorBody(
-    string Code,
-    string Message,
-    string RequestId,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ErrorDetails? Details);
+public sealed record ErrorBody(string Code, string Message, string RequestId)
+{
+    /// <summary>
+    /// Only on a 422 <c>VALIDATION</c>: which fields were refused and why. Absent otherwise — a property, not a
+    /// constructor parameter, so the OpenAPI document does not list it as required.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ErrorDetails? Details { get; init; }
+}
 
 public sealed record ErrorDetails(IReadOnlyList<ValidationIssue> Issues);
 

@@ -16,6 +16,9 @@ public static class InternalPolicies
     /// <summary>The publisher's own identity with the <c>targets</c> scope: nobody else claims targets or reads their media.</summary>
     public const string Targets = "targets";
 
+    /// <summary>The gateway completing an OAuth connection for a browser (<see cref="InternalScopes.OAuthCallback"/>).</summary>
+    public const string OAuthCallback = "oauth_callback";
+
     /// <summary>The resources whose scopes the services enforce (the gateway's <c>keys</c> never reaches them).</summary>
     public static readonly IReadOnlyList<string> Resources = ["posts", "accounts", "webhooks", "settings"];
 
@@ -43,6 +46,7 @@ public static class InternalPolicies
         authorization.AddPolicy(Targets, p => p.AddAuthenticationSchemes(InternalIdentityAuthenticationHandler.SchemeName)
             .RequireClaim(InternalCaller.IssuerClaim, InternalIssuers.Publisher)
             .RequireClaim(InternalCaller.ScopeClaim, InternalScopes.Targets));
+        authorization.AddPolicy(OAuthCallback, p => FromGateway(p).RequireClaim(InternalCaller.ScopeClaim, InternalScopes.OAuthCallback));
         foreach (string resource in Resources)
         {
             authorization.AddPolicy(Resource(resource), p => FromGateway(p).AddRequirements(new ResourceScopeRequirement(resource)));

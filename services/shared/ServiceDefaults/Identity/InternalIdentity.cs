@@ -30,4 +30,10 @@ public static class InternalScopes
 {
     /// <summary>Claim, renew and complete targets, read their media: the publisher's, and only the publisher's.</summary>
     public const string Targets = "targets";
+
+    /// <summary>
+    /// Complete an OAuth connection (<c>GET /v1/oauth/callback</c>): the gateway's identity for the one route a browser
+    /// reaches without an API key; what it may do is bound by the signed state it carries.
+    /// </summary>
+    public const string OAuthCallback = "oauth_callback";
 }

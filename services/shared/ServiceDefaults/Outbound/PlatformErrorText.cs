@@ -25,6 +25,17 @@ public static class PlatformErrorText
     /// The sanitised <c>error</c> string of a JSON object body of at most 16 KiB, or null when the body is anything else.
     /// </summary>
     public static async Task<string?> ReadAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+        => (await ReadFieldsAsync(response, "error", cancellationToken)).First;
+
+    /// <summary>
+    /// An AT Protocol XRPC error (https://atproto.com/specs/xrpc#error-responses): the sanitised <c>error</c> name and
+    /// <c>message</c> of a JSON object body of at most 16 KiB; each null when absent, both when the body is anything else.
+    /// </summary>
+    public static async Task<(string? Error, string? Message)> ReadXrpcAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+        => await ReadFieldsAsync(response, "message", cancellationToken);
+
+    // The "error" string and one more string field of a short JSON object body, sanitised.
+    private static async Task<(string? First, string? Second)> ReadFieldsAsync(HttpResponseMessage response, string second, CancellationToken cancellationToken)
     {
         byte[] body;
         try
@@ -33,22 +44,26 @@ public static class PlatformErrorText
         }
         catch (Exception e) when (e is HttpRequestException or IOException)
         {
-            return null;
+            return (null, null);
         }
 
         try
         {
             using var json = JsonDocument.Parse(body);
             return json.RootElement.ValueKind == JsonValueKind.Object
-                   && json.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.String
-                   && Sanitise(error.GetString()) is { Length: > 0 } text
-                ? text
-                : null;
+                ? (Field(json.RootElement, "error"), Field(json.RootElement, second))
+                : (null, null);
         }
         catch (JsonException)
         {
-            return null;
+            return (null, null);
         }
+
+        static string? Field(JsonElement root, string name)
+            => root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
+               && Sanitise(value.GetString()) is { Length: > 0 } text
+                ? text
+                : null;
     }
 
     /// <summary>Control and format characters become spaces, runs of white space one space, and the text is cut to <paramref name="maxLength"/>.</summary>

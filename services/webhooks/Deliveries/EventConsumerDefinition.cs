@@ -2,14 +2,16 @@ using MassTransit;
 
 namespace ScheduledPosts.Webhooks.Deliveries;
 
-public sealed class PostEventConsumerDefinition : ConsumerDefinition<PostEventConsumer>
+/// <summary>The endpoint and retry policy every consumer of domain events shares; each has its own queue.</summary>
+public abstract class EventConsumerDefinition<TConsumer> : ConsumerDefinition<TConsumer>
+    where TConsumer : class, IConsumer
 {
-    public PostEventConsumerDefinition()
+    protected EventConsumerDefinition(string queue)
     {
         Endpoint(e =>
         {
-            // The service's own queue, so another service consuming PostEvent gets its own copy.
-            e.Name = "webhooks-post-events";
+            // The service's own queue, so another service consuming the same events gets its own copy.
+            e.Name = queue;
             // Recording an event is two short database round trips: MassTransit's default (twice the cores, 4 here)
             // leaves the consumer waiting on the network, far below the 1,000 events/s it is to keep up with.
             e.ConcurrentMessageLimit = 32;
@@ -17,7 +19,7 @@ public sealed class PostEventConsumerDefinition : ConsumerDefinition<PostEventCo
     }
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
-        IConsumerConfigurator<PostEventConsumer> consumerConfigurator, IRegistrationContext context)
+        IConsumerConfigurator<TConsumer> consumerConfigurator, IRegistrationContext context)
     {
         // Transient database trouble is retried in place; anything else goes to the error queue, kept.
         endpointConfigurator.UseMessageRetry(r =>

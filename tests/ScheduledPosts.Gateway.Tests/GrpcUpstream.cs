@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ScheduledPosts.Contracts.Scheduling.V1;
+
+namespace ScheduledPosts.Gateway.Tests;
+
+/// <summary>
+/// A stand-in for the scheduling service's gRPC port: real Kestrel, HTTP/2 without TLS, serving <c>Posts.GetPost</c>
+/// and <c>Targets</c> (as the real port does), recording the metadata of every call it receives.
+/// </summary>
+public sealed class GrpcUpstream : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private GrpcUpstream(WebApplication app, Uri address)
+    {
+        _app = app;
+        Address = address;
+    }
+
+    public Uri Address { get; }
+
+    /// <summary>The method, metadata and post id of each call received (shared by every instance: tests tell theirs apart by post id).</summary>
+    public static ConcurrentQueue<(string Method, Metadata Headers, string PostId)> Received { get; } = new();
+
+    public static async Task<GrpcUpstream> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration.Sources.Clear();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        builder.Logging.ClearProviders();
+        builder.Services.AddGrpc();
+        var app = builder.Build();
+        app.MapGrpcService<FakePosts>();
+        app.MapGrpcService<FakeTargets>();
+        await app.StartAsync();
+        return new GrpcUpstream(app, new Uri(app.Urls.Single()));
+    }
+
+    private sealed class FakePosts : Posts.PostsBase
+    {
+        public override Task<Post> GetPost(GetPostRequest request, ServerCallContext context)
+        {
+            Received.Enqueue((context.Method, context.RequestHeaders, request.PostId));
+            return Task.FromResult(new Post { Id = request.PostId, Status = PostStatus.Scheduled });
+        }
+    }
+
+    private sealed class FakeTargets : Targets.TargetsBase
+    {
+        public override Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
+        {
+            Received.Enqueue((context.Method, context.RequestHeaders, request.PostId));
+            return Task.FromResult(new ClaimTargetResponse { Claimed = true });
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
