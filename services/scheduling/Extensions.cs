@@ -10,9 +10,11 @@ using ScheduledPosts.Scheduling.Media;
 using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.Scheduling.Publishing;
 using ScheduledPosts.Scheduling.Outbox;
+using ScheduledPosts.Scheduling.Watch;
 using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Outbound;
+using ScheduledPosts.ServiceDefaults.Health;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling;
@@ -93,6 +95,14 @@ public static class Extensions
         services.AddHostedService(sp => sp.GetRequiredService<TokenRefresher>());
         services.AddHostedService<Dispatcher>();
         services.AddHostedService<LeaseReaper>();
+
+        // It watches itself: lag histograms, backlog gauges, and overdue targets on /readyz (docs/operations.md#self-watch).
+        services.AddOptions<WatchOptions>().BindConfiguration(WatchOptions.Section)
+            .Validate(o => o.IsValid(), "Watch:OverdueAfter and Watch:Interval must be positive.").ValidateOnStart();
+        services.AddSingleton<SchedulingMetrics>();
+        services.AddSingleton<BacklogWatch>();
+        services.AddHostedService(sp => sp.GetRequiredService<BacklogWatch>());
+        services.AddHealthChecks().AddCheck<OverdueHealthCheck>("overdue", tags: [Readiness.Watch]);
         return builder;
     }
 

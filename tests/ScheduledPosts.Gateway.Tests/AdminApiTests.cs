@@ -108,6 +108,23 @@ public sealed class AdminApiTests(AdminFixture fixture) : IClassFixture<AdminFix
         Assert.Contains("Admin:Token", Flatten(error).OfType<OptionsValidationException>().Single().Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_gateways_metrics_need_the_admin_token_and_are_refused_to_everyone_when_none_is_set()
+    {
+        // One request first, so the API's own request metric has a sample to show.
+        await _client.SendAsync(HttpMethod.Get, "/v1/posts");
+
+        var withToken = await _client.SendAsync(HttpMethod.Get, "/metrics", bearer: GatewayFactory.AdminToken);
+        Assert.Equal(HttpStatusCode.OK, withToken.StatusCode);
+        string text = await withToken.Content.ReadAsStringAsync();
+        Assert.Contains("http_server_request_duration_seconds_count{", text, StringComparison.Ordinal);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _client.SendAsync(HttpMethod.Get, "/metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _client.SendAsync(HttpMethod.Get, "/metrics", bearer: "not-the-admin-token-0123456789-abcdefgh")).StatusCode);
+        var noAdmin = fixture.WithoutToken.CreateClient();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await noAdmin.SendAsync(HttpMethod.Get, "/metrics", bearer: GatewayFactory.AdminToken)).StatusCode);
+    }
+
     private static async Task<HttpResponseMessage> CreateAsync(HttpClient client, string? token, object body, string? apiKey = null)
     {
         using var request = Http.Request(HttpMethod.Post, "/admin/workspaces", bearer: token, apiKey: apiKey);

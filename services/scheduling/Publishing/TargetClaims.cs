@@ -5,6 +5,7 @@ using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Outbox;
 using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.Scheduling.Watch;
 using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Scheduling.Publishing;
@@ -22,6 +23,7 @@ public sealed class TargetClaims(
     OutboxScheduler outbox,
     SocialAccounts accounts,
     TimeProvider clock,
+    SchedulingMetrics metrics,
     IOptions<PublishingOptions> options)
 {
     private readonly PublishingOptions _options = options.Value;
@@ -83,6 +85,7 @@ public sealed class TargetClaims(
         }
 
         await tx.CommitAsync();
+        metrics.Claimed(claimed.Platform, PostStore.Utc(claimed.DueAt), clock.GetUtcNow());
         return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.AccountId, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
             claimed.FirstComment, claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount,
             accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch, PostStore.Utc(claimed.FirstClaimedAt)), "claimed");
