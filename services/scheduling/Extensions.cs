@@ -110,6 +110,7 @@ public static class Extensions
         app.MapGrpcService<TargetsGrpcService>().RequireAuthorization(InternalPolicies.Targets);
         app.MapGrpcService<PostsGrpcService>();
         app.MapGrpcService<SocialAccountsGrpcService>();
+        app.MapGrpcService<MediaGrpcService>();
         app.MapGrpcServerDefaults();
         return app;
     }

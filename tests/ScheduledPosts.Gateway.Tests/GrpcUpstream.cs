@@ -39,6 +39,7 @@ public sealed class GrpcUpstream : IAsyncDisposable
         var app = builder.Build();
         app.MapGrpcService<FakePosts>();
         app.MapGrpcService<FakeTargets>();
+        app.MapGrpcService<FakeMedia>();
         await app.StartAsync();
         return new GrpcUpstream(app, new Uri(app.Urls.Single()));
     }
@@ -49,6 +50,24 @@ public sealed class GrpcUpstream : IAsyncDisposable
         {
             Received.Enqueue((context.Method, context.RequestHeaders, request.PostId));
             return Task.FromResult(new Post { Id = request.PostId, Status = PostStatus.Scheduled });
+        }
+    }
+
+    /// <summary>Counts an upload's bytes: the file name stands in for the post id in <see cref="Received"/>.</summary>
+    private sealed class FakeMedia : Media.MediaBase
+    {
+        public override async Task<MediaItem> UploadMedia(IAsyncStreamReader<UploadMediaRequest> requestStream, ServerCallContext context)
+        {
+            string fileName = "";
+            long size = 0;
+            await foreach (var message in requestStream.ReadAllAsync(context.CancellationToken))
+            {
+                fileName = message.Metadata?.FileName is { Length: > 0 } name ? name : fileName;
+                size += message.Chunk.Length;
+            }
+
+            Received.Enqueue((context.Method, context.RequestHeaders, fileName));
+            return new MediaItem { Id = "med_fake", FileName = fileName, SizeBytes = size };
         }
     }
 
