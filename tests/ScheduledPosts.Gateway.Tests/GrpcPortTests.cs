@@ -146,6 +146,24 @@ public sealed class GrpcPortTests(GrpcPortFixture fixture) : IClassFixture<GrpcP
     }
 
     [Fact]
+    public async Task Scheduling_settings_change_with_an_admins_key_and_an_editors_is_permission_denied()
+    {
+        var settings = new Settings.SettingsClient(fixture.Channel());
+        int lead = Random.Shared.Next(1, 3600);
+        var update = new UpdateSchedulingSettingsRequest { Settings = new SchedulingSettings { PublishLeadSeconds = lead } };
+
+        var editor = await TestKeys.InsertAsync(fixture.ConnectionString, "editor");
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await settings.UpdateSchedulingSettingsAsync(update, Bearer(editor.Key)));
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        Assert.Contains("settings:write", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(GrpcUpstream.Received, r => r.PostId == $"lead-{lead}");
+
+        var admin = await TestKeys.InsertAsync(fixture.ConnectionString, "admin");
+        Assert.Equal(lead, (await settings.UpdateSchedulingSettingsAsync(update, Bearer(admin.Key))).PublishLeadSeconds);
+        Assert.Equal("/scheduledposts.scheduling.v1.Settings/UpdateSchedulingSettings", GrpcUpstream.Received.Single(r => r.PostId == $"lead-{lead}").Method);
+    }
+
+    [Fact]
     public async Task The_publishers_Targets_service_is_not_reachable_even_with_an_owners_key()
     {
         var owner = await TestKeys.InsertAsync(fixture.ConnectionString, "owner");
@@ -171,6 +189,7 @@ public sealed class GrpcPortTests(GrpcPortFixture fixture) : IClassFixture<GrpcP
         Assert.Contains("scheduledposts.scheduling.v1.Posts", services);
         Assert.Contains("scheduledposts.scheduling.v1.SocialAccounts", services);
         Assert.Contains("scheduledposts.scheduling.v1.Media", services);
+        Assert.Contains("scheduledposts.scheduling.v1.Settings", services);
         Assert.Contains("scheduledposts.webhooks.v1.WebhookEndpoints", services);
         Assert.Contains("scheduledposts.webhooks.v1.WebhookDeliveries", services);
         Assert.Contains("grpc.health.v1.Health", services);

@@ -40,6 +40,7 @@ public sealed class GrpcUpstream : IAsyncDisposable
         app.MapGrpcService<FakePosts>();
         app.MapGrpcService<FakeTargets>();
         app.MapGrpcService<FakeMedia>();
+        app.MapGrpcService<FakeSettings>();
         await app.StartAsync();
         return new GrpcUpstream(app, new Uri(app.Urls.Single()));
     }
@@ -68,6 +69,16 @@ public sealed class GrpcUpstream : IAsyncDisposable
 
             Received.Enqueue((context.Method, context.RequestHeaders, fileName));
             return new MediaItem { Id = "med_fake", FileName = fileName, SizeBytes = size };
+        }
+    }
+
+    /// <summary>Echoes the update: its publish lead stands in for the post id in <see cref="Received"/>.</summary>
+    private sealed class FakeSettings : Settings.SettingsBase
+    {
+        public override Task<SchedulingSettings> UpdateSchedulingSettings(UpdateSchedulingSettingsRequest request, ServerCallContext context)
+        {
+            Received.Enqueue((context.Method, context.RequestHeaders, $"lead-{request.Settings.PublishLeadSeconds}"));
+            return Task.FromResult(request.Settings);
         }
     }
 
