@@ -33,7 +33,8 @@ public static class Extensions
         services.AddRabbitMqBus(builder.Configuration);
         services.AddGrpcServerDefaults()
             .AddServiceOptions<PostsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>())
-            .AddServiceOptions<SocialAccountsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>());
+            .AddServiceOptions<SocialAccountsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>())
+            .AddServiceOptions<SettingsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>());
         services.AddSingleton<IdempotencyKeys>();
         // The gateway forwards the API's callers; the publisher calls Targets with its own key pair.
         builder.AddInternalIdentity(Audience, InternalIssuers.Gateway, InternalIssuers.Publisher);
@@ -120,6 +121,8 @@ public static class Extensions
         app.MapGrpcService<TargetsGrpcService>().RequireAuthorization(InternalPolicies.Targets);
         app.MapGrpcService<PostsGrpcService>();
         app.MapGrpcService<SocialAccountsGrpcService>();
+        app.MapGrpcService<MediaGrpcService>();
+        app.MapGrpcService<SettingsGrpcService>();
         app.MapGrpcServerDefaults();
         return app;
     }

@@ -120,7 +120,8 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
     /// <summary>The SocialAccounts gRPC API as the gateway's callers would reach it with <paramref name="identity"/>.</summary>
     public Contracts.Scheduling.V1.SocialAccounts.SocialAccountsClient SocialAccountsClient(InternalIdentity identity) => new(Channel(identity));
 
-    private GrpcChannel Channel(InternalIdentity identity)
+    /// <summary>A channel to the service's gRPC APIs as the gateway's callers would reach them with <paramref name="identity"/>.</summary>
+    public GrpcChannel Channel(InternalIdentity identity)
     {
         var handler = new InternalIdentityHandler(InternalKeys.GatewayIssuer, identity, Extensions.Audience) { InnerHandler = Server.CreateHandler() };
         return GrpcChannel.ForAddress(Server.BaseAddress, new GrpcChannelOptions { HttpHandler = handler });

@@ -32,7 +32,7 @@ public static class SocialAccountsApi
             .RequireAuthorization(InternalPolicies.OAuthCallback);
 
         accounts.MapGet("/", async (HttpContext context, SocialAccounts socialAccounts) =>
-            TypedResults.Ok(new { data = await socialAccounts.ListAsync(InternalCaller.Current(context).WorkspaceId) }));
+            TypedResults.Ok(new { data = (await socialAccounts.ListAsync(InternalCaller.Current(context).WorkspaceId)).Accounts }));
 
         accounts.MapGet("/{id}", async (string id, HttpContext context, SocialAccounts socialAccounts) =>
             TypedResults.Ok(await socialAccounts.GetAsync(InternalCaller.Current(context).WorkspaceId, id)));

@@ -2,6 +2,7 @@ using System.Globalization;
 using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
 using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
 using static ScheduledPosts.Scheduling.Grpc.Messages;
@@ -132,8 +133,9 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
     [Authorize(Policy = InternalPolicies.PostsRead)]
     public override async Task<V1.ListPostEventsResponse> ListPostEvents(V1.ListPostEventsRequest request, ServerCallContext context)
     {
-        var response = new V1.ListPostEventsResponse();
-        response.Events.AddRange((await reader.AuditLogAsync(Who(context).WorkspaceId, request.PostId)).Select(AuditEvent));
+        var (events, next) = await reader.AuditLogAsync(Who(context).WorkspaceId, request.PostId, PageRequest.Parse(request.PageSize, request.PageToken));
+        var response = new V1.ListPostEventsResponse { NextPageToken = next ?? "" };
+        response.Events.AddRange(events.Select(AuditEvent));
         return response;
     }
 

@@ -2,6 +2,7 @@ using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Accounts.OAuth;
+using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Identity;
 using static ScheduledPosts.Scheduling.Grpc.Messages;
 using V1 = ScheduledPosts.Contracts.Scheduling.V1;
@@ -27,8 +28,9 @@ public sealed class SocialAccountsGrpcService(SocialAccounts accounts, OAuthConn
     [Authorize(Policy = InternalPolicies.AccountsRead)]
     public override async Task<V1.ListSocialAccountsResponse> ListSocialAccounts(V1.ListSocialAccountsRequest request, ServerCallContext context)
     {
-        var response = new V1.ListSocialAccountsResponse();
-        response.SocialAccounts.AddRange((await accounts.ListAsync(Who(context).WorkspaceId)).Select(SocialAccount));
+        var (page, next) = await accounts.ListAsync(Who(context).WorkspaceId, PageRequest.Parse(request.PageSize, request.PageToken));
+        var response = new V1.ListSocialAccountsResponse { NextPageToken = next ?? "" };
+        response.SocialAccounts.AddRange(page.Select(SocialAccount));
         return response;
     }
 

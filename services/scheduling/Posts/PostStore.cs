@@ -134,11 +134,17 @@ public sealed class PostStore
             """,
             new { postId = post.Id, workspaceId = post.WorkspaceId, action, actorKeyId, reason, oldTime, newTime }, tx);
 
-    public async Task<List<AuditRow>> AuditLogAsync(NpgsqlConnection connection, string workspaceId, string postId)
+    /// <summary>The post's audit rows by id: all (<paramref name="limit"/> null), or up to <paramref name="limit"/> after <paramref name="afterId"/>.</summary>
+    public async Task<List<AuditRow>> AuditLogAsync(NpgsqlConnection connection, string workspaceId, string postId, long? afterId = null, int? limit = null)
         => (await connection.QueryAsync<AuditRow>("""
             SELECT id, post_id, action, actor_key_id, reason, old_time, new_time, at
-            FROM post_audit WHERE workspace_id = @workspaceId AND post_id = @postId ORDER BY id
-            """, new { workspaceId, postId })).AsList();
+            FROM post_audit WHERE workspace_id = @workspaceId AND post_id = @postId AND (@afterId::bigint IS NULL OR id > @afterId)
+            ORDER BY id LIMIT @limit
+            """, new { workspaceId, postId, afterId, limit })).AsList();
+
+    public Task<bool> HasAuditLogAsync(NpgsqlConnection connection, string workspaceId, string postId)
+        => connection.ExecuteScalarAsync<bool>(
+            "SELECT EXISTS (SELECT 1 FROM post_audit WHERE workspace_id = @workspaceId AND post_id = @postId)", new { workspaceId, postId });
 
     public Task UpdateDraftAsync(NpgsqlTransaction tx, string postId, string caption, string? timezone, string? metadataJson)
         => tx.Connection!.ExecuteAsync("""
