@@ -3,13 +3,16 @@ using Google.Rpc;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Testing;
 using Xunit;
 
 namespace ScheduledPosts.EndToEnd.Tests;
 
 /// <summary>
 /// Issue 13: the .NET client library (<c>clients/ScheduledPosts.Client</c>) as a service uses it — one
-/// <c>AddScheduledPostsClient</c> call, then typed clients — against the gateway's gRPC port of the real processes.
+/// <c>AddScheduledPostsClient</c> call, then typed clients — against the gateway's gRPC port of the real processes; and
+/// its sample program (<c>samples/ScheduleRescheduleCancel</c>) run as a process, so the output the README shows cannot
+/// rot silently.
 /// </summary>
 public sealed class GrpcClientLibraryTests(Stack stack) : IClassFixture<Stack>
 {
@@ -71,6 +74,34 @@ public sealed class GrpcClientLibraryTests(Stack stack) : IClassFixture<Stack>
 
         Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
         Assert.Equal("UNAUTHENTICATED", error.GetRpcStatus()?.GetDetail<ErrorInfo>()?.Reason);
+    }
+
+    [Fact]
+    public async Task The_sample_program_runs_against_the_gateway_and_prints_what_the_readme_shows()
+    {
+        // .../tests/ScheduledPosts.EndToEnd.Tests/bin/<Configuration>/net10.0/: the sample is built alongside.
+        string configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Parent!.Name;
+        string folder = Path.Combine(Suite.RepoRoot, "samples", "ScheduleRescheduleCancel", "bin", configuration, "net10.0");
+
+        var (exitCode, output, errors) = await Processes.RunAsync("dotnet", ["ScheduleRescheduleCancel.dll"], folder, new Dictionary<string, string>
+        {
+            ["SCHEDULEDPOSTS_GRPC_ADDRESS"] = stack.GatewayGrpcUrl.ToString(),
+            ["SCHEDULEDPOSTS_API_KEY"] = Stack.BootstrapKey,
+        });
+
+        Assert.True(exitCode == 0, $"the sample failed ({exitCode}):\n{output}\n{errors}\n{stack.Logs}");
+        // connected    acc_…  (sandbox, @dotnet-sample)
+        // scheduled    post_…  Scheduled  2026-12-03 09:40:00Z
+        var lines = output.Trim().Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
+        Assert.Equal(["connected", "scheduled", "rescheduled", "cancelled"], lines.Select(l => l[0]));
+        Assert.Equal(["Scheduled", "Scheduled", "Cancelled"], lines.Skip(1).Select(l => l[2]));
+        string postId = lines[1][1];
+        Assert.All(lines.Skip(1), l => Assert.Equal(postId, l[1]));
+        var times = lines.Skip(1).Select(l => DateTimeOffset.Parse($"{l[3]} {l[4]}", System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(TimeSpan.FromMinutes(5), times[1] - times[0]);
+        var overRest = await stack.GetPostAsync(postId);
+        Assert.Equal("cancelled", overRest["status"]!.GetValue<string>());
+        Assert.Equal(2, overRest["scheduleVersion"]!.GetValue<long>());
     }
 
     private ServiceProvider Client(string apiKey)
