@@ -12,10 +12,12 @@ public static class ScheduledPostsClientExtensions
 {
     /// <summary>
     /// Registers the typed clients of the gateway's gRPC port — <see cref="Posts.PostsClient"/>,
-    /// <see cref="SocialAccounts.SocialAccountsClient"/>, <see cref="WebhookEndpoints.WebhookEndpointsClient"/>,
+    /// <see cref="SocialAccounts.SocialAccountsClient"/>, <see cref="Media.MediaClient"/>, <see cref="Settings.SettingsClient"/>,
+    /// <see cref="WebhookEndpoints.WebhookEndpointsClient"/>,
     /// <see cref="WebhookDeliveries.WebhookDeliveriesClient"/> — through gRPC's client factory: every call carries the
     /// API key, gets <see cref="ScheduledPostsClientOptions.Deadline"/> unless it sets its own, and is retried by gRPC's
-    /// retry policy when it fails <c>UNAVAILABLE</c>. The options are checked when the host starts (or when a client is
+    /// retry policy when it fails <c>UNAVAILABLE</c>, with an <c>idempotency-key</c> on each call that changes something
+    /// (<see cref="IdempotencyKeys"/>), so a retried create cannot create twice. The options are checked when the host starts (or when a client is
     /// first made): a missing address or key is an <see cref="OptionsValidationException"/> that says so.
     /// </summary>
     public static IServiceCollection AddScheduledPostsClient(this IServiceCollection services, Action<ScheduledPostsClientOptions> configure)
@@ -25,6 +27,8 @@ public static class ScheduledPostsClientExtensions
 
         AddClient<Posts.PostsClient>(services);
         AddClient<SocialAccounts.SocialAccountsClient>(services);
+        AddClient<Media.MediaClient>(services);
+        AddClient<Settings.SettingsClient>(services);
         AddClient<WebhookEndpoints.WebhookEndpointsClient>(services);
         AddClient<WebhookDeliveries.WebhookDeliveriesClient>(services);
         return services;
@@ -47,6 +51,7 @@ public static class ScheduledPostsClientExtensions
                 return Task.CompletedTask;
             })
             .AddInterceptor(provider => new DefaultDeadline(Options(provider).Deadline))
+            .AddInterceptor(() => new IdempotencyKeys())
             // HttpClientFactory's trace logging prints request headers: never the key.
             .RedactLoggedHeaders(["authorization"]);
 

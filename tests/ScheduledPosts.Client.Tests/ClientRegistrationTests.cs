@@ -35,6 +35,27 @@ public sealed class ClientRegistrationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_retried_create_carries_one_idempotency_key_on_every_attempt_and_a_callers_own_key_is_kept()
+    {
+        _gateway.Posts.Failures.Enqueue(StatusCode.Unavailable);
+        await using var provider = Client();
+        var posts = provider.GetRequiredService<Posts.PostsClient>();
+
+        await posts.CreatePostAsync(new CreatePostRequest { Caption = "once" });
+        await posts.CreatePostAsync(new CreatePostRequest { Caption = "twice" });
+        await posts.CreatePostAsync(new CreatePostRequest { Caption = "mine" }, new Metadata { { "idempotency-key", "my-own-key" } });
+        await posts.GetPostAsync(new GetPostRequest { PostId = "post_1" });
+
+        var keys = _gateway.Posts.Attempts.Select(a => a.IdempotencyKey).ToList();
+        Assert.Equal(5, keys.Count);
+        Assert.False(string.IsNullOrEmpty(keys[0]));
+        Assert.Equal(keys[0], keys[1]); // the retry of the first create
+        Assert.NotEqual(keys[0], keys[2]); // another create, another key
+        Assert.Equal("my-own-key", keys[3]);
+        Assert.Null(keys[4]); // a read needs none
+    }
+
+    [Fact]
     public async Task Retries_stop_after_max_attempts_with_the_last_unavailable()
     {
         for (int i = 0; i < 5; i++)

@@ -44,7 +44,7 @@ public sealed class FakeGateway : IAsyncDisposable
 }
 
 /// <summary>One attempt as the server saw it.</summary>
-public sealed record Attempt(string? Authorization, DateTime Deadline);
+public sealed record Attempt(string? Authorization, DateTime Deadline, string? IdempotencyKey = null);
 
 public sealed class FakePosts : Posts.PostsBase
 {
@@ -60,5 +60,16 @@ public sealed class FakePosts : Posts.PostsBase
         }
 
         return Task.FromResult(new Post { Id = request.PostId, Status = PostStatus.Scheduled });
+    }
+
+    public override Task<Post> CreatePost(CreatePostRequest request, ServerCallContext context)
+    {
+        Attempts.Enqueue(new Attempt(context.RequestHeaders.GetValue("authorization"), context.Deadline, context.RequestHeaders.GetValue("idempotency-key")));
+        if (Failures.TryDequeue(out var code))
+        {
+            throw new RpcException(new Status(code, $"fake {code}"));
+        }
+
+        return Task.FromResult(new Post { Id = "post_new", Caption = request.Caption, Status = PostStatus.Scheduled });
     }
 }
