@@ -55,6 +55,16 @@ public static class PostsApi
             return WithETag(context, await commands.RetryAsync(Who(context), id, request?.IncludeUnknown ?? false, IfMatch(context)), TypedResults.Ok);
         }).Accepts<RetryRequest>(isOptional: true, "application/json");
 
+        posts.MapPost("/{id}/approve", async (string id, HttpContext context, PostCommands commands) =>
+            WithETag(context, await commands.ApproveAsync(Who(context), id, IfMatch(context)), TypedResults.Ok))
+            .WithSummary("Approve a post")
+            .WithDescription("needs_approval → scheduled at the time its author asked for. Needs the posts:approve scope (owners, admins). 409 SCHEDULE_IN_PAST once that time has passed: reschedule it or publish it now.");
+
+        posts.MapPost("/{id}/decline", async (string id, DeclineRequest request, HttpContext context, PostCommands commands) =>
+            WithETag(context, await commands.DeclineAsync(Who(context), id, request.Reason, IfMatch(context)), TypedResults.Ok))
+            .WithSummary("Decline a post")
+            .WithDescription("needs_approval → declined, with the reason (1–1024 characters) its author reads in the audit log and the post.declined event. The author may edit it and schedule it again. Needs the posts:approve scope (owners, admins).");
+
         posts.MapDelete("/{id}", async (string id, HttpContext context, PostCommands commands) =>
             TypedResults.Ok(await commands.DeleteAsync(Who(context), id, IfMatch(context))));
 

@@ -90,6 +90,8 @@ internal static class Messages
     public static V1.PostStatus PostStatusOf(string status) => status switch
     {
         PostStatus.Draft => V1.PostStatus.Draft,
+        PostStatus.NeedsApproval => V1.PostStatus.NeedsApproval,
+        PostStatus.Declined => V1.PostStatus.Declined,
         PostStatus.Scheduled => V1.PostStatus.Scheduled,
         PostStatus.Publishing => V1.PostStatus.Publishing,
         PostStatus.Published => V1.PostStatus.Published,
@@ -103,6 +105,8 @@ internal static class Messages
     public static string? PostStatusName(V1.PostStatus status) => status switch
     {
         V1.PostStatus.Draft => PostStatus.Draft,
+        V1.PostStatus.NeedsApproval => PostStatus.NeedsApproval,
+        V1.PostStatus.Declined => PostStatus.Declined,
         V1.PostStatus.Scheduled => PostStatus.Scheduled,
         V1.PostStatus.Publishing => PostStatus.Publishing,
         V1.PostStatus.Published => PostStatus.Published,

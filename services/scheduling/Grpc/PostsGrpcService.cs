@@ -129,6 +129,14 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
     public override async Task<V1.DeletePostResponse> DeletePost(V1.DeletePostRequest request, ServerCallContext context)
         => Deleted(await commands.DeleteAsync(Who(context), request.PostId, NullIfEmpty(request.Etag)));
 
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> ApprovePost(V1.ApprovePostRequest request, ServerCallContext context)
+        => Post(await commands.ApproveAsync(Who(context), request.PostId, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> DeclinePost(V1.DeclinePostRequest request, ServerCallContext context)
+        => Post(await commands.DeclineAsync(Who(context), request.PostId, NullIfEmpty(request.Reason), NullIfEmpty(request.Etag)));
+
     [Authorize(Policy = InternalPolicies.PostsRead)]
     public override async Task<V1.ListPostEventsResponse> ListPostEvents(V1.ListPostEventsRequest request, ServerCallContext context)
     {

@@ -223,6 +223,20 @@ public static partial class PostRules
         }
     }
 
+    /// <summary>A decline says why (the author reads it in the post's audit log and the <c>post.declined</c> event).</summary>
+    public static void ValidateDeclineReason(string? reason)
+    {
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            throw ApiException.Validation("reason", "reason is required: say why, so the author can fix the post.");
+        }
+
+        if (reason.Length > MaxCancelReasonLength)
+        {
+            throw ApiException.Validation("reason", $"reason must be at most {MaxCancelReasonLength} characters.");
+        }
+    }
+
     /// <summary>
     /// The post's status once every target is terminal (docs/api.md#resources), or null while some are not:
     /// cancelled if a post-level cancel took effect or every target was cancelled; else, ignoring targets

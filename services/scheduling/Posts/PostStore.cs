@@ -181,23 +181,27 @@ public sealed class PostStore
 
     /// <summary>
     /// Puts the post on the schedule at <paramref name="due"/> under a new schedule version (a cancel is undone), and
-    /// brings the targets in <paramref name="revive"/> that may run again back to scheduled. Returns the version and
-    /// the revived targets.
+    /// brings the targets in <paramref name="revive"/> that may run again back to scheduled. Awaiting approval, the
+    /// post is needs_approval at that time instead and those targets drafts. Returns the version and the revived targets.
     /// </summary>
-    public async Task<(long Version, List<string> TargetIds)> ScheduleAsync(NpgsqlTransaction tx, string postId, DateTimeOffset due, string[] revive)
+    public async Task<(long Version, List<string> TargetIds)> ScheduleAsync(
+        NpgsqlTransaction tx, string postId, DateTimeOffset due, string[] revive, bool awaitingApproval = false)
     {
         var connection = tx.Connection!;
-        long version = await connection.ExecuteScalarAsync<long>($"""
-            UPDATE posts SET status = '{PostStatus.Scheduled}', scheduled_for = @due, schedule_version = schedule_version + 1,
+        string postStatus = awaitingApproval ? PostStatus.NeedsApproval : PostStatus.Scheduled;
+        string targetStatus = awaitingApproval ? TargetStatus.Draft : TargetStatus.Scheduled;
+        DateTimeOffset? nextAttempt = awaitingApproval ? null : due;
+        long version = await connection.ExecuteScalarAsync<long>("""
+            UPDATE posts SET status = @postStatus, scheduled_for = @due, schedule_version = schedule_version + 1,
                 cancelled_at = NULL, cancel_reason = NULL
             WHERE id = @postId
             RETURNING schedule_version
-            """, new { due, postId }, tx);
+            """, new { postStatus, due, postId }, tx);
         var targetIds = (await connection.QueryAsync<string>($"""
-            UPDATE targets SET status = '{TargetStatus.Scheduled}', next_attempt_at = @due, error_code = NULL, error_message = NULL
+            UPDATE targets SET status = @targetStatus, next_attempt_at = @nextAttempt, error_code = NULL, error_message = NULL
             WHERE post_id = @postId AND status = ANY(@revive) AND {MayRunAgain}
             RETURNING id
-            """, new { due, postId, revive, includeUnknown = false }, tx)).AsList();
+            """, new { targetStatus, nextAttempt, postId, revive, includeUnknown = false }, tx)).AsList();
         return (version, targetIds);
     }
 
