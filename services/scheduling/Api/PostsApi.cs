@@ -22,6 +22,21 @@ public static class PostsApi
         posts.MapGet("/", async ([AsParameters] PostQuery query, HttpContext context, PostReader reader) =>
             TypedResults.Ok(await reader.ListAsync(Who(context).WorkspaceId, query)));
 
+        posts.MapPost("/bulk-cancel", async (BulkCancelRequest request, HttpContext context, PostBulk bulk) =>
+                TypedResults.Ok(await bulk.CancelAsync(Who(context), request)))
+            .WithSummary("Cancel many posts")
+            .WithDescription("Selects posts by ids (1–1,000) or by filter (the filters of GET /v1/posts; at most 10,000 matches, else 422) and cancels each by the rules of POST /v1/posts/{id}/cancel, each in its own transaction. 200 with one result per post ({id, ok, status} or {id, ok: false, error: {code, message}}) and a summary. Honors Idempotency-Key.");
+
+        posts.MapPost("/bulk-reschedule", async (BulkRescheduleRequest request, HttpContext context, PostBulk bulk) =>
+                TypedResults.Ok(await bulk.RescheduleAsync(Who(context), request)))
+            .WithSummary("Reschedule many posts")
+            .WithDescription("Moves each selected post (ids or filter, as bulk-cancel) to scheduledFor, or by shiftSeconds from its own time, by the rules of POST /v1/posts/{id}/reschedule. Per-post results and a summary. Honors Idempotency-Key.");
+
+        posts.MapPost("/bulk-delete", async (BulkDeleteRequest request, HttpContext context, PostBulk bulk) =>
+                TypedResults.Ok(await bulk.DeleteAsync(Who(context), request)))
+            .WithSummary("Delete many posts")
+            .WithDescription("Deletes each selected post (ids or filter, as bulk-cancel) by the rules of DELETE /v1/posts/{id}; a deleted post's result has status \"deleted\". Per-post results and a summary. Honors Idempotency-Key.");
+
         posts.MapGet("/{id}", async (string id, HttpContext context, PostReader reader) =>
             WithETag(context, await reader.GetAsync(Who(context).WorkspaceId, id), TypedResults.Ok));
 

@@ -169,7 +169,16 @@ public sealed class PostCommands(
     public async Task<PostResult> RescheduleAsync(InternalIdentity who, string postId, string? scheduledFor, string? ifMatch)
     {
         var due = PostRules.ParseScheduledFor(scheduledFor, clock.GetUtcNow());
-        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        return await MoveAsync(who, postId, _ => due, ifMatch);
+    }
+
+    /// <summary>Reschedule by <paramref name="shift"/> from the post's own time (bulk reschedule's <c>shiftSeconds</c>), by the same rules.</summary>
+    public Task<PostResult> RescheduleByAsync(InternalIdentity who, string postId, TimeSpan shift, string? ifMatch)
+        => MoveAsync(who, postId, post => PostRules.ValidateScheduledFor(
+            PostStore.Utc(post.ScheduledFor ?? throw ApiException.Conflict("This post has no time to shift.")) + shift, clock.GetUtcNow(), "shiftSeconds"), ifMatch);
+
+    private async Task<PostResult> MoveAsync(InternalIdentity who, string postId, Func<PostStore.PostRow, DateTimeOffset> newTime, string? ifMatch)
+        => await MutateAsync(who, postId, ifMatch, async (tx, post) =>
         {
             bool revivable = post.Status == PostStatus.Cancelled && !await store.AnyTargetPublishedOrPublishingAsync(tx, postId);
             if (post.Status is not (PostStatus.Scheduled or PostStatus.NeedsApproval) && !revivable)
@@ -179,6 +188,7 @@ public sealed class PostCommands(
                     : $"A {post.Status} post cannot be rescheduled.");
             }
 
+            var due = newTime(post);
             if (await RequestApprovalIfNeededAsync(tx, who, post, due))
             {
                 return;
@@ -193,7 +203,6 @@ public sealed class PostCommands(
             await store.AuditAsync(tx, post, "rescheduled", who.KeyId, oldTime: old, newTime: due);
             await EmitScheduledOrRescheduledAsync(tx, post, old);
         });
-    }
 
     /// <summary>
     /// needs_approval → scheduled at the time asked for, by an owner or admin (<see cref="ApproveScope"/>); 409

@@ -57,31 +57,40 @@ public sealed class PostStore
         string WorkspaceId, IReadOnlyList<string>? Statuses, string? Platform, string? SocialAccountId,
         DateTimeOffset? ScheduledFrom, DateTimeOffset? ScheduledTo, string? AfterId, int Limit);
 
+    /// <summary>The posts of <see cref="ListFilter"/>, newest first (the list and the bulk operations select alike).</summary>
+    private const string Matching = """
+        FROM posts p
+        WHERE workspace_id = @WorkspaceId
+          AND (@AfterId::text IS NULL OR id < @AfterId)
+          AND (@Statuses::text[] IS NULL OR status = ANY(@Statuses))
+          AND (@ScheduledFrom::timestamptz IS NULL OR scheduled_for >= @ScheduledFrom)
+          AND (@ScheduledTo::timestamptz IS NULL OR scheduled_for < @ScheduledTo)
+          AND (@Platform::text IS NULL OR EXISTS (SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.platform = @Platform))
+          AND (@SocialAccountId::text IS NULL OR EXISTS (SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.social_account_id = @SocialAccountId))
+        ORDER BY id DESC
+        LIMIT @Limit
+        """;
+
+    private static object Parameters(ListFilter filter) => new
+    {
+        filter.WorkspaceId,
+        filter.AfterId,
+        Statuses = filter.Statuses?.ToArray(),
+        filter.ScheduledFrom,
+        filter.ScheduledTo,
+        filter.Platform,
+        filter.SocialAccountId,
+        filter.Limit,
+    };
+
+    /// <summary>The ids of the posts <paramref name="filter"/> selects, newest first, at most its limit.</summary>
+    public async Task<List<string>> ListIdsAsync(NpgsqlConnection connection, ListFilter filter)
+        => (await connection.QueryAsync<string>($"SELECT id {Matching}", Parameters(filter))).AsList();
+
     /// <summary>Newest first, keyset-paginated by id: a page never shifts when posts are created meanwhile.</summary>
     public async Task<List<PostView>> ListAsync(NpgsqlConnection connection, ListFilter filter)
     {
-        var posts = (await connection.QueryAsync<PostRow>($"""
-            SELECT {PostColumns} FROM posts p
-            WHERE workspace_id = @WorkspaceId
-              AND (@AfterId::text IS NULL OR id < @AfterId)
-              AND (@Statuses::text[] IS NULL OR status = ANY(@Statuses))
-              AND (@ScheduledFrom::timestamptz IS NULL OR scheduled_for >= @ScheduledFrom)
-              AND (@ScheduledTo::timestamptz IS NULL OR scheduled_for < @ScheduledTo)
-              AND (@Platform::text IS NULL OR EXISTS (SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.platform = @Platform))
-              AND (@SocialAccountId::text IS NULL OR EXISTS (SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.social_account_id = @SocialAccountId))
-            ORDER BY id DESC
-            LIMIT @Limit
-            """, new
-        {
-            filter.WorkspaceId,
-            filter.AfterId,
-            Statuses = filter.Statuses?.ToArray(),
-            filter.ScheduledFrom,
-            filter.ScheduledTo,
-            filter.Platform,
-            filter.SocialAccountId,
-            filter.Limit,
-        })).AsList();
+        var posts = (await connection.QueryAsync<PostRow>($"SELECT {PostColumns} {Matching}", Parameters(filter))).AsList();
         string[] ids = posts.Select(p => p.Id).ToArray();
         var targets = (await connection.QueryAsync<TargetRow>(
             $"SELECT {TargetColumns} FROM targets WHERE post_id = ANY(@ids) ORDER BY position", new { ids })).ToLookup(t => t.PostId);
