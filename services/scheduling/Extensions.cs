@@ -71,6 +71,7 @@ public static class Extensions
         services.AddSingleton<PostEvents>();
         services.AddSingleton<PostReader>();
         services.AddSingleton<PostCommands>();
+        services.AddSingleton<PostBulk>();
         services.AddSingleton<ClaimStore>();
         services.AddSingleton<TargetClaims>();
         // Where a Mastodon instanceUrl or a Bluesky service may point: checked when the account is connected; the publisher checks again when it connects.

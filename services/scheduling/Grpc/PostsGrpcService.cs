@@ -15,7 +15,7 @@ namespace ScheduledPosts.Scheduling.Grpc;
 /// as REST: translate the message, call the core, translate its view. Each method's policy names its scope; errors are
 /// mapped once, by <see cref="ServiceDefaults.Messaging.ApiErrorInterceptor"/>.
 /// </summary>
-public sealed class PostsGrpcService(PostCommands commands, PostReader reader) : V1.Posts.PostsBase
+public sealed class PostsGrpcService(PostCommands commands, PostReader reader, PostBulk bulk) : V1.Posts.PostsBase
 {
     private const int MaxPageSize = 100;
 
@@ -130,6 +130,28 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
     public override async Task<V1.DeletePostResponse> DeletePost(V1.DeletePostRequest request, ServerCallContext context)
         => Deleted(await commands.DeleteAsync(Who(context), request.PostId, NullIfEmpty(request.Etag)));
 
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> ApprovePost(V1.ApprovePostRequest request, ServerCallContext context)
+        => Post(await commands.ApproveAsync(Who(context), request.PostId, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> DeclinePost(V1.DeclinePostRequest request, ServerCallContext context)
+        => Post(await commands.DeclineAsync(Who(context), request.PostId, NullIfEmpty(request.Reason), NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override Task<V1.BatchPostsResponse> BatchCancelPosts(V1.BatchCancelPostsRequest request, ServerCallContext context)
+        => BatchAsync(() => bulk.CancelAsync(Who(context), new BulkCancelRequest(Ids(request.PostIds), Filter(request.Filter), NullIfEmpty(request.Reason))));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override Task<V1.BatchPostsResponse> BatchReschedulePosts(V1.BatchReschedulePostsRequest request, ServerCallContext context)
+        => BatchAsync(() => bulk.RescheduleAsync(Who(context), new BulkRescheduleRequest(Ids(request.PostIds), Filter(request.Filter),
+            request.WhenCase == V1.BatchReschedulePostsRequest.WhenOneofCase.ScheduledFor ? Rfc3339(request.ScheduledFor, "scheduledFor") : null,
+            request.WhenCase == V1.BatchReschedulePostsRequest.WhenOneofCase.ShiftSeconds ? request.ShiftSeconds : null)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override Task<V1.BatchPostsResponse> BatchDeletePosts(V1.BatchDeletePostsRequest request, ServerCallContext context)
+        => BatchAsync(() => bulk.DeleteAsync(Who(context), new BulkDeleteRequest(Ids(request.PostIds), Filter(request.Filter))));
+
     [Authorize(Policy = InternalPolicies.PostsRead)]
     public override async Task<V1.ListPostEventsResponse> ListPostEvents(V1.ListPostEventsRequest request, ServerCallContext context)
     {
@@ -142,4 +164,17 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
     private static InternalIdentity Who(ServerCallContext context) => InternalCaller.Current(context.GetHttpContext());
 
     private static V1.Post Post(PostResult result) => Messages.Post(result.Post, result.ETag);
+
+    /// <summary>A batch call: the core names the REST request's fields in its validation errors; here they are the proto's.</summary>
+    private static async Task<V1.BatchPostsResponse> BatchAsync(Func<Task<BulkResult>> call)
+    {
+        try
+        {
+            return Batch(await call());
+        }
+        catch (ApiException error) when (error.Code == "VALIDATION" && error.Issues is { Count: > 0 } issues)
+        {
+            throw ApiException.Validation(issues.Select(i => i with { Path = BatchFieldPath(i.Path) }).ToList());
+        }
+    }
 }

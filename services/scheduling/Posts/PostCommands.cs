@@ -7,6 +7,7 @@ using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.ServiceDefaults.Json;
 
 namespace ScheduledPosts.Scheduling.Posts;
 
@@ -34,6 +35,9 @@ public sealed class PostCommands(
     RetentionSweeper retention,
     TimeProvider clock)
 {
+    /// <summary>The API key scope of owners and admins that schedules without approval, and approves or declines (docs/api.md#approval).</summary>
+    public const string ApproveScope = "posts:approve";
+
     public async Task<PostResult> CreateAsync(InternalIdentity who, CreatePostRequest request)
     {
         var now = clock.GetUtcNow();
@@ -56,7 +60,7 @@ public sealed class PostCommands(
             await content.ValidateMediaForTargetsAsync(tx, post.Id);
         }
         await store.AuditAsync(tx, post, "created", who.KeyId);
-        if (scheduledFor is { } due)
+        if (scheduledFor is { } due && !await RequestApprovalIfNeededAsync(tx, who, post, due))
         {
             await ScheduleTargetsAsync(tx, post, due, PostStatus.Draft);
             await store.AuditAsync(tx, post, "scheduled", who.KeyId, newTime: due);
@@ -68,7 +72,7 @@ public sealed class PostCommands(
         return result;
     }
 
-    /// <summary>PATCH: only a draft can be edited; captions and targets are immutable once scheduled.</summary>
+    /// <summary>PATCH: only a draft (or a declined post) can be edited; captions and targets are immutable once scheduled.</summary>
     public async Task<PostResult> UpdateDraftAsync(InternalIdentity who, string postId, UpdatePostRequest request, string? ifMatch)
     {
         if (request.Caption is not null)
@@ -83,9 +87,9 @@ public sealed class PostCommands(
 
         return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
         {
-            if (post.Status != PostStatus.Draft)
+            if (post.Status is not (PostStatus.Draft or PostStatus.Declined))
             {
-                throw ApiException.Conflict($"Only a draft can be edited; this post is {post.Status}.");
+                throw ApiException.Conflict($"Only a draft or a declined post can be edited; this post is {post.Status}.");
             }
 
             string caption = request.Caption ?? post.Caption;
@@ -110,73 +114,142 @@ public sealed class PostCommands(
         });
     }
 
-    /// <summary>draft → scheduled at <c>scheduledFor</c>.</summary>
+    /// <summary>draft (or declined) → scheduled at <c>scheduledFor</c>, or needs_approval when the caller's scheduling needs it.</summary>
     public async Task<PostResult> ScheduleAsync(InternalIdentity who, string postId, string? scheduledFor, string? ifMatch)
     {
         var due = PostRules.ParseScheduledFor(scheduledFor, clock.GetUtcNow());
         return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
         {
-            if (post.Status != PostStatus.Draft)
+            if (post.Status is not (PostStatus.Draft or PostStatus.Declined))
             {
-                throw ApiException.Conflict($"Only a draft can be scheduled; this post is {post.Status}. Use reschedule to move a scheduled post.");
+                throw ApiException.Conflict($"Only a draft or a declined post can be scheduled; this post is {post.Status}. Use reschedule to move a scheduled post.");
             }
 
-            await ScheduleTargetsAsync(tx, post, due, PostStatus.Draft);
+            if (await RequestApprovalIfNeededAsync(tx, who, post, due))
+            {
+                return;
+            }
+
+            await ScheduleTargetsAsync(tx, post, due, post.Status);
             await store.AuditAsync(tx, post, "scheduled", who.KeyId, newTime: due);
             await events.EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
         });
     }
 
-    /// <summary>draft or scheduled → scheduled at now + the publish lead: the window to cancel a mistaken publish.</summary>
+    /// <summary>
+    /// draft, declined, needs_approval or scheduled → scheduled at now + the publish lead: the window to cancel a mistaken
+    /// publish (or needs_approval, when the caller's scheduling needs it).
+    /// </summary>
     public async Task<PostResult> PublishNowAsync(InternalIdentity who, string postId, string? ifMatch)
         => await MutateAsync(who, postId, ifMatch, async (tx, post) =>
         {
-            if (post.Status is not (PostStatus.Draft or PostStatus.Scheduled))
+            if (post.Status is not (PostStatus.Draft or PostStatus.Declined or PostStatus.NeedsApproval or PostStatus.Scheduled))
             {
                 throw ApiException.Conflict($"A {post.Status} post cannot be published now.");
             }
 
             var lead = TimeSpan.FromSeconds((await settings.GetAsync(tx.Connection!, post.WorkspaceId, tx)).PublishLeadSeconds);
             var due = clock.GetUtcNow() + lead;
+            if (await RequestApprovalIfNeededAsync(tx, who, post, due))
+            {
+                return;
+            }
+
             var old = PostStore.Utc(post.ScheduledFor);
             await ScheduleTargetsAsync(tx, post, due, post.Status);
             await store.AuditAsync(tx, post, "published_now", who.KeyId, oldTime: old, newTime: due);
-            if (post.Status == PostStatus.Draft)
-            {
-                await events.EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
-            }
-            else
-            {
-                await events.EmitAsync<PostRescheduled>(tx, "post.rescheduled", post.Id, old);
-            }
+            await EmitScheduledOrRescheduledAsync(tx, post, old);
         });
 
     /// <summary>
-    /// Moves a scheduled post (or revives a cancelled one of which nothing was published) to a new time:
-    /// the pending messages move in the same transaction, and the old ones become stale by version.
+    /// Moves a scheduled or needs_approval post (or revives a cancelled one of which nothing was published) to a new
+    /// time: the pending messages move in the same transaction, and the old ones become stale by version. When the
+    /// caller's scheduling needs approval, the post waits for it again (needs_approval, off the schedule).
     /// </summary>
     public async Task<PostResult> RescheduleAsync(InternalIdentity who, string postId, string? scheduledFor, string? ifMatch)
     {
         var due = PostRules.ParseScheduledFor(scheduledFor, clock.GetUtcNow());
-        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        return await MoveAsync(who, postId, _ => due, ifMatch);
+    }
+
+    /// <summary>Reschedule by <paramref name="shift"/> from the post's own time (bulk reschedule's <c>shiftSeconds</c>), by the same rules.</summary>
+    public Task<PostResult> RescheduleByAsync(InternalIdentity who, string postId, TimeSpan shift, string? ifMatch)
+        => MoveAsync(who, postId, post => PostRules.ValidateScheduledFor(
+            PostStore.Utc(post.ScheduledFor ?? throw ApiException.Conflict("This post has no time to shift.")) + shift, clock.GetUtcNow(), "shiftSeconds"), ifMatch);
+
+    private async Task<PostResult> MoveAsync(InternalIdentity who, string postId, Func<PostStore.PostRow, DateTimeOffset> newTime, string? ifMatch)
+        => await MutateAsync(who, postId, ifMatch, async (tx, post) =>
         {
             bool revivable = post.Status == PostStatus.Cancelled && !await store.AnyTargetPublishedOrPublishingAsync(tx, postId);
-            if (post.Status != PostStatus.Scheduled && !revivable)
+            if (post.Status is not (PostStatus.Scheduled or PostStatus.NeedsApproval) && !revivable)
             {
                 throw ApiException.Conflict(post.Status == PostStatus.Cancelled
                     ? "A cancelled post of which a target was published cannot be rescheduled."
                     : $"A {post.Status} post cannot be rescheduled.");
             }
 
+            var due = newTime(post);
+            if (await RequestApprovalIfNeededAsync(tx, who, post, due))
+            {
+                return;
+            }
+
             var old = PostStore.Utc(post.ScheduledFor);
             if (await ScheduleTargetsAsync(tx, post, due, post.Status) == 0)
             {
-                // Only targets whose last attempt may have gone out: running them again could publish twice.
-                throw ApiException.Conflict("No target of this post may run again: those left ended UNKNOWN_OUTCOME and may have reached the platform.");
+                throw NoTargetMayRunAgain();
             }
 
             await store.AuditAsync(tx, post, "rescheduled", who.KeyId, oldTime: old, newTime: due);
-            await events.EmitAsync<PostRescheduled>(tx, "post.rescheduled", post.Id, old);
+            await EmitScheduledOrRescheduledAsync(tx, post, old);
+        });
+
+    /// <summary>
+    /// needs_approval → scheduled at the time asked for, by an owner or admin (<see cref="ApproveScope"/>); 409
+    /// <c>SCHEDULE_IN_PAST</c> once that time has passed (reschedule it or publish it now instead).
+    /// </summary>
+    public async Task<PostResult> ApproveAsync(InternalIdentity who, string postId, string? ifMatch)
+    {
+        EnsureApprover(who, "approve");
+        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        {
+            if (post.Status != PostStatus.NeedsApproval)
+            {
+                throw ApiException.Conflict($"Only a post that needs approval can be approved; this post is {post.Status}.");
+            }
+
+            var due = PostStore.Utc(post.ScheduledFor!.Value);
+            if (due < clock.GetUtcNow())
+            {
+                throw new ApiException(StatusCodes.Status409Conflict, "SCHEDULE_IN_PAST",
+                    $"This post was to go out at {JsonDefaults.Format(due)}, which has passed: reschedule it or publish it now.");
+            }
+
+            if (await ScheduleTargetsAsync(tx, post, due, post.Status) == 0)
+            {
+                throw NoTargetMayRunAgain();
+            }
+
+            await store.AuditAsync(tx, post, "approved", who.KeyId, newTime: due);
+            await events.EmitAsync<PostApproved>(tx, "post.approved", postId);
+        });
+    }
+
+    /// <summary>needs_approval → declined, by an owner or admin, with the reason the author reads; the author may edit it and schedule it again.</summary>
+    public async Task<PostResult> DeclineAsync(InternalIdentity who, string postId, string? reason, string? ifMatch)
+    {
+        EnsureApprover(who, "decline");
+        PostRules.ValidateDeclineReason(reason);
+        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        {
+            if (post.Status != PostStatus.NeedsApproval)
+            {
+                throw ApiException.Conflict($"Only a post that needs approval can be declined; this post is {post.Status}.");
+            }
+
+            await store.SetStatusAsync(tx, postId, PostStatus.Declined);
+            await store.AuditAsync(tx, post, "declined", who.KeyId, reason);
+            await events.EmitAsync<PostDeclined>(tx, "post.declined", postId, reason: reason);
         });
     }
 
@@ -327,26 +400,71 @@ public sealed class PostCommands(
         }
     }
 
+    private static void EnsureApprover(InternalIdentity who, string verb)
+    {
+        if (!who.HasScope(ApproveScope))
+        {
+            throw ApiException.Forbidden($"Only owners and admins {verb} posts: this API key lacks the {ApproveScope} scope.");
+        }
+    }
+
+    // Only targets whose last attempt may have gone out: running them again could publish twice.
+    private static ApiException NoTargetMayRunAgain()
+        => ApiException.Conflict("No target of this post may run again: those left ended UNKNOWN_OUTCOME and may have reached the platform.");
+
+    /// <summary>A post that was on the schedule moved (<c>post.rescheduled</c>); one that was not got on it (<c>post.scheduled</c>).</summary>
+    private Task EmitScheduledOrRescheduledAsync(NpgsqlTransaction tx, PostStore.PostRow post, DateTimeOffset? old)
+        => post.Status is PostStatus.Scheduled or PostStatus.Cancelled
+            ? events.EmitAsync<PostRescheduled>(tx, "post.rescheduled", post.Id, old)
+            : events.EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
+
+    /// <summary>
+    /// When the workspace requires approval and the caller lacks <see cref="ApproveScope"/>, puts the post in
+    /// needs_approval at <paramref name="due"/> instead of on the schedule (its pending messages taken back, its
+    /// targets drafts until approved), with its audit entry and <c>post.approval_requested</c>. Returns whether it did.
+    /// </summary>
+    private async Task<bool> RequestApprovalIfNeededAsync(NpgsqlTransaction tx, InternalIdentity who, PostStore.PostRow post, DateTimeOffset due)
+    {
+        if (who.HasScope(ApproveScope) || !(await settings.GetAsync(tx.Connection!, post.WorkspaceId, tx)).ApprovalRequired)
+        {
+            return false;
+        }
+
+        if (await ScheduleTargetsAsync(tx, post, due, post.Status, awaitingApproval: true) == 0)
+        {
+            throw NoTargetMayRunAgain();
+        }
+
+        await store.AuditAsync(tx, post, "approval_requested", who.KeyId, oldTime: PostStore.Utc(post.ScheduledFor), newTime: due);
+        await events.EmitAsync<PostApprovalRequested>(tx, "post.approval_requested", post.Id);
+        return true;
+    }
+
     /// <summary>
     /// Puts the post on the schedule at <paramref name="due"/> under a new schedule version: every target not
     /// published goes back to scheduled with its message (unless it may have gone out already: see
-    /// <see cref="PostStore.ScheduleAsync"/>); messages of the previous version are taken back. Returns how many.
+    /// <see cref="PostStore.ScheduleAsync"/>); messages of the previous version are taken back. Awaiting approval,
+    /// the post is needs_approval and its targets drafts, with no message. Returns how many targets.
     /// </summary>
-    private async Task<int> ScheduleTargetsAsync(NpgsqlTransaction tx, PostStore.PostRow post, DateTimeOffset due, string fromStatus)
+    private async Task<int> ScheduleTargetsAsync(NpgsqlTransaction tx, PostStore.PostRow post, DateTimeOffset due, string fromStatus, bool awaitingApproval = false)
     {
         await outbox.CancelScheduledAsync(tx, post.Id);
-        // A draft's targets are drafts; a scheduled post keeps the targets cancelled on their own; a revived
-        // cancelled post brings back every target (none was published, or it could not be revived).
+        // A draft's targets are drafts (so are those of a post awaiting approval or declined); a scheduled post keeps
+        // the targets cancelled on their own; a revived cancelled post brings back every target (none was published,
+        // or it could not be revived).
         string[] revive = fromStatus switch
         {
-            PostStatus.Draft => [TargetStatus.Draft],
+            PostStatus.Draft or PostStatus.NeedsApproval or PostStatus.Declined => [TargetStatus.Draft],
             PostStatus.Scheduled => [TargetStatus.Scheduled],
             _ => [TargetStatus.Cancelled, TargetStatus.Failed, TargetStatus.Skipped],
         };
-        var (version, targetIds) = await store.ScheduleAsync(tx, post.Id, due, revive);
-        foreach (string targetId in targetIds)
+        var (version, targetIds) = await store.ScheduleAsync(tx, post.Id, due, revive, awaitingApproval);
+        if (!awaitingApproval)
         {
-            await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(post.Id, targetId, version), due);
+            foreach (string targetId in targetIds)
+            {
+                await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(post.Id, targetId, version), due);
+            }
         }
 
         return targetIds.Count;

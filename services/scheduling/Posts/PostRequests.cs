@@ -25,6 +25,8 @@ public sealed record ScheduleRequest(string? ScheduledFor);
 
 public sealed record CancelRequest(string? Reason = null);
 
+public sealed record DeclineRequest(string? Reason);
+
 public sealed record RetryRequest(bool? IncludeUnknown = null);
 
 public sealed record PostResult(PostView Post, string ETag);

@@ -35,7 +35,12 @@ public static partial class PostRules
             throw ApiException.Validation(path, "scheduledFor must be an RFC 3339 timestamp with a UTC offset, e.g. 2026-05-25T13:00:00Z.");
         }
 
-        var utc = parsed.ToUniversalTime();
+        return ValidateScheduledFor(parsed.ToUniversalTime(), now, path);
+    }
+
+    /// <summary>An instant to schedule at (docs/api.md#time-rules): not in the past beyond the skew tolerance, within the horizon.</summary>
+    public static DateTimeOffset ValidateScheduledFor(DateTimeOffset utc, DateTimeOffset now, string path = "scheduledFor")
+    {
         if (utc < now - SkewTolerance)
         {
             throw ApiException.Validation(path, "scheduledFor must be in the future.");
@@ -218,6 +223,20 @@ public static partial class PostRules
     public static void ValidateCancelReason(string? reason)
     {
         if (reason is { Length: > MaxCancelReasonLength })
+        {
+            throw ApiException.Validation("reason", $"reason must be at most {MaxCancelReasonLength} characters.");
+        }
+    }
+
+    /// <summary>A decline says why (the author reads it in the post's audit log and the <c>post.declined</c> event).</summary>
+    public static void ValidateDeclineReason(string? reason)
+    {
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            throw ApiException.Validation("reason", "reason is required: say why, so the author can fix the post.");
+        }
+
+        if (reason.Length > MaxCancelReasonLength)
         {
             throw ApiException.Validation("reason", $"reason must be at most {MaxCancelReasonLength} characters.");
         }

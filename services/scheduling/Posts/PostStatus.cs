@@ -4,6 +4,13 @@ namespace ScheduledPosts.Scheduling.Posts;
 public static class PostStatus
 {
     public const string Draft = "draft";
+
+    /// <summary>Scheduled by a key without <c>posts:approve</c> while the workspace requires approval: off the schedule until approved.</summary>
+    public const string NeedsApproval = "needs_approval";
+
+    /// <summary>An approver said no: editable like a draft, and scheduling it again asks for approval again.</summary>
+    public const string Declined = "declined";
+
     public const string Scheduled = "scheduled";
     public const string Publishing = "publishing";
     public const string Published = "published";
