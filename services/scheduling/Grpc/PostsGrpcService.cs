@@ -30,7 +30,8 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
             Rfc3339(request.ScheduledFor, "scheduled_for"),
             NullIfEmpty(request.Timezone),
             request.Metadata.ToDictionary(),
-            request.MediaIds.Select(id => (string?)id).ToList());
+            request.MediaIds.Select(id => (string?)id).ToList(),
+            request.Queue);
         return Post(await commands.CreateAsync(Who(context), create));
     }
 

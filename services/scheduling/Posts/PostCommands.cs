@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.Scheduling.Outbox;
+using ScheduledPosts.Scheduling.Queues;
 using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
@@ -32,6 +33,7 @@ public sealed class PostCommands(
     OutboxScheduler outbox,
     WorkspaceSettings settings,
     RetentionSweeper retention,
+    PostingQueues queues,
     TimeProvider clock)
 {
     public async Task<PostResult> CreateAsync(InternalIdentity who, CreatePostRequest request)
@@ -42,6 +44,12 @@ public sealed class PostCommands(
         PostRules.ValidateTimezone(request.Timezone);
         PostRules.ValidateMetadata(request.Metadata);
         var mediaIds = PostContent.ValidMediaIds(request.MediaIds);
+        bool queued = request.Queue ?? false;
+        if (queued && request.ScheduledFor is not null)
+        {
+            throw ApiException.Validation("queue", "Give either scheduledFor or queue: true, not both.");
+        }
+
         DateTimeOffset? scheduledFor = request.ScheduledFor is null ? null : PostRules.ParseScheduledFor(request.ScheduledFor, now);
 
         await using var connection = await dataSource.OpenConnectionAsync();
@@ -49,7 +57,14 @@ public sealed class PostCommands(
         var post = new PostStore.PostRow(
             Ids.New("post"), who.WorkspaceId, PostStatus.Draft, request.Caption!, request.Timezone, null,
             null, null, null, 0, JsonSerializer.Serialize(request.Metadata ?? []), now.UtcDateTime, now.UtcDateTime, who.KeyId, 1);
-        await store.InsertAsync(tx, post, await content.TargetRowsAsync(tx, who.WorkspaceId, post.Id, targets, request.Caption!));
+        var targetRows = await content.TargetRowsAsync(tx, who.WorkspaceId, post.Id, targets, request.Caption!);
+        if (queued)
+        {
+            // Holds the accounts' queue locks until the commit: the slot stays ours until the post is on the schedule.
+            scheduledFor = await queues.TakeSlotAsync(tx, targetRows.Select(t => t.SocialAccountId).ToList());
+        }
+
+        await store.InsertAsync(tx, post, targetRows);
         await content.AttachMediaAsync(tx, who.WorkspaceId, post.Id, mediaIds);
         if (mediaIds.Count > 0)
         {
@@ -59,7 +74,7 @@ public sealed class PostCommands(
         if (scheduledFor is { } due)
         {
             await ScheduleTargetsAsync(tx, post, due, PostStatus.Draft);
-            await store.AuditAsync(tx, post, "scheduled", who.KeyId, newTime: due);
+            await store.AuditAsync(tx, post, "scheduled", who.KeyId, queued ? "queue" : null, newTime: due);
             await events.EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
         }
 
