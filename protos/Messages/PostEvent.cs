@@ -45,3 +45,6 @@ public sealed record PostTargetPublished : PostEvent;
 
 /// <summary><c>target.failed</c>: <c>Data.targetId</c> says which target.</summary>
 public sealed record PostTargetFailed : PostEvent;
+
+/// <summary><c>target.unpublished</c>: the target's copy was removed from its platform; <c>Data.targetId</c> says which target.</summary>
+public sealed record PostTargetUnpublished : PostEvent;

@@ -72,6 +72,7 @@ public static class Extensions
         services.AddSingleton<PostingQueues>();
         services.AddSingleton<ClaimStore>();
         services.AddSingleton<TargetClaims>();
+        services.AddSingleton<TargetRemovals>();
         // Where a Mastodon instanceUrl or a Bluesky service may point: checked when the account is connected; the publisher checks again when it connects.
         services.AddOutboundPolicy();
         services.AddSingleton<SocialAccounts>();

@@ -55,6 +55,16 @@ public static class PostsApi
             return WithETag(context, await commands.RetryAsync(Who(context), id, request?.IncludeUnknown ?? false, IfMatch(context)), TypedResults.Ok);
         }).Accepts<RetryRequest>(isOptional: true, "application/json");
 
+        posts.MapPost("/{id}/unpublish", async (string id, HttpContext context, PostCommands commands) =>
+            WithETag(context, await commands.UnpublishAsync(Who(context), id, null, IfMatch(context)), TypedResults.Ok))
+            .WithSummary("Unpublish a post")
+            .WithDescription("Removes the published copies of the post from the platforms that allow deletion; the targets stay published until their platform confirms, then become unpublished (event target.unpublished). 409 UNSUPPORTED_BY_PLATFORM when none of them does, CONFLICT when nothing is published.");
+
+        posts.MapPost("/{id}/targets/{targetId}/unpublish", async (string id, string targetId, HttpContext context, PostCommands commands) =>
+            WithETag(context, await commands.UnpublishAsync(Who(context), id, targetId, IfMatch(context)), TypedResults.Ok))
+            .WithSummary("Unpublish one target")
+            .WithDescription("Removes one published target's copy from its platform. 409 UNSUPPORTED_BY_PLATFORM when the platform does not allow deletion, CONFLICT when the target is not published (or is being removed already).");
+
         posts.MapDelete("/{id}", async (string id, HttpContext context, PostCommands commands) =>
             TypedResults.Ok(await commands.DeleteAsync(Who(context), id, IfMatch(context))));
 

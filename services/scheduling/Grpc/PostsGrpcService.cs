@@ -127,6 +127,14 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
         => Post(await commands.RetryAsync(Who(context), request.PostId, request.IncludeUnknown, NullIfEmpty(request.Etag)));
 
     [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> UnpublishPost(V1.UnpublishPostRequest request, ServerCallContext context)
+        => Post(await commands.UnpublishAsync(Who(context), request.PostId, null, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> UnpublishTarget(V1.UnpublishTargetRequest request, ServerCallContext context)
+        => Post(await commands.UnpublishAsync(Who(context), request.PostId, request.TargetId, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<V1.DeletePostResponse> DeletePost(V1.DeletePostRequest request, ServerCallContext context)
         => Deleted(await commands.DeleteAsync(Who(context), request.PostId, NullIfEmpty(request.Etag)));
 
