@@ -22,7 +22,7 @@ public sealed class PostingQueueTests(Stack stack) : IClassFixture<Stack>
         var free = await NextAsync(account, 20);
         Assert.Equal(20, free.Count);
 
-        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() => stack.NewGatewayClient().PostAsJsonAsync("/v1/posts", new
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() => stack.Gateway.PostAsJsonAsync("/v1/posts", new
         {
             caption = $"Queued {i}",
             targets = new[] { new { socialAccountId = account } },
