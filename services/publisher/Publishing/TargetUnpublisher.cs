@@ -40,7 +40,8 @@ public sealed partial class TargetUnpublisher(
         // The deletion must end before the lease does, or another claim could run beside it (harmless, but not needed).
         using (var lease = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
-            lease.CancelAfter((removal.LeaseExpiresAt.ToDateTimeOffset() - clock.GetUtcNow()) / 2);
+            var half = (removal.LeaseExpiresAt.ToDateTimeOffset() - clock.GetUtcNow()) / 2;
+            lease.CancelAfter(half > TimeSpan.FromSeconds(1) ? half : TimeSpan.FromSeconds(1));
             failure = await DeleteAsync(removal, lease.Token);
         }
 
