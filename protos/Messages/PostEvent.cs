@@ -54,3 +54,6 @@ public sealed record PostApproved : PostEvent;
 
 /// <summary><c>post.declined</c>: <c>Data.reason</c> says why.</summary>
 public sealed record PostDeclined : PostEvent;
+
+/// <summary><c>target.unpublished</c>: the target's copy was removed from its platform; <c>Data.targetId</c> says which target.</summary>
+public sealed record PostTargetUnpublished : PostEvent;

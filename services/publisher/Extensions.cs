@@ -132,6 +132,7 @@ public static class Extensions
             .ValidateOnStart();
         services.AddSingleton<UploadLimits>();
         services.AddScoped<TargetPublisher>();
+        services.AddScoped<TargetUnpublisher>();
 
         services.AddOptions<ConsumerOptions>()
             .BindConfiguration(ConsumerOptions.Section)
@@ -148,7 +149,11 @@ public static class Extensions
             o.StopTimeout = consumer.Value.ShutdownTimeout;
         });
         services.AddOptions<HostOptions>().Configure<IOptions<ConsumerOptions>>((o, consumer) => o.ShutdownTimeout = consumer.Value.ShutdownTimeout);
-        services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<TargetDueConsumer, TargetDueConsumerDefinition>());
+        services.AddRabbitMqBus(builder.Configuration, x =>
+        {
+            x.AddConsumer<TargetDueConsumer, TargetDueConsumerDefinition>();
+            x.AddConsumer<TargetUnpublishDueConsumer, TargetUnpublishDueConsumerDefinition>();
+        });
         return builder;
     }
 }

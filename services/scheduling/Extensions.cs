@@ -8,6 +8,7 @@ using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.Scheduling.Grpc;
 using ScheduledPosts.Scheduling.Media;
 using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.Scheduling.Queues;
 using ScheduledPosts.Scheduling.Publishing;
 using ScheduledPosts.Scheduling.Outbox;
 using ScheduledPosts.Scheduling.Watch;
@@ -72,8 +73,10 @@ public static class Extensions
         services.AddSingleton<PostReader>();
         services.AddSingleton<PostCommands>();
         services.AddSingleton<PostBulk>();
+        services.AddSingleton<PostingQueues>();
         services.AddSingleton<ClaimStore>();
         services.AddSingleton<TargetClaims>();
+        services.AddSingleton<TargetRemovals>();
         // Where a Mastodon instanceUrl or a Bluesky service may point: checked when the account is connected; the publisher checks again when it connects.
         services.AddOutboundPolicy();
         services.AddSingleton<SocialAccounts>();

@@ -43,6 +43,7 @@ public sealed class FakeMastodon : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Status> _byIdempotencyKey = new();
     private readonly ConcurrentDictionary<string, int> _mediaPolls = new();
     private readonly ConcurrentQueue<Status> _statuses = new();
+    private readonly ConcurrentDictionary<string, DateTime> _deleted = new();
     private long _lastId = 110_000_000_000_000_000;
     private int _inFlight;
     private int _maxInFlight;
@@ -99,6 +100,7 @@ public sealed class FakeMastodon : IAsyncDisposable
         app.MapPost("/api/v1/statuses", (Delegate)fake.PostStatusAsync);
         app.MapPost("/api/v2/media", (Delegate)fake.UploadMediaAsync).DisableAntiforgery();
         app.MapGet("/api/v1/media/{id}", (Delegate)fake.GetMediaAsync);
+        app.MapDelete("/api/v1/statuses/{id}", (Delegate)fake.DeleteStatusAsync);
         await app.StartAsync();
         return fake;
     }
@@ -165,6 +167,38 @@ public sealed class FakeMastodon : IAsyncDisposable
         {
             Interlocked.Decrement(ref _inFlight);
         }
+    }
+
+    /// <summary>The ids of the statuses deleted, with when.</summary>
+    public IReadOnlyDictionary<string, DateTime> Deleted => _deleted;
+
+    // https://docs.joinmastodon.org/methods/statuses/#delete: 200 with the status; 404 for one the server does not have.
+    private async Task<IResult> DeleteStatusAsync(HttpContext context)
+    {
+        var request = await RecordAsync(context);
+        if (Fault is { } fault && await fault(context) is { } injected)
+        {
+            return injected;
+        }
+
+        if (request.Authorization != $"Bearer {Token}")
+        {
+            return Error(401, "The access token is invalid");
+        }
+
+        string id = (string)context.Request.RouteValues["id"]!;
+        var status = _statuses.FirstOrDefault(s => s.Id == id);
+        if (status is null || !_deleted.TryAdd(id, DateTime.UtcNow))
+        {
+            return Error(404, "Record not found");
+        }
+
+        if (Interlocked.Decrement(ref _hangNext) >= 0)
+        {
+            await Task.Delay(Timeout.Infinite, context.RequestAborted);
+        }
+
+        return Results.Json(status, SnakeCase);
     }
 
     private Status NewStatus(string text, string? inReplyTo, string[] mediaIds)

@@ -45,6 +45,9 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
     /// <summary>Every TargetDue received, with the moment it arrived.</summary>
     public ConcurrentQueue<(TargetDue Message, DateTimeOffset ReceivedAt)> Due { get; } = new();
 
+    /// <summary>Every TargetUnpublishDue received (the removals unpublish asks the publisher for).</summary>
+    public ConcurrentQueue<TargetUnpublishDue> UnpublishDue { get; } = new();
+
     /// <summary>Every domain event published through the outbox, as the webhooks service would receive it.</summary>
     public ConcurrentQueue<PostEvent> Events { get; } = new();
 
@@ -93,6 +96,11 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
                 {
                     await onDue(context.Message);
                 }
+            }));
+            cfg.ReceiveEndpoint("test-target-unpublish-due", e => e.Handler<TargetUnpublishDue>(context =>
+            {
+                UnpublishDue.Enqueue(context.Message);
+                return Task.CompletedTask;
             }));
             cfg.ReceiveEndpoint("test-post-events", e => e.Handler<PostEvent>(context =>
             {

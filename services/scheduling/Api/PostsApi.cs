@@ -80,6 +80,16 @@ public static class PostsApi
             .WithSummary("Decline a post")
             .WithDescription("needs_approval → declined, with the reason (1–1024 characters) its author reads in the audit log and the post.declined event. The author may edit it and schedule it again. Needs the posts:approve scope (owners, admins).");
 
+        posts.MapPost("/{id}/unpublish", async (string id, HttpContext context, PostCommands commands) =>
+            WithETag(context, await commands.UnpublishAsync(Who(context), id, null, IfMatch(context)), TypedResults.Ok))
+            .WithSummary("Unpublish a post")
+            .WithDescription("Removes the published copies of the post from the platforms that allow deletion; the targets stay published until their platform confirms, then become unpublished (event target.unpublished). 409 UNSUPPORTED_BY_PLATFORM when none of them does, CONFLICT when nothing is published.");
+
+        posts.MapPost("/{id}/targets/{targetId}/unpublish", async (string id, string targetId, HttpContext context, PostCommands commands) =>
+            WithETag(context, await commands.UnpublishAsync(Who(context), id, targetId, IfMatch(context)), TypedResults.Ok))
+            .WithSummary("Unpublish one target")
+            .WithDescription("Removes one published target's copy from its platform. 409 UNSUPPORTED_BY_PLATFORM when the platform does not allow deletion, CONFLICT when the target is not published (or is being removed already).");
+
         posts.MapDelete("/{id}", async (string id, HttpContext context, PostCommands commands) =>
             TypedResults.Ok(await commands.DeleteAsync(Who(context), id, IfMatch(context))));
 

@@ -125,6 +125,7 @@ internal static class Messages
         TargetStatus.Failed => V1.TargetStatus.Failed,
         TargetStatus.Skipped => V1.TargetStatus.Skipped,
         TargetStatus.Cancelled => V1.TargetStatus.Cancelled,
+        TargetStatus.Unpublished => V1.TargetStatus.Unpublished,
         _ => V1.TargetStatus.Unspecified,
     };
 

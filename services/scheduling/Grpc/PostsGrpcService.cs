@@ -31,7 +31,8 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader, P
             Rfc3339(request.ScheduledFor, "scheduled_for"),
             NullIfEmpty(request.Timezone),
             request.Metadata.ToDictionary(),
-            request.MediaIds.Select(id => (string?)id).ToList());
+            request.MediaIds.Select(id => (string?)id).ToList(),
+            request.Queue);
         return Post(await commands.CreateAsync(Who(context), create));
     }
 
@@ -125,6 +126,14 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader, P
     [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<V1.Post> RetryPost(V1.RetryPostRequest request, ServerCallContext context)
         => Post(await commands.RetryAsync(Who(context), request.PostId, request.IncludeUnknown, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> UnpublishPost(V1.UnpublishPostRequest request, ServerCallContext context)
+        => Post(await commands.UnpublishAsync(Who(context), request.PostId, null, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> UnpublishTarget(V1.UnpublishTargetRequest request, ServerCallContext context)
+        => Post(await commands.UnpublishAsync(Who(context), request.PostId, request.TargetId, NullIfEmpty(request.Etag)));
 
     [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<V1.DeletePostResponse> DeletePost(V1.DeletePostRequest request, ServerCallContext context)

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.Scheduling.Outbox;
+using ScheduledPosts.Scheduling.Queues;
 using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
@@ -33,6 +34,7 @@ public sealed class PostCommands(
     OutboxScheduler outbox,
     WorkspaceSettings settings,
     RetentionSweeper retention,
+    PostingQueues queues,
     TimeProvider clock)
 {
     /// <summary>The API key scope of owners and admins that schedules without approval, and approves or declines (docs/api.md#approval).</summary>
@@ -46,6 +48,12 @@ public sealed class PostCommands(
         PostRules.ValidateTimezone(request.Timezone);
         PostRules.ValidateMetadata(request.Metadata);
         var mediaIds = PostContent.ValidMediaIds(request.MediaIds);
+        bool queued = request.Queue ?? false;
+        if (queued && request.ScheduledFor is not null)
+        {
+            throw ApiException.Validation("queue", "Give either scheduledFor or queue: true, not both.");
+        }
+
         DateTimeOffset? scheduledFor = request.ScheduledFor is null ? null : PostRules.ParseScheduledFor(request.ScheduledFor, now);
 
         await using var connection = await dataSource.OpenConnectionAsync();
@@ -53,7 +61,14 @@ public sealed class PostCommands(
         var post = new PostStore.PostRow(
             Ids.New("post"), who.WorkspaceId, PostStatus.Draft, request.Caption!, request.Timezone, null,
             null, null, null, 0, JsonSerializer.Serialize(request.Metadata ?? []), now.UtcDateTime, now.UtcDateTime, who.KeyId, 1);
-        await store.InsertAsync(tx, post, await content.TargetRowsAsync(tx, who.WorkspaceId, post.Id, targets, request.Caption!));
+        var targetRows = await content.TargetRowsAsync(tx, who.WorkspaceId, post.Id, targets, request.Caption!);
+        if (queued)
+        {
+            // Holds the accounts' queue locks until the commit: the slot stays ours until the post is on the schedule.
+            scheduledFor = await queues.TakeSlotAsync(tx, targetRows.Select(t => t.SocialAccountId).ToList());
+        }
+
+        await store.InsertAsync(tx, post, targetRows);
         await content.AttachMediaAsync(tx, who.WorkspaceId, post.Id, mediaIds);
         if (mediaIds.Count > 0)
         {
@@ -63,7 +78,7 @@ public sealed class PostCommands(
         if (scheduledFor is { } due && !await RequestApprovalIfNeededAsync(tx, who, post, due))
         {
             await ScheduleTargetsAsync(tx, post, due, PostStatus.Draft);
-            await store.AuditAsync(tx, post, "scheduled", who.KeyId, newTime: due);
+            await store.AuditAsync(tx, post, "scheduled", who.KeyId, queued ? "queue" : null, newTime: due);
             await events.EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
         }
 
@@ -333,6 +348,56 @@ public sealed class PostCommands(
             }
 
             await store.AuditAsync(tx, post, "retried", who.KeyId, string.Join(",", retried));
+        });
+
+    /// <summary>
+    /// Unpublish (docs/api.md#unpublish): asks the publisher to remove the published copy of one target, or of every
+    /// published target of the post (<paramref name="targetId"/> null) whose platform allows deletion. The targets stay
+    /// published until their platform confirms. 409 UNSUPPORTED_BY_PLATFORM when no platform concerned can delete.
+    /// </summary>
+    public async Task<PostResult> UnpublishAsync(InternalIdentity who, string postId, string? targetId, string? ifMatch)
+        => await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        {
+            var targets = await store.TargetsAsync(tx.Connection!, postId, tx);
+            var pending = await store.UnpublishPendingAsync(tx, postId);
+            List<PostStore.TargetRow> candidates;
+            if (targetId is not null)
+            {
+                var target = targets.SingleOrDefault(t => t.Id == targetId) ?? throw ApiException.NotFound("Target");
+                if (target.Status != TargetStatus.Published || pending.Contains(target.Id))
+                {
+                    throw ApiException.Conflict(target.Status == TargetStatus.Unpublished ? "This target's copy was removed already."
+                        : pending.Contains(target.Id) ? "This target's copy is being removed already."
+                        : $"Only a published target can be unpublished; this one is {target.Status}.");
+                }
+
+                candidates = [target];
+            }
+            else
+            {
+                candidates = targets.Where(t => t.Status == TargetStatus.Published && !pending.Contains(t.Id)).ToList();
+                if (candidates.Count == 0)
+                {
+                    throw ApiException.Conflict(pending.Count > 0
+                        ? "Every published copy of this post is being removed already."
+                        : $"Nothing of this {post.Status} post is published.");
+                }
+            }
+
+            var removable = candidates.Where(t => PostRules.CanUnpublish(t.Platform)).ToList();
+            if (removable.Count == 0)
+            {
+                throw new ApiException(StatusCodes.Status409Conflict, "UNSUPPORTED_BY_PLATFORM",
+                    $"{string.Join(", ", candidates.Select(t => t.Platform).Distinct())} does not let us delete a published post; remove it on the platform itself.");
+            }
+
+            await store.RequestUnpublishAsync(tx, removable.Select(t => t.Id).ToArray());
+            foreach (var target in removable)
+            {
+                await outbox.ScheduleUnpublishAsync(tx, new TargetUnpublishDue(postId, target.Id), dueAt: null);
+            }
+
+            await store.AuditAsync(tx, post, "unpublish_requested", who.KeyId, string.Join(",", removable.Select(t => t.Id)));
         });
 
     /// <summary>

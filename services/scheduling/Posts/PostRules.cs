@@ -260,11 +260,16 @@ public static partial class PostRules
             return PostStatus.Cancelled;
         }
 
-        int published = rest.Count(s => s == TargetStatus.Published);
+        // A copy removed since (unpublished) was published all the same.
+        int published = rest.Count(s => s is TargetStatus.Published or TargetStatus.Unpublished);
         return published == rest.Count ? PostStatus.Published
             : published > 0 ? PostStatus.PartiallyPublished
             : PostStatus.Failed;
     }
+
+    /// <summary>Whether the publisher can delete a published copy on <paramref name="platform"/> (unpublish).</summary>
+    public static bool CanUnpublish(string platform)
+        => Contracts.Platforms.Platforms.Known.TryGetValue(platform, out var capabilities) && capabilities.Unpublishes;
 
     /// <summary>Exponential backoff with full jitter for a retryable publish failure; null once attempts are spent.</summary>
     public static TimeSpan? RetryDelay(int attemptsMade, int maxAttempts, TimeSpan baseDelay, TimeSpan cap, double jitter01)

@@ -29,7 +29,10 @@ public static class TargetStatus
     public const string Skipped = "skipped";
     public const string Cancelled = "cancelled";
 
-    public static bool IsTerminal(string status) => status is Published or Failed or Skipped or Cancelled;
+    /// <summary>Published, then its copy removed from the platform (docs/api.md#unpublish).</summary>
+    public const string Unpublished = "unpublished";
+
+    public static bool IsTerminal(string status) => status is Published or Failed or Skipped or Cancelled or Unpublished;
 }
 
 /// <summary>Error codes the scheduling service itself gives a target.</summary>

@@ -256,6 +256,19 @@ public sealed class PostStore
             RETURNING id
             """, new { postId, includeUnknown }, tx)).AsList();
 
+    /// <summary>The post's targets whose removal from their platform is asked for and not yet done.</summary>
+    public async Task<HashSet<string>> UnpublishPendingAsync(NpgsqlTransaction tx, string postId)
+        => (await tx.Connection!.QueryAsync<string>(
+            "SELECT id FROM targets WHERE post_id = @postId AND unpublish_requested_at IS NOT NULL", new { postId }, tx)).ToHashSet();
+
+    /// <summary>Asks for the removal of the targets' copies, due now, with fresh attempts and no error of an earlier removal.</summary>
+    public Task RequestUnpublishAsync(NpgsqlTransaction tx, string[] targetIds)
+        => tx.Connection!.ExecuteAsync("""
+            UPDATE targets SET unpublish_requested_at = clock_timestamp(), unpublish_attempts = 0, next_attempt_at = clock_timestamp(),
+                error_code = NULL, error_message = NULL, lease_token = NULL, lease_expires_at = NULL
+            WHERE id = ANY(@targetIds)
+            """, new { targetIds }, tx);
+
     public Task SetStatusAsync(NpgsqlTransaction tx, string postId, string status)
         => tx.Connection!.ExecuteAsync("UPDATE posts SET status = @status WHERE id = @postId", new { status, postId }, tx);
 
