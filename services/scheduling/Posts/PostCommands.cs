@@ -24,9 +24,10 @@ public sealed class PostOptions
 /// <summary>
 /// What users do to posts, over REST and gRPC alike (docs/api.md#lifecycle-rules): each command locks the post row,
 /// applies its rule, and writes the post, its targets, its audit entry, its pending messages and its domain event in
-/// one transaction.
+/// one transaction. Approval (<c>PostCommands.Approval.cs</c>) and unpublish (<c>PostCommands.Unpublish.cs</c>) are
+/// files of their own.
 /// </summary>
-public sealed class PostCommands(
+public sealed partial class PostCommands(
     NpgsqlDataSource dataSource,
     PostStore store,
     PostContent content,
@@ -220,55 +221,6 @@ public sealed class PostCommands(
         });
 
     /// <summary>
-    /// needs_approval → scheduled at the time asked for, by an owner or admin (<see cref="ApproveScope"/>); 409
-    /// <c>SCHEDULE_IN_PAST</c> once that time has passed (reschedule it or publish it now instead).
-    /// </summary>
-    public async Task<PostResult> ApproveAsync(InternalIdentity who, string postId, string? ifMatch)
-    {
-        EnsureApprover(who, "approve");
-        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
-        {
-            if (post.Status != PostStatus.NeedsApproval)
-            {
-                throw ApiException.Conflict($"Only a post that needs approval can be approved; this post is {post.Status}.");
-            }
-
-            var due = PostStore.Utc(post.ScheduledFor!.Value);
-            if (due < clock.GetUtcNow())
-            {
-                throw new ApiException(StatusCodes.Status409Conflict, "SCHEDULE_IN_PAST",
-                    $"This post was to go out at {JsonDefaults.Format(due)}, which has passed: reschedule it or publish it now.");
-            }
-
-            if (await ScheduleTargetsAsync(tx, post, due, post.Status) == 0)
-            {
-                throw NoTargetMayRunAgain();
-            }
-
-            await store.AuditAsync(tx, post, "approved", who.KeyId, newTime: due);
-            await events.EmitAsync<PostApproved>(tx, "post.approved", postId);
-        });
-    }
-
-    /// <summary>needs_approval → declined, by an owner or admin, with the reason the author reads; the author may edit it and schedule it again.</summary>
-    public async Task<PostResult> DeclineAsync(InternalIdentity who, string postId, string? reason, string? ifMatch)
-    {
-        EnsureApprover(who, "decline");
-        PostRules.ValidateDeclineReason(reason);
-        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
-        {
-            if (post.Status != PostStatus.NeedsApproval)
-            {
-                throw ApiException.Conflict($"Only a post that needs approval can be declined; this post is {post.Status}.");
-            }
-
-            await store.SetStatusAsync(tx, postId, PostStatus.Declined);
-            await store.AuditAsync(tx, post, "declined", who.KeyId, reason);
-            await events.EmitAsync<PostDeclined>(tx, "post.declined", postId, reason: reason);
-        });
-    }
-
-    /// <summary>
     /// Cancel: from scheduled, everything; while publishing, the targets not yet claimed (409 if none);
     /// from any other state, 409. Inside the workspace's cutoff, 409 CANCEL_WINDOW_CLOSED.
     /// </summary>
@@ -351,56 +303,6 @@ public sealed class PostCommands(
         });
 
     /// <summary>
-    /// Unpublish (docs/api.md#unpublish): asks the publisher to remove the published copy of one target, or of every
-    /// published target of the post (<paramref name="targetId"/> null) whose platform allows deletion. The targets stay
-    /// published until their platform confirms. 409 UNSUPPORTED_BY_PLATFORM when no platform concerned can delete.
-    /// </summary>
-    public async Task<PostResult> UnpublishAsync(InternalIdentity who, string postId, string? targetId, string? ifMatch)
-        => await MutateAsync(who, postId, ifMatch, async (tx, post) =>
-        {
-            var targets = await store.TargetsAsync(tx.Connection!, postId, tx);
-            var pending = await store.UnpublishPendingAsync(tx, postId);
-            List<PostStore.TargetRow> candidates;
-            if (targetId is not null)
-            {
-                var target = targets.SingleOrDefault(t => t.Id == targetId) ?? throw ApiException.NotFound("Target");
-                if (target.Status != TargetStatus.Published || pending.Contains(target.Id))
-                {
-                    throw ApiException.Conflict(target.Status == TargetStatus.Unpublished ? "This target's copy was removed already."
-                        : pending.Contains(target.Id) ? "This target's copy is being removed already."
-                        : $"Only a published target can be unpublished; this one is {target.Status}.");
-                }
-
-                candidates = [target];
-            }
-            else
-            {
-                candidates = targets.Where(t => t.Status == TargetStatus.Published && !pending.Contains(t.Id)).ToList();
-                if (candidates.Count == 0)
-                {
-                    throw ApiException.Conflict(pending.Count > 0
-                        ? "Every published copy of this post is being removed already."
-                        : $"Nothing of this {post.Status} post is published.");
-                }
-            }
-
-            var removable = candidates.Where(t => PostRules.CanUnpublish(t.Platform)).ToList();
-            if (removable.Count == 0)
-            {
-                throw new ApiException(StatusCodes.Status409Conflict, "UNSUPPORTED_BY_PLATFORM",
-                    $"{string.Join(", ", candidates.Select(t => t.Platform).Distinct())} does not let us delete a published post; remove it on the platform itself.");
-            }
-
-            await store.RequestUnpublishAsync(tx, removable.Select(t => t.Id).ToArray());
-            foreach (var target in removable)
-            {
-                await outbox.ScheduleUnpublishAsync(tx, new TargetUnpublishDue(postId, target.Id), dueAt: null);
-            }
-
-            await store.AuditAsync(tx, post, "unpublish_requested", who.KeyId, string.Join(",", removable.Select(t => t.Id)));
-        });
-
-    /// <summary>
     /// Deletes the post group atomically (post, targets, media links, pending messages); media no other post
     /// uses is orphaned for the retention sweeper to remove from storage after the commit. The audit log keeps a tombstone.
     /// </summary>
@@ -465,14 +367,6 @@ public sealed class PostCommands(
         }
     }
 
-    private static void EnsureApprover(InternalIdentity who, string verb)
-    {
-        if (!who.HasScope(ApproveScope))
-        {
-            throw ApiException.Forbidden($"Only owners and admins {verb} posts: this API key lacks the {ApproveScope} scope.");
-        }
-    }
-
     // Only targets whose last attempt may have gone out: running them again could publish twice.
     private static ApiException NoTargetMayRunAgain()
         => ApiException.Conflict("No target of this post may run again: those left ended UNKNOWN_OUTCOME and may have reached the platform.");
@@ -482,28 +376,6 @@ public sealed class PostCommands(
         => post.Status is PostStatus.Scheduled or PostStatus.Cancelled
             ? events.EmitAsync<PostRescheduled>(tx, "post.rescheduled", post.Id, old)
             : events.EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
-
-    /// <summary>
-    /// When the workspace requires approval and the caller lacks <see cref="ApproveScope"/>, puts the post in
-    /// needs_approval at <paramref name="due"/> instead of on the schedule (its pending messages taken back, its
-    /// targets drafts until approved), with its audit entry and <c>post.approval_requested</c>. Returns whether it did.
-    /// </summary>
-    private async Task<bool> RequestApprovalIfNeededAsync(NpgsqlTransaction tx, InternalIdentity who, PostStore.PostRow post, DateTimeOffset due)
-    {
-        if (who.HasScope(ApproveScope) || !(await settings.GetAsync(tx.Connection!, post.WorkspaceId, tx)).ApprovalRequired)
-        {
-            return false;
-        }
-
-        if (await ScheduleTargetsAsync(tx, post, due, post.Status, awaitingApproval: true) == 0)
-        {
-            throw NoTargetMayRunAgain();
-        }
-
-        await store.AuditAsync(tx, post, "approval_requested", who.KeyId, oldTime: PostStore.Utc(post.ScheduledFor), newTime: due);
-        await events.EmitAsync<PostApprovalRequested>(tx, "post.approval_requested", post.Id);
-        return true;
-    }
 
     /// <summary>
     /// Puts the post on the schedule at <paramref name="due"/> under a new schedule version: every target not
