@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Testing;
 using Xunit;
@@ -11,10 +9,10 @@ namespace ScheduledPosts.Scheduling.Tests;
 
 /// <summary>
 /// The service watches itself (docs/operations.md#self-watch): a target due and not claimed within the threshold makes
-/// <c>/readyz</c> say Degraded (still 200) and the overdue gauge rise; once it is claimed both recover, and the lag
-/// histograms have the dispatch and the claim. This factory's probe stands in for a publisher that never claims.
+/// <c>/readyz</c> say Degraded (still 200) with its count; once it is claimed it recovers; <c>/metrics</c> serves the
+/// gauges and the lag histograms. This factory's probe stands in for a publisher that never claims.
 /// </summary>
-public sealed partial class SelfWatchTests(SelfWatchTests.QuickWatchFactory factory) : IClassFixture<SelfWatchTests.QuickWatchFactory>
+public sealed class SelfWatchTests(SelfWatchTests.QuickWatchFactory factory) : IClassFixture<SelfWatchTests.QuickWatchFactory>
 {
     public sealed class QuickWatchFactory : SchedulingFactory
     {
@@ -27,11 +25,8 @@ public sealed partial class SelfWatchTests(SelfWatchTests.QuickWatchFactory fact
 
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
-    [GeneratedRegex(@"^(?<name>[a-z_]+)(\{(?<labels>[^}]*)\})? (?<value>\S+)", RegexOptions.Multiline)]
-    private static partial Regex Sample();
-
     [Fact]
-    public async Task A_target_nobody_claims_makes_readyz_degraded_and_the_overdue_gauge_rise_and_both_recover_once_it_is_claimed()
+    public async Task A_target_nobody_claims_makes_readyz_say_degraded_with_its_count_and_it_recovers_once_the_target_is_claimed()
     {
         var client = factory.Client($"ws_{Guid.NewGuid():N}");
         string account = await ConnectAccountAsync(client);
@@ -49,18 +44,19 @@ public sealed partial class SelfWatchTests(SelfWatchTests.QuickWatchFactory fact
         Assert.Equal(1, overdue["data"]!["overdueTargets"]!.GetValue<long>());
         Assert.True(overdue["data"]!["oldestOverdueSeconds"]!.GetValue<double>() >= 1);
         Assert.Equal("Healthy", degraded.Body["checks"]!["postgres"]!["status"]!.GetValue<string>());
-        await Eventually.Until(() => MetricsAsync(probe), m => Value(m, "scheduledposts_targets_overdue") == 1, Patience, "the overdue gauge to show it");
-        await Eventually.Until(() => MetricsAsync(probe), m => Value(m, "scheduledposts_dispatch_lag_seconds_count", "message_type=\"TargetDue\"") == 1,
-            Patience, "the dispatch to be in the lag histogram");
+        // Its metrics are asserted end to end (MonitoringTests), where each service is a process of its own: in one test
+        // process every host's OpenTelemetry listener also sees the instruments of the other hosts (the same names), so
+        // a host's /metrics here may show another's values, or none.
+        var metrics = await probe.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+        Assert.Contains("# TYPE ", await metrics.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
         var claim = await factory.TargetsClient().ClaimTargetAsync(new ClaimTargetRequest { PostId = post["id"]!.GetValue<string>(), TargetId = targetId, ScheduleVersion = 1 });
         Assert.True(claim.Claimed, claim.Reason);
 
         var recovered = await Eventually.Until(() => ReadyAsync(probe), r => r.Body["status"]!.GetValue<string>() == "Healthy", Patience, "readyz to recover");
         Assert.Equal(HttpStatusCode.OK, recovered.Status);
-        var metrics = await Eventually.Until(() => MetricsAsync(probe), m => Value(m, "scheduledposts_targets_overdue") == 0, Patience, "the overdue gauge to fall");
-        Assert.Equal(1, Value(metrics, "scheduledposts_claim_lag_seconds_count", "platform=\"sandbox\""));
-        Assert.Equal(1, Value(metrics, "scheduledposts_targets", "status=\"publishing\""));
+        Assert.Equal(0, recovered.Body["checks"]!["overdue"]!["data"]!["overdueTargets"]!.GetValue<long>());
     }
 
     /// <summary>Overdue, and every other check (database, broker) healthy: what the answer's status code is then is the point.</summary>
@@ -72,12 +68,4 @@ public sealed partial class SelfWatchTests(SelfWatchTests.QuickWatchFactory fact
         var response = await probe.GetAsync("/readyz");
         return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
     }
-
-    private static async Task<string> MetricsAsync(HttpClient probe) => await probe.GetStringAsync("/metrics");
-
-    /// <summary>The value of the sample <paramref name="name"/> whose labels contain <paramref name="label"/>; NaN when there is none.</summary>
-    private static double Value(string metrics, string name, string? label = null) => Sample().Matches(metrics)
-        .Where(m => m.Groups["name"].Value == name && (label is null || m.Groups["labels"].Value.Contains(label, StringComparison.Ordinal)))
-        .Select(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture))
-        .DefaultIfEmpty(double.NaN).First();
 }
