@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using ScheduledPosts.Testing.FakePlatforms;
 
 namespace ScheduledPosts.Publisher.Tests;
 
@@ -48,6 +49,7 @@ public sealed class FakeMastodon : IAsyncDisposable
     private int _inFlight;
     private int _maxInFlight;
     private int _hangNext;
+    private readonly Unanswered _unanswered = new();
     private long _lastAnsweredAt;
 
     private FakeMastodon(WebApplication app) => _app = app;
@@ -105,7 +107,8 @@ public sealed class FakeMastodon : IAsyncDisposable
         return fake;
     }
 
-    public HttpMessageHandler CreateHandler() => new BodyFailureHandler(_app.GetTestServer().CreateHandler());
+    /// <summary>A client of the fake; a request it leaves unanswered (<see cref="HangNext"/>) times out at once, whatever the client's timeout.</summary>
+    public HttpMessageHandler CreateHandler() => new BodyFailureHandler(_unanswered.CreateHandler(_app.GetTestServer().CreateHandler()));
 
     private async Task<IResult> PostStatusAsync(HttpContext context)
     {
@@ -157,7 +160,7 @@ public sealed class FakeMastodon : IAsyncDisposable
 
             if (Interlocked.Decrement(ref _hangNext) >= 0)
             {
-                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+                await _unanswered.HangAsync(context);
             }
 
             Volatile.Write(ref _lastAnsweredAt, Stopwatch.GetTimestamp());
@@ -195,7 +198,7 @@ public sealed class FakeMastodon : IAsyncDisposable
 
         if (Interlocked.Decrement(ref _hangNext) >= 0)
         {
-            await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            await _unanswered.HangAsync(context);
         }
 
         return Results.Json(status, SnakeCase);
