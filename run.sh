@@ -2,12 +2,21 @@
 # Starts the whole suite in the foreground: PostgreSQL, RabbitMQ, the gateway, the three services and the
 # sandbox platform. Ctrl-C or SIGTERM stops everything it started.
 #   SP_BOOTSTRAP_KEY  the owner API key of workspace "default" (>= 32 chars; generated when unset)
-#   SP_ADMIN_TOKEN    enables the admin API
+#   SP_ADMIN_TOKEN    enables the admin API (and the gateway's /metrics)
+# ./run.sh --monitoring also starts Prometheus (Debian's package) on localhost:9090, scraping every service's /metrics
+# with the alerting rules of deploy/monitoring (the Grafana dashboard there can be imported into any Grafana).
 # The processes, their ports and the settings each needs come from deploy/services.json.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$(pwd)"
 source scripts/infra.sh
+MONITORING=""
+for arg in "$@"; do
+  case "$arg" in
+    --monitoring) MONITORING=1 ;;
+    *) echo "usage: ./run.sh [--monitoring]" >&2; exit 2 ;;
+  esac
+done
 
 SP_BOOTSTRAP_KEY="${SP_BOOTSTRAP_KEY:-sp_$(head -c 30 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')}"
 if [ ${#SP_BOOTSTRAP_KEY} -lt 32 ]; then
@@ -50,6 +59,7 @@ if docker_engine_available && [ -z "${SP_USE_LOCAL_INFRA:-}" ]; then
   log "Docker engine found: docker compose up"
   echo "Gateway: http://localhost:8080    owner API key of workspace 'default': $SP_BOOTSTRAP_KEY"
   echo "RabbitMQ: docker compose exec rabbitmq rabbitmqctl … (administrator scheduledposts, password in $SP_DATA_DIR/rabbitmq.password)"
+  [ -z "$MONITORING" ] || log "--monitoring starts a local Prometheus only without Docker; point yours at each service's /metrics"
   # The demo profile adds the sandbox platform the walk-through posts to.
   exec docker compose --profile demo up --build
 fi
@@ -110,6 +120,7 @@ SERVICES="$(jq -r '.services as $all | .services | to_entries[] | [
   ] | join("|")' deploy/services.json)"
 
 health_urls=()
+scrape_targets=()
 while IFS='|' read -r name dir dll health listeners settings wiring; do
   env=()
   first=""
@@ -137,6 +148,7 @@ while IFS='|' read -r name dir dll health listeners settings wiring; do
   (cd "$ROOT/$dir/bin/Release/net10.0" && exec env "${env[@]}" dotnet "$dll") >"$LOGS/$name.log" 2>&1 &
   pids+=($!)
   health_urls+=("http://localhost:$first$health")
+  [ "$name" = sandbox ] || scrape_targets+=("$name=localhost:$first")
   case "$name" in
     gateway) GATEWAY_URL="http://localhost:$first" ;;
     sandbox) SANDBOX_URL="http://localhost:$first" ;;
@@ -151,6 +163,26 @@ for url in "${health_urls[@]}"; do
   curl -fsS "$url" >/dev/null 2>&1 || { echo "Not ready: $url (logs in $LOGS)" >&2; exit 1; }
 done
 
+MONITORING_LINE=""
+if [ -n "$MONITORING" ]; then
+  install_prometheus
+  {
+    echo "global: {scrape_interval: 5s, evaluation_interval: 5s}"
+    echo "rule_files: ['$ROOT/deploy/monitoring/alerts.yml']"
+    echo "scrape_configs:"
+    for target in "${scrape_targets[@]}"; do
+      echo "  - job_name: ${target%%=*}"
+      # The gateway's port is public: its metrics need the admin token (without one, that job shows as down).
+      [ "${target%%=*}" = gateway ] && echo "    authorization: {credentials: '$SP_ADMIN_TOKEN'}"
+      echo "    static_configs: [{targets: ['${target#*=}']}]"
+    done
+  } >"$SP_DATA_DIR/prometheus.yml"
+  prometheus --config.file="$SP_DATA_DIR/prometheus.yml" --storage.tsdb.path="$SP_DATA_DIR/prometheus" \
+    --web.listen-address=localhost:9090 >"$LOGS/prometheus.log" 2>&1 &
+  pids+=($!)
+  MONITORING_LINE="  Prometheus:         http://localhost:9090 (alerts: deploy/monitoring/alerts.yml)"
+fi
+
 cat <<MSG
 
 ScheduledPosts is running.
@@ -159,6 +191,7 @@ ScheduledPosts is running.
   Sandbox platform:   $SANDBOX_URL/sandbox/statuses
   RabbitMQ console:   http://localhost:15672 (guest/guest; the services' virtual host is $RABBITMQ_VHOST)
   Logs:               $LOGS
+$MONITORING_LINE
 Press Ctrl-C to stop.
 MSG
 

@@ -9,7 +9,8 @@ var app = builder.Build();
 // The gateway establishes the internal identity rather than checking one.
 app.UseServiceDefaults(requireInternalIdentity: false);
 app.MapGatewayEndpoints();
-app.MapDefaultEndpoints();
+// The gateway's port is public: its metrics need the admin token (401 without it, and always when none is set).
+app.MapDefaultEndpoints(protectMetrics: metrics => metrics.RequireAuthorization(ScheduledPosts.Gateway.Admin.AdminApi.Policy));
 
 await app.PrepareGatewayAsync();
 await app.RunAsync();

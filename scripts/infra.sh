@@ -31,6 +31,16 @@ install_packages() {
   fi
 }
 
+# Prometheus and promtool (Debian's package, without its recommends): `run.sh --monitoring` runs a server scraping the
+# suite, and the tests check the alerting rules and scrape a running suite. Its own system service is not wanted.
+install_prometheus() {
+  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && return 0
+  log "installing prometheus from Debian's packages"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  as_root service prometheus stop >/dev/null 2>&1 || true
+}
+
 # Runs a PostgreSQL binary as the postgres user when we are root (initdb refuses to run as root).
 pg_run() {
   local bin; bin="$(pg_bin)/$1"; shift

@@ -8,6 +8,10 @@ public static class Scopes
 {
     public const string PostsRead = "posts:read";
     public const string PostsWrite = "posts:write";
+
+    /// <summary>Schedule without approval where the workspace requires it, and approve or decline posts (owners and admins).</summary>
+    public const string PostsApprove = "posts:approve";
+
     public const string AccountsRead = "accounts:read";
     public const string AccountsWrite = "accounts:write";
     public const string WebhooksRead = "webhooks:read";
@@ -19,7 +23,7 @@ public static class Scopes
     public const string SettingsWrite = "settings:write";
 
     public static readonly IReadOnlyList<string> All =
-        [PostsRead, PostsWrite, AccountsRead, AccountsWrite, WebhooksRead, WebhooksWrite, KeysWrite, SettingsRead, SettingsWrite];
+        [PostsRead, PostsWrite, PostsApprove, AccountsRead, AccountsWrite, WebhooksRead, WebhooksWrite, KeysWrite, SettingsRead, SettingsWrite];
 
     /// <summary>The resources a route may declare: those some scope names.</summary>
     public static readonly IReadOnlyList<string> Resources = [.. All.Select(s => s[..s.IndexOf(':', StringComparison.Ordinal)]).Distinct()];

@@ -21,6 +21,8 @@ public static class GrpcPort
     [
         Contracts.Scheduling.V1.Posts.Descriptor,
         Contracts.Scheduling.V1.SocialAccounts.Descriptor,
+        Contracts.Scheduling.V1.Media.Descriptor,
+        Contracts.Scheduling.V1.Settings.Descriptor,
         Contracts.Webhooks.V1.WebhookEndpoints.Descriptor,
         Contracts.Webhooks.V1.WebhookDeliveries.Descriptor,
     ];

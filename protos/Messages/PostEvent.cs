@@ -45,3 +45,15 @@ public sealed record PostTargetPublished : PostEvent;
 
 /// <summary><c>target.failed</c>: <c>Data.targetId</c> says which target.</summary>
 public sealed record PostTargetFailed : PostEvent;
+
+/// <summary><c>post.approval_requested</c>: scheduled by a key without <c>posts:approve</c> while the workspace requires approval.</summary>
+public sealed record PostApprovalRequested : PostEvent;
+
+/// <summary><c>post.approved</c>: on the schedule now.</summary>
+public sealed record PostApproved : PostEvent;
+
+/// <summary><c>post.declined</c>: <c>Data.reason</c> says why.</summary>
+public sealed record PostDeclined : PostEvent;
+
+/// <summary><c>target.unpublished</c>: the target's copy was removed from its platform; <c>Data.targetId</c> says which target.</summary>
+public sealed record PostTargetUnpublished : PostEvent;

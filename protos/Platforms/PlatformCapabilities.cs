@@ -35,7 +35,8 @@ public sealed record PlatformCapabilities(
     int? MaxCaptionBytes = null,
     long? MaxMediaBytes = null,
     bool FindsLostPosts = false,
-    long? MaxVideoBytes = null)
+    long? MaxVideoBytes = null,
+    bool Unpublishes = false)
 {
     /// <summary>The largest file of <paramref name="kind"/> (<see cref="MediaKind"/>) the platform takes, or null for no limit of its own.</summary>
     public long? MaxBytesOf(string kind) => kind == MediaKind.Video ? MaxVideoBytes ?? MaxMediaBytes : MaxMediaBytes;
@@ -88,7 +89,9 @@ public static class Platforms
             // reply to the status; up to 4 attachments, a video or audio file only on its own ("Cannot attach a video
             // to a post that already contains images"), https://docs.joinmastodon.org/methods/statuses/#create.
             [Mastodon] = new(Mastodon, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true,
-                [MediaKind.Image, MediaKind.Video, MediaKind.Audio], MaxMedia: 4, VideoOrAudioAlone: true),
+                [MediaKind.Image, MediaKind.Video, MediaKind.Audio], MaxMedia: 4, VideoOrAudioAlone: true,
+                // A status is deleted by its author (DELETE /api/v1/statuses/:id, https://docs.joinmastodon.org/methods/statuses/#delete).
+                Unpublishes: true),
             // Bluesky (AT Protocol), from the lexicons of github.com/bluesky-social/atproto: app.bsky.feed.post's text is
             // at most 300 graphemes and 3000 UTF-8 bytes (lexicon maxLength counts UTF-8 bytes); app.bsky.embed.images holds
             // at most 4 images of at most 2,000,000 bytes each ("formerly limited to 1 MB"); a first comment is a reply
@@ -130,7 +133,7 @@ public static class Platforms
                 VideoOrAudioAlone: true, CaptionUnit: CaptionUnit.XWeighted, MaxMediaBytes: 5 * 1024 * 1024, FindsLostPosts: true,
                 MaxVideoBytes: 512L * 1024 * 1024),
             // The project's sandbox platform speaks the same subset with the same limits; it takes images only.
-            [Sandbox] = new(Sandbox, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4),
+            [Sandbox] = new(Sandbox, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4, Unpublishes: true),
         };
 }
 

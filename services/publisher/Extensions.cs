@@ -132,6 +132,7 @@ public static class Extensions
             .ValidateOnStart();
         services.AddSingleton<UploadLimits>();
         services.AddScoped<TargetPublisher>();
+        services.AddScoped<TargetUnpublisher>();
 
         services.AddOptions<ConsumerOptions>()
             .BindConfiguration(ConsumerOptions.Section)
@@ -150,7 +151,11 @@ public static class Extensions
         services.AddOptions<HostOptions>().Configure<IOptions<ConsumerOptions>>((o, consumer) => o.ShutdownTimeout = consumer.Value.ShutdownTimeout);
         // Before the bus (hosted services start in order): the first due targets after a start find the claim path warm.
         services.AddHostedService<ClaimPathWarmup>();
-        services.AddRabbitMqBus(builder.Configuration, x => x.AddConsumer<TargetDueConsumer, TargetDueConsumerDefinition>());
+        services.AddRabbitMqBus(builder.Configuration, x =>
+        {
+            x.AddConsumer<TargetDueConsumer, TargetDueConsumerDefinition>();
+            x.AddConsumer<TargetUnpublishDueConsumer, TargetUnpublishDueConsumerDefinition>();
+        });
         return builder;
     }
 }

@@ -42,6 +42,7 @@ public static class MastodonApi
         api.MapPost("/v1/statuses", PostStatus);
         api.MapPost("/v2/media", UploadMedia).DisableAntiforgery();
         api.MapGet("/v1/media/{id}", GetMedia);
+        api.MapDelete("/v1/statuses/{id}", DeleteStatus);
         return app;
     }
 
@@ -87,6 +88,23 @@ public static class MastodonApi
         string? idempotencyKey = request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } key ? key : null;
         var (recorded, _) = store.Add(token, parameters.Text ?? "", idempotencyKey, parameters.InReplyToId, media);
         return TypedResults.Json(ToStatus(recorded, Origin(request)), Json);
+    }
+
+    // https://docs.joinmastodon.org/methods/statuses/#delete: 200 with the deleted status; 404 "Record not found" for a
+    // status the server does not have (or has deleted); only its author may delete it.
+    private static Results<JsonHttpResult<Status>, JsonHttpResult<ErrorBody>> DeleteStatus(string id, HttpRequest request, StatusStore store)
+    {
+        if (BearerToken(request) is not { } token)
+        {
+            return Unauthorized();
+        }
+
+        return store.Delete(token, id) switch
+        {
+            (StatusStore.Deletion.Deleted, var deleted) => TypedResults.Json(ToStatus(deleted!, Origin(request)), Json),
+            (StatusStore.Deletion.NotTheAuthor, _) => Fail(StatusCodes.Status403Forbidden, "This action is not allowed"),
+            _ => Fail(StatusCodes.Status404NotFound, "Record not found"),
+        };
     }
 
     private static async Task<Results<JsonHttpResult<MediaAttachment>, JsonHttpResult<ErrorBody>>> UploadMedia(HttpRequest request, StatusStore store)

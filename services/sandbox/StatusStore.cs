@@ -8,7 +8,8 @@ public sealed record RecordedStatus(
     string? IdempotencyKey,
     DateTimeOffset ReceivedAt,
     string? InReplyToId = null,
-    IReadOnlyList<RecordedMedia>? Media = null);
+    IReadOnlyList<RecordedMedia>? Media = null,
+    DateTimeOffset? DeletedAt = null);
 
 /// <summary>One media file uploaded to the sandbox, kept as its size and SHA-256 (lowercase hex), not its bytes.</summary>
 public sealed record RecordedMedia(string Id, string Account, string Type, string FileName, string ContentType, long Length, string Sha256, string? Description);
@@ -73,11 +74,50 @@ public sealed class StatusStore(TimeProvider clock)
         }
     }
 
+    /// <summary>A status not deleted, by id.</summary>
     public RecordedStatus? Find(string id)
     {
         lock (_lock)
         {
-            return _statuses.Find(s => s.Id == id);
+            return _statuses.Find(s => s.Id == id && s.DeletedAt is null);
+        }
+    }
+
+    public enum Deletion
+    {
+        Deleted,
+        NotFound,
+        NotTheAuthor,
+    }
+
+    /// <summary>
+    /// Deletes a status of <paramref name="account"/>: it stays in <see cref="All"/> with its <c>DeletedAt</c> (a test
+    /// sees that it was removed, and when), and is found no more. A second deletion finds nothing.
+    /// </summary>
+    public (Deletion Outcome, RecordedStatus? Status) Delete(string account, string id)
+    {
+        lock (_lock)
+        {
+            int index = _statuses.FindIndex(s => s.Id == id && s.DeletedAt is null);
+            if (index < 0)
+            {
+                return (Deletion.NotFound, null);
+            }
+
+            var status = _statuses[index];
+            if (status.Account != account)
+            {
+                return (Deletion.NotTheAuthor, null);
+            }
+
+            var deleted = status with { DeletedAt = clock.GetUtcNow() };
+            _statuses[index] = deleted;
+            if (status.IdempotencyKey is { } key)
+            {
+                _byIdempotencyKey[(account, key)] = deleted;
+            }
+
+            return (Deletion.Deleted, deleted);
         }
     }
 

@@ -9,11 +9,14 @@ using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.Scheduling.Grpc;
 using ScheduledPosts.Scheduling.Media;
 using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.Scheduling.Queues;
 using ScheduledPosts.Scheduling.Publishing;
 using ScheduledPosts.Scheduling.Outbox;
+using ScheduledPosts.Scheduling.Watch;
 using ScheduledPosts.ServiceDefaults.Messaging;
 using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Outbound;
+using ScheduledPosts.ServiceDefaults.Health;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling;
@@ -33,7 +36,8 @@ public static class Extensions
         services.AddRabbitMqBus(builder.Configuration);
         services.AddGrpcServerDefaults()
             .AddServiceOptions<PostsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>())
-            .AddServiceOptions<SocialAccountsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>());
+            .AddServiceOptions<SocialAccountsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>())
+            .AddServiceOptions<SettingsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>());
         services.AddSingleton<IdempotencyKeys>();
         // The gateway forwards the API's callers; the publisher calls Targets with its own key pair.
         builder.AddInternalIdentity(Audience, InternalIssuers.Gateway, InternalIssuers.Publisher);
@@ -71,9 +75,12 @@ public static class Extensions
         services.AddSingleton<PostEvents>();
         services.AddSingleton<PostReader>();
         services.AddSingleton<PostCommands>();
+        services.AddSingleton<PostBulk>();
+        services.AddSingleton<PostingQueues>();
         services.AddSingleton<ClaimStore>();
         services.AddSingleton<PostTurns>();
         services.AddSingleton<TargetClaims>();
+        services.AddSingleton<TargetRemovals>();
         // Where a Mastodon instanceUrl or a Bluesky service may point: checked when the account is connected; the publisher checks again when it connects.
         services.AddOutboundPolicy();
         services.AddSingleton<SocialAccounts>();
@@ -97,6 +104,14 @@ public static class Extensions
         services.AddHostedService(sp => sp.GetRequiredService<TokenRefresher>());
         services.AddHostedService<Dispatcher>();
         services.AddHostedService<LeaseReaper>();
+
+        // It watches itself: lag histograms, backlog gauges, and overdue targets on /readyz (docs/operations.md#self-watch).
+        services.AddOptions<WatchOptions>().BindConfiguration(WatchOptions.Section)
+            .Validate(o => o.IsValid(), "Watch:OverdueAfter and Watch:Interval must be positive.").ValidateOnStart();
+        services.AddSingleton<SchedulingMetrics>();
+        services.AddSingleton<BacklogWatch>();
+        services.AddHostedService(sp => sp.GetRequiredService<BacklogWatch>());
+        services.AddHealthChecks().AddCheck<OverdueHealthCheck>("overdue", tags: [Readiness.Watch]);
         return builder;
     }
 
@@ -114,6 +129,8 @@ public static class Extensions
         app.MapGrpcService<TargetsGrpcService>().RequireAuthorization(InternalPolicies.Targets);
         app.MapGrpcService<PostsGrpcService>();
         app.MapGrpcService<SocialAccountsGrpcService>();
+        app.MapGrpcService<MediaGrpcService>();
+        app.MapGrpcService<SettingsGrpcService>();
         app.MapGrpcServerDefaults();
         return app;
     }

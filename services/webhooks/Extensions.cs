@@ -64,6 +64,8 @@ public static class Extensions
         services.AddSingleton<DeliveryNotifications>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryNotifications>());
         services.AddHostedService<DeliverySender>();
+        services.AddSingleton<DeliveryMetrics>();
+        services.AddHostedService(sp => sp.GetRequiredService<DeliveryMetrics>());
         services.AddSingleton<RetentionSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Json.Schema;
+using ScheduledPosts.Testing;
 
 namespace ScheduledPosts.EndToEnd.Tests;
 
@@ -40,7 +41,12 @@ public sealed partial class OpenApiContract
     public static async Task<OpenApiContract> LoadAsync(Uri gateway)
     {
         using var http = new HttpClient { BaseAddress = gateway };
-        return new OpenApiContract((await http.GetFromJsonAsync<JsonObject>("/openapi.json"))!);
+        // A service that has just started may take longer than the gateway's fetch timeout to build its first document
+        // on a loaded machine; the gateway then answers 503 "try again shortly", and so the suite does.
+        using var response = await Eventually.Until(() => http.GetAsync("/openapi.json"),
+            r => r.StatusCode != System.Net.HttpStatusCode.ServiceUnavailable, TimeSpan.FromMinutes(2), "the gateway's /openapi.json");
+        response.EnsureSuccessStatusCode();
+        return new OpenApiContract((await response.Content.ReadFromJsonAsync<JsonObject>())!);
     }
 
     /// <summary>Why this answer does not match the document; null when it does.</summary>

@@ -60,6 +60,7 @@ public sealed class PublicApiTests(PublicApiTests.AddressedStack stack) : IClass
             "post /v1/posts", "get /v1/posts", "get /v1/posts/{id}", "patch /v1/posts/{id}", "delete /v1/posts/{id}",
             "post /v1/posts/{id}/schedule", "post /v1/posts/{id}/publish", "post /v1/posts/{id}/reschedule", "post /v1/posts/{id}/cancel",
             "post /v1/posts/{id}/targets/{targetId}/cancel", "post /v1/posts/{id}/retry", "get /v1/posts/{id}/events",
+            "post /v1/posts/{id}/approve", "post /v1/posts/{id}/decline",
             "post /v1/media", "get /v1/media/{id}", "get /v1/scheduling-settings", "patch /v1/scheduling-settings",
             "post /v1/social-accounts", "get /v1/social-accounts", "get /v1/social-accounts/{id}", "delete /v1/social-accounts/{id}", "get /v1/platforms",
             "post /v1/webhook-endpoints", "get /v1/webhook-endpoints", "get /v1/webhook-endpoints/{id}",

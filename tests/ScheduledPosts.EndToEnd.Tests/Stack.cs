@@ -78,7 +78,7 @@ public class Stack : IAsyncLifetime
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
     }
 
-    public sealed record SandboxStatus(string Id, string Account, string Status, string? IdempotencyKey, DateTimeOffset ReceivedAt);
+    public sealed record SandboxStatus(string Id, string Account, string Status, string? IdempotencyKey, DateTimeOffset ReceivedAt, DateTimeOffset? DeletedAt = null);
 
     public async Task<List<SandboxStatus>> SandboxStatusesAsync()
         => (await Sandbox.GetFromJsonAsync<List<SandboxStatus>>("/sandbox/statuses", Json))!;

@@ -108,6 +108,22 @@ public sealed class AdminApiTests(AdminFixture fixture) : IClassFixture<AdminFix
         Assert.Contains("Admin:Token", Flatten(error).OfType<OptionsValidationException>().Single().Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_gateways_metrics_need_the_admin_token_and_are_refused_to_everyone_when_none_is_set()
+    {
+        var withToken = await _client.SendAsync(HttpMethod.Get, "/metrics", bearer: GatewayFactory.AdminToken);
+        Assert.Equal(HttpStatusCode.OK, withToken.StatusCode);
+        string text = await withToken.Content.ReadAsStringAsync();
+        // The runtime's own meter is the process's, so every host serves it (the gateway's own instruments are
+        // asserted end to end, where the gateway is a process of its own).
+        Assert.Contains("dotnet_gc_collections_total", text, StringComparison.Ordinal);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _client.SendAsync(HttpMethod.Get, "/metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _client.SendAsync(HttpMethod.Get, "/metrics", bearer: "not-the-admin-token-0123456789-abcdefgh")).StatusCode);
+        var noAdmin = fixture.WithoutToken.CreateClient();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await noAdmin.SendAsync(HttpMethod.Get, "/metrics", bearer: GatewayFactory.AdminToken)).StatusCode);
+    }
+
     private static async Task<HttpResponseMessage> CreateAsync(HttpClient client, string? token, object body, string? apiKey = null)
     {
         using var request = Http.Request(HttpMethod.Post, "/admin/workspaces", bearer: token, apiKey: apiKey);

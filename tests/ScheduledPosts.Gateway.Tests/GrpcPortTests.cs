@@ -106,6 +106,64 @@ public sealed class GrpcPortTests(GrpcPortFixture fixture) : IClassFixture<GrpcP
     }
 
     [Fact]
+    public async Task A_media_upload_streams_through_with_posts_write_and_a_reader_is_permission_denied()
+    {
+        var editor = await TestKeys.InsertAsync(fixture.ConnectionString, "editor");
+        var viewer = await TestKeys.InsertAsync(fixture.ConnectionString, "viewer");
+        var media = new Media.MediaClient(fixture.Channel());
+        string fileName = $"{Guid.NewGuid():N}.png";
+
+        // 3 MiB in 64 KiB chunks, streamed through to the service.
+        async Task<MediaItem> UploadAsync(string key)
+        {
+            using var call = media.UploadMedia(Bearer(key));
+            await call.RequestStream.WriteAsync(new UploadMediaRequest { Metadata = new MediaUploadMetadata { FileName = fileName, ContentType = "image/png" } });
+            try
+            {
+                for (int i = 0; i < 48; i++)
+                {
+                    await call.RequestStream.WriteAsync(new UploadMediaRequest { Chunk = Google.Protobuf.ByteString.CopyFrom(new byte[64 * 1024]) });
+                }
+
+                await call.RequestStream.CompleteAsync();
+            }
+            catch (RpcException)
+            {
+                // Refused before the whole file was sent: the call's answer says why.
+            }
+
+            return await call;
+        }
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => UploadAsync(viewer.Key));
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        Assert.Contains("posts:write", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(GrpcUpstream.Received, r => r.PostId == fileName);
+
+        var item = await UploadAsync(editor.Key);
+        Assert.Equal(48 * 64 * 1024, item.SizeBytes);
+        Assert.Equal("/scheduledposts.scheduling.v1.Media/UploadMedia", GrpcUpstream.Received.Single(r => r.PostId == fileName).Method);
+    }
+
+    [Fact]
+    public async Task Scheduling_settings_change_with_an_admins_key_and_an_editors_is_permission_denied()
+    {
+        var settings = new Settings.SettingsClient(fixture.Channel());
+        int lead = Random.Shared.Next(1, 3600);
+        var update = new UpdateSchedulingSettingsRequest { Settings = new SchedulingSettings { PublishLeadSeconds = lead } };
+
+        var editor = await TestKeys.InsertAsync(fixture.ConnectionString, "editor");
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await settings.UpdateSchedulingSettingsAsync(update, Bearer(editor.Key)));
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        Assert.Contains("settings:write", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(GrpcUpstream.Received, r => r.PostId == $"lead-{lead}");
+
+        var admin = await TestKeys.InsertAsync(fixture.ConnectionString, "admin");
+        Assert.Equal(lead, (await settings.UpdateSchedulingSettingsAsync(update, Bearer(admin.Key))).PublishLeadSeconds);
+        Assert.Equal("/scheduledposts.scheduling.v1.Settings/UpdateSchedulingSettings", GrpcUpstream.Received.Single(r => r.PostId == $"lead-{lead}").Method);
+    }
+
+    [Fact]
     public async Task The_publishers_Targets_service_is_not_reachable_even_with_an_owners_key()
     {
         var owner = await TestKeys.InsertAsync(fixture.ConnectionString, "owner");
@@ -130,6 +188,8 @@ public sealed class GrpcPortTests(GrpcPortFixture fixture) : IClassFixture<GrpcP
 
         Assert.Contains("scheduledposts.scheduling.v1.Posts", services);
         Assert.Contains("scheduledposts.scheduling.v1.SocialAccounts", services);
+        Assert.Contains("scheduledposts.scheduling.v1.Media", services);
+        Assert.Contains("scheduledposts.scheduling.v1.Settings", services);
         Assert.Contains("scheduledposts.webhooks.v1.WebhookEndpoints", services);
         Assert.Contains("scheduledposts.webhooks.v1.WebhookDeliveries", services);
         Assert.Contains("grpc.health.v1.Health", services);

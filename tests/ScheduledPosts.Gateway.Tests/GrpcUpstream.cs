@@ -39,6 +39,8 @@ public sealed class GrpcUpstream : IAsyncDisposable
         var app = builder.Build();
         app.MapGrpcService<FakePosts>();
         app.MapGrpcService<FakeTargets>();
+        app.MapGrpcService<FakeMedia>();
+        app.MapGrpcService<FakeSettings>();
         await app.StartAsync();
         return new GrpcUpstream(app, new Uri(app.Urls.Single()));
     }
@@ -49,6 +51,34 @@ public sealed class GrpcUpstream : IAsyncDisposable
         {
             Received.Enqueue((context.Method, context.RequestHeaders, request.PostId));
             return Task.FromResult(new Post { Id = request.PostId, Status = PostStatus.Scheduled });
+        }
+    }
+
+    /// <summary>Counts an upload's bytes: the file name stands in for the post id in <see cref="Received"/>.</summary>
+    private sealed class FakeMedia : Media.MediaBase
+    {
+        public override async Task<MediaItem> UploadMedia(IAsyncStreamReader<UploadMediaRequest> requestStream, ServerCallContext context)
+        {
+            string fileName = "";
+            long size = 0;
+            await foreach (var message in requestStream.ReadAllAsync(context.CancellationToken))
+            {
+                fileName = message.Metadata?.FileName is { Length: > 0 } name ? name : fileName;
+                size += message.Chunk.Length;
+            }
+
+            Received.Enqueue((context.Method, context.RequestHeaders, fileName));
+            return new MediaItem { Id = "med_fake", FileName = fileName, SizeBytes = size };
+        }
+    }
+
+    /// <summary>Echoes the update: its publish lead stands in for the post id in <see cref="Received"/>.</summary>
+    private sealed class FakeSettings : Settings.SettingsBase
+    {
+        public override Task<SchedulingSettings> UpdateSchedulingSettings(UpdateSchedulingSettingsRequest request, ServerCallContext context)
+        {
+            Received.Enqueue((context.Method, context.RequestHeaders, $"lead-{request.Settings.PublishLeadSeconds}"));
+            return Task.FromResult(request.Settings);
         }
     }
 

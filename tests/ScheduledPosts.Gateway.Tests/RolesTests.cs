@@ -10,7 +10,7 @@ public sealed class RolesTests
     public void Owners_and_admins_hold_every_scope(string role)
     {
         Assert.Equal(
-            ["accounts:read", "accounts:write", "keys:write", "posts:read", "posts:write", "settings:read", "settings:write", "webhooks:read", "webhooks:write"],
+            ["accounts:read", "accounts:write", "keys:write", "posts:approve", "posts:read", "posts:write", "settings:read", "settings:write", "webhooks:read", "webhooks:write"],
             Roles.ScopesOf(role).Order());
     }
 

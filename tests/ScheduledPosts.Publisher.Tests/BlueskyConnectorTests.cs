@@ -245,7 +245,7 @@ public sealed partial class BlueskyConnectorTests : IAsyncLifetime
         var upload = Upload("Slow PDS");
 
         var published = Assert.IsType<ConnectorResult.Published>(
-            await Connector(TimeSpan.FromSeconds(1)).PublishAsync(upload, CancellationToken.None));
+            await Connector().PublishAsync(upload, CancellationToken.None));
 
         Assert.Equal(Assert.Single(_pds.Records).Uri, published.ExternalId);
         Assert.Equal(["createSession", "getRecord", "createRecord", "getRecord"], _pds.Requests.Select(r => r.Nsid.Split('.')[^1]));
@@ -261,14 +261,14 @@ public sealed partial class BlueskyConnectorTests : IAsyncLifetime
         {
             if (nsid == "com.atproto.repo.getRecord" && Interlocked.Increment(ref lookups) == 2)
             {
-                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+                await _pds.HangAsync(context);
             }
 
             return null;
         };
         var upload = Upload("Slow PDS");
 
-        var failed = Assert.IsType<ConnectorResult.Failed>(await Connector(TimeSpan.FromSeconds(1)).PublishAsync(upload, CancellationToken.None));
+        var failed = Assert.IsType<ConnectorResult.Failed>(await Connector().PublishAsync(upload, CancellationToken.None));
         var retried = Assert.IsType<ConnectorResult.Published>(await Connector().PublishAsync(upload, CancellationToken.None));
 
         Assert.Equal((ConnectorErrors.Timeout, true, true), (failed.Code, failed.Retryable, failed.OutcomeUnknown));
@@ -401,9 +401,9 @@ public sealed partial class BlueskyConnectorTests : IAsyncLifetime
 
     private static (int, int) Range(JsonNode facet) => (facet["index"]!["byteStart"]!.GetValue<int>(), facet["index"]!["byteEnd"]!.GetValue<int>());
 
-    private BlueskyConnector Connector(TimeSpan? timeout = null, TimeProvider? clock = null)
+    private BlueskyConnector Connector(TimeProvider? clock = null)
     {
-        var http = new HttpClient(_pds.CreateHandler()) { Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+        var http = new HttpClient(_pds.CreateHandler()) { Timeout = TimeSpan.FromSeconds(30) };
         return new BlueskyConnector(http, _sessions, Strict, clock ?? TimeProvider.System, NullLogger<BlueskyConnector>.Instance);
     }
 

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using ScheduledPosts.Testing.FakePlatforms;
 
 namespace ScheduledPosts.Publisher.Tests;
 
@@ -43,10 +44,12 @@ public sealed class FakeMastodon : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Status> _byIdempotencyKey = new();
     private readonly ConcurrentDictionary<string, int> _mediaPolls = new();
     private readonly ConcurrentQueue<Status> _statuses = new();
+    private readonly ConcurrentDictionary<string, DateTime> _deleted = new();
     private long _lastId = 110_000_000_000_000_000;
     private int _inFlight;
     private int _maxInFlight;
     private int _hangNext;
+    private readonly Unanswered _unanswered = new();
     private long _lastAnsweredAt;
 
     private FakeMastodon(WebApplication app) => _app = app;
@@ -99,11 +102,13 @@ public sealed class FakeMastodon : IAsyncDisposable
         app.MapPost("/api/v1/statuses", (Delegate)fake.PostStatusAsync);
         app.MapPost("/api/v2/media", (Delegate)fake.UploadMediaAsync).DisableAntiforgery();
         app.MapGet("/api/v1/media/{id}", (Delegate)fake.GetMediaAsync);
+        app.MapDelete("/api/v1/statuses/{id}", (Delegate)fake.DeleteStatusAsync);
         await app.StartAsync();
         return fake;
     }
 
-    public HttpMessageHandler CreateHandler() => new BodyFailureHandler(_app.GetTestServer().CreateHandler());
+    /// <summary>A client of the fake; a request it leaves unanswered (<see cref="HangNext"/>) times out at once, whatever the client's timeout.</summary>
+    public HttpMessageHandler CreateHandler() => new BodyFailureHandler(_unanswered.CreateHandler(_app.GetTestServer().CreateHandler()));
 
     private async Task<IResult> PostStatusAsync(HttpContext context)
     {
@@ -155,7 +160,7 @@ public sealed class FakeMastodon : IAsyncDisposable
 
             if (Interlocked.Decrement(ref _hangNext) >= 0)
             {
-                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+                await _unanswered.HangAsync(context);
             }
 
             Volatile.Write(ref _lastAnsweredAt, Stopwatch.GetTimestamp());
@@ -165,6 +170,38 @@ public sealed class FakeMastodon : IAsyncDisposable
         {
             Interlocked.Decrement(ref _inFlight);
         }
+    }
+
+    /// <summary>The ids of the statuses deleted, with when.</summary>
+    public IReadOnlyDictionary<string, DateTime> Deleted => _deleted;
+
+    // https://docs.joinmastodon.org/methods/statuses/#delete: 200 with the status; 404 for one the server does not have.
+    private async Task<IResult> DeleteStatusAsync(HttpContext context)
+    {
+        var request = await RecordAsync(context);
+        if (Fault is { } fault && await fault(context) is { } injected)
+        {
+            return injected;
+        }
+
+        if (request.Authorization != $"Bearer {Token}")
+        {
+            return Error(401, "The access token is invalid");
+        }
+
+        string id = (string)context.Request.RouteValues["id"]!;
+        var status = _statuses.FirstOrDefault(s => s.Id == id);
+        if (status is null || !_deleted.TryAdd(id, DateTime.UtcNow))
+        {
+            return Error(404, "Record not found");
+        }
+
+        if (Interlocked.Decrement(ref _hangNext) >= 0)
+        {
+            await _unanswered.HangAsync(context);
+        }
+
+        return Results.Json(status, SnakeCase);
     }
 
     private Status NewStatus(string text, string? inReplyTo, string[] mediaIds)

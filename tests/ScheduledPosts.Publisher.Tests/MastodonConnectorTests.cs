@@ -208,7 +208,7 @@ public sealed class MastodonConnectorTests : IAsyncLifetime
         _mastodon.HangNext(1);
         var upload = Upload("Slow instance");
 
-        var failed = Assert.IsType<ConnectorResult.Failed>(await Connector(TimeSpan.FromMilliseconds(300)).PublishAsync(upload, CancellationToken.None));
+        var failed = Assert.IsType<ConnectorResult.Failed>(await Connector().PublishAsync(upload, CancellationToken.None));
         var retried = Assert.IsType<ConnectorResult.Published>(await Connector().PublishAsync(upload, CancellationToken.None));
 
         Assert.Equal((ConnectorErrors.Timeout, true, true), (failed.Code, failed.Retryable, failed.OutcomeUnknown));
@@ -228,9 +228,9 @@ public sealed class MastodonConnectorTests : IAsyncLifetime
         Assert.True(capabilities.SupportsFirstComment);
     }
 
-    private MastodonConnector Connector(TimeSpan? timeout = null, TimeProvider? clock = null)
+    private MastodonConnector Connector(TimeProvider? clock = null)
     {
-        var http = new HttpClient(_mastodon.CreateHandler()) { Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+        var http = new HttpClient(_mastodon.CreateHandler()) { Timeout = TimeSpan.FromSeconds(30) };
         var options = new MastodonOptions { MediaPollInterval = TimeSpan.FromMilliseconds(10), MediaProcessingTimeout = TimeSpan.FromSeconds(10) };
         return new MastodonConnector(http, Options.Create(options), Strict, clock ?? TimeProvider.System, NullLogger<MastodonConnector>.Instance);
     }

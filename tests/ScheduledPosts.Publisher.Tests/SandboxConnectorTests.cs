@@ -134,6 +134,25 @@ public sealed class SandboxConnectorTests(WebApplicationFactory<StatusStore> san
     private async Task<List<RecordedStatus>> Recorded()
         => await sandbox.CreateClient().GetFromJsonAsync<List<RecordedStatus>>("/sandbox/statuses") ?? [];
 
+    [Fact]
+    public async Task Unpublishing_deletes_the_sandbox_status_once_and_only_its_author_may()
+    {
+        var target = Target(handle: Unique("ivy"), text: "Soon gone");
+        var published = Assert.IsType<ConnectorResult.Published>(await _connector.PublishAsync(target, CancellationToken.None));
+        var removal = new Removal(target.TargetId, target.AccountHandle, "{}", published.ExternalId);
+
+        var stranger = await _connector.UnpublishAsync(removal with { AccountHandle = Unique("mallory") }, CancellationToken.None);
+        Assert.Equal((ConnectorErrors.InvalidCredentials, false), (stranger!.Code, stranger.Retryable));
+        Assert.Null(Assert.Single(await RecordedFor(target.AccountHandle)).DeletedAt);
+
+        Assert.Null(await _connector.UnpublishAsync(removal, CancellationToken.None));
+        var deletedAt = Assert.Single(await RecordedFor(target.AccountHandle)).DeletedAt;
+        Assert.NotNull(deletedAt);
+        // Gone already: removed all the same, and the sandbox keeps the first deletion.
+        Assert.Null(await _connector.UnpublishAsync(removal, CancellationToken.None));
+        Assert.Equal(deletedAt, Assert.Single(await RecordedFor(target.AccountHandle)).DeletedAt);
+    }
+
     private async Task<List<RecordedStatus>> RecordedFor(string account)
         => [.. (await Recorded()).Where(s => s.Account == account)];
 

@@ -117,6 +117,30 @@ public sealed class OAuthConnectionTests(OAuthConnectionTests.OAuthFactory facto
     }
 
     [Fact]
+    public async Task StartOAuthConnection_over_gRPC_gives_the_authorization_URL_whose_callback_connects_the_account()
+    {
+        string workspace = NewWorkspace();
+        var accounts = factory.SocialAccountsClient(new InternalIdentity(workspace, "key_grpc", ["accounts:read", "accounts:write"]));
+        var started = await accounts.StartOAuthConnectionAsync(new Contracts.Scheduling.V1.StartOAuthConnectionRequest
+        {
+            Platform = Platform,
+            RedirectUri = RedirectUri,
+            State = "grpc-state",
+        });
+        Assert.True(started.ExpireTime.ToDateTimeOffset() > DateTimeOffset.UtcNow);
+        var authorize = new Uri(started.AuthorizationUrl);
+        Assert.Equal(factory.Authorization.BaseUrl.Authority, authorize.Authority);
+        Assert.Equal(Callback, QueryHelpers.ParseQuery(authorize.Query)["redirect_uri"]);
+
+        var back = await CompleteAsync(authorize);
+        Assert.Equal(HttpStatusCode.Redirect, back.StatusCode);
+        var answer = QueryHelpers.ParseQuery(back.Headers.Location!.Query);
+        Assert.Equal("grpc-state", answer["state"]);
+        var account = await accounts.GetSocialAccountAsync(new Contracts.Scheduling.V1.GetSocialAccountRequest { SocialAccountId = answer["accountId"]! });
+        Assert.Equal((Platform, Contracts.Scheduling.V1.SocialAccountStatus.Active), (account.Platform, account.Status));
+    }
+
+    [Fact]
     public async Task A_state_is_good_for_one_callback_only()
     {
         using var client = factory.Client(NewWorkspace());

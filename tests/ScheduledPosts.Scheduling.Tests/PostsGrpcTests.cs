@@ -326,4 +326,33 @@ public sealed class PostsGrpcTests(SchedulingFactory factory) : IClassFixture<Sc
 
         await AssertFails(StatusCode.NotFound, "NOT_FOUND", async () => await caller.Posts.ListPostEventsAsync(new ListPostEventsRequest { PostId = "post_unknown" }));
     }
+
+    [Fact]
+    public async Task ListPostEvents_pages_the_audit_log_oldest_first_and_refuses_a_page_token_it_did_not_give()
+    {
+        var caller = await NewWorkspaceAsync();
+        var post = await caller.Posts.CreatePostAsync(NewPost(caller.Account));
+        await caller.Posts.ReschedulePostAsync(new ReschedulePostRequest { PostId = post.Id, ScheduledFor = In(TimeSpan.FromHours(2)) });
+        await caller.Posts.CancelPostAsync(new CancelPostRequest { PostId = post.Id, Reason = "changed my mind" });
+
+        var actions = new List<string>();
+        var pages = 0;
+        string token = "";
+        do
+        {
+            var page = await caller.Posts.ListPostEventsAsync(new ListPostEventsRequest { PostId = post.Id, PageSize = 2, PageToken = token });
+            Assert.InRange(page.Events.Count, 1, 2);
+            actions.AddRange(page.Events.Select(e => e.Action));
+            token = page.NextPageToken;
+            pages++;
+        }
+        while (token.Length > 0);
+
+        Assert.Equal(["created", "scheduled", "rescheduled", "cancelled"], actions);
+        Assert.Equal(2, pages);
+
+        var forged = await AssertFails(StatusCode.InvalidArgument, "VALIDATION",
+            async () => await caller.Posts.ListPostEventsAsync(new ListPostEventsRequest { PostId = post.Id, PageToken = "cDE6bm90LWFuLWlk" }));
+        Assert.Equal(["page_token"], Fields(forged));
+    }
 }

@@ -45,6 +45,9 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
     /// <summary>Every TargetDue received, with the moment it arrived.</summary>
     public ConcurrentQueue<(TargetDue Message, DateTimeOffset ReceivedAt)> Due { get; } = new();
 
+    /// <summary>Every TargetUnpublishDue received (the removals unpublish asks the publisher for).</summary>
+    public ConcurrentQueue<TargetUnpublishDue> UnpublishDue { get; } = new();
+
     /// <summary>Every domain event published through the outbox, as the webhooks service would receive it.</summary>
     public ConcurrentQueue<PostEvent> Events { get; } = new();
 
@@ -94,6 +97,11 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
                     await onDue(context.Message);
                 }
             }));
+            cfg.ReceiveEndpoint("test-target-unpublish-due", e => e.Handler<TargetUnpublishDue>(context =>
+            {
+                UnpublishDue.Enqueue(context.Message);
+                return Task.CompletedTask;
+            }));
             cfg.ReceiveEndpoint("test-post-events", e => e.Handler<PostEvent>(context =>
             {
                 Events.Enqueue(context.Message);
@@ -120,7 +128,8 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
     /// <summary>The SocialAccounts gRPC API as the gateway's callers would reach it with <paramref name="identity"/>.</summary>
     public Contracts.Scheduling.V1.SocialAccounts.SocialAccountsClient SocialAccountsClient(InternalIdentity identity) => new(Channel(identity));
 
-    private GrpcChannel Channel(InternalIdentity identity)
+    /// <summary>A channel to the service's gRPC APIs as the gateway's callers would reach them with <paramref name="identity"/>.</summary>
+    public GrpcChannel Channel(InternalIdentity identity)
     {
         var handler = new InternalIdentityHandler(InternalKeys.GatewayIssuer, identity, Extensions.Audience) { InnerHandler = Server.CreateHandler() };
         return GrpcChannel.ForAddress(Server.BaseAddress, new GrpcChannelOptions { HttpHandler = handler });

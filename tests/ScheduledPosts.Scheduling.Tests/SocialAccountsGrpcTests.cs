@@ -84,4 +84,29 @@ public sealed class SocialAccountsGrpcTests(SchedulingFactory factory) : IClassF
         var refused = await Assert.ThrowsAsync<RpcException>(async () => await reader.CreateSocialAccountAsync(new CreateSocialAccountRequest { Platform = "sandbox", Handle = "x" }));
         Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
     }
+
+    [Fact]
+    public async Task ListSocialAccounts_pages_by_id_and_refuses_a_page_token_it_did_not_give()
+    {
+        var (_, accounts) = NewWorkspace();
+        var created = new List<string>();
+        foreach (string handle in new[] { "alice", "bob", "carol" })
+        {
+            created.Add((await accounts.CreateSocialAccountAsync(new CreateSocialAccountRequest { Platform = "sandbox", Handle = handle })).Id);
+        }
+
+        var first = await accounts.ListSocialAccountsAsync(new ListSocialAccountsRequest { PageSize = 2 });
+        Assert.NotEmpty(first.NextPageToken);
+        var last = await accounts.ListSocialAccountsAsync(new ListSocialAccountsRequest { PageSize = 2, PageToken = first.NextPageToken });
+        Assert.Empty(last.NextPageToken);
+        Assert.Equal(created.Order(StringComparer.Ordinal), first.SocialAccounts.Concat(last.SocialAccounts).Select(a => a.Id));
+        Assert.Empty((await accounts.ListSocialAccountsAsync(new ListSocialAccountsRequest())).NextPageToken);
+
+        var forged = await AssertFails(StatusCode.InvalidArgument, "VALIDATION",
+            async () => await accounts.ListSocialAccountsAsync(new ListSocialAccountsRequest { PageToken = "not-a-token" }));
+        Assert.Equal(["page_token"], Fields(forged));
+        var negative = await AssertFails(StatusCode.InvalidArgument, "VALIDATION",
+            async () => await accounts.ListSocialAccountsAsync(new ListSocialAccountsRequest { PageSize = -1 }));
+        Assert.Equal(["page_size"], Fields(negative));
+    }
 }

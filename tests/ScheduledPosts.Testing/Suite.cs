@@ -261,7 +261,7 @@ public sealed class Suite : IAsyncDisposable
     /// (32768–60999), where the OS would otherwise hand the same port to an outgoing connection in between — a
     /// loaded machine makes plenty — and never twice in this process.
     /// </summary>
-    private static int FreePort()
+    public static int FreePort()
     {
         lock (HandedOut)
         {

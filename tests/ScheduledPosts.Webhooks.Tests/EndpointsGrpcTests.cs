@@ -54,6 +54,28 @@ public sealed class EndpointsGrpcTests(StrictWebhooksApp app) : IClassFixture<St
     }
 
     [Fact]
+    public async Task ListWebhookEndpoints_pages_by_id_and_refuses_a_page_token_it_did_not_give()
+    {
+        var (workspace, first) = await CreateAsync();
+        var created = new List<string> { first.WebhookEndpoint.Id };
+        for (int i = 0; i < 2; i++)
+        {
+            var request = new CreateWebhookEndpointRequest { Url = $"https://hooks.example.com/grpc-{i}", EventTypes = { "post.cancelled" } };
+            created.Add((await Endpoints.CreateWebhookEndpointAsync(request, As(workspace))).WebhookEndpoint.Id);
+        }
+
+        var page1 = await Endpoints.ListWebhookEndpointsAsync(new ListWebhookEndpointsRequest { PageSize = 2 }, As(workspace));
+        Assert.NotEmpty(page1.NextPageToken);
+        var page2 = await Endpoints.ListWebhookEndpointsAsync(new ListWebhookEndpointsRequest { PageSize = 2, PageToken = page1.NextPageToken }, As(workspace));
+        Assert.Empty(page2.NextPageToken);
+        Assert.Equal(created.Order(StringComparer.Ordinal), page1.WebhookEndpoints.Concat(page2.WebhookEndpoints).Select(e => e.Id));
+
+        var forged = await AssertFails(StatusCode.InvalidArgument, "VALIDATION",
+            () => Endpoints.ListWebhookEndpointsAsync(new ListWebhookEndpointsRequest { PageToken = "forged" }, As(workspace)).ResponseAsync);
+        Assert.Equal(["page_token"], Fields(forged));
+    }
+
+    [Fact]
     public async Task Another_workspaces_endpoint_is_not_found_and_no_identity_is_unauthenticated()
     {
         var (_, created) = await CreateAsync();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.Testing;
@@ -51,7 +50,6 @@ public sealed class NoisyWorkspaceTests(NoisyWorkspaceApp app) : IClassFixture<N
         }
 
         var fast = await app.CreateEndpointAsync(quiet, _fast.NewUrl(), "*");
-        var started = Stopwatch.StartNew();
 
         // The noisy workspace's backlog first, so it is the oldest due in every claim: its endpoints could take all
         // eight slots (five endpoints, two each) but for the workspace cap.
@@ -61,10 +59,10 @@ public sealed class NoisyWorkspaceTests(NoisyWorkspaceApp app) : IClassFixture<N
 
         await Task.WhenAll(Enumerable.Range(0, events).Select(_ => app.PublishAsync(TestApi.NewEvent(quiet))));
 
-        // Well before the first hanging attempt times out (10 s): were the noisy workspace allowed every slot, the
-        // quiet one's webhooks would wait for those timeouts.
-        var delivered = await _fast.WaitForRequestsAsync(fast.Url, events, "the quiet workspace's webhooks", NoisyWorkspaceApp.RequestTimeout / 2);
-        Assert.True(started.Elapsed < NoisyWorkspaceApp.RequestTimeout / 2, $"took {started.Elapsed}");
+        // Before the first hanging attempt times out (10 s): were the noisy workspace allowed every slot, the quiet
+        // one's webhooks would wait for those timeouts. What shows it is below, not a stopwatch: when the quiet
+        // webhooks are in, every hanging attempt is still hanging and none has been recorded.
+        var delivered = await _fast.WaitForRequestsAsync(fast.Url, events, "the quiet workspace's webhooks", NoisyWorkspaceApp.RequestTimeout);
         Assert.Equal(events, delivered.Select(r => r.Header("webhook-id")).Distinct().Count());
         Assert.Equal(NoisyWorkspaceApp.PerWorkspace, HangingRequests()); // its workspace cap, all still hanging
         int attempted = await app.QuerySingleAsync<int>(

@@ -28,3 +28,17 @@ public interface IFindingConnector : IConnector
     /// </summary>
     Task<ConnectorResult?> FindEarlierAsync(Upload upload, CancellationToken cancellationToken);
 }
+
+/// <summary>What unpublish removes: a target's published copy, by the platform's id for it.</summary>
+/// <param name="CredentialsJson">The account's decrypted credentials, as for an upload; <c>{}</c> when none.</param>
+public sealed record Removal(string TargetId, string AccountHandle, string CredentialsJson, string ExternalPostId, int Attempt = 1);
+
+/// <summary>
+/// A connector of a platform that lets an author delete a post (<see cref="PlatformCapabilities.Unpublishes"/>). A
+/// deletion is idempotent: a post the platform no longer has (404) counts as removed.
+/// </summary>
+public interface IUnpublishingConnector : IConnector
+{
+    /// <summary>Null once the copy is gone; else why not, and whether trying again may help. Throws only when cancelled.</summary>
+    Task<ConnectorResult.Failed?> UnpublishAsync(Removal removal, CancellationToken cancellationToken);
+}

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -53,6 +54,7 @@ public sealed partial class TargetPublisher(
             result = await UploadAsync(target, upload?.Token ?? cancellationToken);
         }
 
+        PublisherMetrics.Attempted(target.Platform, result);
         await CompleteAsync(target, result);
         return result;
     }
@@ -165,7 +167,10 @@ public sealed partial class TargetPublisher(
                 return earlier is ConnectorResult.Failed failed ? failed with { OutcomeUnknown = false } : earlier;
             }
 
-            return await connector.PublishAsync(upload, cancellationToken);
+            long started = Stopwatch.GetTimestamp();
+            var answer = await connector.PublishAsync(upload, cancellationToken);
+            PublisherMetrics.PlatformAnswered(target.Platform, started);
+            return answer;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

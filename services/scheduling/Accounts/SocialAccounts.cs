@@ -85,12 +85,15 @@ public sealed class SocialAccounts(NpgsqlDataSource dataSource, CredentialProtec
         return new ConnectedAccount(row.ToView(), Created: true);
     }
 
-    public async Task<IReadOnlyList<SocialAccountView>> ListAsync(string workspaceId)
+    /// <summary>The workspace's accounts by id: all of them, or one page and the token of the next.</summary>
+    public async Task<(IReadOnlyList<SocialAccountView> Accounts, string? NextPageToken)> ListAsync(string workspaceId, PageRequest? page = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         var rows = await connection.QueryAsync<AccountRow>(
-            $"SELECT {Columns} FROM social_accounts WHERE workspace_id = @workspaceId ORDER BY id", new { workspaceId });
-        return rows.Select(r => r.ToView()).ToList();
+            $"SELECT {Columns} FROM social_accounts WHERE workspace_id = @workspaceId AND (@after::text IS NULL OR id > @after) ORDER BY id LIMIT @limit",
+            new { workspaceId, after = page?.AfterKey, limit = page is null ? (int?)null : page.Size + 1 });
+        var accounts = rows.Select(r => r.ToView()).ToList();
+        return page is null ? (accounts, null) : page.Cut(accounts, a => a.Id);
     }
 
     public async Task<SocialAccountView> GetAsync(string workspaceId, string id)

@@ -22,6 +22,21 @@ public static class PostsApi
         posts.MapGet("/", async ([AsParameters] PostQuery query, HttpContext context, PostReader reader) =>
             TypedResults.Ok(await reader.ListAsync(Who(context).WorkspaceId, query)));
 
+        posts.MapPost("/bulk-cancel", async (BulkCancelRequest request, HttpContext context, PostBulk bulk) =>
+                TypedResults.Ok(await bulk.CancelAsync(Who(context), request)))
+            .WithSummary("Cancel many posts")
+            .WithDescription("Selects posts by ids (1–1,000) or by filter (the filters of GET /v1/posts; at most 10,000 matches, else 422) and cancels each by the rules of POST /v1/posts/{id}/cancel, each in its own transaction. 200 with one result per post ({id, ok, status} or {id, ok: false, error: {code, message}}) and a summary. Honors Idempotency-Key.");
+
+        posts.MapPost("/bulk-reschedule", async (BulkRescheduleRequest request, HttpContext context, PostBulk bulk) =>
+                TypedResults.Ok(await bulk.RescheduleAsync(Who(context), request)))
+            .WithSummary("Reschedule many posts")
+            .WithDescription("Moves each selected post (ids or filter, as bulk-cancel) to scheduledFor, or by shiftSeconds from its own time, by the rules of POST /v1/posts/{id}/reschedule. Per-post results and a summary. Honors Idempotency-Key.");
+
+        posts.MapPost("/bulk-delete", async (BulkDeleteRequest request, HttpContext context, PostBulk bulk) =>
+                TypedResults.Ok(await bulk.DeleteAsync(Who(context), request)))
+            .WithSummary("Delete many posts")
+            .WithDescription("Deletes each selected post (ids or filter, as bulk-cancel) by the rules of DELETE /v1/posts/{id}; a deleted post's result has status \"deleted\". Per-post results and a summary. Honors Idempotency-Key.");
+
         posts.MapGet("/{id}", async (string id, HttpContext context, PostReader reader) =>
             WithETag(context, await reader.GetAsync(Who(context).WorkspaceId, id), TypedResults.Ok));
 
@@ -54,6 +69,26 @@ public static class PostsApi
             var request = await context.Request.ReadOptionalJsonAsync<RetryRequest>();
             return WithETag(context, await commands.RetryAsync(Who(context), id, request?.IncludeUnknown ?? false, IfMatch(context)), TypedResults.Ok);
         }).Accepts<RetryRequest>(isOptional: true, "application/json");
+
+        posts.MapPost("/{id}/approve", async (string id, HttpContext context, PostCommands commands) =>
+            WithETag(context, await commands.ApproveAsync(Who(context), id, IfMatch(context)), TypedResults.Ok))
+            .WithSummary("Approve a post")
+            .WithDescription("needs_approval → scheduled at the time its author asked for. Needs the posts:approve scope (owners, admins). 409 SCHEDULE_IN_PAST once that time has passed: reschedule it or publish it now.");
+
+        posts.MapPost("/{id}/decline", async (string id, DeclineRequest request, HttpContext context, PostCommands commands) =>
+            WithETag(context, await commands.DeclineAsync(Who(context), id, request.Reason, IfMatch(context)), TypedResults.Ok))
+            .WithSummary("Decline a post")
+            .WithDescription("needs_approval → declined, with the reason (1–1024 characters) its author reads in the audit log and the post.declined event. The author may edit it and schedule it again. Needs the posts:approve scope (owners, admins).");
+
+        posts.MapPost("/{id}/unpublish", async (string id, HttpContext context, PostCommands commands) =>
+            WithETag(context, await commands.UnpublishAsync(Who(context), id, null, IfMatch(context)), TypedResults.Ok))
+            .WithSummary("Unpublish a post")
+            .WithDescription("Removes the published copies of the post from the platforms that allow deletion; the targets stay published until their platform confirms, then become unpublished (event target.unpublished). 409 UNSUPPORTED_BY_PLATFORM when none of them does, CONFLICT when nothing is published.");
+
+        posts.MapPost("/{id}/targets/{targetId}/unpublish", async (string id, string targetId, HttpContext context, PostCommands commands) =>
+            WithETag(context, await commands.UnpublishAsync(Who(context), id, targetId, IfMatch(context)), TypedResults.Ok))
+            .WithSummary("Unpublish one target")
+            .WithDescription("Removes one published target's copy from its platform. 409 UNSUPPORTED_BY_PLATFORM when the platform does not allow deletion, CONFLICT when the target is not published (or is being removed already).");
 
         posts.MapDelete("/{id}", async (string id, HttpContext context, PostCommands commands) =>
             TypedResults.Ok(await commands.DeleteAsync(Who(context), id, IfMatch(context))));

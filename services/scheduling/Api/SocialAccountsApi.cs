@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Accounts.OAuth;
+using ScheduledPosts.Scheduling.Queues;
 using ScheduledPosts.ServiceDefaults.Identity;
 
 namespace ScheduledPosts.Scheduling.Api;
@@ -32,13 +33,28 @@ public static class SocialAccountsApi
             .RequireAuthorization(InternalPolicies.OAuthCallback);
 
         accounts.MapGet("/", async (HttpContext context, SocialAccounts socialAccounts) =>
-            TypedResults.Ok(new { data = await socialAccounts.ListAsync(InternalCaller.Current(context).WorkspaceId) }));
+            TypedResults.Ok(new { data = (await socialAccounts.ListAsync(InternalCaller.Current(context).WorkspaceId)).Accounts }));
 
         accounts.MapGet("/{id}", async (string id, HttpContext context, SocialAccounts socialAccounts) =>
             TypedResults.Ok(await socialAccounts.GetAsync(InternalCaller.Current(context).WorkspaceId, id)));
 
         accounts.MapDelete("/{id}", async (string id, HttpContext context, SocialAccounts socialAccounts) =>
             TypedResults.Ok(await socialAccounts.DisconnectAsync(InternalCaller.Current(context).WorkspaceId, id)));
+
+        accounts.MapPut("/{id}/queue", async (string id, UpdateQueueRequest request, HttpContext context, PostingQueues queues) =>
+            TypedResults.Ok(await queues.UpdateAsync(InternalCaller.Current(context).WorkspaceId, id, request)))
+            .WithSummary("Set the account's posting queue")
+            .WithDescription("Weekly slots ({day: mon..sun, time: HH:mm}, at most 100) in an IANA timezone; replaces the queue (an empty list empties it). POST /v1/posts with queue: true takes the earliest slot free in every target account's queue.");
+
+        accounts.MapGet("/{id}/queue", async (string id, HttpContext context, PostingQueues queues) =>
+            TypedResults.Ok(await queues.GetAsync(InternalCaller.Current(context).WorkspaceId, id)))
+            .WithSummary("Get the account's posting queue")
+            .WithDescription("An account without a queue has a null timezone and no slots.");
+
+        accounts.MapGet("/{id}/queue/next", async (string id, HttpContext context, PostingQueues queues, int count = 10) =>
+            TypedResults.Ok(await queues.NextAsync(InternalCaller.Current(context).WorkspaceId, id, count)))
+            .WithSummary("List the next free slots of the account's queue")
+            .WithDescription("Up to count (1-100, default 10) instants in UTC within the next 90 days, daylight saving time resolved in the queue's zone: a slot no post of the account is scheduled at.");
 
         return app;
     }

@@ -90,6 +90,8 @@ internal static class Messages
     public static V1.PostStatus PostStatusOf(string status) => status switch
     {
         PostStatus.Draft => V1.PostStatus.Draft,
+        PostStatus.NeedsApproval => V1.PostStatus.NeedsApproval,
+        PostStatus.Declined => V1.PostStatus.Declined,
         PostStatus.Scheduled => V1.PostStatus.Scheduled,
         PostStatus.Publishing => V1.PostStatus.Publishing,
         PostStatus.Published => V1.PostStatus.Published,
@@ -103,6 +105,8 @@ internal static class Messages
     public static string? PostStatusName(V1.PostStatus status) => status switch
     {
         V1.PostStatus.Draft => PostStatus.Draft,
+        V1.PostStatus.NeedsApproval => PostStatus.NeedsApproval,
+        V1.PostStatus.Declined => PostStatus.Declined,
         V1.PostStatus.Scheduled => PostStatus.Scheduled,
         V1.PostStatus.Publishing => PostStatus.Publishing,
         V1.PostStatus.Published => PostStatus.Published,
@@ -121,8 +125,69 @@ internal static class Messages
         TargetStatus.Failed => V1.TargetStatus.Failed,
         TargetStatus.Skipped => V1.TargetStatus.Skipped,
         TargetStatus.Cancelled => V1.TargetStatus.Cancelled,
+        TargetStatus.Unpublished => V1.TargetStatus.Unpublished,
         _ => V1.TargetStatus.Unspecified,
     };
+
+    /// <summary>A batch call's ids as the core's bulk request takes them; none: select by filter.</summary>
+    public static List<string?>? Ids(IEnumerable<string> ids)
+    {
+        var list = ids.Select(id => (string?)id).ToList();
+        return list.Count == 0 ? null : list;
+    }
+
+    /// <summary>A batch call's filter in the REST request's words (each field validated by the core, as for REST).</summary>
+    public static BulkFilter? Filter(V1.PostFilter? filter)
+    {
+        if (filter is null)
+        {
+            return null;
+        }
+
+        var statuses = filter.Statuses.Select((s, i) => PostStatusName(s)
+            ?? throw ApiException.Validation($"filter.statuses[{i}]", $"filter.statuses[{i}] must be a post status other than POST_STATUS_UNSPECIFIED.")).ToList();
+        return new BulkFilter(
+            statuses.Count == 0 ? null : string.Join(',', statuses),
+            NullIfEmpty(filter.SocialAccountId),
+            NullIfEmpty(filter.Platform),
+            Rfc3339(filter.ScheduledFrom, "filter.scheduledFrom"),
+            Rfc3339(filter.ScheduledTo, "filter.scheduledTo"));
+    }
+
+    public static V1.BatchPostsResponse Batch(BulkResult result)
+    {
+        var message = new V1.BatchPostsResponse { Total = result.Summary.Total, Succeeded = result.Summary.Succeeded, Failed = result.Summary.Failed };
+        message.Results.AddRange(result.Data.Select(r => new V1.BatchPostResult
+        {
+            PostId = r.Id,
+            Ok = r.Ok,
+            Status = r.Status is null or PostBulk.Deleted ? V1.PostStatus.Unspecified : PostStatusOf(r.Status),
+            Error = r.Error is null ? null : new V1.BatchPostError { Code = r.Error.Code, Message = r.Error.Message },
+        }));
+        return message;
+    }
+
+    /// <summary>A bulk request's field (<c>ids[2]</c>, <c>filter.scheduledFrom</c>) as the batch message's (<c>post_ids[2]</c>, <c>filter.scheduled_from</c>).</summary>
+    public static string BatchFieldPath(string path)
+    {
+        if (path == "ids" || path.StartsWith("ids[", StringComparison.Ordinal))
+        {
+            return "post_" + path;
+        }
+
+        if (path == "filter.status")
+        {
+            return "filter.statuses";
+        }
+
+        var snake = new System.Text.StringBuilder();
+        foreach (char c in path)
+        {
+            snake.Append(char.IsUpper(c) ? $"_{char.ToLowerInvariant(c)}" : c.ToString());
+        }
+
+        return snake.ToString();
+    }
 
     public static Timestamp? Time(DateTimeOffset? instant) => instant is { } value ? Timestamp.FromDateTimeOffset(value) : null;
 

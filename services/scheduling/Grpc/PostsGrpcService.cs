@@ -2,6 +2,7 @@ using System.Globalization;
 using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
 using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
 using static ScheduledPosts.Scheduling.Grpc.Messages;
@@ -14,7 +15,7 @@ namespace ScheduledPosts.Scheduling.Grpc;
 /// as REST: translate the message, call the core, translate its view. Each method's policy names its scope; errors are
 /// mapped once, by <see cref="ServiceDefaults.Messaging.ApiErrorInterceptor"/>.
 /// </summary>
-public sealed class PostsGrpcService(PostCommands commands, PostReader reader) : V1.Posts.PostsBase
+public sealed class PostsGrpcService(PostCommands commands, PostReader reader, PostBulk bulk) : V1.Posts.PostsBase
 {
     private const int MaxPageSize = 100;
 
@@ -30,7 +31,8 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
             Rfc3339(request.ScheduledFor, "scheduled_for"),
             NullIfEmpty(request.Timezone),
             request.Metadata.ToDictionary(),
-            request.MediaIds.Select(id => (string?)id).ToList());
+            request.MediaIds.Select(id => (string?)id).ToList(),
+            request.Queue);
         return Post(await commands.CreateAsync(Who(context), create));
     }
 
@@ -126,18 +128,62 @@ public sealed class PostsGrpcService(PostCommands commands, PostReader reader) :
         => Post(await commands.RetryAsync(Who(context), request.PostId, request.IncludeUnknown, NullIfEmpty(request.Etag)));
 
     [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> UnpublishPost(V1.UnpublishPostRequest request, ServerCallContext context)
+        => Post(await commands.UnpublishAsync(Who(context), request.PostId, null, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> UnpublishTarget(V1.UnpublishTargetRequest request, ServerCallContext context)
+        => Post(await commands.UnpublishAsync(Who(context), request.PostId, request.TargetId, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
     public override async Task<V1.DeletePostResponse> DeletePost(V1.DeletePostRequest request, ServerCallContext context)
         => Deleted(await commands.DeleteAsync(Who(context), request.PostId, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> ApprovePost(V1.ApprovePostRequest request, ServerCallContext context)
+        => Post(await commands.ApproveAsync(Who(context), request.PostId, NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override async Task<V1.Post> DeclinePost(V1.DeclinePostRequest request, ServerCallContext context)
+        => Post(await commands.DeclineAsync(Who(context), request.PostId, NullIfEmpty(request.Reason), NullIfEmpty(request.Etag)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override Task<V1.BatchPostsResponse> BatchCancelPosts(V1.BatchCancelPostsRequest request, ServerCallContext context)
+        => BatchAsync(() => bulk.CancelAsync(Who(context), new BulkCancelRequest(Ids(request.PostIds), Filter(request.Filter), NullIfEmpty(request.Reason))));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override Task<V1.BatchPostsResponse> BatchReschedulePosts(V1.BatchReschedulePostsRequest request, ServerCallContext context)
+        => BatchAsync(() => bulk.RescheduleAsync(Who(context), new BulkRescheduleRequest(Ids(request.PostIds), Filter(request.Filter),
+            request.WhenCase == V1.BatchReschedulePostsRequest.WhenOneofCase.ScheduledFor ? Rfc3339(request.ScheduledFor, "scheduledFor") : null,
+            request.WhenCase == V1.BatchReschedulePostsRequest.WhenOneofCase.ShiftSeconds ? request.ShiftSeconds : null)));
+
+    [Authorize(Policy = InternalPolicies.PostsWrite)]
+    public override Task<V1.BatchPostsResponse> BatchDeletePosts(V1.BatchDeletePostsRequest request, ServerCallContext context)
+        => BatchAsync(() => bulk.DeleteAsync(Who(context), new BulkDeleteRequest(Ids(request.PostIds), Filter(request.Filter))));
 
     [Authorize(Policy = InternalPolicies.PostsRead)]
     public override async Task<V1.ListPostEventsResponse> ListPostEvents(V1.ListPostEventsRequest request, ServerCallContext context)
     {
-        var response = new V1.ListPostEventsResponse();
-        response.Events.AddRange((await reader.AuditLogAsync(Who(context).WorkspaceId, request.PostId)).Select(AuditEvent));
+        var (events, next) = await reader.AuditLogAsync(Who(context).WorkspaceId, request.PostId, PageRequest.Parse(request.PageSize, request.PageToken));
+        var response = new V1.ListPostEventsResponse { NextPageToken = next ?? "" };
+        response.Events.AddRange(events.Select(AuditEvent));
         return response;
     }
 
     private static InternalIdentity Who(ServerCallContext context) => InternalCaller.Current(context.GetHttpContext());
 
     private static V1.Post Post(PostResult result) => Messages.Post(result.Post, result.ETag);
+
+    /// <summary>A batch call: the core names the REST request's fields in its validation errors; here they are the proto's.</summary>
+    private static async Task<V1.BatchPostsResponse> BatchAsync(Func<Task<BulkResult>> call)
+    {
+        try
+        {
+            return Batch(await call());
+        }
+        catch (ApiException error) when (error.Code == "VALIDATION" && error.Issues is { Count: > 0 } issues)
+        {
+            throw ApiException.Validation(issues.Select(i => i with { Path = BatchFieldPath(i.Path) }).ToList());
+        }
+    }
 }

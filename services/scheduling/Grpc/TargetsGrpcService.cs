@@ -16,7 +16,7 @@ namespace ScheduledPosts.Scheduling.Grpc;
 /// <see cref="InternalPolicies.Targets"/> policy: only the publisher's own identity (its key pair, the <c>targets</c>
 /// scope) gets here; the gateway's tokens, whatever scopes they state, are refused (403).
 /// </summary>
-public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media, OAuthTokens tokens) : Targets.TargetsBase
+public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals removals, MediaLibrary media, OAuthTokens tokens) : Targets.TargetsBase
 {
     // Well under gRPC's 4 MiB message limit; large enough that a 50 MiB file is a few hundred messages.
     private const int ChunkSize = 64 * 1024;
@@ -153,4 +153,41 @@ public sealed class TargetsGrpcService(TargetClaims claims, MediaLibrary media, 
         => value.Length is > 0 and <= 2048 && Uri.TryCreate(value, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp)
             ? value
             : null;
+
+    public override async Task<ClaimUnpublishResponse> ClaimUnpublish(ClaimUnpublishRequest request, ServerCallContext context)
+    {
+        var (removal, reason) = await removals.ClaimAsync(request.PostId, request.TargetId);
+        return removal is null
+            ? new ClaimUnpublishResponse { Claimed = false, Reason = reason }
+            : new ClaimUnpublishResponse
+            {
+                Claimed = true,
+                Reason = reason,
+                Removal = new UnpublishClaim
+                {
+                    PostId = removal.PostId,
+                    TargetId = removal.TargetId,
+                    Platform = removal.Platform,
+                    AccountId = removal.AccountId,
+                    AccountHandle = removal.AccountHandle,
+                    CredentialsJson = removal.CredentialsJson,
+                    ExternalPostId = removal.ExternalPostId,
+                    LeaseToken = removal.LeaseToken.ToString(),
+                    LeaseExpiresAt = Timestamp.FromDateTimeOffset(removal.LeaseExpiresAt),
+                    Attempt = removal.Attempt,
+                },
+            };
+    }
+
+    public override async Task<CompleteUnpublishResponse> CompleteUnpublish(CompleteUnpublishRequest request, ServerCallContext context)
+    {
+        if (!Guid.TryParse(request.LeaseToken, out var leaseToken))
+        {
+            throw ApiException.Validation("lease_token", "lease_token must be the token of a claim.");
+        }
+
+        var failed = request.Failed is { } f ? new TargetClaims.Failed(f.ErrorCode, f.ErrorMessage, f.Retryable) : null;
+        string status = await removals.CompleteAsync(request.TargetId, leaseToken, failed, request.Failed?.RetryAfter?.ToTimeSpan());
+        return new CompleteUnpublishResponse { TargetStatus = status };
+    }
 }

@@ -11,6 +11,15 @@ using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Scheduling.Media;
 
+/// <summary>What an upload says of its file: its type, its name, and (gRPC) its size in advance.</summary>
+public sealed record MediaUpload(string? ContentType, string? Filename, long? DeclaredBytes, MediaUploadFields? Fields = null);
+
+/// <summary>Where the caller said each thing, for the fields of a validation error (REST: all in the <c>file</c> part).</summary>
+public sealed record MediaUploadFields(string ContentType, string Size, string Content)
+{
+    public static readonly MediaUploadFields Multipart = new("file", "file", "file");
+}
+
 public sealed record MediaItem(string Id, string ContentType, long SizeBytes, string? Filename, DateTimeOffset CreatedAt);
 
 /// <summary>One media file of a post, as a claimed target carries it to the publisher.</summary>
@@ -76,17 +85,38 @@ public sealed class MediaLibrary(
                 continue;
             }
 
-            string type = section.ContentType ?? "application/octet-stream";
-            if (!Signatures.TryGetValue(type, out var matches))
-            {
-                throw ApiException.Validation("file", $"Unsupported media type '{type}'. Accepted: {string.Join(", ", Signatures.Keys)}.");
-            }
-
-            string filename = disposition.FileName.Value?.Trim('"') is { Length: > 0 and <= 255 } name ? name : "upload";
-            return await StoreAsync(workspaceId, section.Body, type, filename, matches, ct);
+            return await UploadAsync(workspaceId, new MediaUpload(section.ContentType, disposition.FileName.Value?.Trim('"'), null), section.Body, ct);
         }
 
         throw ApiException.Validation("file", "The upload has no 'file' part.");
+    }
+
+    /// <summary>
+    /// Stores one file read from <paramref name="content"/>, REST's multipart part or gRPC's stream of chunks alike: its
+    /// type must be accepted and proven by its first bytes, its size within the per-file limit and the workspace's quota
+    /// (and equal to the declared size, when one is declared).
+    /// </summary>
+    public async Task<MediaItem> UploadAsync(string workspaceId, MediaUpload upload, Stream content, CancellationToken ct)
+    {
+        var fields = upload.Fields ?? MediaUploadFields.Multipart;
+        string type = upload.ContentType is { Length: > 0 } declared ? declared : "application/octet-stream";
+        if (!Signatures.TryGetValue(type, out var matches))
+        {
+            throw ApiException.Validation(fields.ContentType, $"Unsupported media type '{type}'. Accepted: {string.Join(", ", Signatures.Keys)}.");
+        }
+
+        if (upload.DeclaredBytes is < 0)
+        {
+            throw ApiException.Validation(fields.Size, "The declared size cannot be negative.");
+        }
+
+        if (upload.DeclaredBytes > _maxBytes)
+        {
+            throw TooLarge();
+        }
+
+        string filename = upload.Filename is { Length: > 0 and <= 255 } name ? name : "upload";
+        return await StoreAsync(workspaceId, content, type, filename, matches, upload.DeclaredBytes, fields, ct);
     }
 
     public async Task<MediaItem> GetAsync(string workspaceId, string mediaId)
@@ -139,7 +169,8 @@ public sealed class MediaLibrary(
         return (LeasedMediaAccess.Granted, await storage.OpenReadAsync(mediaId, ct));
     }
 
-    private async Task<MediaItem> StoreAsync(string workspaceId, Stream body, string type, string filename, Func<byte[], bool> matches, CancellationToken ct)
+    private async Task<MediaItem> StoreAsync(
+        string workspaceId, Stream body, string type, string filename, Func<byte[], bool> matches, long? declaredBytes, MediaUploadFields fields, CancellationToken ct)
     {
         // Stop streaming as soon as the file cannot fit the per-file limit or what is left of the quota.
         long room = _quota > 0 ? _quota - await StoredBytesAsync(workspaceId, ct) : long.MaxValue;
@@ -158,15 +189,19 @@ public sealed class MediaLibrary(
         catch (PayloadTooLargeException)
         {
             await storage.DeleteAsync(id, ct);
-            throw limit < _maxBytes
-                ? QuotaExceeded()
-                : new ApiException(StatusCodes.Status413PayloadTooLarge, "PAYLOAD_TOO_LARGE", $"Media files are limited to {_maxBytes} bytes.");
+            throw limit < _maxBytes ? QuotaExceeded() : TooLarge();
         }
 
         if (counted.Length == 0 || !matches(counted.Head))
         {
             await storage.DeleteAsync(id, ct);
-            throw ApiException.Validation("file", $"The file's content is not {type}.");
+            throw ApiException.Validation(fields.Content, $"The file's content is not {type}.");
+        }
+
+        if (declaredBytes is { } declared && declared != counted.Length)
+        {
+            await storage.DeleteAsync(id, ct);
+            throw ApiException.Validation(fields.Size, $"The upload declared {declared} bytes but sent {counted.Length}.");
         }
 
         var item = new MediaItem(id, type, counted.Length, filename, clock.GetUtcNow());
@@ -222,6 +257,8 @@ public sealed class MediaLibrary(
         => connection.ExecuteScalarAsync<long>(new CommandDefinition(
             "SELECT COALESCE(sum(size_bytes), 0)::bigint FROM media WHERE workspace_id = @workspaceId AND orphaned_at IS NULL",
             new { workspaceId }, tx, cancellationToken: ct));
+
+    private ApiException TooLarge() => new(StatusCodes.Status413PayloadTooLarge, "PAYLOAD_TOO_LARGE", $"Media files are limited to {_maxBytes} bytes.");
 
     private ApiException QuotaExceeded() => new(StatusCodes.Status413PayloadTooLarge, "PAYLOAD_TOO_LARGE",
         $"The workspace's media quota of {_quota} bytes would be exceeded: delete posts whose media is no longer needed (media no post uses is removed after a while) or upload a smaller file.");

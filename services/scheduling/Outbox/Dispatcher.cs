@@ -9,6 +9,7 @@ using Npgsql;
 using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.Scheduling.Publishing;
+using ScheduledPosts.Scheduling.Watch;
 using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Json;
 
@@ -71,6 +72,8 @@ public sealed partial class Dispatcher(
     IBus bus,
     IOptions<DispatcherOptions> options,
     IMeterFactory meters,
+    SchedulingMetrics metrics,
+    TimeProvider clock,
     ILogger<Dispatcher> logger) : BackgroundService
 {
     public const string MeterName = "ScheduledPosts.Scheduling.Dispatcher";
@@ -86,7 +89,7 @@ public sealed partial class Dispatcher(
 
     private readonly DispatcherOptions _options = options.Value;
 
-    private sealed record OutboxRow(long Id, string MessageType, string Payload, string? TraceParent);
+    private sealed record OutboxRow(long Id, string MessageType, string Payload, string? TraceParent, DateTime DueAt);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -178,7 +181,7 @@ public sealed partial class Dispatcher(
             LIMIT @batch
             """, new { batch = _options.BatchSize, share = _options.InFlightPerWorkspace, window = _options.InFlightWindow }, tx)).ToArray();
         var locked = (await connection.QueryAsync<OutboxRow>("""
-            SELECT id, message_type, payload::text AS payload, trace_parent FROM outbox
+            SELECT id, message_type, payload::text AS payload, trace_parent, due_at FROM outbox
             WHERE id = ANY(@chosen) AND sent_at IS NULL
             FOR UPDATE SKIP LOCKED
             """, new { chosen }, tx)).ToDictionary(r => r.Id);
@@ -193,6 +196,12 @@ public sealed partial class Dispatcher(
         {
             confirms.CancelAfter(_options.PublishTimeout);
             sent = await Task.WhenAll(rows.Select(row => SendAsync(row, confirms.Token, ct)));
+        }
+
+        var confirmedAt = clock.GetUtcNow();
+        foreach (var row in rows.Where((_, i) => sent[i]))
+        {
+            metrics.Dispatched(row.MessageType, new DateTimeOffset(row.DueAt, TimeSpan.Zero), confirmedAt);
         }
 
         long[] sentIds = rows.Where((_, i) => sent[i]).Select(r => r.Id).ToArray();

@@ -23,6 +23,13 @@ public sealed class OutboxScheduler
     public Task ScheduleTargetAsync(NpgsqlTransaction tx, string workspaceId, TargetDue message, DateTimeOffset? dueAt)
         => InsertAsync(tx, message, dueAt, message.PostId, workspaceId, message.TargetId);
 
+    /// <summary>
+    /// Sends the removal of a published target's copy at <paramref name="dueAt"/> (now when null). Tied to no post, so
+    /// a cancel or reschedule of the post's other targets never takes it back.
+    /// </summary>
+    public Task ScheduleUnpublishAsync(NpgsqlTransaction tx, TargetUnpublishDue message, DateTimeOffset? dueAt)
+        => InsertAsync(tx, message, dueAt, postId: null, workspaceId: null, targetId: null);
+
     private static async Task InsertAsync<T>(NpgsqlTransaction tx, T message, DateTimeOffset? dueAt, string? postId, string? workspaceId, string? targetId)
         where T : class
     {

@@ -3,10 +3,12 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using ScheduledPosts.Contracts.Messages;
 using ScheduledPosts.Scheduling.Outbox;
+using ScheduledPosts.Scheduling.Queues;
 using ScheduledPosts.Scheduling.Retention;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
+using ScheduledPosts.ServiceDefaults.Json;
 
 namespace ScheduledPosts.Scheduling.Posts;
 
@@ -22,9 +24,10 @@ public sealed class PostOptions
 /// <summary>
 /// What users do to posts, over REST and gRPC alike (docs/api.md#lifecycle-rules): each command locks the post row,
 /// applies its rule, and writes the post, its targets, its audit entry, its pending messages and its domain event in
-/// one transaction.
+/// one transaction. Approval (<c>PostCommands.Approval.cs</c>) and unpublish (<c>PostCommands.Unpublish.cs</c>) are
+/// files of their own.
 /// </summary>
-public sealed class PostCommands(
+public sealed partial class PostCommands(
     NpgsqlDataSource dataSource,
     PostStore store,
     PostContent content,
@@ -32,8 +35,12 @@ public sealed class PostCommands(
     OutboxScheduler outbox,
     WorkspaceSettings settings,
     RetentionSweeper retention,
+    PostingQueues queues,
     TimeProvider clock)
 {
+    /// <summary>The API key scope of owners and admins that schedules without approval, and approves or declines (docs/api.md#approval).</summary>
+    public const string ApproveScope = "posts:approve";
+
     public async Task<PostResult> CreateAsync(InternalIdentity who, CreatePostRequest request)
     {
         var now = clock.GetUtcNow();
@@ -42,6 +49,12 @@ public sealed class PostCommands(
         PostRules.ValidateTimezone(request.Timezone);
         PostRules.ValidateMetadata(request.Metadata);
         var mediaIds = PostContent.ValidMediaIds(request.MediaIds);
+        bool queued = request.Queue ?? false;
+        if (queued && request.ScheduledFor is not null)
+        {
+            throw ApiException.Validation("queue", "Give either scheduledFor or queue: true, not both.");
+        }
+
         DateTimeOffset? scheduledFor = request.ScheduledFor is null ? null : PostRules.ParseScheduledFor(request.ScheduledFor, now);
 
         await using var connection = await dataSource.OpenConnectionAsync();
@@ -49,17 +62,24 @@ public sealed class PostCommands(
         var post = new PostStore.PostRow(
             Ids.New("post"), who.WorkspaceId, PostStatus.Draft, request.Caption!, request.Timezone, null,
             null, null, null, 0, JsonSerializer.Serialize(request.Metadata ?? []), now.UtcDateTime, now.UtcDateTime, who.KeyId, 1);
-        await store.InsertAsync(tx, post, await content.TargetRowsAsync(tx, who.WorkspaceId, post.Id, targets, request.Caption!));
+        var targetRows = await content.TargetRowsAsync(tx, who.WorkspaceId, post.Id, targets, request.Caption!);
+        if (queued)
+        {
+            // Holds the accounts' queue locks until the commit: the slot stays ours until the post is on the schedule.
+            scheduledFor = await queues.TakeSlotAsync(tx, targetRows.Select(t => t.SocialAccountId).ToList());
+        }
+
+        await store.InsertAsync(tx, post, targetRows);
         await content.AttachMediaAsync(tx, who.WorkspaceId, post.Id, mediaIds);
         if (mediaIds.Count > 0)
         {
             await content.ValidateMediaForTargetsAsync(tx, post.Id);
         }
         await store.AuditAsync(tx, post, "created", who.KeyId);
-        if (scheduledFor is { } due)
+        if (scheduledFor is { } due && !await RequestApprovalIfNeededAsync(tx, who, post, due))
         {
             await ScheduleTargetsAsync(tx, post, due, PostStatus.Draft);
-            await store.AuditAsync(tx, post, "scheduled", who.KeyId, newTime: due);
+            await store.AuditAsync(tx, post, "scheduled", who.KeyId, queued ? "queue" : null, newTime: due);
             await events.EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
         }
 
@@ -68,7 +88,7 @@ public sealed class PostCommands(
         return result;
     }
 
-    /// <summary>PATCH: only a draft can be edited; captions and targets are immutable once scheduled.</summary>
+    /// <summary>PATCH: only a draft (or a declined post) can be edited; captions and targets are immutable once scheduled.</summary>
     public async Task<PostResult> UpdateDraftAsync(InternalIdentity who, string postId, UpdatePostRequest request, string? ifMatch)
     {
         if (request.Caption is not null)
@@ -83,9 +103,9 @@ public sealed class PostCommands(
 
         return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
         {
-            if (post.Status != PostStatus.Draft)
+            if (post.Status is not (PostStatus.Draft or PostStatus.Declined))
             {
-                throw ApiException.Conflict($"Only a draft can be edited; this post is {post.Status}.");
+                throw ApiException.Conflict($"Only a draft or a declined post can be edited; this post is {post.Status}.");
             }
 
             string caption = request.Caption ?? post.Caption;
@@ -110,75 +130,95 @@ public sealed class PostCommands(
         });
     }
 
-    /// <summary>draft → scheduled at <c>scheduledFor</c>.</summary>
+    /// <summary>draft (or declined) → scheduled at <c>scheduledFor</c>, or needs_approval when the caller's scheduling needs it.</summary>
     public async Task<PostResult> ScheduleAsync(InternalIdentity who, string postId, string? scheduledFor, string? ifMatch)
     {
         var due = PostRules.ParseScheduledFor(scheduledFor, clock.GetUtcNow());
         return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
         {
-            if (post.Status != PostStatus.Draft)
+            if (post.Status is not (PostStatus.Draft or PostStatus.Declined))
             {
-                throw ApiException.Conflict($"Only a draft can be scheduled; this post is {post.Status}. Use reschedule to move a scheduled post.");
+                throw ApiException.Conflict($"Only a draft or a declined post can be scheduled; this post is {post.Status}. Use reschedule to move a scheduled post.");
             }
 
-            await ScheduleTargetsAsync(tx, post, due, PostStatus.Draft);
+            if (await RequestApprovalIfNeededAsync(tx, who, post, due))
+            {
+                return;
+            }
+
+            await ScheduleTargetsAsync(tx, post, due, post.Status);
             await store.AuditAsync(tx, post, "scheduled", who.KeyId, newTime: due);
             await events.EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
         });
     }
 
-    /// <summary>draft or scheduled → scheduled at now + the publish lead: the window to cancel a mistaken publish.</summary>
+    /// <summary>
+    /// draft, declined, needs_approval or scheduled → scheduled at now + the publish lead: the window to cancel a mistaken
+    /// publish (or needs_approval, when the caller's scheduling needs it).
+    /// </summary>
     public async Task<PostResult> PublishNowAsync(InternalIdentity who, string postId, string? ifMatch)
         => await MutateAsync(who, postId, ifMatch, async (tx, post) =>
         {
-            if (post.Status is not (PostStatus.Draft or PostStatus.Scheduled))
+            if (post.Status is not (PostStatus.Draft or PostStatus.Declined or PostStatus.NeedsApproval or PostStatus.Scheduled))
             {
                 throw ApiException.Conflict($"A {post.Status} post cannot be published now.");
             }
 
             var lead = TimeSpan.FromSeconds((await settings.GetAsync(tx.Connection!, post.WorkspaceId, tx)).PublishLeadSeconds);
             var due = clock.GetUtcNow() + lead;
+            if (await RequestApprovalIfNeededAsync(tx, who, post, due))
+            {
+                return;
+            }
+
             var old = PostStore.Utc(post.ScheduledFor);
             await ScheduleTargetsAsync(tx, post, due, post.Status);
             await store.AuditAsync(tx, post, "published_now", who.KeyId, oldTime: old, newTime: due);
-            if (post.Status == PostStatus.Draft)
-            {
-                await events.EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
-            }
-            else
-            {
-                await events.EmitAsync<PostRescheduled>(tx, "post.rescheduled", post.Id, old);
-            }
+            await EmitScheduledOrRescheduledAsync(tx, post, old);
         });
 
     /// <summary>
-    /// Moves a scheduled post (or revives a cancelled one of which nothing was published) to a new time:
-    /// the pending messages move in the same transaction, and the old ones become stale by version.
+    /// Moves a scheduled or needs_approval post (or revives a cancelled one of which nothing was published) to a new
+    /// time: the pending messages move in the same transaction, and the old ones become stale by version. When the
+    /// caller's scheduling needs approval, the post waits for it again (needs_approval, off the schedule).
     /// </summary>
     public async Task<PostResult> RescheduleAsync(InternalIdentity who, string postId, string? scheduledFor, string? ifMatch)
     {
         var due = PostRules.ParseScheduledFor(scheduledFor, clock.GetUtcNow());
-        return await MutateAsync(who, postId, ifMatch, async (tx, post) =>
+        return await MoveAsync(who, postId, _ => due, ifMatch);
+    }
+
+    /// <summary>Reschedule by <paramref name="shift"/> from the post's own time (bulk reschedule's <c>shiftSeconds</c>), by the same rules.</summary>
+    public Task<PostResult> RescheduleByAsync(InternalIdentity who, string postId, TimeSpan shift, string? ifMatch)
+        => MoveAsync(who, postId, post => PostRules.ValidateScheduledFor(
+            PostStore.Utc(post.ScheduledFor ?? throw ApiException.Conflict("This post has no time to shift.")) + shift, clock.GetUtcNow(), "shiftSeconds"), ifMatch);
+
+    private async Task<PostResult> MoveAsync(InternalIdentity who, string postId, Func<PostStore.PostRow, DateTimeOffset> newTime, string? ifMatch)
+        => await MutateAsync(who, postId, ifMatch, async (tx, post) =>
         {
             bool revivable = post.Status == PostStatus.Cancelled && !await store.AnyTargetPublishedOrPublishingAsync(tx, postId);
-            if (post.Status != PostStatus.Scheduled && !revivable)
+            if (post.Status is not (PostStatus.Scheduled or PostStatus.NeedsApproval) && !revivable)
             {
                 throw ApiException.Conflict(post.Status == PostStatus.Cancelled
                     ? "A cancelled post of which a target was published cannot be rescheduled."
                     : $"A {post.Status} post cannot be rescheduled.");
             }
 
+            var due = newTime(post);
+            if (await RequestApprovalIfNeededAsync(tx, who, post, due))
+            {
+                return;
+            }
+
             var old = PostStore.Utc(post.ScheduledFor);
             if (await ScheduleTargetsAsync(tx, post, due, post.Status) == 0)
             {
-                // Only targets whose last attempt may have gone out: running them again could publish twice.
-                throw ApiException.Conflict("No target of this post may run again: those left ended UNKNOWN_OUTCOME and may have reached the platform.");
+                throw NoTargetMayRunAgain();
             }
 
             await store.AuditAsync(tx, post, "rescheduled", who.KeyId, oldTime: old, newTime: due);
-            await events.EmitAsync<PostRescheduled>(tx, "post.rescheduled", post.Id, old);
+            await EmitScheduledOrRescheduledAsync(tx, post, old);
         });
-    }
 
     /// <summary>
     /// Cancel: from scheduled, everything; while publishing, the targets not yet claimed (409 if none);
@@ -327,26 +367,41 @@ public sealed class PostCommands(
         }
     }
 
+    // Only targets whose last attempt may have gone out: running them again could publish twice.
+    private static ApiException NoTargetMayRunAgain()
+        => ApiException.Conflict("No target of this post may run again: those left ended UNKNOWN_OUTCOME and may have reached the platform.");
+
+    /// <summary>A post that was on the schedule moved (<c>post.rescheduled</c>); one that was not got on it (<c>post.scheduled</c>).</summary>
+    private Task EmitScheduledOrRescheduledAsync(NpgsqlTransaction tx, PostStore.PostRow post, DateTimeOffset? old)
+        => post.Status is PostStatus.Scheduled or PostStatus.Cancelled
+            ? events.EmitAsync<PostRescheduled>(tx, "post.rescheduled", post.Id, old)
+            : events.EmitAsync<PostScheduled>(tx, "post.scheduled", post.Id);
+
     /// <summary>
     /// Puts the post on the schedule at <paramref name="due"/> under a new schedule version: every target not
     /// published goes back to scheduled with its message (unless it may have gone out already: see
-    /// <see cref="PostStore.ScheduleAsync"/>); messages of the previous version are taken back. Returns how many.
+    /// <see cref="PostStore.ScheduleAsync"/>); messages of the previous version are taken back. Awaiting approval,
+    /// the post is needs_approval and its targets drafts, with no message. Returns how many targets.
     /// </summary>
-    private async Task<int> ScheduleTargetsAsync(NpgsqlTransaction tx, PostStore.PostRow post, DateTimeOffset due, string fromStatus)
+    private async Task<int> ScheduleTargetsAsync(NpgsqlTransaction tx, PostStore.PostRow post, DateTimeOffset due, string fromStatus, bool awaitingApproval = false)
     {
         await outbox.CancelScheduledAsync(tx, post.Id);
-        // A draft's targets are drafts; a scheduled post keeps the targets cancelled on their own; a revived
-        // cancelled post brings back every target (none was published, or it could not be revived).
+        // A draft's targets are drafts (so are those of a post awaiting approval or declined); a scheduled post keeps
+        // the targets cancelled on their own; a revived cancelled post brings back every target (none was published,
+        // or it could not be revived).
         string[] revive = fromStatus switch
         {
-            PostStatus.Draft => [TargetStatus.Draft],
+            PostStatus.Draft or PostStatus.NeedsApproval or PostStatus.Declined => [TargetStatus.Draft],
             PostStatus.Scheduled => [TargetStatus.Scheduled],
             _ => [TargetStatus.Cancelled, TargetStatus.Failed, TargetStatus.Skipped],
         };
-        var (version, targetIds) = await store.ScheduleAsync(tx, post.Id, due, revive);
-        foreach (string targetId in targetIds)
+        var (version, targetIds) = await store.ScheduleAsync(tx, post.Id, due, revive, awaitingApproval);
+        if (!awaitingApproval)
         {
-            await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(post.Id, targetId, version), due);
+            foreach (string targetId in targetIds)
+            {
+                await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(post.Id, targetId, version), due);
+            }
         }
 
         return targetIds.Count;

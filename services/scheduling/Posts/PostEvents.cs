@@ -17,9 +17,10 @@ public sealed class PostEvents(PostStore store, OutboxScheduler outbox, TimeProv
 {
     /// <summary>
     /// Writes a domain event with the post as it now is; a reschedule adds <c>previousScheduledFor</c>, a target
-    /// event the <c>targetId</c> it is about.
+    /// event the <c>targetId</c> it is about, a decline its <c>reason</c>.
     /// </summary>
-    public async Task EmitAsync<T>(NpgsqlTransaction tx, string type, string postId, DateTimeOffset? previousScheduledFor = null, string? targetId = null)
+    public async Task EmitAsync<T>(NpgsqlTransaction tx, string type, string postId, DateTimeOffset? previousScheduledFor = null, string? targetId = null,
+        string? reason = null)
         where T : PostEvent, new()
     {
         var (view, _) = (await store.GetAsync(tx.Connection!, postId, null, tx))!.Value;
@@ -32,6 +33,11 @@ public sealed class PostEvents(PostStore store, OutboxScheduler outbox, TimeProv
         if (targetId is not null)
         {
             data["targetId"] = targetId;
+        }
+
+        if (reason is not null)
+        {
+            data["reason"] = reason;
         }
 
         await outbox.PublishAsync(tx, new T

@@ -18,7 +18,7 @@ public sealed record PostQuery(
 {
     private static readonly HashSet<string> Statuses =
     [
-        PostStatus.Draft, PostStatus.Scheduled, PostStatus.Publishing, PostStatus.Published,
+        PostStatus.Draft, PostStatus.NeedsApproval, PostStatus.Declined, PostStatus.Scheduled, PostStatus.Publishing, PostStatus.Published,
         PostStatus.PartiallyPublished, PostStatus.Failed, PostStatus.Cancelled,
     ];
 

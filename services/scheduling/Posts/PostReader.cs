@@ -1,4 +1,6 @@
+using System.Globalization;
 using Npgsql;
+using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Scheduling.Posts;
@@ -25,14 +27,28 @@ public sealed class PostReader(NpgsqlDataSource dataSource, PostStore store)
 
     /// <summary>The post's audit log; kept after a delete (the tombstone), so a deleted post's log still reads.</summary>
     public async Task<IReadOnlyList<AuditEntry>> AuditLogAsync(string workspaceId, string postId)
+        => (await AuditLogAsync(workspaceId, postId, null)).Entries;
+
+    /// <summary>The post's audit log, oldest first: all of it, or one page and the token of the next.</summary>
+    public async Task<(IReadOnlyList<AuditEntry> Entries, string? NextPageToken)> AuditLogAsync(string workspaceId, string postId, PageRequest? page)
     {
+        long? afterId = null;
+        if (page?.AfterKey is { } after)
+        {
+            afterId = long.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out long id)
+                ? id
+                : throw ApiException.Validation("page_token", "page_token is not one this API returned.");
+        }
+
         await using var connection = await dataSource.OpenConnectionAsync();
-        var rows = await store.AuditLogAsync(connection, workspaceId, postId);
-        if (rows.Count == 0)
+        var rows = await store.AuditLogAsync(connection, workspaceId, postId, afterId, page?.Size + 1);
+        // Past the last page the post still has its log: only a post with none at all is not found.
+        if (rows.Count == 0 && (afterId is null || !await store.HasAuditLogAsync(connection, workspaceId, postId)))
         {
             throw ApiException.NotFound("Post");
         }
 
-        return rows.Select(r => new AuditEntry(r.Action, r.ActorKeyId, r.Reason, PostStore.Utc(r.OldTime), PostStore.Utc(r.NewTime), PostStore.Utc(r.At))).ToList();
+        var (cut, next) = page is null ? (rows, null) : page.Cut(rows, r => r.Id.ToString(CultureInfo.InvariantCulture));
+        return ([.. cut.Select(r => new AuditEntry(r.Action, r.ActorKeyId, r.Reason, PostStore.Utc(r.OldTime), PostStore.Utc(r.NewTime), PostStore.Utc(r.At)))], next);
     }
 }

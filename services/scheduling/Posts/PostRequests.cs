@@ -9,7 +9,8 @@ public sealed record CreatePostRequest(
     string? ScheduledFor = null,
     string? Timezone = null,
     Dictionary<string, string>? Metadata = null,
-    List<string?>? MediaIds = null);
+    List<string?>? MediaIds = null,
+    bool? Queue = null);
 
 public sealed record CreateTargetRequest(string? SocialAccountId, string? CaptionOverride = null, string? FirstComment = null);
 
@@ -24,6 +25,8 @@ public sealed record UpdatePostRequest(
 public sealed record ScheduleRequest(string? ScheduledFor);
 
 public sealed record CancelRequest(string? Reason = null);
+
+public sealed record DeclineRequest(string? Reason);
 
 public sealed record RetryRequest(bool? IncludeUnknown = null);
 

@@ -35,7 +35,12 @@ public static partial class PostRules
             throw ApiException.Validation(path, "scheduledFor must be an RFC 3339 timestamp with a UTC offset, e.g. 2026-05-25T13:00:00Z.");
         }
 
-        var utc = parsed.ToUniversalTime();
+        return ValidateScheduledFor(parsed.ToUniversalTime(), now, path);
+    }
+
+    /// <summary>An instant to schedule at (docs/api.md#time-rules): not in the past beyond the skew tolerance, within the horizon.</summary>
+    public static DateTimeOffset ValidateScheduledFor(DateTimeOffset utc, DateTimeOffset now, string path = "scheduledFor")
+    {
         if (utc < now - SkewTolerance)
         {
             throw ApiException.Validation(path, "scheduledFor must be in the future.");
@@ -223,6 +228,20 @@ public static partial class PostRules
         }
     }
 
+    /// <summary>A decline says why (the author reads it in the post's audit log and the <c>post.declined</c> event).</summary>
+    public static void ValidateDeclineReason(string? reason)
+    {
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            throw ApiException.Validation("reason", "reason is required: say why, so the author can fix the post.");
+        }
+
+        if (reason.Length > MaxCancelReasonLength)
+        {
+            throw ApiException.Validation("reason", $"reason must be at most {MaxCancelReasonLength} characters.");
+        }
+    }
+
     /// <summary>
     /// The post's status once every target is terminal (docs/api.md#resources), or null while some are not:
     /// cancelled if a post-level cancel took effect or every target was cancelled; else, ignoring targets
@@ -241,11 +260,16 @@ public static partial class PostRules
             return PostStatus.Cancelled;
         }
 
-        int published = rest.Count(s => s == TargetStatus.Published);
+        // A copy removed since (unpublished) was published all the same.
+        int published = rest.Count(s => s is TargetStatus.Published or TargetStatus.Unpublished);
         return published == rest.Count ? PostStatus.Published
             : published > 0 ? PostStatus.PartiallyPublished
             : PostStatus.Failed;
     }
+
+    /// <summary>Whether the publisher can delete a published copy on <paramref name="platform"/> (unpublish).</summary>
+    public static bool CanUnpublish(string platform)
+        => Contracts.Platforms.Platforms.Known.TryGetValue(platform, out var capabilities) && capabilities.Unpublishes;
 
     /// <summary>Exponential backoff with full jitter for a retryable publish failure; null once attempts are spent.</summary>
     public static TimeSpan? RetryDelay(int attemptsMade, int maxAttempts, TimeSpan baseDelay, TimeSpan cap, double jitter01)

@@ -4,6 +4,13 @@ namespace ScheduledPosts.Scheduling.Posts;
 public static class PostStatus
 {
     public const string Draft = "draft";
+
+    /// <summary>Scheduled by a key without <c>posts:approve</c> while the workspace requires approval: off the schedule until approved.</summary>
+    public const string NeedsApproval = "needs_approval";
+
+    /// <summary>An approver said no: editable like a draft, and scheduling it again asks for approval again.</summary>
+    public const string Declined = "declined";
+
     public const string Scheduled = "scheduled";
     public const string Publishing = "publishing";
     public const string Published = "published";
@@ -22,7 +29,10 @@ public static class TargetStatus
     public const string Skipped = "skipped";
     public const string Cancelled = "cancelled";
 
-    public static bool IsTerminal(string status) => status is Published or Failed or Skipped or Cancelled;
+    /// <summary>Published, then its copy removed from the platform (docs/api.md#unpublish).</summary>
+    public const string Unpublished = "unpublished";
+
+    public static bool IsTerminal(string status) => status is Published or Failed or Skipped or Cancelled or Unpublished;
 }
 
 /// <summary>Error codes the scheduling service itself gives a target.</summary>

@@ -57,31 +57,40 @@ public sealed class PostStore
         string WorkspaceId, IReadOnlyList<string>? Statuses, string? Platform, string? SocialAccountId,
         DateTimeOffset? ScheduledFrom, DateTimeOffset? ScheduledTo, string? AfterId, int Limit);
 
+    /// <summary>The posts of <see cref="ListFilter"/>, newest first (the list and the bulk operations select alike).</summary>
+    private const string Matching = """
+        FROM posts p
+        WHERE workspace_id = @WorkspaceId
+          AND (@AfterId::text IS NULL OR id < @AfterId)
+          AND (@Statuses::text[] IS NULL OR status = ANY(@Statuses))
+          AND (@ScheduledFrom::timestamptz IS NULL OR scheduled_for >= @ScheduledFrom)
+          AND (@ScheduledTo::timestamptz IS NULL OR scheduled_for < @ScheduledTo)
+          AND (@Platform::text IS NULL OR EXISTS (SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.platform = @Platform))
+          AND (@SocialAccountId::text IS NULL OR EXISTS (SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.social_account_id = @SocialAccountId))
+        ORDER BY id DESC
+        LIMIT @Limit
+        """;
+
+    private static object Parameters(ListFilter filter) => new
+    {
+        filter.WorkspaceId,
+        filter.AfterId,
+        Statuses = filter.Statuses?.ToArray(),
+        filter.ScheduledFrom,
+        filter.ScheduledTo,
+        filter.Platform,
+        filter.SocialAccountId,
+        filter.Limit,
+    };
+
+    /// <summary>The ids of the posts <paramref name="filter"/> selects, newest first, at most its limit.</summary>
+    public async Task<List<string>> ListIdsAsync(NpgsqlConnection connection, ListFilter filter)
+        => (await connection.QueryAsync<string>($"SELECT id {Matching}", Parameters(filter))).AsList();
+
     /// <summary>Newest first, keyset-paginated by id: a page never shifts when posts are created meanwhile.</summary>
     public async Task<List<PostView>> ListAsync(NpgsqlConnection connection, ListFilter filter)
     {
-        var posts = (await connection.QueryAsync<PostRow>($"""
-            SELECT {PostColumns} FROM posts p
-            WHERE workspace_id = @WorkspaceId
-              AND (@AfterId::text IS NULL OR id < @AfterId)
-              AND (@Statuses::text[] IS NULL OR status = ANY(@Statuses))
-              AND (@ScheduledFrom::timestamptz IS NULL OR scheduled_for >= @ScheduledFrom)
-              AND (@ScheduledTo::timestamptz IS NULL OR scheduled_for < @ScheduledTo)
-              AND (@Platform::text IS NULL OR EXISTS (SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.platform = @Platform))
-              AND (@SocialAccountId::text IS NULL OR EXISTS (SELECT 1 FROM targets t WHERE t.post_id = p.id AND t.social_account_id = @SocialAccountId))
-            ORDER BY id DESC
-            LIMIT @Limit
-            """, new
-        {
-            filter.WorkspaceId,
-            filter.AfterId,
-            Statuses = filter.Statuses?.ToArray(),
-            filter.ScheduledFrom,
-            filter.ScheduledTo,
-            filter.Platform,
-            filter.SocialAccountId,
-            filter.Limit,
-        })).AsList();
+        var posts = (await connection.QueryAsync<PostRow>($"SELECT {PostColumns} {Matching}", Parameters(filter))).AsList();
         string[] ids = posts.Select(p => p.Id).ToArray();
         var targets = (await connection.QueryAsync<TargetRow>(
             $"SELECT {TargetColumns} FROM targets WHERE post_id = ANY(@ids) ORDER BY position", new { ids })).ToLookup(t => t.PostId);
@@ -134,11 +143,17 @@ public sealed class PostStore
             """,
             new { postId = post.Id, workspaceId = post.WorkspaceId, action, actorKeyId, reason, oldTime, newTime }, tx);
 
-    public async Task<List<AuditRow>> AuditLogAsync(NpgsqlConnection connection, string workspaceId, string postId)
+    /// <summary>The post's audit rows by id: all (<paramref name="limit"/> null), or up to <paramref name="limit"/> after <paramref name="afterId"/>.</summary>
+    public async Task<List<AuditRow>> AuditLogAsync(NpgsqlConnection connection, string workspaceId, string postId, long? afterId = null, int? limit = null)
         => (await connection.QueryAsync<AuditRow>("""
             SELECT id, post_id, action, actor_key_id, reason, old_time, new_time, at
-            FROM post_audit WHERE workspace_id = @workspaceId AND post_id = @postId ORDER BY id
-            """, new { workspaceId, postId })).AsList();
+            FROM post_audit WHERE workspace_id = @workspaceId AND post_id = @postId AND (@afterId::bigint IS NULL OR id > @afterId)
+            ORDER BY id LIMIT @limit
+            """, new { workspaceId, postId, afterId, limit })).AsList();
+
+    public Task<bool> HasAuditLogAsync(NpgsqlConnection connection, string workspaceId, string postId)
+        => connection.ExecuteScalarAsync<bool>(
+            "SELECT EXISTS (SELECT 1 FROM post_audit WHERE workspace_id = @workspaceId AND post_id = @postId)", new { workspaceId, postId });
 
     public Task UpdateDraftAsync(NpgsqlTransaction tx, string postId, string caption, string? timezone, string? metadataJson)
         => tx.Connection!.ExecuteAsync("""
@@ -181,23 +196,27 @@ public sealed class PostStore
 
     /// <summary>
     /// Puts the post on the schedule at <paramref name="due"/> under a new schedule version (a cancel is undone), and
-    /// brings the targets in <paramref name="revive"/> that may run again back to scheduled. Returns the version and
-    /// the revived targets.
+    /// brings the targets in <paramref name="revive"/> that may run again back to scheduled. Awaiting approval, the
+    /// post is needs_approval at that time instead and those targets drafts. Returns the version and the revived targets.
     /// </summary>
-    public async Task<(long Version, List<string> TargetIds)> ScheduleAsync(NpgsqlTransaction tx, string postId, DateTimeOffset due, string[] revive)
+    public async Task<(long Version, List<string> TargetIds)> ScheduleAsync(
+        NpgsqlTransaction tx, string postId, DateTimeOffset due, string[] revive, bool awaitingApproval = false)
     {
         var connection = tx.Connection!;
-        long version = await connection.ExecuteScalarAsync<long>($"""
-            UPDATE posts SET status = '{PostStatus.Scheduled}', scheduled_for = @due, schedule_version = schedule_version + 1,
+        string postStatus = awaitingApproval ? PostStatus.NeedsApproval : PostStatus.Scheduled;
+        string targetStatus = awaitingApproval ? TargetStatus.Draft : TargetStatus.Scheduled;
+        DateTimeOffset? nextAttempt = awaitingApproval ? null : due;
+        long version = await connection.ExecuteScalarAsync<long>("""
+            UPDATE posts SET status = @postStatus, scheduled_for = @due, schedule_version = schedule_version + 1,
                 cancelled_at = NULL, cancel_reason = NULL
             WHERE id = @postId
             RETURNING schedule_version
-            """, new { due, postId }, tx);
+            """, new { postStatus, due, postId }, tx);
         var targetIds = (await connection.QueryAsync<string>($"""
-            UPDATE targets SET status = '{TargetStatus.Scheduled}', next_attempt_at = @due, error_code = NULL, error_message = NULL
+            UPDATE targets SET status = @targetStatus, next_attempt_at = @nextAttempt, error_code = NULL, error_message = NULL
             WHERE post_id = @postId AND status = ANY(@revive) AND {MayRunAgain}
             RETURNING id
-            """, new { due, postId, revive, includeUnknown = false }, tx)).AsList();
+            """, new { targetStatus, nextAttempt, postId, revive, includeUnknown = false }, tx)).AsList();
         return (version, targetIds);
     }
 
@@ -236,6 +255,19 @@ public sealed class PostStore
             WHERE post_id = @postId AND status = '{TargetStatus.Failed}' AND {MayRunAgain}
             RETURNING id
             """, new { postId, includeUnknown }, tx)).AsList();
+
+    /// <summary>The post's targets whose removal from their platform is asked for and not yet done.</summary>
+    public async Task<HashSet<string>> UnpublishPendingAsync(NpgsqlTransaction tx, string postId)
+        => (await tx.Connection!.QueryAsync<string>(
+            "SELECT id FROM targets WHERE post_id = @postId AND unpublish_requested_at IS NOT NULL", new { postId }, tx)).ToHashSet();
+
+    /// <summary>Asks for the removal of the targets' copies, due now, with fresh attempts and no error of an earlier removal.</summary>
+    public Task RequestUnpublishAsync(NpgsqlTransaction tx, string[] targetIds)
+        => tx.Connection!.ExecuteAsync("""
+            UPDATE targets SET unpublish_requested_at = clock_timestamp(), unpublish_attempts = 0, next_attempt_at = clock_timestamp(),
+                error_code = NULL, error_message = NULL, lease_token = NULL, lease_expires_at = NULL
+            WHERE id = ANY(@targetIds)
+            """, new { targetIds }, tx);
 
     public Task SetStatusAsync(NpgsqlTransaction tx, string postId, string status)
         => tx.Connection!.ExecuteAsync("UPDATE posts SET status = @status WHERE id = @postId", new { status, postId }, tx);

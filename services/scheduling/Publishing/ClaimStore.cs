@@ -9,7 +9,7 @@ public sealed class ClaimStore
 {
     public sealed record ClaimRow(
         string Handle, string? CaptionOverride, string? FirstComment, int AttemptCount, Guid LeaseToken, DateTime LeaseExpiresAt,
-        string Platform, string AccountId, byte[]? Credentials, long ClaimEpoch, string AccountStatus)
+        string Platform, string AccountId, byte[]? Credentials, long ClaimEpoch, string AccountStatus, DateTime DueAt)
     {
         /// <summary>When the target was first claimed: an earlier attempt cannot have posted before.</summary>
         public DateTime FirstClaimedAt { get; init; }
@@ -32,7 +32,7 @@ public sealed class ClaimStore
             WHERE t.id = @targetId AND t.post_id = @postId AND a.id = t.social_account_id
               AND t.status = '{TargetStatus.Scheduled}' AND t.next_attempt_at <= clock_timestamp()
             RETURNING a.handle, t.caption_override, t.first_comment, t.attempt_count, t.lease_token, t.lease_expires_at,
-                t.platform, a.id AS account_id, a.credentials, t.claim_epoch, a.status AS account_status
+                t.platform, a.id AS account_id, a.credentials, t.claim_epoch, a.status AS account_status, t.next_attempt_at AS due_at
             """, new { targetId, postId, lease }, tx);
         if (claimed is null)
         {

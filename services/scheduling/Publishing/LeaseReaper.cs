@@ -6,7 +6,7 @@ namespace ScheduledPosts.Scheduling.Publishing;
 /// Finds claims whose lease ran out without a report and settles them as unknown outcomes, and sends again the message of
 /// due targets that never led to a claim (docs/publishing.md#lost-messages).
 /// </summary>
-public sealed partial class LeaseReaper(TargetClaims claims, IOptions<PublishingOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
+public sealed partial class LeaseReaper(TargetClaims claims, TargetRemovals removals, IOptions<PublishingOptions> options, ILogger<LeaseReaper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -25,6 +25,11 @@ public sealed partial class LeaseReaper(TargetClaims claims, IOptions<Publishing
                 {
                     LogResent(handled);
                 }
+
+                while ((handled = await removals.ResendStalledAsync(batch: 100)) > 0)
+                {
+                    LogRemovalsResent(handled);
+                }
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -39,6 +44,9 @@ public sealed partial class LeaseReaper(TargetClaims claims, IOptions<Publishing
 
     [LoggerMessage(3, LogLevel.Warning, "Sent again the due message of {Count} targets that waited without a claim")]
     private partial void LogResent(int count);
+
+    [LoggerMessage(4, LogLevel.Warning, "Sent again {Count} pending removals (unpublish) that waited without a live claim")]
+    private partial void LogRemovalsResent(int count);
 
     [LoggerMessage(2, LogLevel.Warning, "Lease reaper pass failed; retrying on the next tick")]
     private partial void LogPassFailed(Exception error);

@@ -5,6 +5,7 @@ using ScheduledPosts.Contracts.Platforms;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Outbox;
 using ScheduledPosts.Scheduling.Posts;
+using ScheduledPosts.Scheduling.Watch;
 using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Scheduling.Publishing;
@@ -24,6 +25,7 @@ public sealed class TargetClaims(
     OutboxScheduler outbox,
     SocialAccounts accounts,
     TimeProvider clock,
+    SchedulingMetrics metrics,
     IOptions<PublishingOptions> options)
 {
     private readonly PublishingOptions _options = options.Value;
@@ -81,7 +83,7 @@ public sealed class TargetClaims(
             await ApplyOutcomeAsync(tx, post, target, new Failed(TargetErrors.AccountReauthRequired,
                 $"The {claimed.Platform} account {claimed.Handle} must be connected again (POST /v1/social-accounts/connect); nothing was sent.", Retryable: false),
                 retryAfter: null);
-            await tx.CommitAsync();
+            await tx.CommitAsync(CancellationToken.None);
             return (null, "account_reauth_required");
         }
 
@@ -96,6 +98,7 @@ public sealed class TargetClaims(
         // that gives up between this check and the commit is the lease's to settle, as before.
         callerGaveUp.ThrowIfCancellationRequested();
         await tx.CommitAsync(CancellationToken.None);
+        metrics.Claimed(claimed.Platform, PostStore.Utc(claimed.DueAt), clock.GetUtcNow());
         return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.AccountId, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
             claimed.FirstComment, claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount,
             accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch, PostStore.Utc(claimed.FirstClaimedAt)), "claimed");

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.AspNetCore.Routing;
 using ScheduledPosts.ServiceDefaults.Errors;
+using ScheduledPosts.ServiceDefaults.Health;
 using ScheduledPosts.ServiceDefaults.Http;
 using ScheduledPosts.ServiceDefaults.Identity;
 using ScheduledPosts.ServiceDefaults.Json;
@@ -77,25 +78,19 @@ public static class Extensions
     }
 
     /// <summary>
-    /// <c>/healthz</c>: the process is alive. <c>/readyz</c>: its database and broker answer. <c>/openapi/v1.json</c>:
-    /// the service's own REST endpoints, behind the internal identity like everything else (the gateway fetches it
-    /// with its own signed identity to build the public <c>/openapi.json</c>).
+    /// <c>/healthz</c>: the process is alive. <c>/readyz</c>: its database and broker answer, and what it watches of its
+    /// own work (<see cref="Readiness"/>). <c>/metrics</c>: its metrics in Prometheus' text format, open to whoever reaches
+    /// the service's own port unless <paramref name="protectMetrics"/> says otherwise (the gateway's port is public).
+    /// <c>/openapi/v1.json</c>: the service's own REST endpoints, behind the internal identity like everything else (the
+    /// gateway fetches it with its own signed identity to build the public <c>/openapi.json</c>).
     /// </summary>
-    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    public static WebApplication MapDefaultEndpoints(this WebApplication app, Action<IEndpointConventionBuilder>? protectMetrics = null)
     {
         // Probes need no identity; everything else does (the fallback policy of AddInternalIdentity).
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
-        app.MapHealthChecks("/readyz", new HealthCheckOptions
-        {
-            Predicate = check => check.Tags.Contains("ready"),
-            // MassTransit reports a bus that is (re)connecting as Degraded: not ready to take work.
-            ResultStatusCodes =
-            {
-                [HealthStatus.Healthy] = StatusCodes.Status200OK,
-                [HealthStatus.Degraded] = StatusCodes.Status503ServiceUnavailable,
-                [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
-            },
-        }).AllowAnonymous();
+        app.MapHealthChecks("/readyz", Readiness.Options).AllowAnonymous();
+        var metrics = app.MapPrometheusScrapingEndpoint("/metrics");
+        (protectMetrics ?? (m => m.AllowAnonymous()))(metrics);
         app.MapOpenApi(OpenApiDefaults.DocumentPath);
         return app;
     }

@@ -20,6 +20,7 @@ public sealed partial class DeliverySender(
     IHttpClientFactory httpClientFactory,
     IOptions<WebhookOptions> options,
     TimeProvider clock,
+    DeliveryMetrics metrics,
     ILogger<DeliverySender> logger) : BackgroundService
 {
     public const string HttpClientName = "webhooks";
@@ -156,6 +157,7 @@ public sealed partial class DeliverySender(
         bool disabled = DeliveryRules.DisableReason(statusCode, null, attemptedAt, _options.DisableAfterFailingFor) is { } gone
             && await DisableAsync(delivery.EndpointId, gone, now);
         var recorded = await store.RecordAttemptAsync(delivery, attempt, decision, now, handOverUntil);
+        metrics.Attempted(decision.Status, TimeSpan.FromMilliseconds(latencyMs));
 
         if (!recorded.Held)
         {

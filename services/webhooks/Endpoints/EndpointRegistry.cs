@@ -69,13 +69,18 @@ public sealed partial class EndpointRegistry(
     }
 
     public async Task<IReadOnlyList<WebhookEndpoint>> ListAsync(InternalIdentity caller, CancellationToken ct)
+        => (await ListAsync(caller, null, ct)).Endpoints;
+
+    /// <summary>The workspace's endpoints by id: all of them, or one page and the token of the next.</summary>
+    public async Task<(IReadOnlyList<WebhookEndpoint> Endpoints, string? NextPageToken)> ListAsync(InternalIdentity caller, PageRequest? page, CancellationToken ct)
     {
         RequireScope(caller, ReadScope);
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         var rows = await connection.QueryAsync<EndpointRow>(new CommandDefinition(
-            $"SELECT {EndpointColumns} FROM endpoints WHERE workspace_id = @WorkspaceId ORDER BY id",
-            new { caller.WorkspaceId }, cancellationToken: ct));
-        return [.. rows.Select(r => r.ToEndpoint())];
+            $"SELECT {EndpointColumns} FROM endpoints WHERE workspace_id = @WorkspaceId AND (@after::text IS NULL OR id > @after) ORDER BY id LIMIT @limit",
+            new { caller.WorkspaceId, after = page?.AfterKey, limit = page?.Size + 1 }, cancellationToken: ct));
+        List<WebhookEndpoint> endpoints = [.. rows.Select(r => r.ToEndpoint())];
+        return page is null ? (endpoints, null) : page.Cut(endpoints, e => e.Id);
     }
 
     /// <summary>

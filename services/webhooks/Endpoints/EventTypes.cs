@@ -15,7 +15,8 @@ public static class EventTypes
     {
         "post.scheduled", "post.rescheduled", "post.cancelled", "post.deleted",
         "post.publishing", "post.published", "post.partially_published", "post.failed",
-        "target.published", "target.failed",
+        "target.published", "target.failed", "target.unpublished",
+        "post.approval_requested", "post.approved", "post.declined",
     };
 
     /// <summary>The types an <c>AccountEvent</c> from the bus may carry.</summary>

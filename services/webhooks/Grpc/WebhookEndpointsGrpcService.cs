@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
 using ScheduledPosts.Contracts.Webhooks.V1;
+using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
 using ScheduledPosts.Webhooks.Endpoints;
@@ -32,8 +33,9 @@ public sealed class WebhookEndpointsGrpcService(EndpointRegistry registry) : Web
     [Authorize(Policy = InternalPolicies.WebhooksRead)]
     public override async Task<ListWebhookEndpointsResponse> ListWebhookEndpoints(ListWebhookEndpointsRequest request, ServerCallContext context)
     {
-        var response = new ListWebhookEndpointsResponse();
-        response.WebhookEndpoints.AddRange((await registry.ListAsync(Caller(context), context.CancellationToken)).Select(Endpoint));
+        var (endpoints, next) = await registry.ListAsync(Caller(context), PageRequest.Parse(request.PageSize, request.PageToken), context.CancellationToken);
+        var response = new ListWebhookEndpointsResponse { NextPageToken = next ?? "" };
+        response.WebhookEndpoints.AddRange(endpoints.Select(Endpoint));
         return response;
     }
 

@@ -56,6 +56,7 @@ public sealed partial class FakeBluesky : IAsyncDisposable
     private int _lastToken;
     private int _dropNext;
     private int _hangNext;
+    private readonly Unanswered _unanswered = new();
 
     /// <summary>The PDS's URL, as an account's <c>service</c> names it: <see cref="Origin"/> in memory, else the loopback server's.</summary>
     public string Service { get; private set; } = Origin;
@@ -157,8 +158,14 @@ public sealed partial class FakeBluesky : IAsyncDisposable
         app.MapGet("/xrpc/com.atproto.identity.resolveHandle", (Delegate)ResolveHandleAsync);
     }
 
-    /// <summary>A client of the in-memory PDS; a connection the fake breaks off fails as a socket's would.</summary>
-    public HttpMessageHandler CreateHandler() => new DroppedConnectionHandler(_app.GetTestServer().CreateHandler());
+    /// <summary>
+    /// A client of the in-memory PDS: a connection the fake breaks off fails as a socket's would, and a request it
+    /// leaves unanswered (<see cref="HangAsync"/>) times out at once, whatever the client's timeout.
+    /// </summary>
+    public HttpMessageHandler CreateHandler() => new DroppedConnectionHandler(_unanswered.CreateHandler(_app.GetTestServer().CreateHandler()));
+
+    /// <summary>Leaves the request unanswered: a client of <see cref="CreateHandler"/> times out on it, a real one waits for its own timeout.</summary>
+    public Task HangAsync(HttpContext context) => _unanswered.HangAsync(context);
 
     public static IResult Error(int status, string error, string message) => Results.Json(new { error, message }, statusCode: status);
 
@@ -313,7 +320,7 @@ public sealed partial class FakeBluesky : IAsyncDisposable
 
         if (Interlocked.Decrement(ref _hangNext) >= 0)
         {
-            await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            await HangAsync(context);
         }
 
         return Results.Json(new { uri, cid, validationStatus = "valid" });

@@ -80,6 +80,29 @@ public sealed partial class MastodonClient(HttpClient http, TimeProvider clock, 
         }
     }
 
+    /// <summary>
+    /// Deletes a status of the account (https://docs.joinmastodon.org/methods/statuses/#delete — <c>DELETE
+    /// /api/v1/statuses/:id</c>, 200 with the deleted status). A 404 means the server has it no more (an earlier attempt
+    /// deleted it, or its author did): removed all the same. Null once removed.
+    /// </summary>
+    public async Task<Failed?> DeleteStatusAsync(MastodonAccount account, string statusId, CancellationToken cancellationToken)
+    {
+        using var request = Request(HttpMethod.Delete, account, $"api/v1/statuses/{Uri.EscapeDataString(statusId)}");
+        // A lost answer leaves a deletion that may or may not have happened: trying again is safe, so it is a plain retryable failure.
+        var (response, failure) = await SendAsync(account, request, posting: false, cancellationToken);
+        if (response is null)
+        {
+            return failure;
+        }
+
+        using (response)
+        {
+            return response.IsSuccessStatusCode || response.StatusCode == HttpStatusCode.NotFound
+                ? null
+                : await FailureAsync(account, response, $"the deletion of status {statusId}", cancellationToken);
+        }
+    }
+
     private async Task<ConnectorResult> PostStatusAsync(MastodonAccount account, string text, IReadOnlyList<string> mediaIds,
         string? inReplyToId, string idempotencyKey, CancellationToken cancellationToken)
     {

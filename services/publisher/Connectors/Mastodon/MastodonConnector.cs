@@ -14,7 +14,7 @@ namespace ScheduledPosts.Publisher.Connectors.Mastodon;
 /// </summary>
 public sealed class MastodonConnector(HttpClient http, IOptions<MastodonOptions> options, OutboundPolicy policy, TimeProvider clock,
     ILogger<MastodonConnector> logger)
-    : IConnector
+    : IUnpublishingConnector
 {
     private readonly MediaPolling _polling = new(options.Value.MediaPollInterval, options.Value.MediaProcessingTimeout);
 
@@ -37,6 +37,22 @@ public sealed class MastodonConnector(HttpClient http, IOptions<MastodonOptions>
         }
 
         return await new MastodonClient(http, clock, logger).PublishAsync(account, upload, _polling, cancellationToken);
+    }
+
+    public async Task<ConnectorResult.Failed?> UnpublishAsync(Removal removal, CancellationToken cancellationToken)
+    {
+        var account = Account(removal.CredentialsJson, out string? problem);
+        if (account is null)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
+        }
+
+        if (policy.CheckUrl(account.BaseUrl.OriginalString, "instanceUrl") is { } refused)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.DestinationRefused, $"The Mastodon account's {refused} Nothing was sent.", Retryable: false);
+        }
+
+        return await new MastodonClient(http, clock, logger).DeleteStatusAsync(account, removal.ExternalPostId, cancellationToken);
     }
 
     private static MastodonAccount? Account(string json, out string? problem)

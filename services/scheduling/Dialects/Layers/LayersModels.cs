@@ -28,12 +28,12 @@ public static class LayersStatus
     public const string Canceled = "canceled";
 
     /// <summary>
-    /// A draft is not on the schedule and cannot be cancelled, like Layers' <c>draft_in_inbox</c>; a partly published
-    /// post cannot be pulled back, like a <c>published</c> one.
+    /// A draft (or a post awaiting approval, or declined) is not on the schedule and cannot be cancelled, like Layers'
+    /// <c>draft_in_inbox</c>; a partly published post cannot be pulled back, like a <c>published</c> one.
     /// </summary>
     public static string Of(string status) => status switch
     {
-        PostStatus.Draft => "draft_in_inbox",
+        PostStatus.Draft or PostStatus.NeedsApproval or PostStatus.Declined => "draft_in_inbox",
         PostStatus.Scheduled => Queued,
         PostStatus.Publishing => "publishing",
         PostStatus.Published or PostStatus.PartiallyPublished => "published",

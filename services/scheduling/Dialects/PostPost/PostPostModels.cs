@@ -41,10 +41,13 @@ public sealed record PostPostPagination(int Page, int Limit, bool HasNextPage);
 /// <summary>Our statuses and platforms in PostPost's words, and back for its filters.</summary>
 public static class PostPostWords
 {
-    /// <summary>A cancelled post is, like a PostPost draft, not going out (and can be deleted); a partly published one is live.</summary>
+    /// <summary>
+    /// A cancelled post, or one awaiting approval or declined, is, like a PostPost draft, not going out (and can be
+    /// deleted); a partly published one is live.
+    /// </summary>
     public static string Status(string status) => status switch
     {
-        PostStatus.Draft or PostStatus.Cancelled => "draft",
+        PostStatus.Draft or PostStatus.Cancelled or PostStatus.NeedsApproval or PostStatus.Declined => "draft",
         PostStatus.Scheduled => "scheduled",
         PostStatus.Publishing => "processing",
         PostStatus.Published or PostStatus.PartiallyPublished => "published",
@@ -63,7 +66,7 @@ public static class PostPostWords
     /// <summary>Our statuses behind one PostPost status filter; null for a word PostPost does not use.</summary>
     public static string? Statuses(string status) => status switch
     {
-        "draft" => $"{PostStatus.Draft},{PostStatus.Cancelled}",
+        "draft" => $"{PostStatus.Draft},{PostStatus.Cancelled},{PostStatus.NeedsApproval},{PostStatus.Declined}",
         "scheduled" => PostStatus.Scheduled,
         "pending" or "processing" => PostStatus.Publishing,
         "published" => $"{PostStatus.Published},{PostStatus.PartiallyPublished}",

@@ -27,8 +27,16 @@ public sealed record PostbreezePost(
             [], post.ScheduledFor, t.PublishedAt, t.ExternalPostId, t.ExternalUrl, t.ErrorCode, t.ErrorMessage, t.AttemptCount, t.LastAttemptAt))],
         [.. post.Media.Select(m => new PostbreezeMedia(post.Id, m.MediaId, m.Order, m.AltText))]);
 
-    /// <summary>Our statuses uppercase, in Postbreeze's American spelling of cancelled.</summary>
-    public static string Upper(string status) => status == PostStatus.Cancelled ? "CANCELED" : status.ToUpperInvariant();
+    /// <summary>
+    /// Our statuses uppercase, in Postbreeze's American spelling of cancelled; Postbreeze has no declined post, and
+    /// ours is what its DRAFT is: editable, off the schedule.
+    /// </summary>
+    public static string Upper(string status) => status switch
+    {
+        PostStatus.Cancelled => "CANCELED",
+        PostStatus.Declined => "DRAFT",
+        _ => status.ToUpperInvariant(),
+    };
 }
 
 public sealed record PostbreezeTarget(

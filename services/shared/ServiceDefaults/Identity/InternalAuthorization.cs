@@ -38,6 +38,8 @@ public static class InternalPolicies
     public const string AccountsWrite = "scope:accounts:write";
     public const string WebhooksRead = "scope:webhooks:read";
     public const string WebhooksWrite = "scope:webhooks:write";
+    public const string SettingsRead = "scope:settings:read";
+    public const string SettingsWrite = "scope:settings:write";
 
     internal static void Add(AuthorizationBuilder authorization)
     {

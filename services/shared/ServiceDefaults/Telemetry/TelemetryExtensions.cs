@@ -18,7 +18,8 @@ public static class TelemetryExtensions
     /// <summary>
     /// OpenTelemetry traces and metrics for every service: incoming HTTP and gRPC (ASP.NET Core), outgoing HTTP and
     /// gRPC, MassTransit and YARP (Npgsql's are added by the data defaults). W3C trace context flows through all of them (MassTransit carries it in
-    /// message headers). Exported over OTLP only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set; the standard
+    /// message headers). Metrics are also served in Prometheus' text format at <c>/metrics</c> (see
+    /// <see cref="Extensions.MapDefaultEndpoints"/>). Exported over OTLP only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set; the standard
     /// <c>OTEL_*</c> variables configure the exporter and may rename the service (<c>OTEL_SERVICE_NAME</c>).
     /// </summary>
     public static IHostApplicationBuilder AddTelemetry(this IHostApplicationBuilder builder)
@@ -47,7 +48,8 @@ public static class TelemetryExtensions
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddMeter("MassTransit")
-                .AddMeter(SourcePrefix + "*"));
+                .AddMeter(SourcePrefix + "*")
+                .AddPrometheusExporter());
 
         if (export)
         {
@@ -63,5 +65,6 @@ public static class TelemetryExtensions
     }
 
     // Probes every few seconds would drown the traces that matter.
-    private static bool IsProbe(PathString path) => path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz");
+    private static bool IsProbe(PathString path) =>
+        path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || path.StartsWithSegments("/metrics");
 }

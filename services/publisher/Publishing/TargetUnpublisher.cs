@@ -1,0 +1,132 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Publisher.Connectors;
+
+namespace ScheduledPosts.Publisher.Publishing;
+
+/// <summary>
+/// Removes one published target's copy from its platform (unpublish, docs/publishing.md#unpublish), like a publish:
+/// claim the removal from the scheduling service (a lease), delete through the platform's connector, report. A removal
+/// that cannot be claimed (done, no longer asked for, held by a live lease) is left alone, so a redelivered message is
+/// harmless; deleting is idempotent, so an attempt whose outcome is unknown is reported as retryable.
+/// </summary>
+public sealed partial class TargetUnpublisher(
+    Targets.TargetsClient targets,
+    ConnectorRegistry connectors,
+    IOptions<SchedulingOptions> options,
+    TimeProvider clock,
+    ILogger<TargetUnpublisher> logger)
+{
+    private readonly SchedulingOptions _options = options.Value;
+
+    /// <summary>Returns the platform's answer (null: removed), or nothing when the removal was not claimed.</summary>
+    /// <exception cref="RpcException">The claim failed; nothing was deleted, so the message may be retried.</exception>
+    public async Task<(bool Claimed, ConnectorResult.Failed? Failure)> UnpublishAsync(TargetUnpublishDue due, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var claim = await targets.ClaimUnpublishAsync(new ClaimUnpublishRequest { PostId = due.PostId, TargetId = due.TargetId },
+            deadline: Deadline(), cancellationToken: CancellationToken.None);
+        if (!claim.Claimed)
+        {
+            Log.NotClaimed(logger, due.TargetId, due.PostId, claim.Reason);
+            return (false, null);
+        }
+
+        var removal = claim.Removal;
+        ConnectorResult.Failed? failure;
+        // The deletion must end before the lease does, or another claim could run beside it (harmless, but not needed).
+        using (var lease = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            var half = (removal.LeaseExpiresAt.ToDateTimeOffset() - clock.GetUtcNow()) / 2;
+            lease.CancelAfter(half > TimeSpan.FromSeconds(1) ? half : TimeSpan.FromSeconds(1));
+            failure = await DeleteAsync(removal, lease.Token);
+        }
+
+        await CompleteAsync(removal, failure);
+        return (true, failure);
+    }
+
+    private async Task<ConnectorResult.Failed?> DeleteAsync(UnpublishClaim removal, CancellationToken cancellationToken)
+    {
+        if (connectors.Find(removal.Platform) is not IUnpublishingConnector connector)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.UnsupportedPlatform,
+                $"The publisher cannot delete posts on the platform '{removal.Platform}'.", Retryable: false);
+        }
+
+        try
+        {
+            var failure = await connector.UnpublishAsync(new Removal(removal.TargetId, removal.AccountHandle,
+                removal.CredentialsJson is { Length: > 0 } credentials ? credentials : "{}", removal.ExternalPostId, removal.Attempt), cancellationToken);
+            // Deleting again is safe: an unknown outcome is only a failure worth retrying.
+            return failure is { OutcomeUnknown: true } ? failure with { Retryable = true, OutcomeUnknown = false } : failure;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.Interrupted, $"The deletion on {removal.Platform} did not end in time.", Retryable: true);
+        }
+        catch (Exception e)
+        {
+            Log.ConnectorFailed(logger, e, removal.Platform, removal.TargetId);
+            return new ConnectorResult.Failed(ConnectorErrors.ConnectorFault, $"The deletion on {removal.Platform} failed unexpectedly: {e.Message}", Retryable: true);
+        }
+    }
+
+    // Not cancelled with the message: the deletion happened (or not) and the scheduling service must hear which. If the
+    // report outlasts its retries, the removal's lease runs out and the scheduling service sends it again.
+    private async Task CompleteAsync(UnpublishClaim removal, ConnectorResult.Failed? failure)
+    {
+        var request = new CompleteUnpublishRequest { TargetId = removal.TargetId, LeaseToken = removal.LeaseToken };
+        if (failure is not null)
+        {
+            request.Failed = new TargetFailed
+            {
+                ErrorCode = failure.Code,
+                ErrorMessage = failure.Message,
+                Retryable = failure.Retryable,
+                RetryAfter = failure.RetryAfter is { } after ? Duration.FromTimeSpan(after) : null,
+            };
+        }
+
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var response = await targets.CompleteUnpublishAsync(request, deadline: Deadline());
+                Log.Completed(logger, removal.TargetId, removal.PostId, removal.Platform, failure?.Code ?? "removed", response.TargetStatus);
+                return;
+            }
+            catch (RpcException e) when (TargetPublisher.IsTransient(e) && attempt < _options.CompleteRetries)
+            {
+                await Task.Delay(_options.CompleteRetryDelay * Math.Pow(2, attempt), clock);
+            }
+            catch (RpcException e)
+            {
+                Log.ReportFailed(logger, e, removal.TargetId, removal.PostId);
+                return;
+            }
+        }
+    }
+
+    private DateTime Deadline() => clock.GetUtcNow().UtcDateTime + _options.CallTimeout;
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "The removal of target {TargetId} of post {PostId} was not claimed ({Reason}); dropping it")]
+        public static partial void NotClaimed(ILogger logger, string targetId, string postId, string reason);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "The {Platform} connector failed deleting target {TargetId}")]
+        public static partial void ConnectorFailed(ILogger logger, Exception exception, string platform, string targetId);
+
+        [LoggerMessage(EventId = 3, Level = LogLevel.Information,
+            Message = "Removal of target {TargetId} of post {PostId} from {Platform}: {Outcome}; target {TargetStatus}")]
+        public static partial void Completed(ILogger logger, string targetId, string postId, string platform, string outcome, string targetStatus);
+
+        [LoggerMessage(EventId = 4, Level = LogLevel.Error,
+            Message = "Could not report the removal of target {TargetId} of post {PostId}; the scheduling service sends it again once its lease ran out")]
+        public static partial void ReportFailed(ILogger logger, Exception exception, string targetId, string postId);
+    }
+}
