@@ -59,7 +59,7 @@ public sealed class SlowAndNoisyTests(ITestOutputHelper output)
         await using var system = await ChaosSystem.StartAsync(output);
         var (_, quietClient, quietAccount) = await system.NewWorkspaceAsync("quiet");
         // 625 posts of eight targets (8 accounts): 5,000 targets due within half a second.
-        var burst = await Burst.StartAsync(system, posts: 625, spread: TimeSpan.FromSeconds(0.5), targetsPerPost: 8);
+        var burst = await Burst.StartAsync(system, posts: 625, spread: TimeSpan.FromSeconds(0.5), targetsPerPost: 8, warmUp: 40);
         Assert.Equal(5000, burst.TargetCount);
         var single = await burst.AddPostAsync(quietClient, quietAccount, burst.FirstDue);
 
