@@ -31,6 +31,9 @@ public static class BusExtensions
         services.AddMassTransit(x =>
         {
             x.SetKebabCaseEndpointNameFormatter();
+            // MassTransit 8.5 otherwise reports usage telemetry to usage-tracking.masstransit.io: nothing leaves a
+            // deployment that its operator did not choose to send (docs/security.md#outbound-requests).
+            x.DisableUsageTelemetry();
             configure?.Invoke(x);
             x.UsingRabbitMq((context, cfg) =>
             {
