@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.ServiceDefaults.Identity;
@@ -254,5 +255,14 @@ public sealed class PostingQueueTests(SchedulingFactory factory) : IClassFixture
         Assert.Equal(["page_size"], Fields(await AssertFails(StatusCode.InvalidArgument, "VALIDATION",
             async () => await accounts.ListQueueSlotsAsync(new ListQueueSlotsRequest { SocialAccountId = account.Id, PageSize = 101 }))));
         await AssertFails(StatusCode.NotFound, "NOT_FOUND", async () => await accounts.GetQueueAsync(new GetQueueRequest { SocialAccountId = "acc_nope" }));
+
+        // A later week's calendar: Monday 9 August 2027, 09:00 EDT, is the first slot after the Sunday before.
+        var later = await accounts.ListQueueSlotsAsync(new ListQueueSlotsRequest
+        {
+            SocialAccountId = account.Id, PageSize = 1, FromTime = Timestamp.FromDateTimeOffset(new DateTimeOffset(2027, 8, 8, 0, 0, 0, TimeSpan.Zero)),
+        });
+        Assert.Equal(Timestamp.FromDateTimeOffset(new DateTimeOffset(2027, 8, 9, 13, 0, 0, TimeSpan.Zero)), Assert.Single(later.SlotTimes));
+        Assert.Equal(["from_time"], Fields(await AssertFails(StatusCode.InvalidArgument, "VALIDATION", async () => await accounts.ListQueueSlotsAsync(
+            new ListQueueSlotsRequest { SocialAccountId = account.Id, FromTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddYears(2)) }))));
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Accounts.OAuth;
+using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.Scheduling.Queues;
 using ScheduledPosts.ServiceDefaults.Identity;
 
@@ -51,10 +52,10 @@ public static class SocialAccountsApi
             .WithSummary("Get the account's posting queue")
             .WithDescription("An account without a queue has a null timezone and no slots.");
 
-        accounts.MapGet("/{id}/queue/next", async (string id, HttpContext context, PostingQueues queues, int count = 10) =>
-            TypedResults.Ok(await queues.NextAsync(InternalCaller.Current(context).WorkspaceId, id, count)))
+        accounts.MapGet("/{id}/queue/next", async (string id, HttpContext context, PostingQueues queues, int count = 10, string? from = null) =>
+            TypedResults.Ok(await queues.NextAsync(InternalCaller.Current(context).WorkspaceId, id, count, PostQuery.Instant(from, "from"))))
             .WithSummary("List the next free slots of the account's queue")
-            .WithDescription("Up to count (1-100, default 10) instants in UTC within the next 90 days, daylight saving time resolved in the queue's zone: a slot no post of the account is scheduled at.");
+            .WithDescription("Up to count (1-100, default 10) instants in UTC within 90 days after from (an RFC 3339 instant up to 366 days ahead; default and at the earliest now), daylight saving time resolved in the queue's zone: a slot no post of the account is scheduled at.");
 
         return app;
     }

@@ -2,6 +2,7 @@ using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
 using ScheduledPosts.Scheduling.Accounts;
 using ScheduledPosts.Scheduling.Accounts.OAuth;
+using ScheduledPosts.Scheduling.Posts;
 using ScheduledPosts.ServiceDefaults;
 using ScheduledPosts.Scheduling.Queues;
 using ScheduledPosts.ServiceDefaults.Errors;
@@ -68,11 +69,16 @@ public sealed class SocialAccountsGrpcService(SocialAccounts accounts, OAuthConn
         QueueNextView next;
         try
         {
-            next = await queues.NextAsync(Who(context).WorkspaceId, request.SocialAccountId, request.PageSize == 0 ? 10 : request.PageSize);
+            next = await queues.NextAsync(Who(context).WorkspaceId, request.SocialAccountId, request.PageSize == 0 ? 10 : request.PageSize,
+                PostQuery.Instant(Rfc3339(request.FromTime, "from_time"), "from_time"));
         }
         catch (ApiException error) when (error.Issues is [{ Path: "count" }])
         {
             throw ApiException.Validation("page_size", $"page_size must be between 0 and {PostingQueues.MaxNext}.");
+        }
+        catch (ApiException error) when (error.Issues is [{ Path: "from" } issue])
+        {
+            throw ApiException.Validation("from_time", issue.Message.Replace("from ", "from_time ", StringComparison.Ordinal));
         }
 
         var response = new V1.ListQueueSlotsResponse();

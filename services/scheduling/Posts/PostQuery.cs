@@ -69,7 +69,8 @@ public sealed record PostQuery(
         throw ApiException.Validation("cursor", "cursor is not one this API returned.");
     }
 
-    private static DateTimeOffset? Instant(string? value, string path)
+    /// <summary>An optional RFC 3339 query parameter with its offset, in UTC; a 422 naming <paramref name="path"/> otherwise.</summary>
+    internal static DateTimeOffset? Instant(string? value, string path)
     {
         if (string.IsNullOrEmpty(value))
         {

@@ -33,6 +33,9 @@ public sealed class PostingQueues(NpgsqlDataSource dataSource, TimeProvider cloc
 {
     public const int MaxNext = 100;
 
+    /// <summary>How far ahead <c>queue/next</c> may start looking.</summary>
+    public static readonly Duration MaxFromAhead = Duration.FromDays(366);
+
     private sealed record QueueRow(string SocialAccountId, string Timezone, string Slots, DateTime UpdatedAt);
 
     public async Task<QueueView> GetAsync(string workspaceId, string accountId)
@@ -59,12 +62,22 @@ public sealed class PostingQueues(NpgsqlDataSource dataSource, TimeProvider cloc
         return row is null ? throw ApiException.NotFound("Social account") : ToView(row);
     }
 
-    /// <summary>The account's next <paramref name="count"/> free slots within the horizon, in UTC.</summary>
-    public async Task<QueueNextView> NextAsync(string workspaceId, string accountId, int count)
+    /// <summary>
+    /// The account's next <paramref name="count"/> free slots in UTC, within the horizon from <paramref name="from"/>
+    /// (now when absent or past; at most <see cref="MaxFromAhead"/> ahead: a calendar of a later week).
+    /// </summary>
+    public async Task<QueueNextView> NextAsync(string workspaceId, string accountId, int count, DateTimeOffset? from = null)
     {
         if (count is < 1 or > MaxNext)
         {
             throw ApiException.Validation("count", $"count must be between 1 and {MaxNext}.");
+        }
+
+        var now = Instant.FromDateTimeOffset(clock.GetUtcNow());
+        var start = from is { } asked && Instant.FromDateTimeOffset(asked) > now ? Instant.FromDateTimeOffset(asked) : now;
+        if (start > now + MaxFromAhead)
+        {
+            throw ApiException.Validation("from", $"from may be at most {MaxFromAhead.Days} days ahead.");
         }
 
         await using var connection = await dataSource.OpenConnectionAsync();
@@ -77,10 +90,9 @@ public sealed class PostingQueues(NpgsqlDataSource dataSource, TimeProvider cloc
             return new QueueNextView(accountId, []);
         }
 
-        var now = Instant.FromDateTimeOffset(clock.GetUtcNow());
         var (zone, slots) = Parse(row);
-        var taken = await TakenAsync(connection, null, [accountId], now);
-        var free = QueueSlots.Between(zone, slots, now, now + QueueSlots.Horizon)
+        var taken = await TakenAsync(connection, null, [accountId], start);
+        var free = QueueSlots.Between(zone, slots, start, start + QueueSlots.Horizon)
             .Where(i => !taken.Contains(i)).Take(count).Select(i => i.ToDateTimeOffset()).ToList();
         return new QueueNextView(accountId, free);
     }
