@@ -20,6 +20,8 @@ npm ci --prefix tests/ScheduledPosts.EndToEnd.Tests/TypeScriptClient --no-audit 
 npm ci --prefix tests/ScheduledPosts.EndToEnd.Tests/GrpcNodeClient --no-audit --no-fund --silent
 # The monitoring tests run promtool on deploy/monitoring and a real Prometheus scraping the suite.
 install_prometheus
+# The repository tests render the Kubernetes manifests with kubectl kustomize.
+install_kubectl
 # The end-to-end tests lint /openapi.json with Redocly's CLI (needs Node >= 20.19): fetch it up front.
 npx --yes @redocly/cli@2.77.0 --version >/dev/null
 

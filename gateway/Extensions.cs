@@ -48,6 +48,10 @@ public static class Extensions
             .Validate(o => o.IsValid(), $"Admin:Token (SP_ADMIN_TOKEN), when set, must be at least {AdminOptions.MinLength} printable ASCII characters, without spaces.")
             .ValidateOnStart();
 
+        services.AddSingleton<AdminStatus>();
+        services.AddHttpClient(AdminStatus.HttpClientName)
+            .AddHttpMessageHandler(sp => new InternalIdentityHandler(sp.GetRequiredService<InternalTokenIssuer>(), AdminStatus.Identity));
+
         services.AddOptions<RateLimitOptions>()
             .BindConfiguration(RateLimitOptions.Section)
             .Validate(o => o.IsValid(), "RateLimits:RequestsPerSecond and RateLimits:Burst must be positive.")

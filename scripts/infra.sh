@@ -41,6 +41,14 @@ install_prometheus() {
   as_root service prometheus stop >/dev/null 2>&1 || true
 }
 
+# kubectl (Debian's kubernetes-client): the tests render deploy/kubernetes with `kubectl kustomize`. No cluster is needed.
+install_kubectl() {
+  command -v kubectl >/dev/null 2>&1 && return 0
+  log "installing kubernetes-client from Debian's packages"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+}
+
 # Runs a PostgreSQL binary as the postgres user when we are root (initdb refuses to run as root).
 pg_run() {
   local bin; bin="$(pg_bin)/$1"; shift

@@ -23,12 +23,15 @@ public static class AdminApi
             return app;
         }
 
-        app.MapGroup("/admin").WithTags("admin")
-            .RequireAuthorization(Policy)
-            .MapPost("/workspaces", CreateWorkspaceAsync)
+        var admin = app.MapGroup("/admin").WithTags("admin").RequireAuthorization(Policy);
+        admin.MapPost("/workspaces", CreateWorkspaceAsync)
             .WithName("createWorkspace")
             .WithSummary("Create a workspace with its first owner key")
             .WithDescription("Needs the admin token (SP_ADMIN_TOKEN) as a bearer token. The owner key's secret is in this response only. Names are unique (409 otherwise).");
+        admin.MapGet("/status", async (AdminStatus status, CancellationToken ct) => TypedResults.Ok(await status.GetAsync(ct)))
+            .WithName("getAdminStatus")
+            .WithSummary("Summarise queues, backlogs, lag and unhealthy webhook endpoints")
+            .WithDescription("Needs the admin token (SP_ADMIN_TOKEN) as a bearer token. Each service's own status, measured now: `scheduling` (RabbitMQ queue depths with the error queues' total, the outbox due and its oldest age, targets scheduled, publishing and overdue, due→dispatched and due→claimed lag p50/p95/p99 over the recent window) and `webhooks` (pending and due deliveries with their oldest ages, endpoints disabled and failing). Counts only: no workspace, endpoint or post ids. A service that does not answer is null and listed under `unavailable`. See docs/operations.md#admin-status.");
         return app;
     }
 

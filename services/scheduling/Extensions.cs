@@ -107,11 +107,15 @@ public static class Extensions
 
         // It watches itself: lag histograms, backlog gauges, and overdue targets on /readyz (docs/operations.md#self-watch).
         services.AddOptions<WatchOptions>().BindConfiguration(WatchOptions.Section)
-            .Validate(o => o.IsValid(), "Watch:OverdueAfter and Watch:Interval must be positive.").ValidateOnStart();
+            .Validate(o => o.IsValid(), "Watch:OverdueAfter, Watch:Interval and Watch:LagWindow must be positive; Watch:BrokerManagementUrl, when set, an absolute http(s) URL.")
+            .ValidateOnStart();
         services.AddSingleton<SchedulingMetrics>();
         services.AddSingleton<BacklogWatch>();
         services.AddHostedService(sp => sp.GetRequiredService<BacklogWatch>());
         services.AddHealthChecks().AddCheck<OverdueHealthCheck>("overdue", tags: [Readiness.Watch]);
+        services.AddSingleton<LagReader>();
+        services.AddSingleton<BrokerQueues>();
+        services.AddHttpClient(BrokerQueues.HttpClientName, http => http.Timeout = TimeSpan.FromSeconds(5));
         return builder;
     }
 
@@ -126,6 +130,7 @@ public static class Extensions
         app.MapSettingsApi();
         app.MapSocialAccountsApi();
         app.MapPlatformsApi();
+        app.MapStatusApi();
         app.MapGrpcService<TargetsGrpcService>().RequireAuthorization(InternalPolicies.Targets);
         app.MapGrpcService<PostsGrpcService>();
         app.MapGrpcService<SocialAccountsGrpcService>();

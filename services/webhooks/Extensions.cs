@@ -83,6 +83,7 @@ public static class Extensions
     public static WebApplication MapWebhooksEndpoints(this WebApplication app)
     {
         app.MapWebhookEndpointsApi();
+        app.MapStatusApi();
         app.MapGrpcService<WebhookEndpointsGrpcService>();
         app.MapGrpcService<WebhookDeliveriesGrpcService>();
         app.MapGrpcServerDefaults();

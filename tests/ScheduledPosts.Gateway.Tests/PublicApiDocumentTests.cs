@@ -60,7 +60,7 @@ public sealed class PublicApiDocumentTests(PublicApiFixture fixture) : IClassFix
 
         Assert.StartsWith("3.1", document.GetProperty("openapi").GetString(), StringComparison.Ordinal);
         var paths = document.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
-        Assert.Equal(["/admin/workspaces", "/v1/api-keys", "/v1/api-keys/{id}", "/v1/posts", "/v1/posts/{id}", "/v1/scheduled-posts/{scheduledPostId}", "/v1/webhook-endpoints"], paths);
+        Assert.Equal(["/admin/status", "/admin/workspaces", "/v1/api-keys", "/v1/api-keys/{id}", "/v1/posts", "/v1/posts/{id}", "/v1/scheduled-posts/{scheduledPostId}", "/v1/webhook-endpoints"], paths);
         // A dialect's endpoints (here Layers') are a tag of their own, apart from the native posts.
         Assert.Equal(["layers"], Tags(document, "/v1/scheduled-posts/{scheduledPostId}", "get"));
         Assert.Equal(["posts"], Tags(document, "/v1/posts", "post"));

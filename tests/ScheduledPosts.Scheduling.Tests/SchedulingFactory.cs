@@ -40,6 +40,9 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
 
     public string ConnectionString { get; private set; } = "";
 
+    /// <summary>The broker and this factory's own virtual host on it.</summary>
+    public (RabbitMqServer Server, string VirtualHost) Broker { get; private set; }
+
     public string MediaDirectory { get; } = Path.Combine(Path.GetTempPath(), $"sp-media-{Guid.NewGuid():N}");
 
     /// <summary>Every TargetDue received, with the moment it arrived.</summary>
@@ -64,12 +67,14 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
     {
         ConnectionString = await _resources.CreateDatabaseAsync();
         var (rabbit, vhost) = await _resources.CreateVirtualHostAsync();
+        Broker = (rabbit, vhost);
         _settings["ConnectionStrings:Postgres"] = ConnectionString;
         _settings["RabbitMq:Host"] = rabbit.Host;
         _settings["RabbitMq:Port"] = rabbit.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         _settings["RabbitMq:VirtualHost"] = vhost;
         _settings["RabbitMq:Username"] = rabbit.Username;
         _settings["RabbitMq:Password"] = rabbit.Password;
+        _settings["Watch:BrokerManagementUrl"] = rabbit.ManagementUrl.ToString();
         _settings["Internal:TrustedKeys:gateway"] = InternalKeys.Gateway.PublicPem;
         _settings["Internal:TrustedKeys:publisher"] = InternalKeys.Publisher.PublicPem;
         _settings["Media:Directory"] = _resources.AddDirectory(MediaDirectory);

@@ -11,5 +11,15 @@ public sealed class WatchOptions
     /// <summary>How often the backlog is measured for the metrics and <c>/readyz</c>.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(5);
 
-    public bool IsValid() => OverdueAfter > TimeSpan.Zero && Interval > TimeSpan.Zero;
+    /// <summary>The recent window <c>GET /admin/status</c> computes its lag percentiles over.</summary>
+    public TimeSpan LagWindow { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// RabbitMQ's management API (e.g. <c>http://rabbitmq:15672/</c>), read for the queue depths of <c>GET /admin/status</c>
+    /// with the service's broker user; unset, the status says the queues are not available.
+    /// </summary>
+    public Uri? BrokerManagementUrl { get; set; }
+
+    public bool IsValid() => OverdueAfter > TimeSpan.Zero && Interval > TimeSpan.Zero && LagWindow > TimeSpan.Zero
+        && (BrokerManagementUrl is null || (BrokerManagementUrl.IsAbsoluteUri && BrokerManagementUrl.Scheme is "http" or "https"));
 }

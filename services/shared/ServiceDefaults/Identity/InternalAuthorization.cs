@@ -19,6 +19,9 @@ public static class InternalPolicies
     /// <summary>The gateway completing an OAuth connection for a browser (<see cref="InternalScopes.OAuthCallback"/>).</summary>
     public const string OAuthCallback = "oauth_callback";
 
+    /// <summary>The gateway on behalf of the admin token (<see cref="InternalScopes.Admin"/>): <c>GET /admin/status</c>.</summary>
+    public const string Admin = "admin";
+
     /// <summary>The resources whose scopes the services enforce (the gateway's <c>keys</c> never reaches them).</summary>
     public static readonly IReadOnlyList<string> Resources = ["posts", "accounts", "webhooks", "settings"];
 
@@ -49,6 +52,7 @@ public static class InternalPolicies
             .RequireClaim(InternalCaller.IssuerClaim, InternalIssuers.Publisher)
             .RequireClaim(InternalCaller.ScopeClaim, InternalScopes.Targets));
         authorization.AddPolicy(OAuthCallback, p => FromGateway(p).RequireClaim(InternalCaller.ScopeClaim, InternalScopes.OAuthCallback));
+        authorization.AddPolicy(Admin, p => FromGateway(p).RequireClaim(InternalCaller.ScopeClaim, InternalScopes.Admin));
         foreach (string resource in Resources)
         {
             authorization.AddPolicy(Resource(resource), p => FromGateway(p).AddRequirements(new ResourceScopeRequirement(resource)));

@@ -36,4 +36,10 @@ public static class InternalScopes
     /// reaches without an API key; what it may do is bound by the signed state it carries.
     /// </summary>
     public const string OAuthCallback = "oauth_callback";
+
+    /// <summary>
+    /// Read a service's operational status (<c>GET /admin/status</c>): the gateway's identity for a caller that presented
+    /// the admin token, never an API key's.
+    /// </summary>
+    public const string Admin = "admin";
 }
