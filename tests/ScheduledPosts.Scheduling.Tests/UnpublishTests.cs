@@ -156,11 +156,11 @@ public sealed class UnpublishTests(SchedulingFactory factory) : IClassFixture<Sc
         Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(factory.Client($"ws_{Guid.NewGuid():N}"), HttpMethod.Post, $"/v1/posts/{Id(scheduled)}/unpublish")).Status);
 
         var (published, _, postId, targets) = await PublishedPostAsync();
-        // A platform that does not let us delete (Bluesky has no connector deletion yet).
+        // A platform the product knows but has no connector for, so nothing can delete there (Instagram).
         await using (var connection = new NpgsqlConnection(factory.ConnectionString))
         {
             await connection.OpenAsync();
-            await using var command = new NpgsqlCommand("UPDATE scheduling.targets SET platform = 'bluesky' WHERE id = @id", connection);
+            await using var command = new NpgsqlCommand("UPDATE scheduling.targets SET platform = 'instagram' WHERE id = @id", connection);
             command.Parameters.AddWithValue("id", targets[0].TargetId);
             await command.ExecuteNonQueryAsync();
         }
