@@ -30,7 +30,7 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
 
     private sealed record Account(string PageId, string AccessToken);
 
-    /// <summary>What one Graph call came to: its JSON answer, or how it failed (<see cref="Gone"/>: the object does not exist).</summary>
+    /// <summary>What one Graph call came to: its JSON answer, or how it failed (<c>Gone</c>: the object does not exist).</summary>
     private readonly record struct Answer(JsonObject? Value, Failed? Failure, bool Gone = false);
 
     /// <summary>
