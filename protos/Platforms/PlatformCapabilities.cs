@@ -98,7 +98,8 @@ public static class Platforms
             // record. Retrying is safe: the connector writes each post under a record key derived from the idempotency
             // key, and a repository holds one record per key (services/publisher/Connectors/Bluesky/README.md).
             [Bluesky] = new(Bluesky, 300, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4,
-                CaptionUnit: CaptionUnit.Graphemes, MaxCaptionBytes: 3000, MaxMediaBytes: 2_000_000),
+                // A post is deleted by its record (com.atproto.repo.deleteRecord, lexicons/com/atproto/repo/deleteRecord.json).
+                CaptionUnit: CaptionUnit.Graphemes, MaxCaptionBytes: 3000, MaxMediaBytes: 2_000_000, Unpublishes: true),
             // LinkedIn, a member (author urn:li:person) or an organisation page (urn:li:organization), through the Posts API
             // (https://learn.microsoft.com/linkedin/marketing/community-management/shares/posts-api): commentary of at most
             // 3000 characters; one image or one video as content.media, or 2 to 20 images as content.multiImage
@@ -106,11 +107,11 @@ public static class Platforms
             // (…/shares/images-api: JPG, PNG or GIF under 36,152,320 pixels, no byte limit stated), videos through the Videos
             // API (…/shares/videos-api: MP4, 75 KB to 500 MB, 3 seconds to 30 minutes; 500 MB read as 500 × 2^20 bytes).
             // No idempotency key and no first comment; a lost answer is looked up among the author's posts by text, time and
-            // media count (services/publisher/Connectors/LinkedIn/README.md).
+            // media count (services/publisher/Connectors/LinkedIn/README.md). A post is deleted by its URN (…/posts-api#delete-posts).
             [LinkedInPerson] = new(LinkedInPerson, 3000, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image, MediaKind.Video], MaxMedia: 20,
-                VideoOrAudioAlone: true, FindsLostPosts: true, MaxVideoBytes: 500L * 1024 * 1024),
+                VideoOrAudioAlone: true, FindsLostPosts: true, MaxVideoBytes: 500L * 1024 * 1024, Unpublishes: true),
             [LinkedInCompany] = new(LinkedInCompany, 3000, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image, MediaKind.Video], MaxMedia: 20,
-                VideoOrAudioAlone: true, FindsLostPosts: true, MaxVideoBytes: 500L * 1024 * 1024),
+                VideoOrAudioAlone: true, FindsLostPosts: true, MaxVideoBytes: 500L * 1024 * 1024, Unpublishes: true),
             // A Facebook Page through the Graph API (services/publisher/Connectors/Facebook/README.md): a feed post's message,
             // with photos uploaded unpublished (POST /{page-id}/photos, published=false) and attached by id
             // (attached_media); https://developers.facebook.com/docs/pages-api/posts and /docs/graph-api/photo-uploads.
@@ -120,18 +121,19 @@ public static class Platforms
             // description: the single-request upload takes a video "up to 1GB and 20 minutes long" (the Graph API's words as the
             // Facebook SDK for Windows docs quote them; services/publisher/Connectors/Facebook/README.md). No first comment. Graph does
             // not dedupe a repeated create, but the Page's feed and videos can be read: a retry first looks for the post by
-            // its text and media since the first attempt.
+            // its text and media since the first attempt. A post is deleted as the Page (DELETE /{post-id}, pages_manage_posts).
             [FacebookPage] = new(FacebookPage, 63_206, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image, MediaKind.Video], MaxMedia: 10,
-                VideoOrAudioAlone: true, FindsLostPosts: true, MaxVideoBytes: 1024L * 1024 * 1024),
+                VideoOrAudioAlone: true, FindsLostPosts: true, MaxVideoBytes: 1024L * 1024 * 1024, Unpublishes: true),
             // X (API v2): a post's text is at most 280 weighted characters as twitter-text's config v3 counts them
             // (github.com/twitter/twitter-text, config/v3.json; XWeightedLength); up to 4 images or 1 video ("You can attach
             // up to 4 photos, 1 animated GIF or 1 video in a Post", https://docs.x.com/x-api/media/quickstart/best-practices);
             // images of at most 5 MB, videos of at most 512 MB (https://docs.x.com/x-api/media, "Image: 5 MB", "Video: 512 MB").
             // The connector sends no first comment. POST /2/tweets does not dedupe by key; a lost answer is looked up among
-            // the account's posts before any retry (services/publisher/Connectors/X/README.md).
+            // the account's posts before any retry (services/publisher/Connectors/X/README.md). A post is deleted by its
+            // author (DELETE /2/tweets/:id).
             [X] = new(X, 280, SupportsIdempotencyKey: false, SupportsFirstComment: false, [MediaKind.Image, MediaKind.Video], MaxMedia: 4,
                 VideoOrAudioAlone: true, CaptionUnit: CaptionUnit.XWeighted, MaxMediaBytes: 5 * 1024 * 1024, FindsLostPosts: true,
-                MaxVideoBytes: 512L * 1024 * 1024),
+                MaxVideoBytes: 512L * 1024 * 1024, Unpublishes: true),
             // The project's sandbox platform speaks the same subset with the same limits; it takes images only.
             [Sandbox] = new(Sandbox, 500, SupportsIdempotencyKey: true, SupportsFirstComment: true, [MediaKind.Image], MaxMedia: 4, Unpublishes: true),
         };

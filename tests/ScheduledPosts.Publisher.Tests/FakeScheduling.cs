@@ -124,6 +124,43 @@ public sealed class FakeTargetsService(InternalTokenValidator validator) : Targe
         return Task.FromResult(new CompleteTargetResponse { TargetStatus = status, PostStatus = status });
     }
 
+    /// <summary>How a removal's claim (unpublish) is answered; by default nothing is claimable.</summary>
+    public Func<ClaimUnpublishRequest, ClaimUnpublishResponse> OnClaimUnpublish { get; set; } =
+        _ => new ClaimUnpublishResponse { Claimed = false, Reason = "not_found" };
+
+    public ConcurrentQueue<CompleteUnpublishRequest> UnpublishCompletions { get; } = new();
+
+    public override Task<ClaimUnpublishResponse> ClaimUnpublish(ClaimUnpublishRequest request, ServerCallContext context)
+    {
+        Authenticate(context);
+        return Task.FromResult(OnClaimUnpublish(request));
+    }
+
+    public override Task<CompleteUnpublishResponse> CompleteUnpublish(CompleteUnpublishRequest request, ServerCallContext context)
+    {
+        Authenticate(context);
+        UnpublishCompletions.Enqueue(request);
+        return Task.FromResult(new CompleteUnpublishResponse { TargetStatus = request.Failed is null ? "unpublished" : "published" });
+    }
+
+    /// <summary>A removal of a target of <paramref name="request"/>, as the scheduling service would grant it, with a lease of <paramref name="lease"/>.</summary>
+    public static ClaimUnpublishResponse GrantedRemoval(ClaimUnpublishRequest request, string platform, string handle, TimeSpan lease) => new()
+    {
+        Claimed = true,
+        Removal = new UnpublishClaim
+        {
+            PostId = request.PostId,
+            TargetId = request.TargetId,
+            Platform = platform,
+            AccountId = $"acc_{handle}",
+            AccountHandle = handle,
+            ExternalPostId = $"ext_{request.TargetId}",
+            LeaseToken = $"lease_{request.TargetId}",
+            LeaseExpiresAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow + lease),
+            Attempt = 1,
+        },
+    };
+
     public ConcurrentQueue<RenewLeaseRequest> Renewals { get; } = new();
 
     /// <summary>How a renewal is answered; by default the lease is extended by a second.</summary>

@@ -76,7 +76,7 @@ public sealed class MastodonUnpublishTests : IAsyncLifetime
     {
         Assert.True(Connector().Capabilities.Unpublishes);
         Assert.True(Contracts.Platforms.Platforms.Known["sandbox"].Unpublishes);
-        Assert.False(Contracts.Platforms.Platforms.Known["bluesky"].Unpublishes);
+        Assert.True(Contracts.Platforms.Platforms.Known["bluesky"].Unpublishes);
     }
 
     private async Task<string> PublishAsync()

@@ -51,6 +51,10 @@ public sealed class PlatformsApiTests(SchedulingFactory factory) : IClassFixture
         Assert.Contains("video", x["capabilities"]!["mediaKinds"]!.AsArray().Select(k => k!.GetValue<string>()));
         Assert.Null(bluesky["capabilities"]!["maxVideoBytes"]);
 
+        // Every supported platform's published copies can be removed, and the list says so.
+        Assert.All(platforms.Where(p => p!["supported"]!.GetValue<bool>()), p => Assert.True(p!["capabilities"]!["unpublish"]!.GetValue<bool>()));
+        Assert.Equal(7, platforms.Count(p => p!["supported"]!.GetValue<bool>()));
+
         // Not supported yet: listed, so a client knows the name and the way in, without limits to check against.
         Assert.False(byName["instagram"]["supported"]!.GetValue<bool>());
         Assert.Null(byName["instagram"]["capabilities"]);

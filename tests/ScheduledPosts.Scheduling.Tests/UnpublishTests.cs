@@ -142,6 +142,26 @@ public sealed class UnpublishTests(SchedulingFactory factory) : IClassFixture<Sc
     }
 
     [Fact]
+    public async Task A_removals_lease_is_renewed_while_it_is_the_live_one_and_keeps_another_claim_out()
+    {
+        var (client, _, postId, targets) = await PublishedPostAsync();
+        string targetId = targets[0].TargetId;
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(client, HttpMethod.Post, $"/v1/posts/{postId}/targets/{targetId}/unpublish")).Status);
+        var removal = await ClaimRemovalAsync(postId, targetId, messages: 1);
+
+        var renewed = await factory.TargetsClient().RenewLeaseAsync(new RenewLeaseRequest { TargetId = targetId, LeaseToken = removal.LeaseToken });
+
+        Assert.True(renewed.LeaseExpiresAt.ToDateTimeOffset() >= removal.LeaseExpiresAt.ToDateTimeOffset());
+        Assert.Equal((false, "leased"), Reason(await factory.TargetsClient().ClaimUnpublishAsync(new ClaimUnpublishRequest { PostId = postId, TargetId = targetId })));
+        // Once the removal is reported, its claim is no longer live: a late renewal is refused.
+        await factory.TargetsClient().CompleteUnpublishAsync(new CompleteUnpublishRequest { TargetId = targetId, LeaseToken = removal.LeaseToken });
+        var late = await Assert.ThrowsAsync<RpcException>(async () => await factory.TargetsClient().RenewLeaseAsync(new RenewLeaseRequest { TargetId = targetId, LeaseToken = removal.LeaseToken }));
+        Assert.Equal(StatusCode.FailedPrecondition, late.StatusCode);
+
+        static (bool, string) Reason(ClaimUnpublishResponse claim) => (claim.Claimed, claim.Reason);
+    }
+
+    [Fact]
     public async Task What_is_not_published_or_on_a_platform_that_cannot_delete_is_refused_and_nothing_changes()
     {
         var client = factory.Client($"ws_{Guid.NewGuid():N}");
@@ -156,11 +176,11 @@ public sealed class UnpublishTests(SchedulingFactory factory) : IClassFixture<Sc
         Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(factory.Client($"ws_{Guid.NewGuid():N}"), HttpMethod.Post, $"/v1/posts/{Id(scheduled)}/unpublish")).Status);
 
         var (published, _, postId, targets) = await PublishedPostAsync();
-        // A platform that does not let us delete (Bluesky has no connector deletion yet).
+        // A platform the product knows but has no connector for, so nothing can delete there (Instagram).
         await using (var connection = new NpgsqlConnection(factory.ConnectionString))
         {
             await connection.OpenAsync();
-            await using var command = new NpgsqlCommand("UPDATE scheduling.targets SET platform = 'bluesky' WHERE id = @id", connection);
+            await using var command = new NpgsqlCommand("UPDATE scheduling.targets SET platform = 'instagram' WHERE id = @id", connection);
             command.Parameters.AddWithValue("id", targets[0].TargetId);
             await command.ExecuteNonQueryAsync();
         }

@@ -4,17 +4,19 @@ using ScheduledPosts.Contracts.Scheduling.V1;
 namespace ScheduledPosts.Publisher.Publishing;
 
 /// <summary>
-/// Keeps a claim's lease alive while its upload runs (docs/publishing.md#leases), renewing it well before it runs out.
-/// When the claim is no longer the live one, or its lease runs out before a renewal gets through, <see cref="Lost"/> is
-/// cancelled and the upload with it: the scheduling service may hand the target to another claim, and two uploads of
-/// one target must never run at once.
+/// Keeps a claim's lease alive while its upload (or a removal's deletion) runs (docs/publishing.md#leases), renewing it
+/// well before it runs out. When the claim is no longer the live one, or its lease runs out before a renewal gets
+/// through, <see cref="Lost"/> is cancelled and the upload with it: the scheduling service may hand the target to
+/// another claim, and two uploads of one target must never run at once.
 /// </summary>
 public sealed partial class LeaseKeeper : IAsyncDisposable
 {
     private static readonly TimeSpan MinimumRetry = TimeSpan.FromMilliseconds(100);
 
     private readonly Targets.TargetsClient _targets;
-    private readonly ClaimedTarget _target;
+    private readonly string _targetId;
+    private readonly string _postId;
+    private readonly string _leaseToken;
     private readonly TimeProvider _clock;
     private readonly TimeSpan _callTimeout;
     private readonly ILogger _logger;
@@ -23,14 +25,17 @@ public sealed partial class LeaseKeeper : IAsyncDisposable
     private readonly Task _renewing;
     private DateTimeOffset _expires;
 
-    private LeaseKeeper(Targets.TargetsClient targets, ClaimedTarget target, TimeProvider clock, TimeSpan callTimeout, ILogger logger)
+    private LeaseKeeper(Targets.TargetsClient targets, string targetId, string postId, string leaseToken, DateTimeOffset expires, TimeProvider clock,
+        TimeSpan callTimeout, ILogger logger)
     {
         _targets = targets;
-        _target = target;
+        _targetId = targetId;
+        _postId = postId;
+        _leaseToken = leaseToken;
         _clock = clock;
         _callTimeout = callTimeout;
         _logger = logger;
-        _expires = target.LeaseExpiresAt.ToDateTimeOffset();
+        _expires = expires;
         _renewing = RenewAsync();
     }
 
@@ -39,7 +44,15 @@ public sealed partial class LeaseKeeper : IAsyncDisposable
 
     /// <summary>Starts keeping <paramref name="target"/>'s lease; a claim without an expiry needs no keeping.</summary>
     public static LeaseKeeper? Start(Targets.TargetsClient targets, ClaimedTarget target, TimeProvider clock, TimeSpan callTimeout, ILogger logger)
-        => target.LeaseExpiresAt is null ? null : new LeaseKeeper(targets, target, clock, callTimeout, logger);
+        => target.LeaseExpiresAt is null
+            ? null
+            : new LeaseKeeper(targets, target.TargetId, target.PostId, target.LeaseToken, target.LeaseExpiresAt.ToDateTimeOffset(), clock, callTimeout, logger);
+
+    /// <summary>Starts keeping a removal's lease (unpublish), which the scheduling service renews as it does an upload's.</summary>
+    public static LeaseKeeper? Start(Targets.TargetsClient targets, UnpublishClaim removal, TimeProvider clock, TimeSpan callTimeout, ILogger logger)
+        => removal.LeaseExpiresAt is null
+            ? null
+            : new LeaseKeeper(targets, removal.TargetId, removal.PostId, removal.LeaseToken, removal.LeaseExpiresAt.ToDateTimeOffset(), clock, callTimeout, logger);
 
     private async Task RenewAsync()
     {
@@ -51,7 +64,7 @@ public sealed partial class LeaseKeeper : IAsyncDisposable
                 var left = _expires - _clock.GetUtcNow();
                 if (left <= TimeSpan.Zero)
                 {
-                    Log.Expired(_logger, _target.TargetId, _target.PostId);
+                    Log.Expired(_logger, _targetId, _postId);
                     await _lost.CancelAsync();
                     return;
                 }
@@ -67,20 +80,20 @@ public sealed partial class LeaseKeeper : IAsyncDisposable
                 try
                 {
                     var renewed = await _targets.RenewLeaseAsync(
-                        new RenewLeaseRequest { TargetId = _target.TargetId, LeaseToken = _target.LeaseToken },
+                        new RenewLeaseRequest { TargetId = _targetId, LeaseToken = _leaseToken },
                         deadline: (_clock.GetUtcNow() + _callTimeout).UtcDateTime, cancellationToken: _done.Token);
                     _expires = renewed.LeaseExpiresAt.ToDateTimeOffset();
                 }
                 catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.NotFound)
                 {
-                    Log.Revoked(_logger, _target.TargetId, _target.PostId);
+                    Log.Revoked(_logger, _targetId, _postId);
                     await _lost.CancelAsync();
                     return;
                 }
                 catch (RpcException e) when (!_done.IsCancellationRequested)
                 {
                     // The scheduling service is away for a moment: try again while the lease lasts.
-                    Log.RenewFailed(_logger, _target.TargetId, e.StatusCode);
+                    Log.RenewFailed(_logger, _targetId, e.StatusCode);
                 }
             }
         }

@@ -72,7 +72,7 @@ public sealed partial class TargetPublisher(
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
-            permit = await limits.AcquireAsync(target.Platform, target.AccountId, MaxWait(target), cancellationToken);
+            permit = await limits.AcquireAsync(target.Platform, target.AccountId, MaxWait(limitsOptions.Value.MaxWait, target.LeaseExpiresAt, clock), cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -201,11 +201,11 @@ public sealed partial class TargetPublisher(
     private static bool RetryIsSafe(IConnector connector)
         => connector.Capabilities.SupportsIdempotencyKey || (connector.Capabilities.FindsLostPosts && connector is IFindingConnector);
 
-    // Waiting for the limits spends the lease; leave at least half of it for the upload.
-    private TimeSpan MaxWait(ClaimedTarget target)
+    /// <summary>Waiting for the limits spends the lease; leave at least half of it for the upload (or the deletion).</summary>
+    internal static TimeSpan MaxWait(TimeSpan configured, Timestamp? leaseExpiresAt, TimeProvider clock)
     {
-        var wait = limitsOptions.Value.MaxWait;
-        if (target.LeaseExpiresAt is { } expires)
+        var wait = configured;
+        if (leaseExpiresAt is { } expires)
         {
             var half = (expires.ToDateTimeOffset() - clock.GetUtcNow()) / 2;
             wait = half < wait ? half : wait;

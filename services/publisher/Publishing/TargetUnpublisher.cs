@@ -9,14 +9,18 @@ namespace ScheduledPosts.Publisher.Publishing;
 
 /// <summary>
 /// Removes one published target's copy from its platform (unpublish, docs/publishing.md#unpublish), like a publish:
-/// claim the removal from the scheduling service (a lease), delete through the platform's connector, report. A removal
-/// that cannot be claimed (done, no longer asked for, held by a live lease) is left alone, so a redelivered message is
-/// harmless; deleting is idempotent, so an attempt whose outcome is unknown is reported as retryable.
+/// claim the removal from the scheduling service (a lease, renewed by <see cref="LeaseKeeper"/> while the deletion
+/// runs), wait for the account's share of the publisher's own limits (<see cref="UploadLimits"/>: a deletion is a call on
+/// the account's platform quota like an upload), delete through the platform's connector, report. A removal that cannot
+/// be claimed (done, no longer asked for, held by a live lease) is left alone, so a redelivered message is harmless;
+/// deleting is idempotent, so an attempt whose outcome is unknown is reported as retryable.
 /// </summary>
 public sealed partial class TargetUnpublisher(
     Targets.TargetsClient targets,
     ConnectorRegistry connectors,
+    UploadLimits limits,
     IOptions<SchedulingOptions> options,
+    IOptions<UploadLimitsOptions> limitsOptions,
     TimeProvider clock,
     ILogger<TargetUnpublisher> logger)
 {
@@ -37,12 +41,11 @@ public sealed partial class TargetUnpublisher(
 
         var removal = claim.Removal;
         ConnectorResult.Failed? failure;
-        // The deletion must end before the lease does, or another claim could run beside it (harmless, but not needed).
-        using (var lease = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        await using (var lease = LeaseKeeper.Start(targets, removal, clock, _options.CallTimeout, logger))
         {
-            var half = (removal.LeaseExpiresAt.ToDateTimeOffset() - clock.GetUtcNow()) / 2;
-            lease.CancelAfter(half > TimeSpan.FromSeconds(1) ? half : TimeSpan.FromSeconds(1));
-            failure = await DeleteAsync(removal, lease.Token);
+            // The deletion stops when the publisher stops, and when its claim is lost (another may be granted).
+            using var deletion = lease is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
+            failure = await DeleteAsync(removal, deletion?.Token ?? cancellationToken);
         }
 
         await CompleteAsync(removal, failure);
@@ -57,6 +60,25 @@ public sealed partial class TargetUnpublisher(
                 $"The publisher cannot delete posts on the platform '{removal.Platform}'.", Retryable: false);
         }
 
+        IDisposable? permit;
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            permit = await limits.AcquireAsync(removal.Platform, removal.AccountId,
+                TargetPublisher.MaxWait(limitsOptions.Value.MaxWait, removal.LeaseExpiresAt, clock), cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.PublisherStopping, "The publisher stopped before the deletion started; nothing was sent.", Retryable: true);
+        }
+
+        if (permit is null)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.PublisherBusy,
+                $"The publisher's own limits for {removal.Platform} account {removal.AccountHandle} stayed full; nothing was sent.", Retryable: true);
+        }
+
+        using var held = permit;
         try
         {
             var failure = await connector.UnpublishAsync(new Removal(removal.TargetId, removal.AccountHandle,
@@ -66,7 +88,7 @@ public sealed partial class TargetUnpublisher(
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return new ConnectorResult.Failed(ConnectorErrors.Interrupted, $"The deletion on {removal.Platform} did not end in time.", Retryable: true);
+            return new ConnectorResult.Failed(ConnectorErrors.Interrupted, $"The deletion on {removal.Platform} was stopped: the publisher stopped, or the removal's lease was lost.", Retryable: true);
         }
         catch (Exception e)
         {

@@ -16,7 +16,7 @@ public static class PlatformsApi
             .WithName("listPlatforms")
             .WithTags("platforms")
             .WithSummary("List the platforms")
-            .WithDescription("Every platform, supported or not yet: how its accounts connect (oauth2, app_password, access_token, none) and, when supported, its limits as POST /v1/posts checks them.");
+            .WithDescription("Every platform, supported or not yet: how its accounts connect (oauth2, app_password, access_token, none) and, when supported, its limits as POST /v1/posts checks them and whether its published copies can be unpublished.");
         return app;
     }
 }
@@ -54,15 +54,20 @@ public sealed record PlatformJson(string Platform, bool Supported, string Connec
 /// is searched for among the account's recent posts before any retry, and recorded as published if found), or
 /// <c>unknown_outcome</c> (the target ends <c>UNKNOWN_OUTCOME</c> unless retried by hand).
 /// </param>
+/// <param name="Unpublish">
+/// A published copy can be removed from the platform (<c>POST /v1/posts/{id}/unpublish</c>); where it cannot, unpublish
+/// answers 409 <c>UNSUPPORTED_BY_PLATFORM</c>.
+/// </param>
 public sealed record CapabilitiesJson(
     int MaxCaptionLength, string CaptionUnit, int? MaxCaptionBytes, IReadOnlyList<string> MediaKinds, int MaxMedia, long? MaxMediaBytes,
-    bool VideoOrAudioAlone, bool FirstComment, bool Dedupes, string LostAnswer, long? MaxVideoBytes)
+    bool VideoOrAudioAlone, bool FirstComment, bool Dedupes, string LostAnswer, long? MaxVideoBytes, bool Unpublish)
 {
     public static CapabilitiesJson From(PlatformCapabilities c)
         => new(c.MaxCaptionLength, Unit(c.CaptionUnit), c.MaxCaptionBytes,
             c.MediaKinds, c.MaxMedia, c.MaxMediaBytes, c.VideoOrAudioAlone, c.SupportsFirstComment, c.SupportsIdempotencyKey,
             c.SupportsIdempotencyKey ? "retried" : c.FindsLostPosts ? "looked_up" : "unknown_outcome",
-            c.MediaKinds.Contains(Contracts.Platforms.MediaKind.Video) ? c.MaxBytesOf(Contracts.Platforms.MediaKind.Video) : null);
+            c.MediaKinds.Contains(Contracts.Platforms.MediaKind.Video) ? c.MaxBytesOf(Contracts.Platforms.MediaKind.Video) : null,
+            c.Unpublishes);
 
     private static string Unit(Contracts.Platforms.CaptionUnit unit) => unit switch
     {

@@ -47,13 +47,16 @@ public sealed class ClaimStore
     }
 
     /// <summary>
-    /// Extends the lease of the live claim <paramref name="leaseToken"/> while it has not run out; null when the claim is
-    /// no longer live. Takes the target's row lock, so it never interleaves with the reaper's decision on the same lease.
+    /// Extends the lease of the live claim <paramref name="leaseToken"/> — an upload's, or a removal's (unpublish) — while
+    /// it has not run out; null when the claim is no longer live. A removal's resend by the reaper (next_attempt_at) moves
+    /// with its lease. Takes the target's row lock, so it never interleaves with the reaper's decision on the same lease.
     /// </summary>
     public Task<DateTime?> RenewAsync(string targetId, Guid leaseToken, TimeSpan lease, NpgsqlConnection connection)
         => connection.ExecuteScalarAsync<DateTime?>($"""
-            UPDATE targets SET lease_expires_at = clock_timestamp() + @lease
-            WHERE id = @targetId AND lease_token = @leaseToken AND status = '{TargetStatus.Publishing}'
+            UPDATE targets SET lease_expires_at = clock_timestamp() + @lease,
+                next_attempt_at = CASE WHEN status = '{TargetStatus.Published}' THEN clock_timestamp() + @lease ELSE next_attempt_at END
+            WHERE id = @targetId AND lease_token = @leaseToken
+              AND (status = '{TargetStatus.Publishing}' OR (status = '{TargetStatus.Published}' AND unpublish_requested_at IS NOT NULL))
               AND lease_expires_at > clock_timestamp()
             RETURNING lease_expires_at
             """, new { targetId, leaseToken, lease });

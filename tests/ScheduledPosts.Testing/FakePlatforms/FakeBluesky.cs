@@ -29,6 +29,8 @@ public sealed record BlueskyRequest(string Method, string Nsid, string? Authoriz
 /// most 300 graphemes and 3000 UTF-8 bytes; facets whose byte ranges point, in UTF-8 bytes, at the link's URL or at
 /// "@" and the mentioned DID's handle; an <c>app.bsky.embed.images</c> embed of at most 4 uploaded blobs with alt text;
 /// a reply whose root and parent are records here. A key already used is a 500, as the PDS's repository answers it.</item>
+/// <item><c>com.atproto.repo.deleteRecord</c> ("Delete a repository record, or ensure it doesn't exist": a record already
+/// gone answers 200 too, without a commit).</item>
 /// <item><c>com.atproto.repo.getRecord</c> (400 RecordNotFound) and <c>com.atproto.identity.resolveHandle</c> (400 HandleNotFound).</item>
 /// </list>
 /// Tests script failures through <see cref="Fault"/>, and lose the answer of a created record through <see cref="DropNextCreates"/>
@@ -51,6 +53,7 @@ public sealed partial class FakeBluesky : IAsyncDisposable
     private readonly ConcurrentDictionary<string, bool> _refreshTokens = new(); // token → still usable
     private readonly ConcurrentDictionary<string, StoredRecord> _records = new();
     private readonly ConcurrentQueue<StoredRecord> _created = new();
+    private readonly ConcurrentQueue<StoredRecord> _deleted = new();
     private readonly Dictionary<string, string> _handles = new(StringComparer.OrdinalIgnoreCase) { [Handle] = Did, [OtherHandle] = OtherDid };
     private string _appPassword = AppPassword;
     private int _lastToken;
@@ -75,6 +78,9 @@ public sealed partial class FakeBluesky : IAsyncDisposable
 
     /// <summary>The records made, in order.</summary>
     public IReadOnlyList<StoredRecord> Records => [.. _created];
+
+    /// <summary>The records deleted (deleteRecord of a record there), in order.</summary>
+    public IReadOnlyList<StoredRecord> Deleted => [.. _deleted];
 
     /// <summary>Answers a request instead of the fake, when it returns a result; given the request's NSID.</summary>
     public Func<HttpContext, string, Task<IResult?>>? Fault { get; set; }
@@ -154,6 +160,7 @@ public sealed partial class FakeBluesky : IAsyncDisposable
         app.MapPost("/xrpc/com.atproto.server.refreshSession", (Delegate)RefreshSessionAsync);
         app.MapPost("/xrpc/com.atproto.repo.uploadBlob", (Delegate)UploadBlobAsync);
         app.MapPost("/xrpc/com.atproto.repo.createRecord", (Delegate)CreateRecordAsync);
+        app.MapPost("/xrpc/com.atproto.repo.deleteRecord", (Delegate)DeleteRecordAsync);
         app.MapGet("/xrpc/com.atproto.repo.getRecord", (Delegate)GetRecordAsync);
         app.MapGet("/xrpc/com.atproto.identity.resolveHandle", (Delegate)ResolveHandleAsync);
     }
@@ -324,6 +331,33 @@ public sealed partial class FakeBluesky : IAsyncDisposable
         }
 
         return Results.Json(new { uri, cid, validationStatus = "valid" });
+    }
+
+    private async Task<IResult> DeleteRecordAsync(HttpContext context)
+    {
+        if ((await EnterAsync(context, "com.atproto.repo.deleteRecord") ?? Unauthorized(context)) is { } refused)
+        {
+            return refused;
+        }
+
+        var body = await ReadObjectAsync(context);
+        if (body?["repo"]?.GetValue<string>() is not (Did or Handle))
+        {
+            return Error(400, "InvalidRequest", "Could not find repo");
+        }
+
+        if (body["collection"]?.GetValue<string>() is not { Length: > 0 } collection || body["rkey"]?.GetValue<string>() is not { Length: > 0 } rkey)
+        {
+            return Error(400, "InvalidRequest", "Input must have the properties \"collection\" and \"rkey\"");
+        }
+
+        if (collection != "app.bsky.feed.post" || !_records.TryRemove(rkey, out var record))
+        {
+            return Results.Json(new JsonObject());
+        }
+
+        _deleted.Enqueue(record);
+        return Results.Json(new JsonObject { ["commit"] = new JsonObject { ["cid"] = $"bafyrei{Guid.NewGuid():N}", ["rev"] = NextTid() } });
     }
 
     private async Task<IResult> GetRecordAsync(HttpContext context, string repo, string collection, string rkey)

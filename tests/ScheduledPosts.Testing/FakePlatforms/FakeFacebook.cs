@@ -30,6 +30,8 @@ namespace ScheduledPosts.Testing.FakePlatforms;
 /// <item><c>GET /{v}/{page-id}/feed</c> (fields, since, limit, after; newest first, with attachments and paging cursors),
 /// <c>GET /{v}/{page-id}/videos</c> (fields, limit, after; newest first) and <c>GET /{v}/{id}</c> of a post (id, message,
 /// permalink_url) or a video (id, description, created_time, permalink_url, status).</item>
+/// <item><c>DELETE /{v}/{id}</c> of a post or video, with its Page's token and pages_manage_posts → <c>{"success": true}</c>;
+/// an id it does not have is #100/33 ("Unsupported delete request. Object with ID … does not exist").</item>
 /// </list>
 /// Tokens come as <c>access_token</c> (query or form) or <c>Authorization: Bearer</c>. Errors are Graph's
 /// <c>{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}</c> with status 400 (403 for a missing permission).
@@ -59,9 +61,11 @@ public sealed partial class FakeFacebook : IAsyncDisposable
     private readonly List<FakeFacebookPost> _posts = [];
     private readonly List<FakePage> _pages = [new(PageId, PageName, AllTasks), new(OtherPageId, OtherPageName, ["ANALYZE"])];
     private readonly Queue<(int Code, int? Subcode, string Message)> _rejections = new();
+    private readonly Queue<(HttpStatusCode Status, int Code)> _deleteFailures = new();
+    private readonly List<string> _deleted = [];
     private int _counter;
     private int _rateLimited;
-    private int _rateLimitMinutes;
+    private int _rateLimitMinutes = 7;
     private int _loseNext;
     private readonly Dictionary<string, Video> _videos = new(StringComparer.Ordinal);
     private string? _videoFailure;
@@ -214,6 +218,33 @@ public sealed partial class FakeFacebook : IAsyncDisposable
     /// <summary>The next feed post (or video) is created, then the connection is aborted before its answer.</summary>
     public void LoseNextCreateAnswer() => Interlocked.Increment(ref _loseNext);
 
+    /// <summary>The ids deleted with <c>DELETE /{v}/{id}</c>, in order.</summary>
+    public IReadOnlyList<string> Deleted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _deleted];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The next <paramref name="count"/> deletions answer Graph error <paramref name="code"/> and delete nothing; 80001 comes with
+    /// X-Business-Use-Case-Usage (7 minutes to regain access, or what <see cref="RateLimitNextCreates"/> last said).
+    /// </summary>
+    public void FailNextDeletes(int count, int code, HttpStatusCode status = HttpStatusCode.BadRequest)
+    {
+        lock (_gate)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                _deleteFailures.Enqueue((status, code));
+            }
+        }
+    }
+
     /// <summary>The next feed post (or video) is refused with this Graph error (e.g. 506 duplicate, 368 blocked).</summary>
     public void RejectNextCreate(int code, string message, int? subcode = null)
     {
@@ -251,6 +282,7 @@ public sealed partial class FakeFacebook : IAsyncDisposable
         app.MapGet("/{version}/{pageId}/feed", async (HttpContext context, string version, string pageId) => fake().Feed(context, version, pageId, await Parameters(context)));
         app.MapPost("/{version}/{pageId}/videos", async (HttpContext context, string version, string pageId) => fake().UploadVideo(context, version, pageId, await context.Request.ReadFormAsync()));
         app.MapGet("/{version}/{pageId}/videos", async (HttpContext context, string version, string pageId) => fake().Videos(context, version, pageId, await Parameters(context)));
+        app.MapDelete("/{version}/{objectId}", async (HttpContext context, string version, string objectId) => fake().Delete(context, version, objectId, await Parameters(context)));
         app.MapGet("/{version}/{objectId}", async (HttpContext context, string version, string objectId) => fake().Object(context, version, objectId, await Parameters(context)));
     }
 
@@ -669,6 +701,45 @@ public sealed partial class FakeFacebook : IAsyncDisposable
             var fields = (p.GetValueOrDefault("fields") ?? "id,message,created_time").Split(',', StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
             var data = new JsonArray([.. slice.Select(post => (JsonNode)Json(post, fields))]);
             return Results.Json(new JsonObject { ["data"] = data, ["paging"] = Paging(context, offset, slice.Count, offset + slice.Count < posts.Count) });
+        }
+    }
+
+    private IResult Delete(HttpContext context, string version, string objectId, Dictionary<string, string> p)
+    {
+        lock (_gate)
+        {
+            if (Authenticate(context, version, p, out var token) is { } refused)
+            {
+                return refused;
+            }
+
+            if (_deleteFailures.TryDequeue(out var failure))
+            {
+                if (failure.Code == 80001)
+                {
+                    _rateLimited++;
+                    return RateLimit(context, token!.PageId ?? PageId)!;
+                }
+
+                return Error(failure.Status, failure.Code, $"(#{failure.Code}) A scripted failure.");
+            }
+
+            string? pageId = _posts.Find(post => post.Id == objectId)?.PageId ?? (_videos.TryGetValue(objectId, out var video) ? video.PageId : null);
+            if (pageId is null)
+            {
+                return Error(HttpStatusCode.BadRequest, 100,
+                    $"Unsupported delete request. Object with ID '{objectId}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", 33);
+            }
+
+            if (PageRefusal(token!, pageId) is { } forbidden)
+            {
+                return forbidden;
+            }
+
+            _posts.RemoveAll(post => post.Id == objectId);
+            _videos.Remove(objectId);
+            _deleted.Add(objectId);
+            return Results.Json(new JsonObject { ["success"] = true });
         }
     }
 

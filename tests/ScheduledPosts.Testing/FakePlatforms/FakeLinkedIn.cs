@@ -40,7 +40,8 @@ public sealed record FakeLinkedInOrganization(string Id, string Name, string Van
 /// (action=initializeUpload, then a PUT of the bytes to the upload URL), videos (action=initializeUpload answering one
 /// upload URL per part of <see cref="VideoPartBytes"/>, a PUT of each part answering an ETag, action=finalizeUpload with
 /// the ETags in order, then <c>GET /rest/videos/{urn}</c>: PROCESSING for <see cref="VideoProcessingPolls"/> reads, then
-/// AVAILABLE or PROCESSING_FAILED), posts (create: 201 with x-restli-id; q=author finder).</item>
+/// AVAILABLE or PROCESSING_FAILED), posts (create: 201 with x-restli-id; q=author finder; <c>DELETE /rest/posts/{encoded URN}</c>
+/// with <c>X-RestLi-Method: DELETE</c> by the post's author: 204, again 204 once deleted (idempotent), 404 for a URN it never had).</item>
 /// <item>A missing, unknown, expired or revoked token is a 401 <c>{"status", "serviceErrorCode", "code", "message"}</c>;
 /// a missing scope or page role a 403.</item>
 /// </list>
@@ -88,6 +89,8 @@ public sealed class FakeLinkedIn : IAsyncDisposable
     private readonly Dictionary<string, FakeLinkedInImage> _images = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _uploads = new(StringComparer.Ordinal); // upload token → image URN
     private readonly List<FakeLinkedInPost> _posts = [];
+    private readonly List<FakeLinkedInPost> _deleted = [];
+    private readonly Queue<(int Status, TimeSpan? RetryAfter)> _deleteFailures = new();
     private long _lastId;
     private int _rateLimitNext;
     private TimeSpan? _retryAfter;
@@ -203,6 +206,7 @@ public sealed class FakeLinkedIn : IAsyncDisposable
             app.MapGet("/rest/videos/{urn}", (HttpContext c, string urn) => fake!.Video(c, urn));
             app.MapPost("/rest/posts", (Delegate)(Func<HttpContext, Task<IResult>>)(c => fake!.CreatePostAsync(c)));
             app.MapGet("/rest/posts", (HttpContext c) => fake!.FindPosts(c));
+            app.MapDelete("/rest/posts/{urn}", (HttpContext c, string urn) => fake!.DeletePost(c, urn));
         });
         fake = new FakeLinkedIn(app, baseUrl, clock ?? TimeProvider.System);
         return fake;
@@ -257,6 +261,30 @@ public sealed class FakeLinkedIn : IAsyncDisposable
         {
             _rateLimitNext = count;
             _retryAfter = retryAfter;
+        }
+    }
+
+    /// <summary>The posts deleted, in order.</summary>
+    public IReadOnlyList<FakeLinkedInPost> Deleted
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _deleted];
+            }
+        }
+    }
+
+    /// <summary>The next <paramref name="count"/> deletions answer <paramref name="status"/> (with a Retry-After when given) and delete nothing.</summary>
+    public void FailNextDeletes(int count, int status, TimeSpan? retryAfter = null)
+    {
+        lock (_lock)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                _deleteFailures.Enqueue((status, retryAfter));
+            }
         }
     }
 
@@ -926,6 +954,51 @@ public sealed class FakeLinkedIn : IAsyncDisposable
         }
 
         return json;
+    }
+
+    private IResult DeletePost(HttpContext context, string urn)
+    {
+        if (Authenticate(context, rest: true, out var grant) is { } refused)
+        {
+            return refused;
+        }
+
+        if (context.Request.Headers["X-RestLi-Method"] != "DELETE")
+        {
+            return ApiError(400, "BAD_REQUEST", "X-RestLi-Method: DELETE is required");
+        }
+
+        lock (_lock)
+        {
+            if (_deleteFailures.TryDequeue(out var failure))
+            {
+                if (failure.RetryAfter is { } after)
+                {
+                    context.Response.Headers.RetryAfter = ((int)after.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                return ApiError(failure.Status, failure.Status == 429 ? "TOO_MANY_REQUESTS" : "SCRIPTED", failure.Status == 429 ? ThrottleMessage : "A scripted failure");
+            }
+
+            if (_deleted.Any(p => p.Urn == urn))
+            {
+                return Results.StatusCode(204);
+            }
+
+            if (_posts.Find(p => p.Urn == urn) is not { } post)
+            {
+                return ApiError(404, "NOT_FOUND", $"Post {urn} does not exist");
+            }
+
+            if (MayActAs(grant!, post.Author) is { } forbidden)
+            {
+                return forbidden;
+            }
+
+            _posts.Remove(post);
+            _deleted.Add(post);
+            return Results.StatusCode(204);
+        }
     }
 
     // ---- helpers ----

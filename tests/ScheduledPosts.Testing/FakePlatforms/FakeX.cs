@@ -19,7 +19,8 @@ namespace ScheduledPosts.Testing.FakePlatforms;
 /// <c>POST /2/media/upload</c> (multipart, <c>tweet_image</c>; or the chunked upload's INIT, APPEND and FINALIZE for a
 /// <c>tweet_video</c>, then <c>GET /2/media/upload?command=STATUS</c> reporting <c>processing_info</c>;
 /// https://docs.x.com/x-api/media/quickstart/media-upload-chunked), <c>POST /2/media/metadata</c> (alt text),
-/// <c>POST /2/tweets</c> (duplicate text refused with 403) and <c>GET /2/users/{id}/tweets</c> (newest first, links
+/// <c>POST /2/tweets</c> (duplicate text refused with 403), <c>DELETE /2/tweets/{id}</c> (the author's own post only,
+/// <c>{"data": {"deleted": true}}</c>, 404 for a post it does not have) and <c>GET /2/users/{id}/tweets</c> (newest first, links
 /// shown as t.co, a media link appended, <c>start_time</c>, <c>max_results</c>, <c>pagination_token</c>). Errors are
 /// problem details; 429s carry <c>x-rate-limit-*</c>. Thread-safe: the test hooks may be called while requests run.
 /// </summary>
@@ -53,6 +54,8 @@ public sealed partial class FakeX : IAsyncDisposable
     private int _rateLimitedCreates;
     private DateTimeOffset _rateLimitReset;
     private int _lostCreateAnswers;
+    private readonly List<FakeXPost> _deleted = [];
+    private readonly Queue<int> _deleteFailures = new();
     private readonly Dictionary<string, VideoUpload> _videos = new(StringComparer.Ordinal);
     private string? _videoFailure;
 
@@ -199,6 +202,35 @@ public sealed partial class FakeX : IAsyncDisposable
         }
     }
 
+    /// <summary>The posts deleted through <c>DELETE /2/tweets/{id}</c>, in order.</summary>
+    public IReadOnlyList<FakeXPost> Deleted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _deleted];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The next deletions answer <paramref name="status"/> each (a problem; a 429 with <c>x-rate-limit-reset</c> =
+    /// <paramref name="reset"/>) and delete nothing.
+    /// </summary>
+    public void FailNextDeletes(int count, int status, DateTimeOffset? reset = null)
+    {
+        lock (_gate)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                _deleteFailures.Enqueue(status);
+            }
+
+            _rateLimitReset = reset ?? _rateLimitReset;
+        }
+    }
+
     /// <summary>Adds a post as if made elsewhere (the X app), at <paramref name="createdAt"/>.</summary>
     public FakeXPost AddPost(string text, DateTimeOffset createdAt, int media = 0)
     {
@@ -224,6 +256,8 @@ public sealed partial class FakeX : IAsyncDisposable
             ("GET", "/2/media/upload") => Authenticated(request, out var token) is { } refused ? refused : Status(request, token!),
             ("POST", "/2/media/metadata") => Authenticated(request, out var token) is { } refused ? refused : await MetadataAsync(request, token!),
             ("POST", "/2/tweets") => Authenticated(request, out var token) is { } refused ? refused : await CreateAsync(context, token!),
+            ("DELETE", _) when Tweet().Match(path) is { Success: true } match =>
+                Authenticated(request, out var token) is { } refused ? refused : Delete(context, token!, match.Groups[1].Value),
             ("GET", _) when UserTweets().Match(path) is { Success: true } match =>
                 Authenticated(request, out _) is { } refused ? refused : Timeline(request, match.Groups[1].Value),
             _ => Problem(404, "Not Found Error", "Sorry, that page does not exist.", "https://api.twitter.com/2/problems/resource-not-found"),
@@ -670,6 +704,39 @@ public sealed partial class FakeX : IAsyncDisposable
         return Results.Json(new JsonObject { ["data"] = new JsonObject { ["id"] = post.Id, ["text"] = Rendered(post) } }, statusCode: 201);
     }
 
+    // DELETE /2/tweets/:id: only the author may delete a post (403 otherwise).
+    private IResult Delete(HttpContext context, AccessToken token, string id)
+    {
+        lock (_gate)
+        {
+            if (_deleteFailures.TryDequeue(out int status))
+            {
+                if (status == 429)
+                {
+                    context.Response.Headers["x-rate-limit-reset"] = _rateLimitReset.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+                }
+
+                return Problem(status, status == 429 ? "Too Many Requests" : "Error", $"Scripted failure {status}.", "about:blank");
+            }
+
+            var post = _posts.Find(p => p.Id == id);
+            if (post is null)
+            {
+                return Problem(404, "Not Found Error", $"Could not find tweet with id: [{id}].", "https://api.twitter.com/2/problems/resource-not-found");
+            }
+
+            if (post.AuthorId != token.UserId)
+            {
+                return Problem(403, "Forbidden", "You are not allowed to delete this Tweet.", "about:blank");
+            }
+
+            _posts.Remove(post);
+            _deleted.Add(post);
+        }
+
+        return Results.Json(new JsonObject { ["data"] = new JsonObject { ["deleted"] = true } });
+    }
+
     private IResult Timeline(HttpRequest request, string userId)
     {
         var q = request.Query;
@@ -772,6 +839,9 @@ public sealed partial class FakeX : IAsyncDisposable
 
     [GeneratedRegex(@"https?://\S+")]
     private static partial Regex Links();
+
+    [GeneratedRegex(@"^/2/tweets/([0-9]+)$")]
+    private static partial Regex Tweet();
 
     [GeneratedRegex(@"^/2/users/([0-9]+)/tweets$")]
     private static partial Regex UserTweets();

@@ -89,6 +89,35 @@ public sealed partial class BlueskyClient(HttpClient http, BlueskySessions sessi
         }
     }
 
+    /// <summary>
+    /// com.atproto.repo.deleteRecord on the post's record, named by its AT URI (<c>at://{did}/app.bsky.feed.post/{rkey}</c>,
+    /// the external id <see cref="ToPublished"/> stores). The lexicon's words: "Delete a repository record, or ensure it
+    /// doesn't exist" (lexicons/com/atproto/repo/deleteRecord.json), so a record already gone answers success too.
+    /// </summary>
+    public async Task<Failed?> DeletePostAsync(BlueskyAccount account, string uri, CancellationToken cancellationToken)
+    {
+        string[] parts = uri.StartsWith("at://", StringComparison.Ordinal) ? uri["at://".Length..].Split('/') : [];
+        if (parts is not [{ Length: > 0 } repo, PostCollection, { Length: > 0 } rkey])
+        {
+            return new Failed(ConnectorErrors.Rejected, $"'{uri}' is not the AT URI of a Bluesky post; nothing was deleted.", Retryable: false);
+        }
+
+        var attempt = new Attempt(account);
+        if (await SignInAsync(attempt, renew: false, cancellationToken) is { } signIn)
+        {
+            return signIn;
+        }
+
+        var deleted = await CallAsync<JsonObject>(attempt, session => Task.FromResult(Json(HttpMethod.Post, attempt, "com.atproto.repo.deleteRecord",
+            session, new JsonObject { ["repo"] = repo, ["collection"] = PostCollection, ["rkey"] = rkey })), posting: false, "the post's deletion", cancellationToken);
+        return deleted switch
+        {
+            { Value: not null } => null,
+            { Status: 404 } or { Status: 400, Error: "RecordNotFound" } => null,
+            _ => deleted.Failure,
+        };
+    }
+
     private static Published ToPublished(Attempt attempt, StrongRef post)
     {
         string rkey = post.Uri[(post.Uri.LastIndexOf('/') + 1)..];

@@ -9,11 +9,12 @@ namespace ScheduledPosts.Publisher.Connectors.Bluesky;
 /// <c>{"identifier": "alice.bsky.social", "appPassword": "…", "service": "https://bsky.social"}</c>. See
 /// <see cref="BlueskyClient"/> for the API and README.md for the sources and the dedupe rule. The PDS URL is
 /// user-supplied: it must pass the <see cref="OutboundPolicy"/> here (as when the account was connected), and the
-/// client's handler checks every address it connects to and follows no redirect (Extensions.cs).
+/// client's handler checks every address it connects to and follows no redirect (Extensions.cs). Unpublish deletes the
+/// post's record (<see cref="BlueskyClient.DeletePostAsync"/>).
 /// </summary>
 public sealed class BlueskyConnector(HttpClient http, BlueskySessions sessions, OutboundPolicy policy, TimeProvider clock,
     ILogger<BlueskyConnector> logger)
-    : IConnector
+    : IUnpublishingConnector
 {
     /// <summary>The PDS of an account whose credentials name none (as the scheduling service stores them, it always names one).</summary>
     public const string DefaultService = "https://bsky.social";
@@ -37,6 +38,22 @@ public sealed class BlueskyConnector(HttpClient http, BlueskySessions sessions, 
         }
 
         return await new BlueskyClient(http, sessions, clock, logger).PublishAsync(account, upload, cancellationToken);
+    }
+
+    public async Task<ConnectorResult.Failed?> UnpublishAsync(Removal removal, CancellationToken cancellationToken)
+    {
+        var account = Account(removal.CredentialsJson, out string? problem);
+        if (account is null)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
+        }
+
+        if (policy.CheckUrl(account.Service.OriginalString, "service") is { } refused)
+        {
+            return new ConnectorResult.Failed(ConnectorErrors.DestinationRefused, $"The Bluesky account's {refused} Nothing was sent.", Retryable: false);
+        }
+
+        return await new BlueskyClient(http, sessions, clock, logger).DeletePostAsync(account, removal.ExternalPostId, cancellationToken);
     }
 
     private static BlueskyAccount? Account(string json, out string? problem)

@@ -17,10 +17,10 @@ namespace ScheduledPosts.Publisher.Connectors.Facebook;
 /// is its own post: <c>POST /{page-id}/videos</c> with the text as its description, then its status read until Facebook
 /// has processed it. Graph does not dedupe a repeated create, so before a retry <see cref="FindEarlierAsync"/> reads the
 /// Page's feed (or, for a video, its videos) since the first attempt for a post with the same message and photo count.
-/// README.md lists the sources.
+/// Unpublish deletes the post (or video) with <c>DELETE /{post-id}</c> (<see cref="UnpublishAsync"/>). README.md lists the sources.
 /// </summary>
 public sealed partial class FacebookConnector(HttpClient http, IOptions<FacebookOptions> options, TimeProvider clock, ILogger<FacebookConnector> logger)
-    : IFindingConnector
+    : IFindingConnector, IUnpublishingConnector
 {
     private readonly FacebookOptions _options = options.Value;
 
@@ -30,8 +30,31 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
 
     private sealed record Account(string PageId, string AccessToken);
 
-    /// <summary>What one Graph call came to: its JSON answer, or how it failed.</summary>
-    private readonly record struct Answer(JsonObject? Value, Failed? Failure);
+    /// <summary>What one Graph call came to: its JSON answer, or how it failed (<c>Gone</c>: the object does not exist).</summary>
+    private readonly record struct Answer(JsonObject? Value, Failed? Failure, bool Gone = false);
+
+    /// <summary>
+    /// <c>DELETE /{post-id}</c> with the Page's token (pages_manage_posts): Graph answers <c>{"success": true}</c>. A post
+    /// Facebook no longer has is error #100/33 ("Object with ID … does not exist"), or a 404: removed already.
+    /// </summary>
+    public async Task<Failed?> UnpublishAsync(Removal removal, CancellationToken cancellationToken)
+    {
+        if (Read(removal.CredentialsJson, out string? problem) is not { } account)
+        {
+            return new Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
+        }
+
+        var deleted = await SendAsync(() => Task.FromResult(new HttpRequestMessage(HttpMethod.Delete,
+                Url($"{Uri.EscapeDataString(removal.ExternalPostId)}?access_token={Uri.EscapeDataString(account.AccessToken)}"))),
+            posting: false, $"the deletion of post {removal.ExternalPostId}", cancellationToken);
+        return deleted switch
+        {
+            { Gone: true } => null,
+            { Value: { } answer } when answer["success"] is JsonValue success && success.TryGetValue(out bool ok) && ok => null,
+            { Value: not null } => new Failed(ConnectorErrors.PlatformError, $"Facebook answered the deletion of post {removal.ExternalPostId} without success.", Retryable: true),
+            _ => deleted.Failure,
+        };
+    }
 
     public async Task<ConnectorResult> PublishAsync(Upload upload, CancellationToken cancellationToken)
     {
@@ -220,7 +243,9 @@ public sealed partial class FacebookConnector(HttpClient http, IOptions<Facebook
                 return new Answer(body, null);
             }
 
-            return new Answer(null, GraphErrors.Failure(response, body, what, posting));
+            bool gone = response.StatusCode == System.Net.HttpStatusCode.NotFound
+                || (body?["error"] is JsonObject error && error["code"]?.ToString() == "100" && error["error_subcode"]?.ToString() == "33");
+            return new Answer(null, GraphErrors.Failure(response, body, what, posting), gone);
         }
         catch (Exception e) when (MediaUnavailableException.In(e) is { } media)
         {

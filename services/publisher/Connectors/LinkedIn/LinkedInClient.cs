@@ -139,6 +139,32 @@ public sealed partial class LinkedInClient(HttpClient http, IOptions<LinkedInOpt
     }
 
     /// <summary>
+    /// Posts API "Delete Posts" (https://learn.microsoft.com/linkedin/marketing/community-management/shares/posts-api#delete-posts):
+    /// <c>DELETE /rest/posts/{encoded post URN}</c> with the versioned headers and <c>X-RestLi-Method: DELETE</c>; 204 No
+    /// Content. Deletes are idempotent (a post deleted already answers 204 too); a 404 is a post LinkedIn no longer has.
+    /// </summary>
+    public async Task<Failed?> DeletePostAsync(LinkedInAccount account, string urn, CancellationToken cancellationToken)
+    {
+        var (response, failure) = await SendAsync(async () =>
+        {
+            var request = await Rest(HttpMethod.Delete, account, $"rest/posts/{Uri.EscapeDataString(urn)}");
+            request.Headers.Add("X-RestLi-Method", "DELETE");
+            return request;
+        }, posting: false, cancellationToken);
+        if (response is null)
+        {
+            return failure;
+        }
+
+        using (response)
+        {
+            return response.IsSuccessStatusCode || response.StatusCode == System.Net.HttpStatusCode.NotFound
+                ? null
+                : await FailureAsync(response, $"the deletion of {urn}", cancellationToken);
+        }
+    }
+
+    /// <summary>
     /// The author's post an earlier attempt made: among the posts last modified since <see cref="Upload.FirstAttemptAt"/>,
     /// newest first, one created since then whose commentary reads as the upload's text and with as many images.
     /// </summary>

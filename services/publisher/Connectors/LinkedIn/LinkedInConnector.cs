@@ -8,9 +8,9 @@ namespace ScheduledPosts.Publisher.Connectors.LinkedIn;
 /// registration per platform sharing <see cref="LinkedInClient"/>. The account's credentials are
 /// <c>{"accessToken": "…", "author": "urn:li:person:…"}</c> (or <c>urn:li:organization:…</c>), as the OAuth flow stores
 /// them. LinkedIn does not dedupe a repeated create, so before an attempt after the first the author's recent posts
-/// are looked up (README.md).
+/// are looked up (README.md). Unpublish deletes the post by its URN (<see cref="LinkedInClient.DeletePostAsync"/>).
 /// </summary>
-public sealed class LinkedInConnector(string platform, LinkedInClient client) : IFindingConnector
+public sealed class LinkedInConnector(string platform, LinkedInClient client) : IFindingConnector, IUnpublishingConnector
 {
     public PlatformCapabilities Capabilities => Platforms.Known[platform];
 
@@ -26,6 +26,11 @@ public sealed class LinkedInConnector(string platform, LinkedInClient client) : 
     public async Task<ConnectorResult?> FindEarlierAsync(Upload upload, CancellationToken cancellationToken)
         => Account(upload.CredentialsJson, out string? problem) is { } account
             ? await client.FindEarlierAsync(account, upload, cancellationToken)
+            : new ConnectorResult.Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
+
+    public async Task<ConnectorResult.Failed?> UnpublishAsync(Removal removal, CancellationToken cancellationToken)
+        => Account(removal.CredentialsJson, out string? problem) is { } account
+            ? await client.DeletePostAsync(account, removal.ExternalPostId, cancellationToken)
             : new ConnectorResult.Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
 
     private LinkedInAccount? Account(string json, out string? problem)

@@ -18,10 +18,11 @@ namespace ScheduledPosts.Publisher.Connectors.X;
 /// creates the post. X does not dedupe by key: before an attempt after the first, the publisher
 /// asks <see cref="FindEarlierAsync"/>, which reads the account's posts since the first attempt (README.md).
 /// Errors are problem details (<c>title</c>, <c>detail</c>) or <c>errors[].message</c>; a failure shows the status and
-/// the sanitised <c>detail</c> (<see cref="PlatformErrorText"/>), never the body.
+/// the sanitised <c>detail</c> (<see cref="PlatformErrorText"/>), never the body. Unpublish deletes the post with
+/// <c>DELETE /2/tweets/:id</c> (<see cref="UnpublishAsync"/>).
 /// </summary>
 public sealed partial class XConnector(HttpClient http, IOptions<XOptions> options, TimeProvider clock, ILogger<XConnector> logger)
-    : IFindingConnector
+    : IFindingConnector, IUnpublishingConnector
 {
     /// <summary>X's media category for an image in a post (https://docs.x.com/x-api/media/quickstart/best-practices).</summary>
     public const string ImageCategory = "tweet_image";
@@ -150,6 +151,35 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
         return null;
     }
 
+    /// <summary>
+    /// <c>DELETE /2/tweets/:id</c> as the author (https://docs.x.com/x-api/posts/manage-tweets/quickstart,
+    /// https://developer.x.com/en/docs/x-api/tweets/manage-tweets/api-reference/delete-tweets-id): answers
+    /// <c>{"data": {"deleted": true}}</c>; a post X no longer has (404) was removed already.
+    /// </summary>
+    public async Task<Failed?> UnpublishAsync(Removal removal, CancellationToken cancellationToken)
+    {
+        var account = Read(removal.CredentialsJson, out string? problem);
+        if (account is null)
+        {
+            return new Failed(ConnectorErrors.InvalidCredentials, problem!, Retryable: false);
+        }
+
+        var (answer, failure) = await CallAsync(account,
+            () => Task.FromResult(Bearer(new HttpRequestMessage(HttpMethod.Delete, $"2/tweets/{Uri.EscapeDataString(removal.ExternalPostId)}"), account)),
+            posting: false, $"the deletion of post {removal.ExternalPostId}", cancellationToken, goneIsDone: true);
+        if (answer is null)
+        {
+            return failure;
+        }
+
+        return ReferenceEquals(answer, Gone) || answer["data"]?["deleted"]?.GetValue<bool>() == true
+            ? null
+            : new Failed(ConnectorErrors.PlatformError, $"X answered the deletion of post {removal.ExternalPostId} without deleting it.", Retryable: true);
+    }
+
+    // What CallAsync answers for a 404 when the thing asked for is gone already, as a deletion wants it.
+    private static readonly JsonObject Gone = [];
+
     private static Published Published(Account account, string id)
         => new(id, account.Username is { Length: > 0 } name
             ? $"https://x.com/{Uri.EscapeDataString(name)}/status/{id}"
@@ -223,10 +253,11 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
 
     /// <summary>
     /// One call: its JSON answer, or how it failed. <paramref name="posting"/>: once sent, the request may have made a post;
-    /// <paramref name="answerRequired"/>: false where X answers success with an empty body (APPEND), then neither comes back.
+    /// <paramref name="answerRequired"/>: false where X answers success with an empty body (APPEND), then neither comes back;
+    /// <paramref name="goneIsDone"/>: a 404 answers <see cref="Gone"/> (a deletion of what X no longer has).
     /// </summary>
     private async Task<(JsonNode? Answer, Failed? Failure)> CallAsync(Account account, Func<Task<HttpRequestMessage>> build, bool posting, string what,
-        CancellationToken cancellationToken, bool answerRequired = true)
+        CancellationToken cancellationToken, bool answerRequired = true, bool goneIsDone = false)
     {
         string code;
         string message;
@@ -235,6 +266,11 @@ public sealed partial class XConnector(HttpClient http, IOptions<XOptions> optio
         {
             request = await build();
             using var response = await http.SendAsync(request, cancellationToken);
+            if (goneIsDone && response.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                return (Gone, null);
+            }
+
             if (!response.IsSuccessStatusCode)
             {
                 return (null, await FailureAsync(response, what, cancellationToken));
