@@ -101,7 +101,7 @@ public sealed class RetentionTests(RetentionWebhooksApp app) : IClassFixture<Ret
         Assert.Equal("pending", Assert.Single(await app.DeliveriesAsync(workspace, failing.Id)).Status());
 
         // A second sweep finds nothing more.
-        Assert.Equal(new WebhookSweepResult(0, 0, 0, 0), await app.SweepAsync());
+        Assert.Equal(new WebhookSweepResult(0, 0, 0, 0, 0), await app.SweepAsync());
     }
 
     [Fact]
