@@ -35,10 +35,9 @@ public static class Extensions
         services.AddPostgresPool(PublishingOptions.Pool, provider => provider.GetRequiredService<IOptions<PublishingOptions>>().Value.PoolSize);
         services.AddRabbitMqBus(builder.Configuration);
         services.AddGrpcServerDefaults()
-            .AddServiceOptions<PostsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>())
-            .AddServiceOptions<SocialAccountsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>())
-            .AddServiceOptions<SettingsGrpcService>(o => o.Interceptors.Add<GrpcIdempotency>());
-        services.AddSingleton<IdempotencyKeys>();
+            .AddIdempotency<PostsGrpcService>()
+            .AddIdempotency<SocialAccountsGrpcService>()
+            .AddIdempotency<SettingsGrpcService>();
         // The gateway forwards the API's callers; the publisher calls Targets with its own key pair.
         builder.AddInternalIdentity(Audience, InternalIssuers.Gateway, InternalIssuers.Publisher);
 

@@ -51,7 +51,9 @@ public static class Extensions
             x.AddConsumer<PostEventConsumer, PostEventConsumerDefinition>();
             x.AddConsumer<AccountEventConsumer, AccountEventConsumerDefinition>();
         });
-        services.AddGrpcServerDefaults();
+        services.AddGrpcServerDefaults()
+            .AddIdempotency<WebhookEndpointsGrpcService>()
+            .AddIdempotency<WebhookDeliveriesGrpcService>();
         // Only the gateway calls this service.
         builder.AddInternalIdentity(Audience, InternalIssuers.Gateway);
 

@@ -5,7 +5,7 @@ using Grpc.Core;
 using ScheduledPosts.ServiceDefaults.Identity;
 using ScheduledPosts.Testing;
 using Xunit;
-using static ScheduledPosts.Scheduling.Tests.GrpcErrors;
+using static ScheduledPosts.Testing.GrpcErrors;
 using static ScheduledPosts.Scheduling.Tests.SchedulingFactory;
 using V1 = ScheduledPosts.Contracts.Scheduling.V1;
 

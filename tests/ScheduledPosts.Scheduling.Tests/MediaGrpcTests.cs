@@ -4,7 +4,7 @@ using ScheduledPosts.Contracts.Scheduling.V1;
 using MediaService = ScheduledPosts.Contracts.Scheduling.V1.Media;
 using ScheduledPosts.ServiceDefaults.Identity;
 using Xunit;
-using static ScheduledPosts.Scheduling.Tests.GrpcErrors;
+using static ScheduledPosts.Testing.GrpcErrors;
 
 namespace ScheduledPosts.Scheduling.Tests;
 

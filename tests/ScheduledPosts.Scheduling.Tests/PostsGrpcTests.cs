@@ -6,7 +6,7 @@ using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.ServiceDefaults.Identity;
 using ScheduledPosts.Testing;
 using Xunit;
-using static ScheduledPosts.Scheduling.Tests.GrpcErrors;
+using static ScheduledPosts.Testing.GrpcErrors;
 using static ScheduledPosts.Scheduling.Tests.SchedulingFactory;
 
 namespace ScheduledPosts.Scheduling.Tests;

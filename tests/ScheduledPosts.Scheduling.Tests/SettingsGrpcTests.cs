@@ -5,7 +5,7 @@ using Grpc.Core;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.ServiceDefaults.Identity;
 using Xunit;
-using static ScheduledPosts.Scheduling.Tests.GrpcErrors;
+using static ScheduledPosts.Testing.GrpcErrors;
 
 namespace ScheduledPosts.Scheduling.Tests;
 

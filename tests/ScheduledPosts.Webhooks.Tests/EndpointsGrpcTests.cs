@@ -1,10 +1,10 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Google.Protobuf.WellKnownTypes;
-using Google.Rpc;
 using Grpc.Core;
 using Grpc.Net.Client;
 using ScheduledPosts.Contracts.Webhooks.V1;
+using static ScheduledPosts.Testing.GrpcErrors;
 
 namespace ScheduledPosts.Webhooks.Tests;
 
@@ -175,18 +175,4 @@ public sealed class EndpointsGrpcTests(StrictWebhooksApp app) : IClassFixture<St
     }
 
     public void Dispose() => _channel.Dispose();
-
-    private static async Task<Google.Rpc.Status> AssertFails(StatusCode code, string reason, Func<Task> call)
-    {
-        var error = await Assert.ThrowsAsync<RpcException>(call);
-        Assert.Equal(code, error.StatusCode);
-        var status = error.GetRpcStatus();
-        Assert.NotNull(status);
-        var info = status.GetDetail<ErrorInfo>();
-        Assert.Equal((reason, "scheduledposts"), (info?.Reason, info?.Domain));
-        return status;
-    }
-
-    private static List<string> Fields(Google.Rpc.Status status)
-        => status.GetDetail<BadRequest>()?.FieldViolations.Select(v => v.Field).ToList() ?? [];
 }

@@ -101,7 +101,7 @@ public sealed class RetentionTests(RetentionWebhooksApp app) : IClassFixture<Ret
         Assert.Equal("pending", Assert.Single(await app.DeliveriesAsync(workspace, failing.Id)).Status());
 
         // A second sweep finds nothing more.
-        Assert.Equal(new WebhookSweepResult(0, 0, 0, 0), await app.SweepAsync());
+        Assert.Equal(new WebhookSweepResult(0, 0, 0, 0, 0), await app.SweepAsync());
     }
 
     [Fact]
@@ -119,5 +119,20 @@ public sealed class RetentionTests(RetentionWebhooksApp app) : IClassFixture<Ret
 
         await app.PostJsonAsync(workspace, $"/v1/webhook-deliveries/{id}/redeliver", System.Net.HttpStatusCode.Accepted);
         await _receiver.WaitForRequestsAsync(endpoint.Url, 2, "the redelivery");
+    }
+
+    [Fact]
+    public async Task Idempotency_keys_go_once_their_24_hour_replay_window_has_passed()
+    {
+        string workspace = WebhooksApp.NewWorkspace();
+        await ExecuteAsync("""
+            INSERT INTO webhooks.idempotency_keys (workspace_id, key, request_hash, status_code, created_at)
+            VALUES (@workspace, 'old', '\x00', 200, now() - interval '25 hours'), (@workspace, 'fresh', '\x00', 200, now() - interval '23 hours')
+            """, new { workspace });
+
+        var result = await app.SweepAsync();
+
+        Assert.Equal((1, 0), (result.IdempotencyKeys, result.StepsFailed));
+        Assert.Equal(["fresh"], await app.QueryAsync<string>("SELECT key FROM webhooks.idempotency_keys WHERE workspace_id = @workspace", new { workspace }));
     }
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
 

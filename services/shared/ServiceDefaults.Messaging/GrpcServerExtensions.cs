@@ -1,6 +1,8 @@
 using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using ScheduledPosts.ServiceDefaults.Data;
 
 namespace ScheduledPosts.ServiceDefaults.Messaging;
 
@@ -18,6 +20,16 @@ public static class GrpcServerExtensions
         services.AddGrpcHealthChecks();
         services.AddGrpcReflection();
         return grpc;
+    }
+
+    /// <summary>
+    /// <c>idempotency-key</c> metadata on <typeparamref name="TService"/>'s calls (<see cref="GrpcIdempotency"/>); the
+    /// service's schema needs an <c>idempotency_keys</c> table.
+    /// </summary>
+    public static IGrpcServerBuilder AddIdempotency<TService>(this IGrpcServerBuilder grpc) where TService : class
+    {
+        grpc.Services.TryAddSingleton<IdempotencyKeys>();
+        return grpc.AddServiceOptions<TService>(o => o.Interceptors.Add<GrpcIdempotency>());
     }
 
     /// <summary>

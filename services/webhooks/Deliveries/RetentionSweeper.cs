@@ -30,11 +30,11 @@ public sealed class WebhookRetentionOptions
 }
 
 /// <summary>Rows one sweep deleted per table, and how many of its steps failed.</summary>
-public sealed record WebhookSweepResult(int Attempts, int Deliveries, int Events, int StepsFailed);
+public sealed record WebhookSweepResult(int Attempts, int Deliveries, int Events, int IdempotencyKeys, int StepsFailed);
 
 /// <summary>
-/// Removes old finished deliveries (their attempts cascade), old attempts of finished deliveries, and events no delivery
-/// refers to. Each step runs in bounded batches, each its own statement; a step that fails is logged and the others go on.
+/// Removes old finished deliveries (their attempts cascade), old attempts of finished deliveries, events no delivery
+/// refers to, and idempotency keys past their replay window. Each step runs in bounded batches, each its own statement; a step that fails is logged and the others go on.
 /// </summary>
 public sealed partial class RetentionSweeper(
     NpgsqlDataSource dataSource, IOptions<WebhookRetentionOptions> options, ILogger<RetentionSweeper> logger) : BackgroundService
@@ -79,12 +79,17 @@ public sealed partial class RetentionSweeper(
                 WHERE e.received_at < now() - @window AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
                 LIMIT @batch FOR UPDATE SKIP LOCKED)
             """, _options.EventsWithoutDeliveries);
-        if (attempts + deliveries + events + failed > 0)
+        int keys = await StepAsync("idempotency keys", """
+            DELETE FROM idempotency_keys WHERE (workspace_id, key) IN (
+                SELECT workspace_id, key FROM idempotency_keys WHERE created_at < now() - @window
+                LIMIT @batch FOR UPDATE SKIP LOCKED)
+            """, IdempotencyKeys.ReplayedFor);
+        if (attempts + deliveries + events + keys + failed > 0)
         {
-            LogSwept(attempts, deliveries, events, failed);
+            LogSwept(attempts, deliveries, events, keys, failed);
         }
 
-        return new WebhookSweepResult(attempts, deliveries, events, failed);
+        return new WebhookSweepResult(attempts, deliveries, events, keys, failed);
 
         async Task<int> StepAsync(string step, string sql, TimeSpan window)
         {
@@ -104,6 +109,6 @@ public sealed partial class RetentionSweeper(
     [LoggerMessage(1, LogLevel.Warning, "Webhook retention step '{Step}' failed; the other steps went on, this one retries on the next sweep")]
     private partial void LogStepFailed(Exception error, string step);
 
-    [LoggerMessage(2, LogLevel.Information, "Webhook retention sweep: {Attempts} attempts, {Deliveries} deliveries, {Events} events deleted; {StepsFailed} steps failed")]
-    private partial void LogSwept(int attempts, int deliveries, int events, int stepsFailed);
+    [LoggerMessage(2, LogLevel.Information, "Webhook retention sweep: {Attempts} attempts, {Deliveries} deliveries, {Events} events, {IdempotencyKeys} idempotency keys deleted; {StepsFailed} steps failed")]
+    private partial void LogSwept(int attempts, int deliveries, int events, int idempotencyKeys, int stepsFailed);
 }

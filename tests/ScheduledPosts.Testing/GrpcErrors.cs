@@ -2,7 +2,7 @@ using Google.Rpc;
 using Grpc.Core;
 using Xunit;
 
-namespace ScheduledPosts.Scheduling.Tests;
+namespace ScheduledPosts.Testing;
 
 /// <summary>What a gRPC caller reads of an error: the status code and the google.rpc.Status details.</summary>
 public static class GrpcErrors

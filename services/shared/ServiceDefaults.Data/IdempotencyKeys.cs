@@ -1,17 +1,22 @@
 using Dapper;
+using Microsoft.AspNetCore.Http;
 using Npgsql;
 using ScheduledPosts.ServiceDefaults.Errors;
 
-namespace ScheduledPosts.Scheduling.Api;
+namespace ScheduledPosts.ServiceDefaults.Data;
 
 /// <summary>
 /// The stored first answers of idempotent requests (docs/api.md#idempotency-key), per workspace and key, for REST's
 /// <c>Idempotency-Key</c> header and gRPC's <c>idempotency-key</c> metadata alike: a key is taken by its first
 /// request (with a hash of it), completed with the answer, or forgotten when the request failed with nothing to replay.
+/// Each service keeps them in its own schema, in an <c>idempotency_keys</c> table of the same shape.
 /// </summary>
 public sealed class IdempotencyKeys(NpgsqlDataSource dataSource)
 {
     public const int MaxKeyLength = 255;
+
+    /// <summary>How long a first answer is replayed (the API's promise); a retention sweep may remove a key after that.</summary>
+    public static readonly TimeSpan ReplayedFor = TimeSpan.FromHours(24);
 
     /// <summary>A key still pending after this long belongs to a request that will never finish (its process died).</summary>
     public static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(1);
@@ -36,8 +41,8 @@ public sealed class IdempotencyKeys(NpgsqlDataSource dataSource)
         // An expired key, or one whose first request never finished (a crash), is free again.
         await connection.ExecuteAsync("""
             DELETE FROM idempotency_keys WHERE workspace_id = @workspaceId AND key = @key
-              AND (created_at < now() - interval '24 hours' OR (status_code IS NULL AND created_at < now() - @abandonedAfter))
-            """, new { workspaceId, key, abandonedAfter = AbandonedAfter });
+              AND (created_at < now() - @replayedFor OR (status_code IS NULL AND created_at < now() - @abandonedAfter))
+            """, new { workspaceId, key, replayedFor = ReplayedFor, abandonedAfter = AbandonedAfter });
         bool first = await connection.ExecuteAsync(
             "INSERT INTO idempotency_keys (workspace_id, key, request_hash) VALUES (@workspaceId, @key, @hash) ON CONFLICT DO NOTHING",
             new { workspaceId, key, hash }) == 1;

@@ -4,14 +4,16 @@ using System.Text.Json;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using ScheduledPosts.Scheduling.Api;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using ScheduledPosts.ServiceDefaults.Data;
 using ScheduledPosts.ServiceDefaults.Errors;
 using ScheduledPosts.ServiceDefaults.Identity;
 
-namespace ScheduledPosts.Scheduling.Grpc;
+namespace ScheduledPosts.ServiceDefaults.Messaging;
 
 /// <summary>
-/// <c>idempotency-key</c> metadata on the public gRPC services, by REST's rules (<see cref="Idempotency"/>): the first
+/// <c>idempotency-key</c> metadata on the public gRPC services, by REST's rules (docs/api.md#idempotency-key): the first
 /// answer — the response message, or the error the core refused the call with — is stored with a hash of the method and
 /// request message and replayed for 24 h (with <c>idempotent-replayed: true</c> in the response headers); the same key
 /// with another request is <c>IDEMPOTENCY_KEY_REUSED</c>. A call that failed otherwise is forgotten, so it can be retried.
