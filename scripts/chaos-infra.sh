@@ -178,7 +178,8 @@ EOF
 wait_cluster_node() {
   for _ in $(seq 1 480); do
     cluster_management_up "$1" && return 0
-    cluster_node_running "$1" || [ ! -f "$SP_CHAOS_CLUSTER_DIR/node$1/rabbitmq.pid" ] || break
+    # Died: its pid file names a process that is gone (the file is created empty first, then filled).
+    cluster_node_running "$1" || [ ! -s "$SP_CHAOS_CLUSTER_DIR/node$1/rabbitmq.pid" ] || break
     sleep 0.5
   done
   log "$(cluster_node "$1") did not come up; see $SP_CHAOS_CLUSTER_DIR/node$1/log"
