@@ -4,8 +4,13 @@
 # a second private PostgreSQL cluster on $SP_CHAOS_PG_PORT and a second RabbitMQ node, chaos@localhost, on
 # $SP_CHAOS_RABBITMQ_PORT (management on $SP_CHAOS_RABBITMQ_MANAGEMENT_PORT), both from Debian's packages.
 #
+# A three-node RabbitMQ cluster for the clustered-broker scenario, started only by that scenario and stopped by its
+# cleanup: nodes chaos-c1..3@localhost on AMQP ports $SP_CHAOS_CLUSTER_PORT+1..3 (default 5681-5683), management
+# 15681-15683, distribution 25681-25683, sharing an Erlang cookie of their own, joined to chaos-c1 with rabbitmqctl.
+#
 # Sourced:  source scripts/chaos-infra.sh; start_chaos_infra   # starts both, exports SP_CHAOS_*
 # Invoked:  scripts/chaos-infra.sh start|stop|start-postgres|stop-postgres|start-rabbitmq|stop-rabbitmq|env
+#           scripts/chaos-infra.sh start-cluster|stop-cluster|start-cluster-node N|stop-cluster-node N
 # The chaos tests invoke it (SP_CHAOS_CONTROL) to stop and start each server.
 
 SP_CHAOS_SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
@@ -115,6 +120,113 @@ stop_chaos_rabbitmq() {
   fi
 }
 
+SP_CHAOS_CLUSTER_PORT="${SP_CHAOS_CLUSTER_PORT:-5680}"
+SP_CHAOS_CLUSTER_DIR="$SP_DATA_DIR/chaos-cluster"
+
+cluster_node() { echo "chaos-c$1@localhost"; }
+
+# Runs a RabbitMQ command as the rabbitmq user against cluster node $1, with the cluster's own cookie (its HOME).
+cluster_rabbitmq() {
+  local n="$1" command="$2"; shift 2
+  local dir="$SP_CHAOS_CLUSTER_DIR/node$n"
+  (cd "$dir" && as_root runuser -u rabbitmq -- env HOME="$SP_CHAOS_CLUSTER_DIR/home" \
+    ERL_CRASH_DUMP="$dir/log/erl_crash.dump" \
+    RABBITMQ_NODENAME="$(cluster_node "$n")" \
+    RABBITMQ_NODE_PORT="$((SP_CHAOS_CLUSTER_PORT + n))" \
+    RABBITMQ_DIST_PORT="$((SP_CHAOS_CLUSTER_PORT + 20000 + n))" \
+    RABBITMQ_MNESIA_BASE="$dir/mnesia" \
+    RABBITMQ_LOG_BASE="$dir/log" \
+    RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+    RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
+    "/usr/lib/rabbitmq/bin/$command" "$@")
+}
+
+cluster_node_running() {
+  local pid; pid="$(cat "$SP_CHAOS_CLUSTER_DIR/node$1/rabbitmq.pid" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && [ -d "/proc/$pid" ]
+}
+
+cluster_management_up() {
+  curl -fsS -u guest:guest "http://127.0.0.1:$((SP_CHAOS_CLUSTER_PORT + 10000 + $1))/api/overview" >/dev/null 2>&1
+}
+
+# Writes node $1's files and launches it unless it runs; does not wait for it (see wait_cluster_node).
+launch_cluster_node() {
+  local n="$1" dir="$SP_CHAOS_CLUSTER_DIR/node$1"
+  as_root mkdir -p "$dir/mnesia" "$dir/log" "$SP_CHAOS_CLUSTER_DIR/home"
+  if ! as_root test -f "$SP_CHAOS_CLUSTER_DIR/home/.erlang.cookie"; then
+    as_root sh -c "head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \\n' > '$SP_CHAOS_CLUSTER_DIR/home/.erlang.cookie'"
+  fi
+  as_root sh -c "echo '[rabbitmq_management].' > '$dir/enabled_plugins'"
+  as_root sh -c "cat > '$dir/rabbitmq.conf'" <<EOF
+listeners.tcp.default = 127.0.0.1:$((SP_CHAOS_CLUSTER_PORT + n))
+management.tcp.port = $((SP_CHAOS_CLUSTER_PORT + 10000 + n))
+management.tcp.ip = 127.0.0.1
+collect_statistics_interval = 1000
+EOF
+  as_root chown -R rabbitmq:rabbitmq "$SP_CHAOS_CLUSTER_DIR"
+  as_root chmod 400 "$SP_CHAOS_CLUSTER_DIR/home/.erlang.cookie"
+  if ! cluster_node_running "$n"; then
+    log "starting the cluster node $(cluster_node "$n") on port $((SP_CHAOS_CLUSTER_PORT + n))"
+    as_root rm -f "$dir/rabbitmq.pid"
+    cluster_rabbitmq "$n" rabbitmq-server -detached
+  fi
+}
+
+# Returns once node $1 has booted (its management API answers), or fails when it died or took over 4 minutes.
+wait_cluster_node() {
+  for _ in $(seq 1 480); do
+    cluster_management_up "$1" && return 0
+    # Died: its pid file names a process that is gone (the file is created empty first, then filled).
+    cluster_node_running "$1" || [ ! -s "$SP_CHAOS_CLUSTER_DIR/node$1/rabbitmq.pid" ] || break
+    sleep 0.5
+  done
+  log "$(cluster_node "$1") did not come up; see $SP_CHAOS_CLUSTER_DIR/node$1/log"
+  return 1
+}
+
+start_cluster_node() { launch_cluster_node "$1"; wait_cluster_node "$1"; }
+
+# A clean stop (SIGTERM) of node $1; the others carry on, and it rejoins them when started again.
+stop_cluster_node() {
+  local n="$1"
+  if cluster_node_running "$n"; then
+    log "stopping the cluster node $(cluster_node "$n")"
+    local pid; pid="$(cat "$SP_CHAOS_CLUSTER_DIR/node$n/rabbitmq.pid")"
+    as_root kill -TERM "$pid"
+    for _ in $(seq 1 600); do
+      [ -d "/proc/$pid" ] || return 0
+      sleep 0.1
+    done
+    log "$(cluster_node "$n") did not stop within 60 s"
+    return 1
+  fi
+}
+
+# All three nodes up and clustered. Launched together: nodes that were clustered before wait for each other at boot.
+start_chaos_cluster() {
+  install_packages
+  local n
+  for n in 1 2 3; do launch_cluster_node "$n"; done
+  for n in 1 2 3; do wait_cluster_node "$n"; done
+  for n in 2 3; do
+    # Node 1 lists the nodes of its cluster (running or not); a node joined before rejoins by itself.
+    if ! curl -fsS -u guest:guest "http://127.0.0.1:$((SP_CHAOS_CLUSTER_PORT + 10001))/api/nodes" | grep -q "\"$(cluster_node "$n")\""; then
+      log "joining $(cluster_node "$n") to $(cluster_node 1)"
+      cluster_rabbitmq "$n" rabbitmqctl -n "$(cluster_node "$n")" -q stop_app
+      cluster_rabbitmq "$n" rabbitmqctl -n "$(cluster_node "$n")" -q join_cluster "$(cluster_node 1)"
+      cluster_rabbitmq "$n" rabbitmqctl -n "$(cluster_node "$n")" -q start_app
+      wait_cluster_node "$n"
+    fi
+  done
+}
+
+stop_chaos_cluster() {
+  local n
+  for n in 1 2 3; do stop_cluster_node "$n"; done
+}
+
 export_chaos_env() {
   export SP_CHAOS_POSTGRES="Host=127.0.0.1;Port=$SP_CHAOS_PG_PORT;Username=postgres;Database=postgres"
   export SP_CHAOS_RABBITMQ="host=127.0.0.1;port=$SP_CHAOS_RABBITMQ_PORT;username=guest;password=guest;management=http://127.0.0.1:$SP_CHAOS_RABBITMQ_MANAGEMENT_PORT/"
@@ -143,8 +255,12 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     stop-postgres) stop_chaos_postgres ;;
     start-rabbitmq) start_chaos_rabbitmq ;;
     stop-rabbitmq) stop_chaos_rabbitmq ;;
+    start-cluster) start_chaos_cluster ;;
+    stop-cluster) stop_chaos_cluster ;;
+    start-cluster-node) [[ "${2:-}" =~ ^[123]$ ]] || { echo "which node: 1, 2 or 3" >&2; exit 2; }; start_cluster_node "$2" ;;
+    stop-cluster-node) [[ "${2:-}" =~ ^[123]$ ]] || { echo "which node: 1, 2 or 3" >&2; exit 2; }; stop_cluster_node "$2" ;;
     env) export_chaos_env; printf 'export SP_CHAOS_POSTGRES="%s"\nexport SP_CHAOS_RABBITMQ="%s"\nexport SP_CHAOS_CONTROL="%s"\n' \
       "$SP_CHAOS_POSTGRES" "$SP_CHAOS_RABBITMQ" "$SP_CHAOS_CONTROL" ;;
-    *) echo "usage: $0 start|stop|start-postgres|stop-postgres|start-rabbitmq|stop-rabbitmq|env" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|start-postgres|stop-postgres|start-rabbitmq|stop-rabbitmq|env|start-cluster|stop-cluster|start-cluster-node N|stop-cluster-node N" >&2; exit 2 ;;
   esac
 fi

@@ -28,6 +28,25 @@ public static class ChaosServers
 
     public static Task StopRabbitMqAsync() => ControlAsync("stop-rabbitmq");
 
+    /// <summary>
+    /// The nodes of the three-node RabbitMQ cluster (<c>chaos-infra.sh start-cluster</c>): AMQP on 5681-5683, management
+    /// on 15681-15683, the chaos node's guest user (the nodes run on this machine only).
+    /// </summary>
+    public static IReadOnlyList<RabbitMqServer> ClusterNodes { get; } = [.. Enumerable.Range(1, 3).Select(n =>
+        RabbitMq with { Port = 5680 + n, ManagementUrl = new Uri($"http://127.0.0.1:{15680 + n}/") })];
+
+    /// <summary>The name RabbitMQ gives node <paramref name="n"/> (1-3), as its management API reports it.</summary>
+    public static string ClusterNodeName(int n) => $"chaos-c{n}@localhost";
+
+    // A first start boots three nodes and joins two of them to the first: minutes on a loaded machine.
+    public static Task StartClusterAsync() => ControlAsync("start-cluster", TimeSpan.FromMinutes(6));
+
+    public static Task StopClusterAsync() => ControlAsync("stop-cluster");
+
+    public static Task StartClusterNodeAsync(int n) => ControlAsync($"start-cluster-node {n}", TimeSpan.FromMinutes(5));
+
+    public static Task StopClusterNodeAsync(int n) => ControlAsync($"stop-cluster-node {n}");
+
     public static Task StartRabbitMqAsync() => ControlAsync("start-rabbitmq");
 
     // Held for the life of the test process: one chaos run per machine at a time, whichever clone it comes from.
@@ -76,9 +95,9 @@ public static class ChaosServers
                 "test servers; run them through ./test.sh, or start those servers first: " +
                 "`source scripts/chaos-infra.sh && start_chaos_infra` (it exports SP_CHAOS_POSTGRES, SP_CHAOS_RABBITMQ, SP_CHAOS_CONTROL).");
 
-    private static async Task ControlAsync(string command)
+    private static async Task ControlAsync(string command, TimeSpan? timeLimit = null)
     {
-        var info = new ProcessStartInfo("bash", [Required("SP_CHAOS_CONTROL"), command])
+        var info = new ProcessStartInfo("bash", [Required("SP_CHAOS_CONTROL"), .. command.Split(' ')])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -87,7 +106,7 @@ public static class ChaosServers
         using var process = Process.Start(info) ?? throw new InvalidOperationException("Could not run the chaos control script.");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using var timeout = new CancellationTokenSource(timeLimit ?? TimeSpan.FromMinutes(2));
         await process.WaitForExitAsync(timeout.Token);
         if (process.ExitCode != 0)
         {

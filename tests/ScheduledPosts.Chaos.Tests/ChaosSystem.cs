@@ -50,6 +50,7 @@ public sealed class ChaosSystem : IAsyncDisposable
     private ChaosSystem(Suite suite, ITestOutputHelper output)
     {
         Suite = suite;
+        Management = suite.RabbitMq;
         Output = output;
         Sandbox = new HttpClient { BaseAddress = suite.SandboxUrl };
         AddGateway(suite.GatewayUrl);
@@ -57,10 +58,18 @@ public sealed class ChaosSystem : IAsyncDisposable
 
     public ServiceProcess this[string name] => Suite[name];
 
-    public static async Task<ChaosSystem> StartAsync(ITestOutputHelper output, Action<string, Dictionary<string, string>>? configure = null, int accounts = 8)
+    /// <summary>The broker whose management API the scenario reads: the suite's, unless a scenario stops that node.</summary>
+    public RabbitMqServer Management { get; set; }
+
+    /// <summary>
+    /// Starts the system on the chaos servers, or on <paramref name="broker"/> (a node of the chaos cluster) for the
+    /// virtual host, the services then connecting to whatever nodes <paramref name="configure"/> lists.
+    /// </summary>
+    public static async Task<ChaosSystem> StartAsync(ITestOutputHelper output, Action<string, Dictionary<string, string>>? configure = null, int accounts = 8,
+        RabbitMqServer? broker = null)
     {
         await ChaosServers.EnsureRunningAsync();
-        var suite = await Suite.StartAsync(ChaosServers.Postgres, ChaosServers.RabbitMq, (service, environment) =>
+        var suite = await Suite.StartAsync(ChaosServers.Postgres, broker ?? ChaosServers.RabbitMq, (service, environment) =>
         {
             Defaults(service, environment);
             configure?.Invoke(service, environment);
@@ -222,7 +231,15 @@ public sealed class ChaosSystem : IAsyncDisposable
             q["message_stats"]?["publish"]?.GetValue<long>() ?? 0))];
     }
 
-    private HttpClient RabbitMqManagement() => Infrastructure.ManagementClient(Suite.RabbitMq);
+    private HttpClient RabbitMqManagement() => Infrastructure.ManagementClient(Management);
+
+    /// <summary>The virtual host's client connections per broker node (the services' own, by the node that holds each).</summary>
+    public async Task<Dictionary<string, int>> ConnectionsByNodeAsync()
+    {
+        using var http = RabbitMqManagement();
+        var connections = await http.GetFromJsonAsync<JsonArray>($"api/vhosts/{Uri.EscapeDataString(Suite.VirtualHost)}/connections");
+        return connections!.GroupBy(c => c!["node"]!.GetValue<string>()).ToDictionary(g => g.Key, g => g.Count());
+    }
 
     /// <summary>Whether a service's readiness check passes (its database and broker reachable).</summary>
     public static async Task<bool> ReadyAsync(Uri baseUrl)
