@@ -185,6 +185,21 @@ public sealed class Burst
         await act();
     }
 
+    /// <summary>The burst's posts on the platform.</summary>
+    public async Task<int> OnPlatformAsync(ChaosSystem system)
+        => (await system.SandboxStatusesAsync()).Count(s => s.Status.StartsWith(CaptionPrefix, StringComparison.Ordinal));
+
+    /// <summary>
+    /// Waits until a quarter of the burst is on the platform. The patience counts from when the burst falls due: on a
+    /// loaded machine creating it pushes its due time well ahead, and that lead is not the system's to make up.
+    /// </summary>
+    public Task<int> AQuarterPublishedAsync(ChaosSystem system, TimeSpan patience)
+    {
+        var untilDue = FirstDue - DateTimeOffset.UtcNow;
+        return Eventually.Until(() => OnPlatformAsync(system), n => n >= TargetCount / 4,
+            patience + (untilDue > TimeSpan.Zero ? untilDue : TimeSpan.Zero), "a quarter of the burst on the platform");
+    }
+
     /// <summary>
     /// Creates a post outside the burst (another workspace's, through <paramref name="client"/>) that the invariant check
     /// covers too; no racer touches it.

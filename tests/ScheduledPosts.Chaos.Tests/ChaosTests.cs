@@ -25,9 +25,6 @@ public sealed class ChaosTests(ITestOutputHelper output)
         WHERE o.message_type = 'TargetDue' AND o.sent_at IS NOT NULL AND t.status = 'scheduled'
         """;
 
-    private static async Task<int> OnPlatformAsync(ChaosSystem system, Burst burst)
-        => (await system.SandboxStatusesAsync()).Count(s => s.Status.StartsWith(burst.CaptionPrefix, StringComparison.Ordinal));
-
     /// <summary>Claimed targets already on the platform: the publisher has not reported them yet.</summary>
     private static async Task<int> PostedButUnreportedAsync(ChaosSystem system, Burst burst)
     {
@@ -38,9 +35,6 @@ public sealed class ChaosTests(ITestOutputHelper output)
         return claimed.Count(c => onPlatform.Contains((system.Accounts[c.AccountId], captions[c.PostId])));
     }
 
-    private static Task<int> AQuarterPublishedAsync(ChaosSystem system, Burst burst)
-        => Eventually.Until(() => OnPlatformAsync(system, burst), n => n >= burst.TargetCount / 4, Patience, "a quarter of the burst on the platform");
-
     [Fact]
     public async Task Publisher_SIGKILLed_mid_burst_and_restarted()
     {
@@ -50,12 +44,12 @@ public sealed class ChaosTests(ITestOutputHelper output)
         await system.InjectFaultAsync(new { handle = system.Accounts.Values.First(), mode = "timeout", failNext = 20 });
         var burst = await Burst.StartAsync(system);
 
-        await AQuarterPublishedAsync(system, burst);
+        await burst.AQuarterPublishedAsync(system, Patience);
         await Eventually.Until(() => PostedButUnreportedAsync(system, burst), n => n > 0, Patience, "an upload posted but not yet reported");
         await system["publisher"].KillAsync();
         long inFlight = await system.CountAsync("SELECT count(*) FROM scheduling.targets WHERE status = 'publishing'");
         int unreported = await PostedButUnreportedAsync(system, burst);
-        int atKill = await OnPlatformAsync(system, burst);
+        int atKill = await burst.OnPlatformAsync(system);
         output.WriteLine($"killed the publisher with {atKill} of {burst.TargetCount} targets on the platform, {inFlight} claimed, {unreported} of them posted but unreported");
         Assert.True(unreported > 0, "no upload was between posted and reported at the kill; the scenario proves nothing");
         await system["publisher"].StartAsync();
@@ -110,10 +104,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
         await system.SetUploadLatencyAsync(TimeSpan.FromMilliseconds(150));
         var burst = await Burst.StartAsync(system);
 
-        await AQuarterPublishedAsync(system, burst);
+        await burst.AQuarterPublishedAsync(system, Patience);
         long queued = await system.CountAsync(SentUnclaimed);
         await ChaosServers.StopRabbitMqAsync();
-        int atStop = await OnPlatformAsync(system, burst);
+        int atStop = await burst.OnPlatformAsync(system);
         output.WriteLine($"stopped RabbitMQ with {queued} due messages queued and {atStop} of {burst.TargetCount} targets on the platform");
         Assert.True(queued > 0 && atStop < burst.TargetCount, "nothing was in flight when the broker stopped; the scenario proves nothing");
         // A user cancels a post while the broker is away: committed, its post.cancelled waits in the outbox. The outage
@@ -138,11 +132,11 @@ public sealed class ChaosTests(ITestOutputHelper output)
         await using var system = await ChaosSystem.StartAsync(output);
         var burst = await Burst.StartAsync(system);
 
-        await AQuarterPublishedAsync(system, burst);
+        await burst.AQuarterPublishedAsync(system, Patience);
         long unsent = await system.CountAsync(UnsentSoon);
         long publishing = await system.CountAsync("SELECT count(*) FROM scheduling.targets WHERE status = 'publishing'");
         await ChaosServers.StopPostgresAsync();
-        int atStop = await OnPlatformAsync(system, burst);
+        int atStop = await burst.OnPlatformAsync(system);
         output.WriteLine($"stopped PostgreSQL with {unsent} outbox messages unsent, {publishing} targets claimed and {atStop} of {burst.TargetCount} on the platform");
         Assert.True(unsent > 0 && publishing > 0, "the dispatcher or the publisher was idle when the database stopped; the scenario proves nothing");
         await Eventually.Until(() => ChaosSystem.ReadyAsync(system["scheduling"].HealthUrl), ready => !ready, Patience, "the scheduling service to notice the database is gone");

@@ -68,10 +68,7 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
 
         var burst = await Burst.StartAsync(system);
 
-        // Patience from when the burst falls due: on a loaded machine creating it pushes its due time well ahead.
-        var untilDue = burst.FirstDue - DateTimeOffset.UtcNow;
-        await Eventually.Until(async () => (await system.SandboxStatusesAsync()).Count(s => s.Status.StartsWith(burst.CaptionPrefix, StringComparison.Ordinal)),
-            n => n >= burst.TargetCount / 4, Patience + (untilDue > TimeSpan.Zero ? untilDue : TimeSpan.Zero), "a quarter of the burst on the platform");
+        await burst.AQuarterPublishedAsync(system, Patience);
         // The node holding most of the services' connections (each tries its list's nodes in turn, so usually all are on the first).
         var connections = await system.ConnectionsByNodeAsync();
         string busiest = connections.MaxBy(c => c.Value).Key;
