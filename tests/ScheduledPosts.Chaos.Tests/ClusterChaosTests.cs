@@ -45,6 +45,7 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
         {
             if (service is "scheduling" or "publisher" or "webhooks")
             {
+                environment["RabbitMq__QuorumQueues"] = "true";
                 for (int i = 0; i < nodes.Count; i++)
                 {
                     environment[$"RabbitMq__Hosts__{i}"] = $"{nodes[i].Host}:{nodes[i].Port}";

@@ -82,18 +82,18 @@ public sealed class BusTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Receive_queues_are_quorum_queues_by_default_and_messages_go_through()
+    public async Task QuorumQueues_true_declares_quorum_queues_and_messages_go_through()
     {
-        var bus = await StartAsync([]);
+        var bus = await StartAsync(new() { ["RabbitMq:QuorumQueues"] = "true" });
 
         await DeliveredOnceAsync(bus);
         Assert.Equal("quorum", await QueueTypeAsync("bus-ping"));
     }
 
     [Fact]
-    public async Task QuorumQueues_false_declares_classic_queues_as_before()
+    public async Task Receive_queues_are_classic_queues_by_default()
     {
-        var bus = await StartAsync(new() { ["RabbitMq:QuorumQueues"] = "false" });
+        var bus = await StartAsync([]);
 
         await DeliveredOnceAsync(bus);
         Assert.Equal("classic", await QueueTypeAsync("bus-ping"));

@@ -20,9 +20,10 @@ public sealed class RabbitMqOptions
 
     /// <summary>
     /// Receive endpoints as quorum queues, replicated over the cluster's nodes (a single node hosts them too). A queue's
-    /// type cannot change in place: docs/operations.md says how to move a deployment off classic queues.
+    /// type cannot change in place: docs/operations.md says how to move a deployment off classic queues. Off by default
+    /// until graceful shutdown is proven on them (docs/operations.md#clustered-rabbitmq).
     /// </summary>
-    public bool QuorumQueues { get; set; } = true;
+    public bool QuorumQueues { get; set; }
 
     public string VirtualHost { get; set; } = "/";
     /// <summary>The service's own broker user (deploy/rabbitmq/permissions.tsv); no default, so none is guessed.</summary>
@@ -34,7 +35,7 @@ public sealed class RabbitMqOptions
 public static class BusExtensions
 {
     /// <summary>
-    /// MassTransit on RabbitMQ: durable quorum queues (<see cref="RabbitMqOptions.QuorumQueues"/>), publisher confirms,
+    /// MassTransit on RabbitMQ: durable queues, quorum queues with <see cref="RabbitMqOptions.QuorumQueues"/>, publisher confirms,
     /// error queues kept, endpoints from the registered consumers' definitions, one node or a cluster's list of them.
     /// MassTransit adds its own health check, tagged "ready".
     /// </summary>
