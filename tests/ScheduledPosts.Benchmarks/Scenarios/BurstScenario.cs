@@ -13,7 +13,8 @@ public sealed record BurstResult(Distribution? Lag, int N, double? AllStartedMs)
 /// Scenario 2: N single-target posts (spread over 100 sandbox accounts) all due at the same instant D, the sandbox
 /// platform answering at once. Measures, from D: each target's claim (targets.last_attempt_at), the last claim (= all
 /// claimed), and each post's arrival on the platform (receivedAt of GET /sandbox/statuses). Also every service's
-/// resident memory: idle after start-up and a warm-up post, and the highest 100 ms sample during the burst.
+/// resident memory: idle after start-up and a warm-up post, and the highest 100 ms sample during the burst; and the CPU
+/// time every process of the stack spent from D until the burst's events were handled, per published target.
 /// </summary>
 public static class BurstScenario
 {
@@ -45,7 +46,7 @@ public static class BurstScenario
         IReadOnlyDictionary<string, double> peaks;
         bool done;
         var countersBefore = sizes.Profile ? await Profiling.DatabaseCountersAsync(stack.Postgres) : null;
-        var workFrom = await CpuTime.TakeAsync(stack);
+        await using var cpu = await CpuTime.Watch.StartAsync(stack);
         await using (var profiling = sizes.Profile ? Profiling.Start(stack.Suite, TimeSpan.FromSeconds(n / 100.0 + 10)) : null)
         await using (var sampler = new ResidentMemory.Sampler(stack.Suite.Services, TimeSpan.FromMilliseconds(100)))
         {
@@ -57,7 +58,7 @@ public static class BurstScenario
 
         // The events the burst emitted (post.publishing, target.published, post.published) are part of its cost.
         await stack.WaitQuiescentAsync(sizes.Patience);
-        report.Notes.Add("burst: " + CpuTime.Describe(workFrom, await CpuTime.TakeAsync(stack), n, "target"));
+        var cpuTo = await cpu.TakeAsync();
 
         if (countersBefore is not null)
         {
@@ -66,6 +67,9 @@ public static class BurstScenario
 
         var end = stack.Memory();
         var claims = await stack.ClaimsAsync(ids);
+        int published = claims.Count(c => c.Status == "published");
+        var (cpuPerTarget, cpuLine) = CpuTime.Describe(cpu.From, cpuTo, published, "published target");
+        report.Notes.Add("burst: " + cpuLine);
         var lag = Plan.CheckClaims(report, Name, claims, n, done);
         double? allClaimed = claims.Count > 0 && claims.All(c => c.LastAttemptAt is not null) ? claims.Max(c => c.LagMs) : null;
 
@@ -84,6 +88,8 @@ public static class BurstScenario
             Report.PerSecond(result.PerSecond, "claims"), "all claimed ≤ 2 s", Report.AtMost(allClaimed, 2000)));
         report.Rows.Add(new Row(Name, "due → on the sandbox platform (latency 0; max = all published)", onPlatform.Count, arrival,
             Report.PerSecond(allOnPlatform is > 0 ? n / (allOnPlatform.Value / 1000) : null, "posts")));
+        report.Rows.Add(new Row(Name, "CPU per published target, all processes (the services, PostgreSQL's backends, RabbitMQ), until its events were handled",
+            published, null, $"{cpuPerTarget.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)} CPU ms/target"));
 
         foreach (var service in stack.Suite.Services)
         {
