@@ -38,11 +38,12 @@ public sealed class AdminStatusTests(Stack stack) : IClassFixture<Stack>
         }
 
         // The answering endpoint got its webhooks, the unreachable one has failed at least once, and the management API's
-        // figures (which lag a few seconds) show the publisher consuming.
+        // figures (which lag a few seconds) show the publisher consuming and target-due emptied.
         var status = await Eventually.Until(StatusAsync, s =>
                 s["webhooks"]?["endpoints"]?["failing"]?.GetValue<long>() == 1
                 && s["webhooks"]!["deliveries"]!["due"]!.GetValue<long>() == 0
-                && Queue(s, "target-due")?["consumers"]?.GetValue<int>() == 1
+                && Queue(s, "target-due") is { } due && due["consumers"]!.GetValue<int>() == 1
+                && due["ready"]!.GetValue<long>() == 0 && due["unacknowledged"]!.GetValue<long>() == 0
                 && stack.Receiver.Received.Count(w => w.Headers.GetValueOrDefault("webhook-id") is not null) >= 2,
             Patience, "the status to show the failing endpoint and the publisher consuming");
         string json = status.ToJsonString();
