@@ -107,7 +107,7 @@ public static class Extensions
 
         // It watches itself: lag histograms, backlog gauges, and overdue targets on /readyz (docs/operations.md#self-watch).
         services.AddOptions<WatchOptions>().BindConfiguration(WatchOptions.Section)
-            .Validate(o => o.IsValid(), "Watch:OverdueAfter, Watch:Interval and Watch:LagWindow must be positive; Watch:BrokerManagementUrl, when set, an absolute http(s) URL.")
+            .Validate(o => o.IsValid(), "Watch:OverdueAfter, Watch:Interval and Watch:LagWindow must be positive; Watch:BrokerManagementUrl, when set, an absolute http(s) URL with Watch:BrokerManagementUsername and Watch:BrokerManagementPassword.")
             .ValidateOnStart();
         services.AddSingleton<SchedulingMetrics>();
         services.AddSingleton<BacklogWatch>();

@@ -75,6 +75,8 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
         _settings["RabbitMq:Username"] = rabbit.Username;
         _settings["RabbitMq:Password"] = rabbit.Password;
         _settings["Watch:BrokerManagementUrl"] = rabbit.ManagementUrl.ToString();
+        _settings["Watch:BrokerManagementUsername"] = rabbit.Username;
+        _settings["Watch:BrokerManagementPassword"] = rabbit.Password;
         _settings["Internal:TrustedKeys:gateway"] = InternalKeys.Gateway.PublicPem;
         _settings["Internal:TrustedKeys:publisher"] = InternalKeys.Publisher.PublicPem;
         _settings["Media:Directory"] = _resources.AddDirectory(MediaDirectory);
