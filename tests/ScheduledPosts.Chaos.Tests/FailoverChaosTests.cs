@@ -18,9 +18,6 @@ public sealed class FailoverChaosTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
-    // Outbox rows not sent yet, leaving out those of posts parked or rescheduled an hour ahead.
-    private const string UnsentSoon = "SELECT count(*) FROM scheduling.outbox WHERE sent_at IS NULL AND due_at < clock_timestamp() + interval '30 minutes'";
-
     // The dispatcher's listener runs nothing after its LISTEN; the webhook sender's names itself (and probes now and then).
     private const string Listening = """
         SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
@@ -50,7 +47,7 @@ public sealed class FailoverChaosTests(ITestOutputHelper output)
         var burst = await Burst.StartAsync(system);
 
         await burst.AQuarterPublishedAsync(system, Patience);
-        long unsent = await system.CountAsync(UnsentSoon);
+        long unsent = await system.CountAsync(ChaosTests.UnsentSoon);
         long unfinished = await system.CountAsync("SELECT count(*) FROM scheduling.targets WHERE status IN ('scheduled', 'publishing')");
         // What the primary has committed (and so told its clients) just before it goes: the outcomes that can no longer change.
         var settled = (await system.QueryAsync(Terminal, r => (Id: r.GetString(0), Status: r.GetString(1)))).ToDictionary(t => t.Id, t => t.Status);
