@@ -52,6 +52,8 @@ export SP_WEBHOOK_SECRET_KEY="$(secret webhook-secrets.key 32)"
 export SP_RABBITMQ_PASSWORD_SCHEDULING="$(secret rabbitmq-scheduling.password 24 | tr '+/' '-_')"
 export SP_RABBITMQ_PASSWORD_PUBLISHER="$(secret rabbitmq-publisher.password 24 | tr '+/' '-_')"
 export SP_RABBITMQ_PASSWORD_WEBHOOKS="$(secret rabbitmq-webhooks.password 24 | tr '+/' '-_')"
+# The scheduling service's user for the management API (the queue depths of GET /admin/status).
+export SP_RABBITMQ_PASSWORD_SCHEDULING_MONITOR="$(secret rabbitmq-scheduling-monitor.password 24 | tr '+/' '-_')"
 
 if docker_engine_available && [ -z "${SP_USE_LOCAL_INFRA:-}" ]; then
   export SP_POSTGRES_PASSWORD="$(secret postgres.password 24 | tr '+/' '-_')"
@@ -97,6 +99,9 @@ declare -A SETTING=(
   # Each service connects as its own broker user: the loop below takes its name and SP_RABBITMQ_PASSWORD_<NAME>.
   [RabbitMq:Username]=per-service
   [RabbitMq:Password]=per-service
+  [Watch:BrokerManagementUrl]=http://127.0.0.1:15672/
+  [Watch:BrokerManagementUsername]=scheduling-monitor
+  [Watch:BrokerManagementPassword]="$SP_RABBITMQ_PASSWORD_SCHEDULING_MONITOR"
   [Credentials:Key]="$SP_CREDENTIALS_KEY"
   [Media:Directory]="$SP_DATA_DIR/media"
   [Webhooks:SecretKey]="$SP_WEBHOOK_SECRET_KEY"

@@ -8,9 +8,13 @@
 # cleanup: nodes chaos-c1..3@localhost on AMQP ports $SP_CHAOS_CLUSTER_PORT+1..3 (default 5681-5683), management
 # 15681-15683, distribution 25681-25683, sharing an Erlang cookie of their own, joined to chaos-c1 with rabbitmqctl.
 #
+# A primary/standby PostgreSQL pair for the failover scenario, started only by that scenario and removed by its cleanup:
+# the primary on $SP_REPLICA_PRIMARY_PORT (55434), a synchronous streaming standby on $SP_REPLICA_STANDBY_PORT (55435).
+#
 # Sourced:  source scripts/chaos-infra.sh; start_chaos_infra   # starts both, exports SP_CHAOS_*
 # Invoked:  scripts/chaos-infra.sh start|stop|start-postgres|stop-postgres|start-rabbitmq|stop-rabbitmq|env
 #           scripts/chaos-infra.sh start-cluster|stop-cluster|start-cluster-node N|stop-cluster-node N
+#           scripts/chaos-infra.sh start-replica-pair|stop-primary|promote-standby|stop-replica-pair
 # The chaos tests invoke it (SP_CHAOS_CONTROL) to stop and start each server.
 
 SP_CHAOS_SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
@@ -27,21 +31,31 @@ SP_CHAOS_RABBITMQ_DIR="$SP_DATA_DIR/chaos-rabbitmq"
 
 chaos_pg_ctl() { pg_run pg_ctl -D "$SP_CHAOS_PG_DIR" "$@"; }
 
+# An empty data directory $1 for the postgres user (initdb or pg_basebackup fills it).
+pg_data_dir() {
+  as_root mkdir -p "$1"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$SP_DATA_DIR" "$1"
+  chmod 700 "$1" 2>/dev/null || as_root chmod 700 "$1"
+}
+
+# Starts the cluster in $1 on port $2 unless it runs; further arguments are more server settings (-c name=value).
+# fsync off as for the shared test cluster: the scenarios stop servers, not the machine.
+pg_start() {
+  local dir="$1" port="$2"; shift 2
+  if ! pg_run pg_ctl -D "$dir" status >/dev/null 2>&1; then
+    log "starting the PostgreSQL in $dir on port $port"
+    pg_run pg_ctl -D "$dir" -l "$dir/server.log" -w -t 60 \
+      -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off $*" start >/dev/null
+  fi
+}
+
 start_chaos_postgres() {
   if [ ! -f "$SP_CHAOS_PG_DIR/PG_VERSION" ]; then
     log "creating the chaos PostgreSQL cluster in $SP_CHAOS_PG_DIR"
-    as_root mkdir -p "$SP_CHAOS_PG_DIR"
-    [ "$(id -u)" = 0 ] && chown postgres:postgres "$SP_DATA_DIR" "$SP_CHAOS_PG_DIR"
-    chmod 700 "$SP_CHAOS_PG_DIR" 2>/dev/null || as_root chmod 700 "$SP_CHAOS_PG_DIR"
+    pg_data_dir "$SP_CHAOS_PG_DIR"
     pg_run initdb -D "$SP_CHAOS_PG_DIR" -A trust -U postgres >/dev/null
   fi
-  if ! chaos_pg_ctl status >/dev/null 2>&1; then
-    log "starting the chaos PostgreSQL on port $SP_CHAOS_PG_PORT"
-    # fsync off as for the shared test cluster: a fast shutdown still writes everything out, and the
-    # scenarios stop the server, not the machine.
-    chaos_pg_ctl -l "$SP_CHAOS_PG_DIR/server.log" -w -t 60 \
-      -o "-p $SP_CHAOS_PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off" start >/dev/null
-  fi
+  pg_start "$SP_CHAOS_PG_DIR" "$SP_CHAOS_PG_PORT"
 }
 
 # A fast shutdown: open sessions are cut off and their transactions rolled back, as in a failover or restart.
@@ -227,6 +241,55 @@ stop_chaos_cluster() {
   for n in 1 2 3; do stop_cluster_node "$n"; done
 }
 
+SP_REPLICA_PRIMARY_PORT="${SP_REPLICA_PRIMARY_PORT:-55434}"
+SP_REPLICA_STANDBY_PORT="${SP_REPLICA_STANDBY_PORT:-55435}"
+SP_REPLICA_PRIMARY_DIR="$SP_DATA_DIR/replica-primary"
+SP_REPLICA_STANDBY_DIR="$SP_DATA_DIR/replica-standby"
+
+replica_sql() { pg_run psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc "$2"; }
+
+# A fresh pair every time (a promoted standby leaves a stale primary behind): a primary, and a standby cloned from it
+# with pg_basebackup -R that streams its WAL. Synchronous: the primary acknowledges a commit only once the standby has
+# it (synchronous_standby_names, synchronous_commit=on), so what a client was told is committed survives a failover.
+# The standby gets no synchronous_standby_names: once promoted it has no standby of its own to wait for.
+start_replica_pair() {
+  stop_replica_pair
+  log "creating the primary/standby PostgreSQL pair ($SP_REPLICA_PRIMARY_PORT, $SP_REPLICA_STANDBY_PORT)"
+  pg_data_dir "$SP_REPLICA_PRIMARY_DIR"
+  pg_run initdb -D "$SP_REPLICA_PRIMARY_DIR" -A trust -U postgres >/dev/null
+  pg_start "$SP_REPLICA_PRIMARY_DIR" "$SP_REPLICA_PRIMARY_PORT" "-c synchronous_standby_names='*' -c synchronous_commit=on"
+  pg_data_dir "$SP_REPLICA_STANDBY_DIR"
+  pg_run pg_basebackup -h 127.0.0.1 -p "$SP_REPLICA_PRIMARY_PORT" -U postgres -D "$SP_REPLICA_STANDBY_DIR" -R -X stream -c fast
+  pg_start "$SP_REPLICA_STANDBY_DIR" "$SP_REPLICA_STANDBY_PORT"
+  for _ in $(seq 1 120); do
+    [ "$(replica_sql "$SP_REPLICA_PRIMARY_PORT" "SELECT sync_state FROM pg_stat_replication")" = sync ] && return 0
+    sleep 0.5
+  done
+  log "the standby did not become a synchronous replica; see $SP_REPLICA_STANDBY_DIR/server.log"
+  return 1
+}
+
+# The primary crashes: an immediate shutdown, no checkpoint, sessions cut off mid-transaction.
+stop_replica_primary() {
+  log "stopping the primary PostgreSQL (immediate)"
+  pg_run pg_ctl -D "$SP_REPLICA_PRIMARY_DIR" -m immediate -w -t 60 stop >/dev/null
+}
+
+promote_replica_standby() {
+  log "promoting the standby PostgreSQL"
+  pg_run pg_ctl -D "$SP_REPLICA_STANDBY_DIR" -w -t 60 promote >/dev/null
+}
+
+stop_replica_pair() {
+  local dir
+  for dir in "$SP_REPLICA_PRIMARY_DIR" "$SP_REPLICA_STANDBY_DIR"; do
+    if pg_run pg_ctl -D "$dir" status >/dev/null 2>&1; then
+      pg_run pg_ctl -D "$dir" -m immediate -w -t 60 stop >/dev/null
+    fi
+    as_root rm -rf "$dir"
+  done
+}
+
 export_chaos_env() {
   export SP_CHAOS_POSTGRES="Host=127.0.0.1;Port=$SP_CHAOS_PG_PORT;Username=postgres;Database=postgres"
   export SP_CHAOS_RABBITMQ="host=127.0.0.1;port=$SP_CHAOS_RABBITMQ_PORT;username=guest;password=guest;management=http://127.0.0.1:$SP_CHAOS_RABBITMQ_MANAGEMENT_PORT/"
@@ -259,8 +322,12 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     stop-cluster) stop_chaos_cluster ;;
     start-cluster-node) [[ "${2:-}" =~ ^[123]$ ]] || { echo "which node: 1, 2 or 3" >&2; exit 2; }; start_cluster_node "$2" ;;
     stop-cluster-node) [[ "${2:-}" =~ ^[123]$ ]] || { echo "which node: 1, 2 or 3" >&2; exit 2; }; stop_cluster_node "$2" ;;
+    start-replica-pair) start_replica_pair ;;
+    stop-replica-pair) stop_replica_pair ;;
+    stop-primary) stop_replica_primary ;;
+    promote-standby) promote_replica_standby ;;
     env) export_chaos_env; printf 'export SP_CHAOS_POSTGRES="%s"\nexport SP_CHAOS_RABBITMQ="%s"\nexport SP_CHAOS_CONTROL="%s"\n' \
       "$SP_CHAOS_POSTGRES" "$SP_CHAOS_RABBITMQ" "$SP_CHAOS_CONTROL" ;;
-    *) echo "usage: $0 start|stop|start-postgres|stop-postgres|start-rabbitmq|stop-rabbitmq|env|start-cluster|stop-cluster|start-cluster-node N|stop-cluster-node N" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|start-postgres|stop-postgres|start-rabbitmq|stop-rabbitmq|env|start-cluster|stop-cluster|start-cluster-node N|stop-cluster-node N|start-replica-pair|stop-replica-pair|stop-primary|promote-standby" >&2; exit 2 ;;
   esac
 fi

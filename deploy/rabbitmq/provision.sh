@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Gives each service its own broker user on a virtual host, with the permissions of permissions.tsv beside this file,
-# and takes every permission on that virtual host away from `guest`. Idempotent: run it on every start.
+# Gives each service its own broker user on a virtual host, with the permissions and tags of permissions.tsv beside
+# this file, and takes every permission on that virtual host away from `guest`. Idempotent: run it on every start.
 #   provision.sh <virtual host>
-#   SP_RABBITMQ_PASSWORD_<SERVICE>  each service's password (SCHEDULING, PUBLISHER, WEBHOOKS); required
+#   SP_RABBITMQ_PASSWORD_<USER>     each user's password (SCHEDULING, PUBLISHER, WEBHOOKS, SCHEDULING_MONITOR); required
 #   SP_RABBITMQ_DELETE_GUEST=1      also delete the guest user (the broker is this deployment's alone)
 #   SP_RABBITMQ_USER_PREFIX         put before each service's name to make its user name (default: none)
 #   RABBITMQCTL                     the rabbitmqctl command (default: rabbitmqctl)
@@ -14,10 +14,11 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 "${ctl[@]}" -q add_vhost "$vhost" 2>/dev/null || true
 # The file on descriptor 3: rabbitmqctl reads standard input.
-while IFS=$'\t' read -r service configure write read <&3; do
+while IFS=$'\t' read -r service configure write read tags <&3; do
   case "$service" in ''|'#'*) continue ;; esac
   user="${SP_RABBITMQ_USER_PREFIX:-}$service"
   var="SP_RABBITMQ_PASSWORD_${service^^}"
+  var="${var//-/_}"
   password="${!var:-}"
   if [ ${#password} -lt 16 ]; then
     echo "provision.sh: $var must be set (at least 16 characters)" >&2
@@ -29,7 +30,13 @@ while IFS=$'\t' read -r service configure write read <&3; do
   else
     printf '%s' "$password" | "${ctl[@]}" -q add_user "$user" >/dev/null
   fi
-  "${ctl[@]}" -q set_user_tags "$user" >/dev/null
+  # `-` in the file is nothing: no tag, and an empty pattern, which matches no exchange or queue.
+  [ "$tags" = - ] && tags=""
+  [ "$configure" = - ] && configure=""
+  [ "$write" = - ] && write=""
+  [ "$read" = - ] && read=""
+  # shellcheck disable=SC2086 # tags are separate arguments
+  "${ctl[@]}" -q set_user_tags "$user" ${tags//,/ } >/dev/null
   "${ctl[@]}" -q set_permissions -p "$vhost" "$user" "$configure" "$write" "$read" >/dev/null
 done 3<"$here/permissions.tsv"
 

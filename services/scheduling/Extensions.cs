@@ -49,6 +49,7 @@ public static class Extensions
 
         services.AddOptions<MediaOptions>().BindConfiguration(MediaOptions.Section)
             .Validate(o => o.MaxBytes > 0, "Media:MaxBytes must be positive.")
+            .Validate(o => o.MaxRequestBytes > o.MaxBytes, "Media:MaxRequestBytes must be larger than Media:MaxBytes.")
             .Validate(o => o.WorkspaceQuotaBytes >= 0, "Media:WorkspaceQuotaBytes must be zero (unlimited) or positive.").ValidateOnStart();
         services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section)
             .Validate(o => o.SentOutbox > TimeSpan.Zero && o.UnattachedMedia > TimeSpan.Zero && o.Interval > TimeSpan.Zero,
@@ -106,7 +107,7 @@ public static class Extensions
 
         // It watches itself: lag histograms, backlog gauges, and overdue targets on /readyz (docs/operations.md#self-watch).
         services.AddOptions<WatchOptions>().BindConfiguration(WatchOptions.Section)
-            .Validate(o => o.IsValid(), "Watch:OverdueAfter, Watch:Interval and Watch:LagWindow must be positive; Watch:BrokerManagementUrl, when set, an absolute http(s) URL.")
+            .Validate(o => o.IsValid(), "Watch:OverdueAfter, Watch:Interval and Watch:LagWindow must be positive; Watch:BrokerManagementUrl, when set, an absolute http(s) URL with Watch:BrokerManagementUsername and Watch:BrokerManagementPassword.")
             .ValidateOnStart();
         services.AddSingleton<SchedulingMetrics>();
         services.AddSingleton<BacklogWatch>();

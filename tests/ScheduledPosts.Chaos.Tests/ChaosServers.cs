@@ -49,6 +49,25 @@ public static class ChaosServers
 
     public static Task StartRabbitMqAsync() => ControlAsync("start-rabbitmq");
 
+    /// <summary>
+    /// The primary/standby pair of the failover scenario (<c>chaos-infra.sh start-replica-pair</c>): the primary on 55434,
+    /// its synchronous standby on 55435, both listed as a production connection string would, the primary required.
+    /// </summary>
+    public const string ReplicaPair = "Host=127.0.0.1:55434,127.0.0.1:55435;Username=postgres;Database=postgres;Target Session Attributes=primary";
+
+    public static Task StartReplicaPairAsync() => ControlAsync("start-replica-pair");
+
+    public static Task StopReplicaPairAsync() => ControlAsync("stop-replica-pair");
+
+    public static Task StopPrimaryAsync() => ControlAsync("stop-primary");
+
+    public static async Task PromoteStandbyAsync()
+    {
+        await ControlAsync("promote-standby");
+        // The test's own pooled connections died with the primary, and its pools remember the standby as one.
+        NpgsqlConnection.ClearAllPools();
+    }
+
     // Held for the life of the test process: one chaos run per machine at a time, whichever clone it comes from.
     private static FileStream? _machineLock;
 

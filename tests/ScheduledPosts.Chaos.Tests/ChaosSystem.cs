@@ -63,13 +63,14 @@ public sealed class ChaosSystem : IAsyncDisposable
 
     /// <summary>
     /// Starts the system on the chaos servers, or on <paramref name="broker"/> (a node of the chaos cluster) for the
-    /// virtual host, the services then connecting to whatever nodes <paramref name="configure"/> lists.
+    /// virtual host, the services then connecting to whatever nodes <paramref name="configure"/> lists; or on the database
+    /// server(s) <paramref name="postgres"/> names (the replica pair).
     /// </summary>
     public static async Task<ChaosSystem> StartAsync(ITestOutputHelper output, Action<string, Dictionary<string, string>>? configure = null, int accounts = 8,
-        RabbitMqServer? broker = null)
+        RabbitMqServer? broker = null, string? postgres = null)
     {
         await ChaosServers.EnsureRunningAsync();
-        var suite = await Suite.StartAsync(ChaosServers.Postgres, broker ?? ChaosServers.RabbitMq, (service, environment) =>
+        var suite = await Suite.StartAsync(postgres ?? ChaosServers.Postgres, broker ?? ChaosServers.RabbitMq, (service, environment) =>
         {
             Defaults(service, environment);
             configure?.Invoke(service, environment);

@@ -17,7 +17,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
     // Outbox rows not sent yet, leaving out those of posts parked or rescheduled an hour ahead.
-    private const string UnsentSoon = "SELECT count(*) FROM scheduling.outbox WHERE sent_at IS NULL AND due_at < clock_timestamp() + interval '30 minutes'";
+    internal const string UnsentSoon = "SELECT count(*) FROM scheduling.outbox WHERE sent_at IS NULL AND due_at < clock_timestamp() + interval '30 minutes'";
 
     // Due messages handed to the broker whose target is not claimed yet: in a queue, or in the publisher's hands.
     private const string SentUnclaimed = """

@@ -42,6 +42,13 @@ public static class ApiClients
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
     }
 
+    /// <summary>The tags the gateway's <c>/openapi.json</c> gives the operation <paramref name="method"/> <paramref name="path"/>.</summary>
+    public static async Task<string[]> OpenApiTagsAsync(this Stack stack, string path, string method)
+    {
+        var document = JsonNode.Parse(await stack.Gateway.GetStringAsync("/openapi.json"))!;
+        return [.. document["paths"]![path]![method]!["tags"]!.AsArray().Select(t => t!.GetValue<string>())];
+    }
+
     public static async Task<List<string>> ListIdsAsync(this HttpClient client, string path)
         => [.. (await client.OkAsync(path))["data"]!.AsArray().Select(item => item!["id"]!.GetValue<string>())];
 

@@ -89,9 +89,14 @@ public sealed partial class LayersDialectTests(Stack stack) : IClassFixture<Stac
         var log = (await owner.OkAsync($"/v1/posts/{id}/events"))["data"]!.AsArray();
         Assert.Contains(log, e => e!["reason"]?.GetValue<string>() == "Brand asked us to hold — legal review pending.");
 
-        // 409 CONFLICT: already terminal.
+        // 409 CONFLICT: already terminal (canceled; a draft is Layers' draft_in_inbox).
         var (again, conflict) = await SendAsync(HttpMethod.Delete, $"/v1/scheduled-posts/{id}", key, Body);
         Assert.Equal((HttpStatusCode.Conflict, "CONFLICT"), (again, Code(conflict)));
+        string account = (await owner.CreatedAsync("/v1/social-accounts", new { platform = "sandbox", handle = $"layers-{Guid.NewGuid():N}" }))["id"]!.GetValue<string>();
+        string draft = (await owner.CreatedAsync("/v1/posts", new { caption = "In the inbox", targets = new[] { new { socialAccountId = account } } }))["id"]!.GetValue<string>();
+        Assert.Equal((HttpStatusCode.Conflict, "CONFLICT"), await CodeOf(HttpMethod.Delete, $"/v1/scheduled-posts/{draft}", key, Body));
+
+        Assert.Equal(["layers"], await stack.OpenApiTagsAsync("/v1/scheduled-posts/{scheduledPostId}", "delete"));
     }
 
     [Fact]

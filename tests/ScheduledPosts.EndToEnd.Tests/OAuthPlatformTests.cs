@@ -132,6 +132,28 @@ public sealed class OAuthPlatformTests(OAuthPlatformTests.PlatformStack stack) :
     }
 
     [Fact]
+    public async Task X_a_post_unpublished_after_its_token_expired_is_removed_with_a_refreshed_token()
+    {
+        string account = await ConnectAsync("x");
+        string caption = $"Here until the token expires {Guid.NewGuid():N}";
+        var post = await PublishAsync(caption, account, []);
+        string postId = post["id"]!.GetValue<string>();
+        string externalId = post["targets"]![0]!["externalPostId"]!.GetValue<string>();
+        int refreshes = stack.X.Requests.Count(r => r.Path == "/2/oauth2/token");
+        stack.X.ExpireAccessTokens();
+
+        var unpublish = await stack.Gateway.PostAsync($"/v1/posts/{postId}/unpublish", null);
+        Assert.Equal(HttpStatusCode.OK, unpublish.StatusCode);
+
+        var ended = await Eventually.Until(() => stack.GetPostAsync(postId),
+            p => p["targets"]![0]!["status"]!.GetValue<string>() != "published" || p["targets"]![0]!["errorCode"] is not null, Patience, "the removal to end");
+        Assert.True(ended["targets"]![0]!["status"]!.GetValue<string>() == "unpublished", ended.ToJsonString());
+        Assert.Equal(externalId, Assert.Single(stack.X.Deleted, d => d.Text == caption).Id);
+        Assert.DoesNotContain(stack.X.Posts, p => p.Text == caption);
+        Assert.True(stack.X.Requests.Count(r => r.Path == "/2/oauth2/token") > refreshes);
+    }
+
+    [Fact]
     public async Task LinkedIn_a_page_connects_and_a_post_with_a_link_and_two_images_arrives_once_after_a_rate_limit_an_expired_token_and_a_lost_answer()
     {
         string account = await ConnectAsync("linkedin_company");

@@ -49,6 +49,12 @@ public sealed class PostPostDialectTests(Stack stack) : IClassFixture<Stack>
         Assert.Equal([id], page["posts"]!.AsArray().Select(p => p!["postGroupId"]!.GetValue<string>()));
         Assert.False(page["pagination"]!["hasNextPage"]!.GetValue<bool>());
 
+        // 404 "Post group not found": another user's group.
+        using var other = await stack.NewWorkspaceAsync("postpost-other");
+        string otherKey = (await other.CreatedAsync("/v1/api-keys", new { name = "postpost", role = "editor" }))["secret"]!.GetValue<string>();
+        var (elsewhere, notTheirs) = await SendAsync(HttpMethod.Delete, $"/api/v1/delete-post/{id}", otherKey);
+        Assert.Equal((HttpStatusCode.NotFound, "Post group not found"), (elsewhere, notTheirs["error"]!.GetValue<string>()));
+
         // 401 "Invalid API key": a bad or missing x-api-key.
         foreach (string? wrong in new[] { "YOUR_API_KEY", null })
         {
@@ -63,10 +69,11 @@ public sealed class PostPostDialectTests(Stack stack) : IClassFixture<Stack>
         Assert.Equal("""{"success":true}""", deleted.ToJsonString());
         Assert.Equal(HttpStatusCode.NotFound, (await owner.GetAsync($"/v1/posts/{id}")).StatusCode);
 
-        // 404 "Post group not found": once deleted, and for another user's group.
+        // 404 "Post group not found": once deleted.
         var (again, notFound) = await SendAsync(HttpMethod.Delete, $"/api/v1/delete-post/{id}", key);
         Assert.Equal(HttpStatusCode.NotFound, again);
         Assert.Equal("Post group not found", notFound["error"]!.GetValue<string>());
         Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(HttpMethod.Get, $"/api/v1/get-post/{id}", key)).Status);
+        Assert.Equal(["postpost"], await stack.OpenApiTagsAsync("/api/v1/delete-post/{postGroupId}", "delete"));
     }
 }

@@ -63,7 +63,7 @@ public sealed class ProvisionedBroker : IAsyncLifetime, IAsyncDisposable
         start.Environment["SP_RABBITMQ_USER_PREFIX"] = Prefix;
         foreach (var (service, password) in Passwords)
         {
-            start.Environment[$"SP_RABBITMQ_PASSWORD_{service.ToUpperInvariant()}"] = password;
+            start.Environment[BrokerUsers.PasswordVariable(service)] = password;
         }
 
         using var process = Process.Start(start)!;
@@ -183,6 +183,48 @@ public sealed class BrokerPermissionsTests(ProvisionedBroker broker) : IClassFix
         await using var reading = await webhooks.CreateChannelAsync();
         await Record.ExceptionAsync(async () => await reading.BasicGetAsync("target-due", autoAck: true));
         Assert.Equal(403, await CloseCodeAsync(reading));
+    }
+
+    [Fact]
+    public async Task The_monitor_user_reads_the_queue_depths_from_the_management_API_and_can_neither_consume_nor_publish()
+    {
+        const string queue = "target-due";
+        await using (var scheduling = await ConnectAsync("scheduling"))
+        {
+            await using var channel = await scheduling.CreateChannelAsync();
+            await channel.ExchangeDeclareAsync(TargetDue, ExchangeType.Fanout, durable: true);
+        }
+
+        await using (var publisher = await ConnectAsync("publisher"))
+        {
+            await using var channel = await publisher.CreateChannelAsync();
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+        }
+
+        string monitor = broker.Prefix + BrokerUsers.SchedulingMonitor;
+        using var management = new HttpClient { BaseAddress = broker.Rabbit.ManagementUrl };
+        management.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{monitor}:{broker.Passwords[BrokerUsers.SchedulingMonitor]}")));
+        using (var queues = await management.GetAsync($"api/queues/{Uri.EscapeDataString(broker.VirtualHost)}?columns=name"))
+        {
+            Assert.True(queues.IsSuccessStatusCode, $"{(int)queues.StatusCode} {await queues.Content.ReadAsStringAsync()}");
+            Assert.Contains($"\"{queue}\"", await queues.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // The management tag does not make it an administrator: it cannot see the users, nor change anything.
+        using (var users = await management.GetAsync("api/users"))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, users.StatusCode);
+        }
+
+        await using var connection = await ConnectAsync(BrokerUsers.SchedulingMonitor);
+        await using var reading = await connection.CreateChannelAsync();
+        await Record.ExceptionAsync(async () => await reading.BasicGetAsync(queue, autoAck: true));
+        Assert.Equal(403, await CloseCodeAsync(reading));
+
+        await using var publishing = await connection.CreateChannelAsync(Confirmed);
+        await Record.ExceptionAsync(async () => await publishing.BasicPublishAsync(TargetDue, "", Encoding.UTF8.GetBytes("{}")));
+        Assert.Equal(403, await CloseCodeAsync(publishing));
     }
 
     [Fact]

@@ -82,6 +82,8 @@ public sealed partial class LayersDialectTests(SchedulingFactory factory) : ICla
         var (tooLong, validation) = await CancelAsync(client, Id(queued), new string('r', 1025));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, tooLong);
         Assert.Equal("reason", validation["error"]!["details"]!["issues"]![0]!["path"]!.GetValue<string>());
+        var exact = await CreatePostAsync(client, [account], DateTimeOffset.UtcNow.AddHours(1));
+        Assert.Equal(HttpStatusCode.OK, (await CancelAsync(client, Id(exact), new string('r', 1024))).Status);
         await SendAsync(client, HttpMethod.Patch, "/v1/scheduling-settings", new { cancelCutoffSeconds = 7200 });
         var (closed, cutoff) = await CancelAsync(client, Id(queued), "too late");
         Assert.Equal(HttpStatusCode.Conflict, closed);
@@ -128,6 +130,43 @@ public sealed partial class LayersDialectTests(SchedulingFactory factory) : ICla
         Assert.Equal("canceled", Status((await SendAsync(client, HttpMethod.Get, $"/v1/scheduled-posts/{Id(post)}")).Body));
         var draft = await CreatePostAsync(client, [account], scheduledFor: null);
         Assert.Equal(HttpStatusCode.Conflict, (await RescheduleAsync(client, Id(draft), $$"""{ "scheduledFor": "{{later}}" }""")).Status);
+
+        // The ~30 s clock-skew tolerance: a time ten seconds ago is still accepted, as sent.
+        var queued = await CreatePostAsync(client, [account], DateTimeOffset.UtcNow.AddHours(1));
+        string skewed = DateTimeOffset.UtcNow.AddSeconds(-10).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var (tolerated, moved) = await RescheduleAsync(client, Id(queued), $$"""{ "scheduledFor": "{{skewed}}" }""");
+        Assert.Equal((HttpStatusCode.OK, "queued", skewed), (tolerated, Status(moved), moved["scheduledFor"]!.GetValue<string>()));
+
+        // A time sent with an offset is that instant; the answer, as every Layers time, is UTC with a Z.
+        var local = DateTimeOffset.UtcNow.AddDays(2).ToOffset(TimeSpan.FromHours(-4));
+        string sent = local.ToString("yyyy-MM-dd'T'HH:mm:ss'-04:00'", System.Globalization.CultureInfo.InvariantCulture);
+        var other = await CreatePostAsync(client, [account], DateTimeOffset.UtcNow.AddHours(1));
+        var (withOffset, inUtc) = await RescheduleAsync(client, Id(other), $$"""{ "scheduledFor": "{{sent}}" }""");
+        Assert.Equal(HttpStatusCode.OK, withOffset);
+        Assert.Equal(local.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture), inUtc["scheduledFor"]!.GetValue<string>());
+    }
+
+    /// <summary>
+    /// Cancel's 409 row (the post is terminal: <c>published</c>, <c>failed</c>) and reschedule's (<c>publishing</c> or
+    /// terminal), the status in Layers' words; a publishing post whose one upload is in flight cannot be cancelled either.
+    /// </summary>
+    [Theory]
+    [InlineData(null, "publishing")]
+    [InlineData("published", "published")]
+    [InlineData("failed", "failed")]
+    public async Task A_post_publishing_or_gone_out_is_a_409_CONFLICT_to_cancel_and_to_reschedule(string? outcome, string layersStatus)
+    {
+        var (client, account) = await WorkspaceAsync();
+        string id = await factory.PostThroughClaimAsync(client, account, outcome);
+        Assert.Equal(layersStatus, Status((await SendAsync(client, HttpMethod.Get, $"/v1/scheduled-posts/{id}")).Body));
+        string later = DateTimeOffset.UtcNow.AddDays(1).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:00'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+        var (cancel, cancelError) = await CancelAsync(client, id, "too late");
+        var (reschedule, rescheduleError) = await RescheduleAsync(client, id, $$"""{ "scheduledFor": "{{later}}" }""");
+
+        Assert.Equal((HttpStatusCode.Conflict, "CONFLICT"), (cancel, ErrorCode(cancelError)));
+        Assert.Equal((HttpStatusCode.Conflict, "CONFLICT"), (reschedule, ErrorCode(rescheduleError)));
+        Assert.Equal(layersStatus, Status((await SendAsync(client, HttpMethod.Get, $"/v1/scheduled-posts/{id}")).Body));
     }
 
     [Fact]
@@ -147,5 +186,14 @@ public sealed partial class LayersDialectTests(SchedulingFactory factory) : ICla
         var (missing, notFound) = await SendAsync(client, HttpMethod.Get, "/v1/scheduled-posts/post_missing");
         Assert.Equal(HttpStatusCode.NotFound, missing);
         Assert.Equal("NOT_FOUND", ErrorCode(notFound));
+    }
+
+    /// <summary>Each post status of ours is one of the six Layers documents.</summary>
+    [Fact]
+    public void Every_post_status_of_ours_is_a_Layers_status()
+    {
+        string[] layers = ["queued", "publishing", "published", "failed", "canceled", "draft_in_inbox"];
+
+        Assert.All(Constants(typeof(Posts.PostStatus)), s => Assert.Contains(Dialects.Layers.LayersStatus.Of(s), layers));
     }
 }

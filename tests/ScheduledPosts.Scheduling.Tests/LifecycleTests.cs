@@ -137,7 +137,7 @@ public sealed class LifecycleTests(SchedulingFactory factory) : IClassFixture<Sc
         var (fromDraft, _) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(draft)}/reschedule", new { scheduledFor = Rfc3339(DateTimeOffset.UtcNow.AddHours(2)) });
         Assert.Equal(HttpStatusCode.Conflict, fromDraft);
 
-        var published = await PublishThroughClaimAsync(client, account);
+        var published = await factory.PostThroughClaimAsync(client, account, Posts.TargetStatus.Published);
         var (fromPublished, error) = await SendAsync(client, HttpMethod.Post, $"/v1/posts/{published}/reschedule", new { scheduledFor = Rfc3339(DateTimeOffset.UtcNow.AddHours(2)) });
         Assert.Equal(HttpStatusCode.Conflict, fromPublished);
         Assert.Equal("CONFLICT", ErrorCode(error));
@@ -168,7 +168,7 @@ public sealed class LifecycleTests(SchedulingFactory factory) : IClassFixture<Sc
 
     /// <summary>Telnyx's cancel rule as our cutoff (docs/migrating-layers.md#telnyxs-cancel-rule): only while scheduled, and more than a minute before the send time.</summary>
     [Fact]
-    public async Task A_cutoff_of_sixty_seconds_is_Telnyxs_rule_on_the_native_and_Layers_cancels()
+    public async Task A_cutoff_of_sixty_seconds_is_Telnyxs_rule_on_the_native_Layers_and_Postbreeze_cancels()
     {
         var (client, account) = await WorkspaceAsync();
         await SendAsync(client, HttpMethod.Patch, "/v1/scheduling-settings", new { cancelCutoffSeconds = 60 });
@@ -178,6 +178,8 @@ public sealed class LifecycleTests(SchedulingFactory factory) : IClassFixture<Sc
         Assert.Equal((HttpStatusCode.Conflict, "CANCEL_WINDOW_CLOSED"), (native, ErrorCode(nativeError)));
         var (layers, layersError) = await SendAsync(client, HttpMethod.Delete, $"/v1/scheduled-posts/{Id(withinAMinute)}");
         Assert.Equal((HttpStatusCode.Conflict, "CONFLICT"), (layers, ErrorCode(layersError)));
+        var (postbreeze, postbreezeError) = await SendAsync(client, HttpMethod.Post, $"/postbreeze/api/v1/posts/{Id(withinAMinute)}/cancel");
+        Assert.Equal((HttpStatusCode.Conflict, "CONFLICT"), (postbreeze, postbreezeError["code"]!.GetValue<string>()));
         Assert.Equal("scheduled", Status((await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(withinAMinute)}"))!));
 
         var inTwoMinutes = await CreatePostAsync(client, [account], DateTimeOffset.UtcNow.AddMinutes(2));
@@ -282,7 +284,7 @@ public sealed class LifecycleTests(SchedulingFactory factory) : IClassFixture<Sc
         await Eventually.Until(() => Task.FromResult(factory.Events.Any(e => e.PostId == Id(post) && e.Type == "post.deleted")), seen => seen, Patience, "post.deleted");
 
         // Not while publishing or once published.
-        string publishedId = await PublishThroughClaimAsync(client, account);
+        string publishedId = await factory.PostThroughClaimAsync(client, account, Posts.TargetStatus.Published);
         var (notPublished, conflict) = await SendAsync(client, HttpMethod.Delete, $"/v1/posts/{publishedId}");
         Assert.Equal(HttpStatusCode.Conflict, notPublished);
         Assert.Equal("CONFLICT", ErrorCode(conflict));
@@ -334,16 +336,5 @@ public sealed class LifecycleTests(SchedulingFactory factory) : IClassFixture<Sc
         Assert.Equal(2, cancelled.ScheduleVersion);
         Assert.StartsWith("evt_", cancelled.EventId, StringComparison.Ordinal);
         Assert.Equal(4, events.Select(e => e.EventId).Distinct().Count());
-    }
-
-    /// <summary>Runs a one-target post through claim and complete, as the publisher would; returns its id.</summary>
-    private async Task<string> PublishThroughClaimAsync(HttpClient client, string account)
-    {
-        var post = await CreatePostAsync(client, [account], DateTimeOffset.UtcNow);
-        var targets = factory.TargetsClient();
-        var claim = await targets.ClaimTargetAsync(new ClaimTargetRequest { PostId = Id(post), TargetId = post["targets"]![0]!["id"]!.GetValue<string>(), ScheduleVersion = 1 });
-        Assert.True(claim.Claimed, claim.Reason);
-        await targets.CompleteTargetAsync(new CompleteTargetRequest { TargetId = claim.Target.TargetId, LeaseToken = claim.Target.LeaseToken, Published = new TargetPublished { ExternalPostId = "x" } });
-        return Id(post);
     }
 }

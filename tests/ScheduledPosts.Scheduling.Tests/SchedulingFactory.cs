@@ -75,6 +75,8 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
         _settings["RabbitMq:Username"] = rabbit.Username;
         _settings["RabbitMq:Password"] = rabbit.Password;
         _settings["Watch:BrokerManagementUrl"] = rabbit.ManagementUrl.ToString();
+        _settings["Watch:BrokerManagementUsername"] = rabbit.Username;
+        _settings["Watch:BrokerManagementPassword"] = rabbit.Password;
         _settings["Internal:TrustedKeys:gateway"] = InternalKeys.Gateway.PublicPem;
         _settings["Internal:TrustedKeys:publisher"] = InternalKeys.Publisher.PublicPem;
         _settings["Media:Directory"] = _resources.AddDirectory(MediaDirectory);
@@ -151,6 +153,36 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
         return new Targets.TargetsClient(channel);
     }
 
+    /// <summary>
+    /// A one-target post due now, claimed as the publisher claims it (so <c>publishing</c>) and, when
+    /// <paramref name="outcome"/> is <c>published</c> or <c>failed</c>, reported so; returns the post's id.
+    /// </summary>
+    public async Task<string> PostThroughClaimAsync(HttpClient client, string account, string? outcome = null)
+    {
+        var post = await CreatePostAsync(client, [account], DateTimeOffset.UtcNow);
+        string postId = post["id"]!.GetValue<string>();
+        var targets = TargetsClient();
+        var claim = await targets.ClaimTargetAsync(new ClaimTargetRequest { PostId = postId, TargetId = post["targets"]![0]!["id"]!.GetValue<string>(), ScheduleVersion = 1 });
+        Assert.True(claim.Claimed, claim.Reason);
+        if (outcome is null)
+        {
+            return postId;
+        }
+
+        var report = new CompleteTargetRequest { TargetId = claim.Target.TargetId, LeaseToken = claim.Target.LeaseToken };
+        if (outcome == Posts.TargetStatus.Published)
+        {
+            report.Published = new TargetPublished { ExternalPostId = "x" };
+        }
+        else
+        {
+            report.Failed = new TargetFailed { ErrorCode = "REJECTED", ErrorMessage = "The platform refused the post.", Retryable = false };
+        }
+
+        Assert.Equal(outcome, (await targets.CompleteTargetAsync(report)).PostStatus);
+        return postId;
+    }
+
     public static async Task<string> ConnectAccountAsync(HttpClient client, string handle = "alice")
     {
         var response = await client.PostAsJsonAsync("/v1/social-accounts", new { platform = "sandbox", handle });
@@ -193,6 +225,10 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
         string text = await response.Content.ReadAsStringAsync();
         return (response.StatusCode, text.Length == 0 ? new JsonObject() : JsonNode.Parse(text)!.AsObject());
     }
+
+    /// <summary>The values of a class of string constants, such as every post status of <see cref="Posts.PostStatus"/>.</summary>
+    public static string[] Constants(Type type)
+        => [.. type.GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static).Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!)];
 
     public static string ErrorCode(JsonObject body) => body["error"]!["code"]!.GetValue<string>();
 

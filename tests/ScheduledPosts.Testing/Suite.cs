@@ -127,6 +127,9 @@ public sealed class Suite : IAsyncDisposable
             ["RabbitMq:Host"] = rabbit.Host,
             ["RabbitMq:Username"] = rabbit.Username,
             ["RabbitMq:Password"] = rabbit.Password,
+            ["Watch:BrokerManagementUrl"] = rabbit.ManagementUrl.ToString(),
+            ["Watch:BrokerManagementUsername"] = rabbit.Username,
+            ["Watch:BrokerManagementPassword"] = rabbit.Password,
             ["Credentials:Key"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             ["Media:Directory"] = Path.Combine(Path.GetTempPath(), $"sp-e2e-media-{Guid.NewGuid():N}"),
             ["Webhooks:SecretKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
@@ -166,6 +169,13 @@ public sealed class Suite : IAsyncDisposable
                     environment["RabbitMq__Username"] = user.Name;
                     environment["RabbitMq__Password"] = user.Password;
                 }
+            }
+
+            // The queue depths of GET /admin/status, read by the scheduling service's monitor user.
+            if (service.Settings.Contains("Watch:BrokerManagementUsername") && brokerUsers?.GetValueOrDefault(BrokerUsers.SchedulingMonitor) is { } monitor)
+            {
+                environment["Watch__BrokerManagementUsername"] = monitor.Name;
+                environment["Watch__BrokerManagementPassword"] = monitor.Password;
             }
 
             if (service.Name != "sandbox")

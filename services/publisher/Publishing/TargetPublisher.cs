@@ -88,7 +88,7 @@ public sealed partial class TargetPublisher(
         using (permit)
         {
             var result = await SendAsync(connector, target, cancellationToken);
-            if (result is ConnectorResult.Failed { Code: ConnectorErrors.InvalidCredentials } refused && PlatformCatalogue.HoldsCredentials(target.Platform))
+            if (result is ConnectorResult.Failed refused && CredentialRefresh.Applies(refused, target.Platform))
             {
                 result = await RefreshAndSendAgainAsync(connector, target, refused, cancellationToken);
             }
@@ -97,60 +97,20 @@ public sealed partial class TargetPublisher(
         }
     }
 
-    /// <summary>
-    /// The platform refused the account's credentials: the scheduling service refreshes them (an OAuth account with a
-    /// refresh token) and the upload is tried once more with the fresh ones; an account whose grant is gone — or whose
-    /// app password or pasted token was refused, which nothing here can renew — is marked <c>reauth_required</c> and
-    /// the target ends <see cref="ConnectorErrors.AccountReauthRequired"/>. Nothing was posted with refused credentials.
-    /// </summary>
+    /// <summary>The platform refused the account's credentials: refreshed, the upload is tried once more (<see cref="CredentialRefresh"/>).</summary>
     private async Task<ConnectorResult> RefreshAndSendAgainAsync(IConnector connector, ClaimedTarget target, ConnectorResult.Failed refused, CancellationToken cancellationToken)
     {
-        RefreshCredentialsResponse refresh;
-        try
+        var (fresh, failure) = await CredentialRefresh.RefreshAsync(targets,
+            new RefusedAccount(target.TargetId, target.LeaseToken, target.Platform, target.AccountHandle, target.CredentialsJson), refused, Deadline(), cancellationToken);
+        if (fresh is null)
         {
-            refresh = await targets.RefreshCredentialsAsync(new RefreshCredentialsRequest
-            {
-                TargetId = target.TargetId,
-                LeaseToken = target.LeaseToken,
-                RefusedAccessToken = AccessTokenOf(target.CredentialsJson) ?? "",
-            }, deadline: Deadline(), cancellationToken: cancellationToken);
-        }
-        catch (RpcException e)
-        {
-            return refused with { Message = $"{refused.Message} The token could not be refreshed now ({e.StatusCode}).", Retryable = true };
+            return failure!;
         }
 
-        switch (refresh.Outcome)
-        {
-            case RefreshCredentialsResponse.Types.Outcome.Refreshed:
-                Log.Refreshed(logger, target.TargetId, target.Platform, target.AccountId);
-                var fresh = target.Clone();
-                fresh.CredentialsJson = refresh.CredentialsJson;
-                return await SendAsync(connector, fresh, cancellationToken);
-            case RefreshCredentialsResponse.Types.Outcome.ReauthRequired:
-                return new ConnectorResult.Failed(ConnectorErrors.AccountReauthRequired,
-                    PlatformCatalogue.ConnectMethodOf(target.Platform) == ConnectMethod.OAuth2
-                        ? $"{target.Platform} no longer accepts the account {target.AccountHandle}'s grant: connect it again (POST /v1/social-accounts/connect). Nothing was sent."
-                        : $"{target.Platform} refused the account {target.AccountHandle}'s credentials: connect it again with new ones (POST /v1/social-accounts). Nothing was sent.",
-                    Retryable: false);
-            case RefreshCredentialsResponse.Types.Outcome.Unavailable:
-                return refused with { Message = $"{refused.Message} The token could not be refreshed now: {refresh.Message}", Retryable = true };
-            default:
-                return refused;
-        }
-    }
-
-    private static string? AccessTokenOf(string credentialsJson)
-    {
-        try
-        {
-            using var document = System.Text.Json.JsonDocument.Parse(credentialsJson is { Length: > 0 } json ? json : "{}");
-            return document.RootElement.TryGetProperty("accessToken", out var token) ? token.GetString() : null;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return null;
-        }
+        Log.Refreshed(logger, target.TargetId, target.Platform, target.AccountId);
+        var renewed = target.Clone();
+        renewed.CredentialsJson = fresh;
+        return await SendAsync(connector, renewed, cancellationToken);
     }
 
     private async Task<ConnectorResult> SendAsync(IConnector connector, ClaimedTarget target, CancellationToken cancellationToken)

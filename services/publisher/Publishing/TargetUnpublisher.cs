@@ -11,7 +11,8 @@ namespace ScheduledPosts.Publisher.Publishing;
 /// Removes one published target's copy from its platform (unpublish, docs/publishing.md#unpublish), like a publish:
 /// claim the removal from the scheduling service (a lease, renewed by <see cref="LeaseKeeper"/> while the deletion
 /// runs), wait for the account's share of the publisher's own limits (<see cref="UploadLimits"/>: a deletion is a call on
-/// the account's platform quota like an upload), delete through the platform's connector, report. A removal that cannot
+/// the account's platform quota like an upload), delete through the platform's connector — once more with refreshed
+/// credentials when the platform refused them (<see cref="CredentialRefresh"/>) — report. A removal that cannot
 /// be claimed (done, no longer asked for, held by a live lease) is left alone, so a redelivered message is harmless;
 /// deleting is idempotent, so an attempt whose outcome is unknown is reported as retryable.
 /// </summary>
@@ -81,8 +82,21 @@ public sealed partial class TargetUnpublisher(
         using var held = permit;
         try
         {
-            var failure = await connector.UnpublishAsync(new Removal(removal.TargetId, removal.AccountHandle,
-                removal.CredentialsJson is { Length: > 0 } credentials ? credentials : "{}", removal.ExternalPostId, removal.Attempt), cancellationToken);
+            string credentials = removal.CredentialsJson is { Length: > 0 } stored ? stored : "{}";
+            var failure = await connector.UnpublishAsync(Of(removal, credentials), cancellationToken);
+            if (CredentialRefresh.Applies(failure, removal.Platform))
+            {
+                var (fresh, refusal) = await CredentialRefresh.RefreshAsync(targets,
+                    new RefusedAccount(removal.TargetId, removal.LeaseToken, removal.Platform, removal.AccountHandle, credentials), failure!, Deadline(), cancellationToken);
+                if (fresh is null)
+                {
+                    return refusal;
+                }
+
+                Log.Refreshed(logger, removal.TargetId, removal.Platform, removal.AccountId);
+                failure = await connector.UnpublishAsync(Of(removal, fresh), cancellationToken);
+            }
+
             // Deleting again is safe: an unknown outcome is only a failure worth retrying.
             return failure is { OutcomeUnknown: true } ? failure with { Retryable = true, OutcomeUnknown = false } : failure;
         }
@@ -96,6 +110,9 @@ public sealed partial class TargetUnpublisher(
             return new ConnectorResult.Failed(ConnectorErrors.ConnectorFault, $"The deletion on {removal.Platform} failed unexpectedly: {e.Message}", Retryable: true);
         }
     }
+
+    private static Removal Of(UnpublishClaim removal, string credentials)
+        => new(removal.TargetId, removal.AccountHandle, credentials, removal.ExternalPostId, removal.Attempt);
 
     // Not cancelled with the message: the deletion happened (or not) and the scheduling service must hear which. If the
     // report outlasts its retries, the removal's lease runs out and the scheduling service sends it again.
@@ -150,5 +167,9 @@ public sealed partial class TargetUnpublisher(
         [LoggerMessage(EventId = 4, Level = LogLevel.Error,
             Message = "Could not report the removal of target {TargetId} of post {PostId}; the scheduling service sends it again once its lease ran out")]
         public static partial void ReportFailed(ILogger logger, Exception exception, string targetId, string postId);
+
+        [LoggerMessage(EventId = 5, Level = LogLevel.Information,
+            Message = "{Platform} refused the token of account {AccountId}; refreshed it, deleting target {TargetId} once more")]
+        public static partial void Refreshed(ILogger logger, string targetId, string platform, string accountId);
     }
 }

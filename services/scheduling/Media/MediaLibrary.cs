@@ -59,6 +59,7 @@ public sealed class MediaLibrary(
     };
 
     private readonly long _maxBytes = options.Value.MaxBytes;
+    private readonly long _maxRequestBytes = options.Value.MaxRequestBytes;
     private readonly long _quota = options.Value.WorkspaceQuotaBytes;
 
     public async Task<MediaItem> UploadAsync(string workspaceId, HttpRequest request, CancellationToken ct)
@@ -70,10 +71,13 @@ public sealed class MediaLibrary(
             throw ApiException.BadRequest("Upload media as multipart/form-data with a 'file' part.");
         }
 
-        // Media is larger than JSON bodies: lift the server's limit for this request; ours applies while streaming.
+        // Media is larger than JSON bodies: lift the server's limit for this request; ours applies while streaming. The
+        // server's is Media:MaxRequestBytes, above the gateway's: a refused upload is answered at once, and the server then
+        // reads the rest of it. Cut off instead, a proxy still sending it (the gateway, YARP) would answer 502 and the
+        // client would never see why it was refused.
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
-            limit.MaxRequestBodySize = _maxBytes + (1024 * 1024);
+            limit.MaxRequestBodySize = _maxRequestBytes;
         }
 
         var reader = new MultipartReader(boundary, request.Body);

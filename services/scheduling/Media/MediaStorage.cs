@@ -21,6 +21,13 @@ public sealed class MediaOptions
 
     public long MaxBytes { get; set; } = 50 * 1024 * 1024;
 
+    /// <summary>
+    /// The largest upload request the service reads to its end. A refused upload (too large, wrong type) is answered at
+    /// once and then read to its end, because a proxy still sending it (the gateway) reports a connection cut off under
+    /// it as a 502; past this the connection is cut. Above the gateway's limit on the media route (100 MiB).
+    /// </summary>
+    public long MaxRequestBytes { get; set; } = 101 * 1024 * 1024;
+
     /// <summary>The most bytes of media a workspace may store (media not orphaned); 0 means no limit.</summary>
     public long WorkspaceQuotaBytes { get; set; } = 1024L * 1024 * 1024;
 }

@@ -70,11 +70,16 @@ public sealed class ClaimStore
             RETURNING lease_expires_at
             """, new { targetId, leaseToken, lease });
 
-    /// <summary>The social account of the target's claim <paramref name="leaseToken"/> while it is the live one; else null.</summary>
+    /// <summary>
+    /// The social account of the target's claim <paramref name="leaseToken"/> — an upload's, or a removal's — while it is
+    /// the live one; else null.
+    /// </summary>
     public Task<string?> AccountOfLiveClaimAsync(NpgsqlConnection connection, string targetId, Guid leaseToken)
         => connection.ExecuteScalarAsync<string?>($"""
             SELECT social_account_id FROM targets
-            WHERE id = @targetId AND lease_token = @leaseToken AND status = '{TargetStatus.Publishing}' AND lease_expires_at > clock_timestamp()
+            WHERE id = @targetId AND lease_token = @leaseToken
+              AND (status = '{TargetStatus.Publishing}' OR (status = '{TargetStatus.Published}' AND unpublish_requested_at IS NOT NULL))
+              AND lease_expires_at > clock_timestamp()
             """, new { targetId, leaseToken });
 
     /// <summary>The target's claim state, with its row locked until the transaction ends.</summary>

@@ -9,8 +9,8 @@ namespace ScheduledPosts.Scheduling.Watch;
 
 /// <summary>
 /// The depth of every queue in the service's virtual host, from RabbitMQ's management API
-/// (<see cref="WatchOptions.BrokerManagementUrl"/>, with the service's own broker user, which needs the <c>management</c>
-/// tag). MassTransit's <c>*_error</c> queues are where a message lands after its retries: their total is reported apart.
+/// (<see cref="WatchOptions.BrokerManagementUrl"/>, as the service's monitor user, <see cref="WatchOptions.BrokerManagementUsername"/>).
+/// MassTransit's <c>*_error</c> queues are where a message lands after its retries: their total is reported apart.
 /// </summary>
 public sealed class BrokerQueues(IHttpClientFactory httpClients, IOptions<WatchOptions> watch, IConfiguration configuration)
 {
@@ -31,7 +31,7 @@ public sealed class BrokerQueues(IHttpClientFactory httpClients, IOptions<WatchO
             using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(management,
                 $"api/queues/{Uri.EscapeDataString(_rabbit.VirtualHost)}?columns=name,messages,messages_ready,messages_unacknowledged,consumers"));
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic",
-                Convert.ToBase64String(Encoding.UTF8.GetBytes($"{_rabbit.Username}:{_rabbit.Password}")));
+                Convert.ToBase64String(Encoding.UTF8.GetBytes($"{watch.Value.BrokerManagementUsername}:{watch.Value.BrokerManagementPassword}")));
             using var response = await http.SendAsync(request, ct);
             if (!response.IsSuccessStatusCode)
             {

@@ -16,10 +16,19 @@ public sealed class WatchOptions
 
     /// <summary>
     /// RabbitMQ's management API (e.g. <c>http://rabbitmq:15672/</c>), read for the queue depths of <c>GET /admin/status</c>
-    /// with the service's broker user; unset, the status says the queues are not available.
+    /// as <see cref="BrokerManagementUsername"/>; unset, the status says the queues are not available.
     /// </summary>
     public Uri? BrokerManagementUrl { get; set; }
 
+    /// <summary>
+    /// The broker user that reads the management API: one of its own (<c>scheduling-monitor</c> in
+    /// deploy/rabbitmq/permissions.tsv, with the <c>management</c> tag and no permission on any exchange or queue).
+    /// </summary>
+    public string BrokerManagementUsername { get; set; } = "";
+
+    public string BrokerManagementPassword { get; set; } = "";
+
     public bool IsValid() => OverdueAfter > TimeSpan.Zero && Interval > TimeSpan.Zero && LagWindow > TimeSpan.Zero
-        && (BrokerManagementUrl is null || (BrokerManagementUrl.IsAbsoluteUri && BrokerManagementUrl.Scheme is "http" or "https"));
+        && (BrokerManagementUrl is null || (BrokerManagementUrl is { IsAbsoluteUri: true, Scheme: "http" or "https" }
+            && BrokerManagementUsername.Length > 0 && BrokerManagementPassword.Length > 0));
 }

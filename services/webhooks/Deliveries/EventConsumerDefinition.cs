@@ -1,4 +1,5 @@
 using MassTransit;
+using ScheduledPosts.ServiceDefaults.Errors;
 
 namespace ScheduledPosts.Webhooks.Deliveries;
 
@@ -21,11 +22,12 @@ public abstract class EventConsumerDefinition<TConsumer> : ConsumerDefinition<TC
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<TConsumer> consumerConfigurator, IRegistrationContext context)
     {
-        // Transient database trouble is retried in place; anything else goes to the error queue, kept.
+        // The database away — restarting, or failing over to a standby, when Npgsql's "no suitable host" is not IsTransient —
+        // is retried in place for about a minute; anything else goes to the error queue, kept.
         endpointConfigurator.UseMessageRetry(r =>
         {
-            r.Intervals(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5));
-            r.Handle<Npgsql.NpgsqlException>(e => e.IsTransient);
+            r.Intervals(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30));
+            r.Handle<Npgsql.NpgsqlException>(DatabaseOutage.Is);
             r.Handle<TimeoutException>();
         });
     }

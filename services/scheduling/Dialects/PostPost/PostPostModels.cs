@@ -59,7 +59,8 @@ public static class PostPostWords
         Posts.TargetStatus.Draft or Posts.TargetStatus.Cancelled => "draft",
         Posts.TargetStatus.Scheduled => "scheduled",
         Posts.TargetStatus.Publishing => "processing",
-        Posts.TargetStatus.Published => "published",
+        // A copy removed since was published all the same (as our post counts it): not to be retried, nor deleted here.
+        Posts.TargetStatus.Published or Posts.TargetStatus.Unpublished => "published",
         _ => "failed",
     };
 

@@ -1,4 +1,7 @@
+using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
@@ -13,11 +16,11 @@ using MediaService = ScheduledPosts.Contracts.Scheduling.V1.Media;
 namespace ScheduledPosts.EndToEnd.Tests;
 
 /// <summary>
-/// Issue 13: media uploaded as a gRPC client stream through the gateway's gRPC port of the real processes — larger than
-/// any one message and than the 1 MiB JSON body limit — read back, attached to a post and published byte for byte; and
-/// an upload over the size limit refused with REST's reason, with nothing stored.
+/// Media larger than any one message and than the 1 MiB JSON body limit, through the gateway of the real processes: a
+/// gRPC client stream read back, attached to a post and published byte for byte; uploads over the size limit, or of a
+/// type not accepted, refused with their reason over gRPC and REST alike, with nothing stored.
 /// </summary>
-public sealed class GrpcMediaUploadTests(GrpcMediaUploadTests.SmallMediaStack stack) : IClassFixture<GrpcMediaUploadTests.SmallMediaStack>, IDisposable
+public sealed class LargeMediaUploadTests(LargeMediaUploadTests.SmallMediaStack stack) : IClassFixture<LargeMediaUploadTests.SmallMediaStack>, IDisposable
 {
     private const int MaxBytes = 4 * 1024 * 1024;
     private const int ChunkBytes = 256 * 1024;
@@ -89,7 +92,44 @@ public sealed class GrpcMediaUploadTests(GrpcMediaUploadTests.SmallMediaStack st
         Assert.Equal(before, await stack.ScalarAsync("SELECT count(*) FROM scheduling.media"));
     }
 
+    [Fact]
+    public async Task A_rest_upload_over_the_size_limit_is_a_413_in_the_envelope_not_a_broken_gateway()
+    {
+        // Three times the limit: the scheduling service refuses it a third of the way in, with most of it still in
+        // flight through the gateway.
+        string before = await stack.ScalarAsync("SELECT count(*) FROM scheduling.media");
+
+        var refused = await RestUploadAsync(Png(3 * MaxBytes), "image/png");
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refused.Status);
+        Assert.Equal("PAYLOAD_TOO_LARGE", refused.Body["error"]!["code"]!.GetValue<string>());
+        Assert.Contains($"{MaxBytes}", refused.Body["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(before, await stack.ScalarAsync("SELECT count(*) FROM scheduling.media"));
+    }
+
+    [Fact]
+    public async Task A_large_rest_upload_of_a_type_not_accepted_is_a_422_on_its_field_not_a_broken_gateway()
+    {
+        // Refused on the part's headers, with twice the size limit still to come.
+        var refused = await RestUploadAsync(Png(2 * MaxBytes), "application/pdf");
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Status);
+        Assert.Equal("VALIDATION", refused.Body["error"]!["code"]!.GetValue<string>());
+        Assert.Contains("application/pdf", refused.Body.ToJsonString(), StringComparison.Ordinal);
+    }
+
     public void Dispose() => _channel.Dispose();
+
+    private async Task<(HttpStatusCode Status, JsonObject Body)> RestUploadAsync(byte[] content, string contentType)
+    {
+        using var form = new MultipartFormDataContent();
+        var file = new ByteArrayContent(content);
+        file.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+        form.Add(file, "file", "big.png");
+        using var response = await stack.Gateway.PostAsync("/v1/media", form);
+        string body = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, JsonNode.Parse(body) as JsonObject ?? throw new Xunit.Sdk.XunitException($"{response.StatusCode}: {body}"));
+    }
 
     /// <summary>The metadata message, then the file in 256 KiB chunks; a refusal mid-stream ends the writing, the answer tells why.</summary>
     private async Task<MediaItem> UploadAsync(byte[] content, string fileName, bool declareSize = false)
