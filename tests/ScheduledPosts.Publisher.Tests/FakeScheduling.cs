@@ -135,15 +135,19 @@ public sealed class FakeTargetsService(InternalTokenValidator validator) : Targe
     }
 
     /// <summary>Each report of the call recorded and answered as <see cref="CompleteTarget"/> answers it; a fault fails the whole call.</summary>
-    public override Task<CompleteTargetsResponse> CompleteTargets(CompleteTargetsRequest request, ServerCallContext context)
+    public override async Task<CompleteTargetsResponse> CompleteTargets(CompleteTargetsRequest request, ServerCallContext context)
     {
         Authenticate(context);
         FailIfAsked();
-        return Task.FromResult(new CompleteTargetsResponse
+        await BeforeCompleting();
+        return new CompleteTargetsResponse
         {
             Results = { request.Reports.Select(r => new CompleteTargetsResult { Completed = Complete(r) }) },
-        });
+        };
     }
+
+    /// <summary>Awaited before a CompleteTargets call is applied: a scheduling service slow to take reports.</summary>
+    public Func<Task> BeforeCompleting { get; set; } = () => Task.CompletedTask;
 
     private void FailIfAsked()
     {

@@ -46,6 +46,26 @@ public sealed class LeaseRenewalTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_report_slower_than_the_lease_keeps_the_claim_until_it_is_answered()
+    {
+        // The upload is quick; the scheduling service, overloaded, takes its report only after two more renewals, by
+        // which time the lease would have run out had nobody renewed it.
+        int renewalsWhenUploaded = -1;
+        var connector = new SlowConnector(_ =>
+        {
+            renewalsWhenUploaded = _scheduling.Targets.Renewals.Count;
+            return Task.FromResult<ConnectorResult>(new ConnectorResult.Published("42", "https://slow.test/42"));
+        });
+        _scheduling.Targets.BeforeCompleting = () => Eventually.Until(() => Task.FromResult(_scheduling.Targets.Renewals.Count),
+            n => n >= renewalsWhenUploaded + 2, TimeSpan.FromSeconds(20), "two renewals while the report waits");
+
+        var result = await TargetPublisherTests.Publish(_scheduling, [connector]).PublishAsync(new TargetDue("post_1", "tgt_1", 1), CancellationToken.None);
+
+        Assert.IsType<ConnectorResult.Published>(result);
+        Assert.Equal("42", Assert.Single(_scheduling.Targets.Completions).Published.ExternalPostId);
+    }
+
+    [Fact]
     public async Task An_upload_whose_claim_is_no_longer_the_live_one_is_stopped()
     {
         _scheduling.Targets.OnRenew = _ => throw new RpcException(new Status(StatusCode.FailedPrecondition, "This claim is no longer the live one."));

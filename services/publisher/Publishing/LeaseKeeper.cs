@@ -24,6 +24,7 @@ public sealed partial class LeaseKeeper : IAsyncDisposable
     private readonly CancellationTokenSource _done = new();
     private readonly Task _renewing;
     private DateTimeOffset _expires;
+    private volatile bool _reporting;
 
     private LeaseKeeper(Targets.TargetsClient targets, string targetId, string postId, string leaseToken, DateTimeOffset expires, TimeProvider clock,
         TimeSpan callTimeout, ILogger logger)
@@ -41,6 +42,12 @@ public sealed partial class LeaseKeeper : IAsyncDisposable
 
     /// <summary>Cancelled once the lease is lost; the upload must stop.</summary>
     public CancellationToken Lost => _lost.Token;
+
+    /// <summary>
+    /// The upload has ended and its report is on its way; the lease is still kept until it is answered. A claim that stops
+    /// being the live one now was most likely ended by that very report, which is no cause for a warning.
+    /// </summary>
+    public void Reporting() => _reporting = true;
 
     /// <summary>Starts keeping <paramref name="target"/>'s lease; a claim without an expiry needs no keeping.</summary>
     public static LeaseKeeper? Start(Targets.TargetsClient targets, ClaimedTarget target, TimeProvider clock, TimeSpan callTimeout, ILogger logger)
@@ -86,7 +93,15 @@ public sealed partial class LeaseKeeper : IAsyncDisposable
                 }
                 catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.NotFound)
                 {
-                    Log.Revoked(_logger, _targetId, _postId);
+                    if (_reporting)
+                    {
+                        Log.EndedWhileReporting(_logger, _targetId, _postId);
+                    }
+                    else
+                    {
+                        Log.Revoked(_logger, _targetId, _postId);
+                    }
+
                     await _lost.CancelAsync();
                     return;
                 }
@@ -123,5 +138,8 @@ public sealed partial class LeaseKeeper : IAsyncDisposable
 
         [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Renewing the lease on target {TargetId} failed ({Status}); trying again")]
         public static partial void RenewFailed(ILogger logger, string targetId, StatusCode status);
+
+        [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "The claim on target {TargetId} of post {PostId} ended while its report was under way")]
+        public static partial void EndedWhileReporting(ILogger logger, string targetId, string postId);
     }
 }

@@ -49,12 +49,18 @@ public sealed partial class TargetPublisher(
         await using (var lease = LeaseKeeper.Start(targets, target, clock, _options.CallTimeout, logger))
         {
             // The upload stops when the publisher stops, and when its claim is lost (another may be granted).
-            using var upload = lease is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
-            result = await UploadAsync(target, upload?.Token ?? cancellationToken);
+            using (var upload = lease is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost))
+            {
+                result = await UploadAsync(target, upload?.Token ?? cancellationToken);
+            }
+
+            PublisherMetrics.Attempted(target.Platform, result);
+            // Still under the kept lease: a report slow to get through (the scheduling service overloaded) does not let the
+            // claim run out, so the target is not settled as LEASE_EXPIRED or UNKNOWN_OUTCOME meanwhile.
+            lease?.Reporting();
+            await CompleteAsync(target, result);
         }
 
-        PublisherMetrics.Attempted(target.Platform, result);
-        await CompleteAsync(target, result);
         return result;
     }
 

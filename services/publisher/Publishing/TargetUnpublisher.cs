@@ -45,11 +45,16 @@ public sealed partial class TargetUnpublisher(
         await using (var lease = LeaseKeeper.Start(targets, removal, clock, _options.CallTimeout, logger))
         {
             // The deletion stops when the publisher stops, and when its claim is lost (another may be granted).
-            using var deletion = lease is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
-            failure = await DeleteAsync(removal, deletion?.Token ?? cancellationToken);
+            using (var deletion = lease is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost))
+            {
+                failure = await DeleteAsync(removal, deletion?.Token ?? cancellationToken);
+            }
+
+            // Still under the kept lease, as an upload's report is.
+            lease?.Reporting();
+            await CompleteAsync(removal, failure);
         }
 
-        await CompleteAsync(removal, failure);
         return (true, failure);
     }
 
