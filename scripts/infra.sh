@@ -41,7 +41,8 @@ install_prometheus() {
   as_root service prometheus stop >/dev/null 2>&1 || true
 }
 
-# kubectl (Debian's kubernetes-client): the tests render deploy/kubernetes with `kubectl kustomize`. No cluster is needed.
+# kubectl (Debian's kubernetes-client): the tests render deploy/kubernetes with `kubectl kustomize` and pass it through
+# `kubectl apply --dry-run=client` against a stand-in API server of their own. No cluster is needed.
 install_kubectl() {
   command -v kubectl >/dev/null 2>&1 && return 0
   log "installing kubernetes-client from Debian's packages"

@@ -7,8 +7,9 @@ using ScheduledPosts.Testing;
 namespace ScheduledPosts.Benchmarks;
 
 /// <summary>
-/// <c>dotnet run -c Release --project tests/ScheduledPosts.Benchmarks -- [precision|burst|api|webhooks|auth-flood|peers|all] [--quick] [--profile] [--env KEY=VALUE]</c>:
-/// runs the real suite, prints one table, exits non-zero when a scenario had errors.
+/// <c>dotnet run -c Release --project tests/ScheduledPosts.Benchmarks -- [precision|burst|api|webhooks|auth-flood|peers|all] [--quick] [--profile] [--assert-ratios] [--env KEY=VALUE]</c>:
+/// runs the real suite, prints one table, exits 1 when a scenario had errors, and with <c>--assert-ratios</c> 3 when the
+/// burst is below its target ratio against Quartz.NET (<see cref="RatioCheck"/>).
 /// </summary>
 public static class BenchmarkProgram
 {
@@ -17,7 +18,7 @@ public static class BenchmarkProgram
     public static async Task<int> RunAsync(string[] args)
     {
         bool quick = args.Contains("--quick");
-        string[] flags = ["--quick", "--profile"];
+        string[] flags = ["--quick", "--profile", RatioCheck.Flag];
         for (int i = 0; i < args.Length - 1; i++)
         {
             if (args[i] == "--env" && args[i + 1].Split('=', 2) is [var key, var value])
@@ -29,7 +30,7 @@ public static class BenchmarkProgram
         var unknown = args.Where((a, i) => !flags.Contains(a) && a != "all" && !Scenarios.Contains(a) && a != "--env" && (i == 0 || args[i - 1] != "--env")).ToList();
         if (unknown.Count > 0 || args.Contains("--help") || args.Contains("-h"))
         {
-            Console.Error.WriteLine($"usage: dotnet run -c Release --project tests/ScheduledPosts.Benchmarks -- [{string.Join('|', Scenarios)}|all]... [--quick] [--profile] [--env KEY=VALUE]...");
+            Console.Error.WriteLine($"usage: dotnet run -c Release --project tests/ScheduledPosts.Benchmarks -- [{string.Join('|', Scenarios)}|all]... [--quick] [--profile] [{RatioCheck.Flag}] [--env KEY=VALUE]...");
             return unknown.Count > 0 ? 2 : 0;
         }
 
@@ -37,6 +38,13 @@ public static class BenchmarkProgram
         if (chosen.Count == 0 || args.Contains("all"))
         {
             chosen = [.. Scenarios];
+        }
+
+        bool assertRatios = args.Contains(RatioCheck.Flag);
+        if (assertRatios && RatioCheck.Refusal(chosen, PeersScenario.Name) is { } refusal)
+        {
+            Console.Error.WriteLine(refusal);
+            return 2;
         }
 
         // The peers' ratios need our figures from the same run.
@@ -63,6 +71,7 @@ public static class BenchmarkProgram
         await using var stacks = new StackSource(share: quick);
         LagResult? precision = null;
         BurstResult? burst = null;
+        IReadOnlyDictionary<string, BurstResult?>? peerBursts = null;
         foreach (string scenario in Scenarios.Where(chosen.Contains))
         {
             var watch = Stopwatch.StartNew();
@@ -87,7 +96,7 @@ public static class BenchmarkProgram
                         await AuthFloodScenario.RunAsync(report, stacks);
                         break;
                     case PeersScenario.Name when precision is not null && burst is not null:
-                        await PeersScenario.RunAsync(sizes, report, precision, burst);
+                        peerBursts = await PeersScenario.RunAsync(sizes, report, precision, burst);
                         break;
                     case PeersScenario.Name:
                         report.Errors.Add("peers: skipped, our own precision or burst run failed, so there is nothing to compare with");
@@ -115,6 +124,13 @@ public static class BenchmarkProgram
 
         Console.WriteLine(report.Render());
         Console.WriteLine($"total time {total.Elapsed.TotalSeconds:0} s");
+        var ratio = assertRatios ? RatioCheck.BurstAgainstQuartz(burst?.PerSecond, peerBursts?.GetValueOrDefault("Quartz.NET")?.PerSecond) : null;
+        if (ratio is not null)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"{RatioCheck.Flag}: {ratio.Line}");
+        }
+
         if (report.Errors.Count > 0)
         {
             Console.WriteLine();
@@ -127,7 +143,7 @@ public static class BenchmarkProgram
             return 1;
         }
 
-        return 0;
+        return ratio is { Met: false } ? RatioCheck.BelowTarget : 0;
     }
 
     private static async Task<string> GitAsync(string arguments)

@@ -7,9 +7,10 @@ namespace ScheduledPosts.Repository.Tests;
 
 /// <summary>
 /// deploy/kubernetes: each overlay renders with <c>kubectl kustomize</c> (Debian's kubernetes-client, installed by
-/// test.sh), and what it renders is deployable as the operations page says — every Deployment has both probes and
-/// resources, is covered by a PodDisruptionBudget and a Service, gets every setting deploy/services.json requires, and
-/// takes every secret from a Secret; no secret value is in the repository.
+/// test.sh), passes <c>kubectl apply --dry-run=client</c> against a stand-in API server, and what it renders is
+/// deployable as the operations page says — every Deployment has both probes and resources, is covered by a
+/// PodDisruptionBudget and a Service, gets every setting deploy/services.json requires, and takes every secret from a
+/// Secret; no secret value is in the repository.
 /// </summary>
 public sealed partial class KubernetesManifestsTests
 {
@@ -24,7 +25,7 @@ public sealed partial class KubernetesManifestsTests
     [InlineData("production", new[] { "gateway", "scheduling", "publisher", "webhooks" })]
     public async Task The_overlay_renders_and_every_deployment_has_probes_resources_a_budget_a_service_and_no_inline_secret(string overlay, string[] expected)
     {
-        var rendered = await RenderAsync(overlay);
+        var (_, rendered) = await RenderAsync(overlay);
 
         Assert.DoesNotContain(rendered, d => Kind(d) == "Secret");
         var deployments = rendered.Where(d => Kind(d) == "Deployment").ToList();
@@ -93,23 +94,91 @@ public sealed partial class KubernetesManifestsTests
         }
     }
 
-    private static async Task<List<YamlMappingNode>> RenderAsync(string overlay)
+    [Theory]
+    [InlineData("dev")]
+    [InlineData("production")]
+    public async Task The_overlay_passes_kubectl_apply_dry_run_client(string overlay)
     {
-        var start = new ProcessStartInfo("kubectl", ["kustomize", Path.Combine("deploy", "kubernetes", "overlays", overlay)])
+        var (yaml, rendered) = await RenderAsync(overlay);
+
+        var (exit, output, errors) = await ApplyDryRunAsync(yaml);
+
+        Assert.True(exit == 0, $"kubectl apply --dry-run=client ({overlay}) exited {exit}: {errors}");
+        // -o name: kind.group/name for each object kubectl would have created.
+        var expected = rendered.Select(d => $"{Kind(d).ToLowerInvariant()}{(Value(d, "apiVersion").Split('/') is [var group, _] ? "." + group : "")}/{Name(d)}");
+        Assert.Equal(expected.Order(), output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Order());
+    }
+
+    [Fact]
+    public async Task The_dry_run_refuses_a_kind_at_a_version_kubernetes_no_longer_serves()
+    {
+        const string yaml = """
+            apiVersion: policy/v1beta1
+            kind: PodDisruptionBudget
+            metadata:
+              name: removed-in-1-25
+            spec:
+              maxUnavailable: 1
+              selector:
+                matchLabels:
+                  app: gateway
+            """;
+
+        var (exit, _, errors) = await ApplyDryRunAsync(yaml);
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("no matches for kind \"PodDisruptionBudget\" in version \"policy/v1beta1\"", errors, StringComparison.Ordinal);
+    }
+
+    private static async Task<(string Yaml, List<YamlMappingNode> Documents)> RenderAsync(string overlay)
+    {
+        var (exit, output, errors) = await KubectlAsync(["kustomize", Path.Combine("deploy", "kubernetes", "overlays", overlay)]);
+        Assert.True(exit == 0, $"kubectl kustomize {overlay} exited {exit}: {errors}");
+
+        var stream = new YamlStream();
+        stream.Load(new StringReader(output));
+        return (output, [.. stream.Documents.Select(d => d.RootNode).OfType<YamlMappingNode>()]);
+    }
+
+    /// <summary><c>kubectl apply --dry-run=client -f -</c> against a fresh stand-in API server, with its own kubeconfig and discovery cache.</summary>
+    private static async Task<(int Exit, string Output, string Errors)> ApplyDryRunAsync(string yaml)
+    {
+        await using var api = await KubernetesApiStandIn.StartAsync();
+        var directory = Directory.CreateTempSubdirectory("sp-kubectl-");
+        try
+        {
+            string kubeconfig = Path.Combine(directory.FullName, "config");
+            await File.WriteAllTextAsync(kubeconfig, api.Kubeconfig());
+            return await KubectlAsync(
+                ["apply", "--dry-run=client", "--validate=false", "-o", "name", "--kubeconfig", kubeconfig, "--cache-dir", Path.Combine(directory.FullName, "cache"), "-f", "-"],
+                yaml);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<(int Exit, string Output, string Errors)> KubectlAsync(string[] arguments, string? input = null)
+    {
+        var start = new ProcessStartInfo("kubectl", arguments)
         {
             WorkingDirectory = Suite.RepoRoot,
+            RedirectStandardInput = input is not null,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
         using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
-        string output = await process.StandardOutput.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"kubectl kustomize {overlay} exited {process.ExitCode}: {await errors}");
+        if (input is not null)
+        {
+            await process.StandardInput.WriteAsync(input);
+            process.StandardInput.Close();
+        }
 
-        var stream = new YamlStream();
-        stream.Load(new StringReader(output));
-        return [.. stream.Documents.Select(d => d.RootNode).OfType<YamlMappingNode>()];
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await output, await errors);
     }
 
     private static string Kind(YamlMappingNode document) => Scalar(document.Children["kind"]);

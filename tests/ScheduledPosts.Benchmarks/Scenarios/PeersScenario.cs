@@ -21,7 +21,8 @@ public static class PeersScenario
         ("Quartz.NET", async connectionString => await QuartzPeer.StartAsync(connectionString)),
     ];
 
-    public static async Task RunAsync(Sizes sizes, Report report, LagResult ours, BurstResult oursBurst)
+    /// <summary>Runs both peers and adds their rows; returns each peer's burst (null where it failed), for <c>--assert-ratios</c>.</summary>
+    public static async Task<IReadOnlyDictionary<string, BurstResult?>> RunAsync(Sizes sizes, Report report, LagResult ours, BurstResult oursBurst)
     {
         var precision = new Dictionary<string, LagResult?>();
         var burst = new Dictionary<string, BurstResult?>();
@@ -53,6 +54,7 @@ public static class PeersScenario
             oursBurst.AllStartedMs, burst["Hangfire"]?.AllStartedMs, burst["Quartz.NET"]?.AllStartedMs));
         report.Peers.Add(new PeerRow("burst", "started per second", "/s", LowerIsBetter: false,
             oursBurst.PerSecond, burst["Hangfire"]?.PerSecond, burst["Quartz.NET"]?.PerSecond));
+        return burst;
     }
 
     private static double? Pick(Distribution? distribution, Func<Distribution, double> pick) => distribution is null ? null : pick(distribution);
