@@ -85,9 +85,6 @@ public sealed class ServiceProcess(string name, string assemblyPath, IReadOnlyDi
     /// <summary>How many of the lines it printed (over all its runs, not only the last 200) contain <paramref name="text"/>.</summary>
     public int CountLines(string text) => _output.Count(line => line.Contains(text, StringComparison.Ordinal));
 
-    /// <summary>The lines it printed (over all its runs) that contain <paramref name="text"/>.</summary>
-    public List<string> Lines(string text) => [.. _output.Where(line => line.Contains(text, StringComparison.Ordinal))];
-
     private void Record(string? line)
     {
         if (line is not null)
