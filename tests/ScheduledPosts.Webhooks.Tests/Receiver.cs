@@ -8,7 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace ScheduledPosts.Webhooks.Tests;
 
 public sealed record ReceivedRequest(
-    string Path, string Method, string? ContentType, IReadOnlyDictionary<string, string> Headers, string Body, DateTimeOffset ReceivedAt)
+    string Path, string Method, string? ContentType, IReadOnlyDictionary<string, string> Headers, string Body, DateTimeOffset ReceivedAt,
+    string ConnectionId)
 {
     public string Header(string name) => Headers.TryGetValue(name, out var value) ? value : "";
 }
@@ -58,7 +59,8 @@ public sealed class Receiver : IAsyncDisposable
     {
         _requests.Enqueue(new ReceivedRequest(
             path, context.Request.Method, context.Request.ContentType,
-            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, DateTimeOffset.UtcNow));
+            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, DateTimeOffset.UtcNow,
+            context.Connection.Id));
         if (_hanging.ContainsKey(path))
         {
             using var released = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
