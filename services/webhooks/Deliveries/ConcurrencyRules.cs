@@ -7,8 +7,6 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 public readonly record struct LimitChange(bool Raise, int? Floor)
 {
     public static readonly LimitChange None = new(false, null);
-
-    public bool Lower => Floor is not null;
 }
 
 /// <summary>
