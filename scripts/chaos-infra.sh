@@ -66,27 +66,52 @@ stop_chaos_postgres() {
   fi
 }
 
-# Runs a RabbitMQ command as the rabbitmq user, with its Erlang cookie, against the chaos node.
-chaos_rabbitmq() {
-  local command="$1"; shift
-  (cd "$SP_CHAOS_RABBITMQ_DIR" && as_root runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq \
-    ERL_CRASH_DUMP="$SP_CHAOS_RABBITMQ_DIR/log/erl_crash.dump" \
-    RABBITMQ_NODENAME="$SP_CHAOS_RABBITMQ_NODE" \
-    RABBITMQ_NODE_PORT="$SP_CHAOS_RABBITMQ_PORT" \
-    RABBITMQ_DIST_PORT="$SP_CHAOS_RABBITMQ_DIST_PORT" \
-    RABBITMQ_MNESIA_BASE="$SP_CHAOS_RABBITMQ_DIR/mnesia" \
-    RABBITMQ_LOG_BASE="$SP_CHAOS_RABBITMQ_DIR/log" \
-    RABBITMQ_PID_FILE="$SP_CHAOS_RABBITMQ_DIR/rabbitmq.pid" \
-    RABBITMQ_ENABLED_PLUGINS_FILE="$SP_CHAOS_RABBITMQ_DIR/enabled_plugins" \
-    RABBITMQ_CONFIG_FILE="$SP_CHAOS_RABBITMQ_DIR/rabbitmq.conf" \
+# Runs RabbitMQ's $6 (rabbitmq-server, rabbitmqctl) with the rest as its arguments, as the rabbitmq user, for the node
+# whose files are in $1: node name $2, AMQP port $3, distribution port $4, Erlang cookie in $5 (its HOME).
+rabbitmq_node() {
+  local dir="$1" node="$2" port="$3" dist_port="$4" home="$5" command="$6"; shift 6
+  (cd "$dir" && as_root runuser -u rabbitmq -- env HOME="$home" \
+    ERL_CRASH_DUMP="$dir/log/erl_crash.dump" \
+    RABBITMQ_NODENAME="$node" \
+    RABBITMQ_NODE_PORT="$port" \
+    RABBITMQ_DIST_PORT="$dist_port" \
+    RABBITMQ_MNESIA_BASE="$dir/mnesia" \
+    RABBITMQ_LOG_BASE="$dir/log" \
+    RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+    RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
     "/usr/lib/rabbitmq/bin/$command" "$@")
 }
 
-# Cheap (no CLI round trip): the node's pid file names a live process.
-chaos_rabbitmq_running() {
-  local pid; pid="$(cat "$SP_CHAOS_RABBITMQ_DIR/rabbitmq.pid" 2>/dev/null)" || return 1
+# Cheap (no CLI round trip): the node's pid file in $1 names a live process.
+rabbitmq_node_running() {
+  local pid; pid="$(cat "$1/rabbitmq.pid" 2>/dev/null)" || return 1
   [ -n "$pid" ] && [ -d "/proc/$pid" ]
 }
+
+# A clean stop (SIGTERM, as a service manager sends) of the node in $1, called $2 in the log: connections are closed,
+# durable queues and persistent messages are kept. Signalled rather than asked through rabbitmqctl, whose own start-up
+# takes seconds.
+stop_rabbitmq_node() {
+  rabbitmq_node_running "$1" || return 0
+  log "stopping $2"
+  local pid; pid="$(cat "$1/rabbitmq.pid")"
+  as_root kill -TERM "$pid"
+  for _ in $(seq 1 600); do
+    [ -d "/proc/$pid" ] || return 0
+    sleep 0.1
+  done
+  log "$2 did not stop within 60 s"
+  return 1
+}
+
+# A RabbitMQ command against the chaos node, with the rabbitmq user's own cookie.
+chaos_rabbitmq() {
+  rabbitmq_node "$SP_CHAOS_RABBITMQ_DIR" "$SP_CHAOS_RABBITMQ_NODE" "$SP_CHAOS_RABBITMQ_PORT" "$SP_CHAOS_RABBITMQ_DIST_PORT" \
+    /var/lib/rabbitmq "$@"
+}
+
+chaos_rabbitmq_running() { rabbitmq_node_running "$SP_CHAOS_RABBITMQ_DIR"; }
 
 chaos_management_up() {
   curl -fsS -u guest:guest "http://127.0.0.1:$SP_CHAOS_RABBITMQ_MANAGEMENT_PORT/api/overview" >/dev/null 2>&1
@@ -118,48 +143,21 @@ EOF
   return 1
 }
 
-# A clean stop of the node (SIGTERM, as a service manager sends): connections are closed, durable queues and
-# persistent messages are kept. Signalled rather than asked through rabbitmqctl, whose own start-up takes seconds.
-stop_chaos_rabbitmq() {
-  if chaos_rabbitmq_running; then
-    log "stopping the chaos RabbitMQ"
-    local pid; pid="$(cat "$SP_CHAOS_RABBITMQ_DIR/rabbitmq.pid")"
-    as_root kill -TERM "$pid"
-    for _ in $(seq 1 600); do
-      [ -d "/proc/$pid" ] || return 0
-      sleep 0.1
-    done
-    log "the chaos RabbitMQ did not stop within 60 s"
-    return 1
-  fi
-}
+stop_chaos_rabbitmq() { stop_rabbitmq_node "$SP_CHAOS_RABBITMQ_DIR" "the chaos RabbitMQ"; }
 
 SP_CHAOS_CLUSTER_PORT="${SP_CHAOS_CLUSTER_PORT:-5680}"
 SP_CHAOS_CLUSTER_DIR="$SP_DATA_DIR/chaos-cluster"
 
 cluster_node() { echo "chaos-c$1@localhost"; }
 
-# Runs a RabbitMQ command as the rabbitmq user against cluster node $1, with the cluster's own cookie (its HOME).
+# A RabbitMQ command against cluster node $1, with the cluster's own cookie.
 cluster_rabbitmq() {
-  local n="$1" command="$2"; shift 2
-  local dir="$SP_CHAOS_CLUSTER_DIR/node$n"
-  (cd "$dir" && as_root runuser -u rabbitmq -- env HOME="$SP_CHAOS_CLUSTER_DIR/home" \
-    ERL_CRASH_DUMP="$dir/log/erl_crash.dump" \
-    RABBITMQ_NODENAME="$(cluster_node "$n")" \
-    RABBITMQ_NODE_PORT="$((SP_CHAOS_CLUSTER_PORT + n))" \
-    RABBITMQ_DIST_PORT="$((SP_CHAOS_CLUSTER_PORT + 20000 + n))" \
-    RABBITMQ_MNESIA_BASE="$dir/mnesia" \
-    RABBITMQ_LOG_BASE="$dir/log" \
-    RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
-    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
-    RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
-    "/usr/lib/rabbitmq/bin/$command" "$@")
+  local n="$1"; shift
+  rabbitmq_node "$SP_CHAOS_CLUSTER_DIR/node$n" "$(cluster_node "$n")" "$((SP_CHAOS_CLUSTER_PORT + n))" \
+    "$((SP_CHAOS_CLUSTER_PORT + 20000 + n))" "$SP_CHAOS_CLUSTER_DIR/home" "$@"
 }
 
-cluster_node_running() {
-  local pid; pid="$(cat "$SP_CHAOS_CLUSTER_DIR/node$1/rabbitmq.pid" 2>/dev/null)" || return 1
-  [ -n "$pid" ] && [ -d "/proc/$pid" ]
-}
+cluster_node_running() { rabbitmq_node_running "$SP_CHAOS_CLUSTER_DIR/node$1"; }
 
 cluster_management_up() {
   curl -fsS -u guest:guest "http://127.0.0.1:$((SP_CHAOS_CLUSTER_PORT + 10000 + $1))/api/overview" >/dev/null 2>&1
@@ -202,21 +200,8 @@ wait_cluster_node() {
 
 start_cluster_node() { launch_cluster_node "$1"; wait_cluster_node "$1"; }
 
-# A clean stop (SIGTERM) of node $1; the others carry on, and it rejoins them when started again.
-stop_cluster_node() {
-  local n="$1"
-  if cluster_node_running "$n"; then
-    log "stopping the cluster node $(cluster_node "$n")"
-    local pid; pid="$(cat "$SP_CHAOS_CLUSTER_DIR/node$n/rabbitmq.pid")"
-    as_root kill -TERM "$pid"
-    for _ in $(seq 1 600); do
-      [ -d "/proc/$pid" ] || return 0
-      sleep 0.1
-    done
-    log "$(cluster_node "$n") did not stop within 60 s"
-    return 1
-  fi
-}
+# A clean stop of node $1; the others carry on, and it rejoins them when started again.
+stop_cluster_node() { stop_rabbitmq_node "$SP_CHAOS_CLUSTER_DIR/node$1" "the cluster node $(cluster_node "$1")"; }
 
 # All three nodes up and clustered. Launched together: nodes that were clustered before wait for each other at boot.
 start_chaos_cluster() {

@@ -17,6 +17,13 @@ public sealed class ServiceProcess(string name, string assemblyPath, IReadOnlyDi
     /// <summary>The OS process id while it runs, e.g. to read its memory from <c>/proc</c>.</summary>
     public int? Pid => _process is { HasExited: false } process ? process.Id : null;
 
+    /// <summary>
+    /// How long a start may take to become ready. Generous: at a load of 70–100 on two cores, five .NET processes
+    /// starting at once have taken over a minute.
+    /// </summary>
+    public static readonly TimeSpan StartupTimeout = TimeSpan.FromMinutes(3);
+
+    /// <summary>Starts it and returns once it is ready; <see cref="PortTakenException"/> when another process holds one of its ports.</summary>
     public async Task StartAsync()
     {
         var info = new ProcessStartInfo("dotnet", [assemblyPath])
@@ -39,18 +46,16 @@ public sealed class ServiceProcess(string name, string assemblyPath, IReadOnlyDi
         _process.BeginErrorReadLine();
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var deadline = DateTime.UtcNow + StartupTimeout;
         while (true)
         {
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"{name} exited with {_process.ExitCode}:\n{Output}");
-            }
-
+            ThrowIfExited();
             try
             {
                 if ((await http.GetAsync(healthUrl)).IsSuccessStatusCode)
                 {
+                    // Still running: a process that lost its port to another exits, while the other may answer here.
+                    ThrowIfExited();
                     return;
                 }
             }
@@ -67,6 +72,18 @@ public sealed class ServiceProcess(string name, string assemblyPath, IReadOnlyDi
             }
 
             await Task.Delay(100);
+        }
+    }
+
+    private void ThrowIfExited()
+    {
+        if (_process is { HasExited: true } process)
+        {
+            process.WaitForExit(); // the rest of what it printed
+            // Kestrel's "Failed to bind to address http://127.0.0.1:…: address already in use."
+            throw CountLines("address already in use") > 0
+                ? new PortTakenException($"{name} could not bind its port:\n{Output}")
+                : new InvalidOperationException($"{name} exited with {process.ExitCode}:\n{Output}");
         }
     }
 
@@ -99,3 +116,6 @@ public sealed class ServiceProcess(string name, string assemblyPath, IReadOnlyDi
         _process?.Dispose();
     }
 }
+
+/// <summary>A service exited at start because another process had taken one of its ports in the meantime.</summary>
+public sealed class PortTakenException(string message) : Exception(message);

@@ -75,38 +75,68 @@ public sealed class Suite : IAsyncDisposable
         Action<string, Dictionary<string, string>>? configure, string logLevel)
     {
         var suite = new Suite(postgres, rabbit, vhost);
+        var brokerUsers = await BrokerUsers.CreateAsync(rabbit, vhost);
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await suite.StartServicesAsync(configure, logLevel, brokerUsers);
+                return suite;
+            }
+            catch (PortTakenException) when (attempt < PortAttempts)
+            {
+                // Another process took a port between FreePort and the bind: again, on other ports.
+                await suite.StopServicesAsync();
+                if (suite.OwnMediaDirectory is { } media && Directory.Exists(media))
+                {
+                    Directory.Delete(media, recursive: true);
+                }
+            }
+            catch
+            {
+                await suite.DisposeAsync();
+                throw;
+            }
+        }
+    }
+
+    // How often a start is tried on fresh ports before a port taken in between fails it.
+    private const int PortAttempts = 3;
+
+    private async Task StartServicesAsync(Action<string, Dictionary<string, string>>? configure, string logLevel,
+        IReadOnlyDictionary<string, BrokerUsers.User> brokerUsers)
+    {
         foreach (var service in Deployment.Current.Services)
         {
             for (int i = 0; i < service.Listeners.Count; i++)
             {
-                suite._ports[PortName(service, i)] = FreePort();
+                _ports[PortName(service, i)] = FreePort();
             }
         }
 
-        var brokerUsers = await BrokerUsers.CreateAsync(rabbit, vhost);
         var environments = Environments(
-            (service, listener) => suite.Url(PortName(Deployment.Current[service], Deployment.Current[service].IndexOf(listener))),
-            postgres, rabbit, vhost, logLevel, brokerUsers);
+            (service, listener) => Url(PortName(Deployment.Current[service], Deployment.Current[service].IndexOf(listener))),
+            PostgresConnectionString, RabbitMq, VirtualHost, logLevel, brokerUsers);
         foreach (string name in Order)
         {
             configure?.Invoke(name, environments[name]);
-            suite._environments[name] = environments[name];
-            suite._services[name] = suite.ProcessFor(name, name, environments[name]);
+            _environments[name] = environments[name];
+            _services[name] = ProcessFor(name, name, environments[name]);
         }
 
-        try
+        // The sandbox and scheduling first (the others call them), then the rest together.
+        await Task.WhenAll(this["sandbox"].StartAsync(), this["scheduling"].StartAsync());
+        await Task.WhenAll(this["publisher"].StartAsync(), this["webhooks"].StartAsync(), this["gateway"].StartAsync());
+    }
+
+    private async Task StopServicesAsync()
+    {
+        foreach (var service in _services.Values)
         {
-            // The sandbox and scheduling first (the others call them), then the rest together.
-            await Task.WhenAll(suite["sandbox"].StartAsync(), suite["scheduling"].StartAsync());
-            await Task.WhenAll(suite["publisher"].StartAsync(), suite["webhooks"].StartAsync(), suite["gateway"].StartAsync());
-        }
-        catch
-        {
-            await suite.DisposeAsync();
-            throw;
+            await service.DisposeAsync();
         }
 
-        return suite;
+        _services.Clear();
     }
 
     /// <summary>
@@ -213,20 +243,30 @@ public sealed class Suite : IAsyncDisposable
         }
 
         string name = $"{service}#{_services.Keys.Count(k => k == service || k.StartsWith(service + "#", StringComparison.Ordinal)) + 1}";
-        var environment = new Dictionary<string, string>(primary);
         var described = Deployment.Current[service];
-        for (int i = 0; i < described.Listeners.Count; i++)
+        for (int attempt = 1; ; attempt++)
         {
-            string port = PortName(described, i) + name[service.Length..];
-            _ports[port] = FreePort();
-            environment[Deployment.ListenerKey(described.Listeners[i].Name)] = Url(port);
-        }
+            var environment = new Dictionary<string, string>(primary);
+            for (int i = 0; i < described.Listeners.Count; i++)
+            {
+                string port = PortName(described, i) + name[service.Length..];
+                _ports[port] = FreePort();
+                environment[Deployment.ListenerKey(described.Listeners[i].Name)] = Url(port);
+            }
 
-        configure?.Invoke(environment);
-        var replica = ProcessFor(name, service, environment);
-        _services[name] = replica;
-        await replica.StartAsync();
-        return replica;
+            configure?.Invoke(environment);
+            var replica = ProcessFor(name, service, environment);
+            _services[name] = replica;
+            try
+            {
+                await replica.StartAsync();
+                return replica;
+            }
+            catch (PortTakenException) when (attempt < PortAttempts)
+            {
+                await replica.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>The REST (or only) base URL of a service or replica, e.g. <c>scheduling#2</c>.</summary>
@@ -316,22 +356,23 @@ public sealed class Suite : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var service in _services.Values)
-        {
-            await service.DisposeAsync();
-        }
+        await StopServicesAsync();
 
         // Now that no service holds them. Logged, not thrown: the chaos tests may have left their servers down.
         await using var leftovers = new TestResources(problem => Console.Error.WriteLine($"Suite: {problem}"));
         leftovers.AddDatabase(PostgresConnectionString);
         leftovers.AddVirtualHost(RabbitMq, VirtualHost);
         leftovers.AddBrokerUsers(RabbitMq, VirtualHost);
-        if (_environments.TryGetValue("scheduling", out var scheduling) && scheduling.TryGetValue("Media__Directory", out string? media)
-            && Path.GetFileName(media).StartsWith("sp-e2e-media-", StringComparison.Ordinal))
+        if (OwnMediaDirectory is { } media)
         {
-            leftovers.AddDirectory(media); // the suite's own, not a folder a caller configured
+            leftovers.AddDirectory(media);
         }
     }
+
+    // The scheduling service's media folder if the suite made it up, not a folder a caller configured.
+    private string? OwnMediaDirectory =>
+        _environments.TryGetValue("scheduling", out var scheduling) && scheduling.TryGetValue("Media__Directory", out string? media)
+            && Path.GetFileName(media).StartsWith("sp-e2e-media-", StringComparison.Ordinal) ? media : null;
 }
 
 /// <summary>deploy/services.json, the one description of the deployment (see deploy/README.md).</summary>
