@@ -79,8 +79,6 @@ public sealed class SlowAndNoisyTests(ITestOutputHelper output)
             SELECT format('sent %s, picked up %s', to_char(sent_at, 'HH24:MI:SS.MS'), to_char(picked_at, 'HH24:MI:SS.MS')) FROM scheduling.outbox WHERE target_id = '{target}'
             UNION ALL SELECT format('claimed %s', to_char(claimed_at, 'HH24:MI:SS.MS')) FROM scheduling.target_claims WHERE target_id = '{target}'
             """, r => r.GetString(0));
-        var onPlatform = (await system.SandboxStatusesAsync()).Where(s => s.IdempotencyKey == target).Select(s => ChaosSystem.Iso(s.ReceivedAt));
-        trail.Add($"on the platform {string.Join(", ", onPlatform)}, reported {ChaosSystem.Iso(new DateTimeOffset(publishedAt[0], TimeSpan.Zero))}");
         output.WriteLine($"the other workspace's post, due {ChaosSystem.Iso(single.Due)}, was published {late.TotalSeconds:0.00} s late " +
             $"({string.Join(", ", trail)}), with {backlog} of the busy workspace's 5000 due targets still waiting");
 

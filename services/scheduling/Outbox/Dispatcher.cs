@@ -63,9 +63,7 @@ public sealed class DispatcherOptions
 /// with <c>FOR UPDATE SKIP LOCKED</c>, so replicas share the work; holds the row locks until the broker
 /// confirmed, so a concurrent cancel either removes a message before it goes or finds it already sent.
 /// Due targets go in turns across workspaces, each workspace with at most its share in flight
-/// (docs/publishing.md#fair-shares). Due targets and the other messages (domain events, removals) are sent by two loops
-/// of their own, so a burst's thousands of events never hold a due target back. Each loop sleeps until its next due
-/// time, woken early by NOTIFY when a sooner message is written.
+/// (docs/publishing.md#fair-shares). Sleeps until the next due time, woken early by NOTIFY when a sooner message is written.
 /// </summary>
 public sealed partial class Dispatcher(
     // Its own pool: a burst of API requests cannot keep a due message waiting for a connection.
@@ -93,18 +91,7 @@ public sealed partial class Dispatcher(
 
     private sealed record OutboxRow(long Id, string MessageType, string Payload, string? TraceParent, DateTime DueAt);
 
-    /// <summary>
-    /// The outbox's two kinds of rows, each sent by a loop of its own: due targets (they have a workspace, whose turn and
-    /// share they wait for) and everything else (domain events and removals, sent in due order).
-    /// </summary>
-    public enum Lane { Targets, Others }
-
-    private static string RowsOf(Lane lane) => lane == Lane.Targets ? "workspace_id IS NOT NULL" : "workspace_id IS NULL";
-
-    protected override Task ExecuteAsync(CancellationToken stoppingToken)
-        => Task.WhenAll(KeepSendingAsync(Lane.Targets, stoppingToken), KeepSendingAsync(Lane.Others, stoppingToken));
-
-    private async Task KeepSendingAsync(Lane lane, CancellationToken stoppingToken)
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var backoff = TimeSpan.FromMilliseconds(200);
         while (!stoppingToken.IsCancellationRequested)
@@ -114,7 +101,7 @@ public sealed partial class Dispatcher(
                 await using var listener = await listeners.OpenConnectionAsync(stoppingToken);
                 await listener.ExecuteAsync($"LISTEN {OutboxScheduler.WakeChannel}");
                 backoff = TimeSpan.FromMilliseconds(200);
-                await RunAsync(listener, lane, stoppingToken);
+                await RunAsync(listener, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -130,11 +117,11 @@ public sealed partial class Dispatcher(
         }
     }
 
-    private async Task RunAsync(NpgsqlConnection listener, Lane lane, CancellationToken ct)
+    private async Task RunAsync(NpgsqlConnection listener, CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {
-            var (claimed, sent) = await DispatchBatchAsync(lane, ct);
+            var (claimed, sent) = await DispatchBatchAsync(ct);
             if (sent < claimed)
             {
                 // The broker refused some: don't spin on them, they stay due and are retried shortly.
@@ -147,7 +134,7 @@ public sealed partial class Dispatcher(
                 continue;
             }
 
-            var untilNext = await UntilNextDueAsync(lane, ct);
+            var untilNext = await UntilNextDueAsync(ct);
             if (untilNext > TimeSpan.Zero)
             {
                 // Returns early on any NOTIFY: a message was written, maybe due sooner than what we waited for.
@@ -166,18 +153,33 @@ public sealed partial class Dispatcher(
         }
     }
 
-    /// <summary>Sends one batch of the lane's due messages; returns how many it claimed and how many the broker confirmed.</summary>
-    public async Task<(int Claimed, int Sent)> DispatchBatchAsync(Lane lane, CancellationToken ct)
+    /// <summary>Sends one batch of due messages; returns how many it claimed and how many the broker confirmed.</summary>
+    public async Task<(int Claimed, int Sent)> DispatchBatchAsync(CancellationToken ct)
     {
         _passes.Add(1);
-        long started = Stopwatch.GetTimestamp();
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
+        // A workspace's due targets take turns with every other workspace's (turn 1 of each, then turn 2, ...), and
+        // only as many go as its share has room for; messages without a workspace (domain events) are one more queue.
         // Chosen first, then locked by id, skipping what another replica holds (it is sending those).
-        long[] chosen = lane == Lane.Targets ? await ChooseTargetsAsync(connection, tx) : (await connection.QueryAsync<long>("""
-            SELECT id FROM outbox WHERE sent_at IS NULL AND due_at <= clock_timestamp() AND workspace_id IS NULL
-            ORDER BY due_at, id LIMIT @batch
-            """, new { batch = _options.BatchSize }, tx)).ToArray();
+        long[] chosen = (await connection.QueryAsync<long>($"""
+            WITH in_flight AS MATERIALIZED (
+                SELECT workspace_id, count(*) AS n FROM (
+                    SELECT workspace_id FROM outbox
+                    WHERE target_id IS NOT NULL AND picked_at IS NULL AND sent_at > clock_timestamp() - @window
+                    UNION ALL
+                    SELECT p.workspace_id FROM targets t JOIN posts p ON p.id = t.post_id
+                    WHERE t.status = '{TargetStatus.Publishing}' AND t.lease_expires_at > clock_timestamp()) f
+                GROUP BY workspace_id),
+            due AS MATERIALIZED (
+                SELECT id, workspace_id, due_at, row_number() OVER (PARTITION BY workspace_id ORDER BY due_at, id) AS turn
+                FROM outbox WHERE sent_at IS NULL AND due_at <= clock_timestamp())
+            SELECT d.id
+            FROM due d LEFT JOIN in_flight f ON f.workspace_id = d.workspace_id
+            WHERE d.workspace_id IS NULL OR d.turn + coalesce(f.n, 0) <= @share
+            ORDER BY d.turn, d.due_at, d.id
+            LIMIT @batch
+            """, new { batch = _options.BatchSize, share = _options.InFlightPerWorkspace, window = _options.InFlightWindow }, tx)).ToArray();
         var locked = (await connection.QueryAsync<OutboxRow>("""
             SELECT id, message_type, payload::text AS payload, trace_parent, due_at FROM outbox
             WHERE id = ANY(@chosen) AND sent_at IS NULL
@@ -189,7 +191,6 @@ public sealed partial class Dispatcher(
             return (0, 0);
         }
 
-        long chosenAt = Stopwatch.GetTimestamp();
         bool[] sent;
         using (var confirms = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
@@ -197,44 +198,18 @@ public sealed partial class Dispatcher(
             sent = await Task.WhenAll(rows.Select(row => SendAsync(row, confirms.Token, ct)));
         }
 
-        long confirmedAt = Stopwatch.GetTimestamp();
-        var confirmedTime = clock.GetUtcNow();
+        var confirmedAt = clock.GetUtcNow();
         foreach (var row in rows.Where((_, i) => sent[i]))
         {
-            metrics.Dispatched(row.MessageType, new DateTimeOffset(row.DueAt, TimeSpan.Zero), confirmedTime);
+            metrics.Dispatched(row.MessageType, new DateTimeOffset(row.DueAt, TimeSpan.Zero), confirmedAt);
         }
 
         long[] sentIds = rows.Where((_, i) => sent[i]).Select(r => r.Id).ToArray();
         await connection.ExecuteAsync("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY(@sentIds)", new { sentIds }, tx);
         await tx.CommitAsync(ct);
-        LogDispatched(sentIds.Length, rows.Count, lane, Stopwatch.GetElapsedTime(started, chosenAt).TotalMilliseconds,
-            Stopwatch.GetElapsedTime(chosenAt, confirmedAt).TotalMilliseconds, Stopwatch.GetElapsedTime(confirmedAt).TotalMilliseconds);
+        LogDispatched(sentIds.Length, rows.Count);
         return (rows.Count, sentIds.Length);
     }
-
-    /// <summary>
-    /// The due targets to send next: a workspace's take turns with every other workspace's (turn 1 of each, then turn 2,
-    /// ...), and only as many go as its share has room for.
-    /// </summary>
-    private async Task<long[]> ChooseTargetsAsync(NpgsqlConnection connection, NpgsqlTransaction tx)
-        => (await connection.QueryAsync<long>($"""
-            WITH in_flight AS MATERIALIZED (
-                SELECT workspace_id, count(*) AS n FROM (
-                    SELECT workspace_id FROM outbox
-                    WHERE target_id IS NOT NULL AND picked_at IS NULL AND sent_at > clock_timestamp() - @window
-                    UNION ALL
-                    SELECT p.workspace_id FROM targets t JOIN posts p ON p.id = t.post_id
-                    WHERE t.status = '{TargetStatus.Publishing}' AND t.lease_expires_at > clock_timestamp()) f
-                GROUP BY workspace_id),
-            due AS MATERIALIZED (
-                SELECT id, workspace_id, due_at, row_number() OVER (PARTITION BY workspace_id ORDER BY due_at, id) AS turn
-                FROM outbox WHERE sent_at IS NULL AND due_at <= clock_timestamp() AND workspace_id IS NOT NULL)
-            SELECT d.id
-            FROM due d LEFT JOIN in_flight f ON f.workspace_id = d.workspace_id
-            WHERE d.turn + coalesce(f.n, 0) <= @share
-            ORDER BY d.turn, d.due_at, d.id
-            LIMIT @batch
-            """, new { batch = _options.BatchSize, share = _options.InFlightPerWorkspace, window = _options.InFlightWindow }, tx)).ToArray();
 
     private async Task<bool> SendAsync(OutboxRow row, CancellationToken confirmed, CancellationToken stopping)
     {
@@ -275,12 +250,12 @@ public sealed partial class Dispatcher(
     /// <see cref="DispatcherOptions.HeldRecheck"/>, in case the holder dies without sending it. A row due already was
     /// left by the last pass for its workspace's share: look again after <see cref="DispatcherOptions.FairShareRecheck"/>.
     /// </summary>
-    private async Task<TimeSpan> UntilNextDueAsync(Lane lane, CancellationToken ct)
+    private async Task<TimeSpan> UntilNextDueAsync(CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
-        var next = await connection.QuerySingleAsync<(DateTime? NextFree, DateTime? NextAny, DateTime Now)>(new CommandDefinition($"""
-            SELECT (SELECT due_at FROM outbox WHERE sent_at IS NULL AND {RowsOf(lane)} ORDER BY due_at LIMIT 1 FOR KEY SHARE SKIP LOCKED),
-                   (SELECT min(due_at) FROM outbox WHERE sent_at IS NULL AND {RowsOf(lane)}),
+        var next = await connection.QuerySingleAsync<(DateTime? NextFree, DateTime? NextAny, DateTime Now)>(new CommandDefinition("""
+            SELECT (SELECT due_at FROM outbox WHERE sent_at IS NULL ORDER BY due_at LIMIT 1 FOR KEY SHARE SKIP LOCKED),
+                   (SELECT min(due_at) FROM outbox WHERE sent_at IS NULL),
                    clock_timestamp()
             """, cancellationToken: ct));
         if (next.NextFree is { } waiting && waiting <= next.Now)
@@ -298,9 +273,8 @@ public sealed partial class Dispatcher(
     [LoggerMessage(1, LogLevel.Warning, "Dispatcher interrupted; resuming in {Backoff}")]
     private partial void LogInterrupted(Exception error, TimeSpan backoff);
 
-    [LoggerMessage(2, LogLevel.Debug,
-        "Dispatched {Sent} of {Claimed} due outbox messages ({Lane}): chosen in {ChooseMs:0} ms, confirmed in {ConfirmMs:0} ms, committed in {CommitMs:0} ms")]
-    private partial void LogDispatched(int sent, int claimed, Lane lane, double chooseMs, double confirmMs, double commitMs);
+    [LoggerMessage(2, LogLevel.Debug, "Dispatched {Sent} of {Claimed} due outbox messages")]
+    private partial void LogDispatched(int sent, int claimed);
 
     [LoggerMessage(3, LogLevel.Error, "Outbox message {Id} has unknown type {Type}; left unsent")]
     private partial void LogUnknownType(long id, string type);
