@@ -47,9 +47,14 @@ public sealed class OutboxScheduler
     }
 
     /// <summary>
-    /// A publisher picked up the targets' due messages (their claims, granted or not): they no longer count against the
-    /// workspaces' shares of messages in flight. A message still being sent is waited for, so none is missed; the rows
-    /// are locked in id order, so two batches of claims naming the same target cannot deadlock.
+    /// A publisher picked up the target's due message (its claim, granted or not): it no longer counts against the
+    /// workspace's share of messages in flight. A message still being sent is waited for, so none is missed.
+    /// </summary>
+    public Task MarkPickedUpAsync(NpgsqlConnection connection, string targetId) => MarkPickedUpAsync(connection, [targetId]);
+
+    /// <summary>
+    /// <see cref="MarkPickedUpAsync(NpgsqlConnection, string)"/> for many targets in one statement; the rows are locked
+    /// in id order, so two batches naming the same target cannot deadlock.
     /// </summary>
     public Task MarkPickedUpAsync(NpgsqlConnection connection, string[] targetIds)
         => connection.ExecuteAsync("""
