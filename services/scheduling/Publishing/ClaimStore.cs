@@ -93,11 +93,8 @@ public sealed class ClaimStore
             "SELECT EXISTS (SELECT 1 FROM target_claims WHERE lease_token = @leaseToken AND target_id = @targetId)",
             new { leaseToken, targetId }, tx);
 
-    /// <summary>The post of each of <paramref name="targetIds"/> that exists.</summary>
-    public async Task<Dictionary<string, string>> PostsOfTargetsAsync(NpgsqlTransaction tx, string[] targetIds)
-        => (await tx.Connection!.QueryAsync<(string TargetId, string PostId)>(
-            "SELECT id, post_id FROM targets WHERE id = ANY(@targetIds)", new { targetIds }, tx))
-            .ToDictionary(t => t.TargetId, t => t.PostId, StringComparer.Ordinal);
+    public Task<string?> PostOfTargetAsync(NpgsqlTransaction tx, string targetId)
+        => tx.Connection!.ExecuteScalarAsync<string?>("SELECT post_id FROM targets WHERE id = @targetId", new { targetId }, tx);
 
     /// <summary>Up to <paramref name="batch"/> targets whose claim expired without a report, oldest first.</summary>
     public async Task<List<(string TargetId, string PostId)>> ExpiredAsync(NpgsqlConnection connection, int batch)
