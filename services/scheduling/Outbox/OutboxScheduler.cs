@@ -50,20 +50,10 @@ public sealed class OutboxScheduler
     /// A publisher picked up the target's due message (its claim, granted or not): it no longer counts against the
     /// workspace's share of messages in flight. A message still being sent is waited for, so none is missed.
     /// </summary>
-    public Task MarkPickedUpAsync(NpgsqlConnection connection, string targetId) => MarkPickedUpAsync(connection, [targetId]);
-
-    /// <summary>
-    /// <see cref="MarkPickedUpAsync(NpgsqlConnection, string)"/> for many targets in one statement; the rows are locked
-    /// in id order, so two batches naming the same target cannot deadlock.
-    /// </summary>
-    public Task MarkPickedUpAsync(NpgsqlConnection connection, string[] targetIds)
-        => connection.ExecuteAsync("""
-            UPDATE outbox SET picked_at = clock_timestamp()
-            WHERE id IN (
-                SELECT id FROM outbox
-                WHERE target_id = ANY(@targetIds) AND picked_at IS NULL AND due_at <= clock_timestamp()
-                ORDER BY id FOR UPDATE)
-            """, new { targetIds });
+    public Task MarkPickedUpAsync(NpgsqlConnection connection, string targetId)
+        => connection.ExecuteAsync(
+            "UPDATE outbox SET picked_at = clock_timestamp() WHERE target_id = @targetId AND picked_at IS NULL AND due_at <= clock_timestamp()",
+            new { targetId });
 
     /// <summary>Publishes a domain event as soon as the transaction commits.</summary>
     public Task PublishAsync<T>(NpgsqlTransaction tx, T domainEvent) where T : PostEvent
