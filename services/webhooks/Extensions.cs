@@ -28,9 +28,8 @@ public static class Extensions
                 "Webhooks:RequestTimeout, MaxConcurrentDeliveries and MaxIdle must be positive.")
             .Validate(o => o.ClaimLease > o.RequestTimeout, "Webhooks:ClaimLease must be longer than Webhooks:RequestTimeout.")
             .Validate(o => o.RetrySchedule is null || o.RetrySchedule.All(d => d >= TimeSpan.Zero), "Webhooks:RetrySchedule delays must not be negative.")
-            .Validate(o => o.MaxConcurrentPerEndpoint > 0 && o.MaxConcurrentPerWorkspace > 0 && o.InitialConcurrencyPerEndpoint > 0,
-                "Webhooks:MaxConcurrentPerEndpoint, MaxConcurrentPerWorkspace and InitialConcurrencyPerEndpoint must be positive.")
-            .Validate(o => o.SlowAnswer > TimeSpan.Zero && o.SlowAnswer < o.RequestTimeout, "Webhooks:SlowAnswer must be positive and shorter than Webhooks:RequestTimeout.")
+            .Validate(o => o.MaxConcurrentPerEndpoint > 0 && o.MaxConcurrentPerWorkspace > 0,
+                "Webhooks:MaxConcurrentPerEndpoint and MaxConcurrentPerWorkspace must be positive.")
             .Validate(o => o.SecretRotationOverlap >= TimeSpan.Zero && o.DisableAfterFailingFor > TimeSpan.Zero,
                 "Webhooks:SecretRotationOverlap must not be negative and Webhooks:DisableAfterFailingFor must be positive.")
             .Validate(o => OutboundPolicy.AreValidNetworks(o.AllowedNetworks), "Webhooks:AllowedNetworks entries must be CIDR networks, e.g. 10.20.0.0/16.")
@@ -78,18 +77,7 @@ public static class Extensions
                 client.DefaultRequestHeaders.UserAgent.ParseAdd("ScheduledPosts-Webhooks/1.0");
             })
             // Connects only where the policy allows; a redirect is not followed (the 3xx is the attempt's status code).
-            .UseOutboundPolicy()
-            // One pool of kept-alive connections for the service's life (each endpoint's attempts reuse them, many HTTP/2
-            // connections where one's streams run out), renewed every few minutes so DNS changes, and the policy's check
-            // of the address on connect, are seen again; the factory's own handler rotation would only drop the pool.
-            .ConfigurePrimaryHttpMessageHandler((handler, _) =>
-            {
-                var sockets = (SocketsHttpHandler)handler;
-                sockets.PooledConnectionLifetime = TimeSpan.FromMinutes(2);
-                sockets.PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60);
-                sockets.EnableMultipleHttp2Connections = true;
-            })
-            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+            .UseOutboundPolicy();
         return builder;
     }
 

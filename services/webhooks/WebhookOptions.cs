@@ -47,23 +47,10 @@ public sealed class WebhookOptions
     public int MaxConcurrentDeliveries { get; set; } = 64;
 
     /// <summary>
-    /// The most deliveries to one endpoint in flight at once (across replicas): the ceiling of its adaptive limit, which
-    /// grows while the endpoint answers 2xx quickly and halves when it fails, times out or answers slowly, so a slow or
-    /// dead endpoint holds a few of the <see cref="MaxConcurrentDeliveries"/> slots, never all of them.
+    /// How many deliveries to one endpoint are in flight at once (across replicas), so a slow or dead endpoint holds a
+    /// few of the <see cref="MaxConcurrentDeliveries"/> slots, never all of them.
     /// </summary>
-    public int MaxConcurrentPerEndpoint { get; set; } = 16;
-
-    /// <summary>
-    /// Where an endpoint's adaptive limit starts (at most <see cref="MaxConcurrentPerEndpoint"/>), and the least that
-    /// slow answers lower it to; failures and timeouts lower it down to one.
-    /// </summary>
-    public int InitialConcurrencyPerEndpoint { get; set; } = 4;
-
-    /// <summary>A 2xx that took longer than this is a slow answer: it lowers the endpoint's limit instead of raising it.</summary>
-    public TimeSpan SlowAnswer { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>Where an endpoint's limit starts: <see cref="InitialConcurrencyPerEndpoint"/>, within the ceiling.</summary>
-    public int EffectiveInitialConcurrency => Math.Min(InitialConcurrencyPerEndpoint, MaxConcurrentPerEndpoint);
+    public int MaxConcurrentPerEndpoint { get; set; } = 4;
 
     /// <summary>
     /// How many deliveries to one workspace's endpoints are in flight at once (across replicas), so one workspace's

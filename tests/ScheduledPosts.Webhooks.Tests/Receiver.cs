@@ -8,8 +8,7 @@ using Microsoft.Extensions.Logging;
 namespace ScheduledPosts.Webhooks.Tests;
 
 public sealed record ReceivedRequest(
-    string Path, string Method, string? ContentType, IReadOnlyDictionary<string, string> Headers, string Body, DateTimeOffset ReceivedAt,
-    string ConnectionId)
+    string Path, string Method, string? ContentType, IReadOnlyDictionary<string, string> Headers, string Body, DateTimeOffset ReceivedAt)
 {
     public string Header(string name) => Headers.TryGetValue(name, out var value) ? value : "";
 }
@@ -26,7 +25,6 @@ public sealed class Receiver : IAsyncDisposable
     private readonly ConcurrentDictionary<string, ConcurrentQueue<int>> _scripts = new();
     private readonly ConcurrentDictionary<string, bool> _hanging = new();
     private readonly ConcurrentDictionary<string, TimeSpan> _delays = new();
-    private readonly ConcurrentDictionary<string, int> _statuses = new();
     private readonly ConcurrentDictionary<string, (int Open, int Max)> _concurrency = new();
     private readonly CancellationTokenSource _stopping = new();
 
@@ -59,8 +57,7 @@ public sealed class Receiver : IAsyncDisposable
     {
         _requests.Enqueue(new ReceivedRequest(
             path, context.Request.Method, context.Request.ContentType,
-            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, DateTimeOffset.UtcNow,
-            context.Connection.Id));
+            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, DateTimeOffset.UtcNow));
         if (_hanging.ContainsKey(path))
         {
             using var released = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
@@ -74,8 +71,7 @@ public sealed class Receiver : IAsyncDisposable
             await Task.Delay(delay, context.RequestAborted);
         }
 
-        context.Response.StatusCode = _scripts.TryGetValue(path, out var script) && script.TryDequeue(out int status) ? status
-            : _statuses.GetValueOrDefault(path, 200);
+        context.Response.StatusCode = _scripts.TryGetValue(path, out var script) && script.TryDequeue(out int status) ? status : 200;
     }
 
     public static async Task<Receiver> StartAsync(IPAddress? address = null)
@@ -109,23 +105,8 @@ public sealed class Receiver : IAsyncDisposable
         return url;
     }
 
-    /// <summary>From now on, <paramref name="url"/> answers <paramref name="status"/>, each time after <paramref name="delay"/>.</summary>
-    public void Answer(string url, int status, TimeSpan delay)
-    {
-        string path = new Uri(url).AbsolutePath;
-        _delays[path] = delay;
-        _statuses[path] = status;
-    }
-
-    /// <summary>The most requests to <paramref name="url"/> that were open at the same time (since <see cref="ResetMaxConcurrent"/>).</summary>
+    /// <summary>The most requests to <paramref name="url"/> that were open at the same time.</summary>
     public int MaxConcurrent(string url) => _concurrency.TryGetValue(new Uri(url).AbsolutePath, out var c) ? c.Max : 0;
-
-    /// <summary>How many requests to <paramref name="url"/> are open now.</summary>
-    public int OpenRequests(string url) => _concurrency.TryGetValue(new Uri(url).AbsolutePath, out var c) ? c.Open : 0;
-
-    /// <summary>Starts counting <see cref="MaxConcurrent"/> afresh, from the requests open now.</summary>
-    public void ResetMaxConcurrent(string url)
-        => _concurrency.AddOrUpdate(new Uri(url).AbsolutePath, (0, 0), (_, c) => (c.Open, c.Open));
 
     public string BaseUrl => _app.Urls.First().TrimEnd('/');
 

@@ -128,23 +128,6 @@ public sealed class RulesTests
         Assert.Equal("Every attempt failed since 2026-05-20T12:00:00Z (5 days or more).", DeliveryRules.DisableReason(null, now.AddDays(-5), now, fiveDays));
     }
 
-    [Theory]
-    [InlineData(200, 100, 4, 0.24, true, null)]     // quick 2xx: raised with probability 1/limit
-    [InlineData(204, 100, 4, 0.26, false, null)]
-    [InlineData(200, 1000, 1, 0.99, true, null)]    // at one, every quick answer raises it
-    [InlineData(200, 1001, 8, 0.0, false, 4)]       // slow 2xx: halved, not below the initial limit
-    [InlineData(503, 5, 8, 0.0, false, 1)]          // a failure, however quick: halved, down to one
-    [InlineData(429, 5, 8, 0.0, false, 1)]
-    [InlineData(410, 5, 8, 0.0, false, 1)]
-    [InlineData(null, 10000, 8, 0.0, false, 1)]     // a timeout or no connection
-    public void Quick_2xx_answers_raise_an_endpoints_limit_and_slow_or_failed_ones_lower_it(
-        int? statusCode, int latencyMs, int limit, double sample, bool raise, int? floor)
-    {
-        var change = ConcurrencyRules.After(statusCode, TimeSpan.FromMilliseconds(latencyMs), limit, sample, initialLimit: 4, slowAnswer: TimeSpan.FromSeconds(1));
-
-        Assert.Equal(new LimitChange(raise, floor), change);
-    }
-
     [Fact]
     public void The_previous_secret_signs_only_until_its_overlap_ends()
     {

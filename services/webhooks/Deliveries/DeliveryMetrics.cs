@@ -6,7 +6,7 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 
 /// <summary>
 /// Webhook delivery on <c>/metrics</c> (docs/operations.md#metrics): attempts by outcome (<c>delivered</c>,
-/// <c>retrying</c>, <c>failed</c>) with their duration, changes of endpoints' concurrency limits, and, measured every few seconds, the deliveries due and not yet
+/// <c>retrying</c>, <c>failed</c>) with their duration, and, measured every few seconds, the deliveries due and not yet
 /// made, the age of the oldest, and how many endpoints are switched off. Never an endpoint or workspace as a label.
 /// </summary>
 public sealed partial class DeliveryMetrics : BackgroundService
@@ -19,7 +19,6 @@ public sealed partial class DeliveryMetrics : BackgroundService
     private readonly ILogger<DeliveryMetrics> _logger;
     private readonly Counter<long> _attempts;
     private readonly Histogram<double> _attemptDuration;
-    private readonly Counter<long> _limitChanges;
     private Backlog? _latest;
 
     private sealed record Backlog(long Due, double OldestDueAge, long DisabledEndpoints);
@@ -34,8 +33,6 @@ public sealed partial class DeliveryMetrics : BackgroundService
         _attemptDuration = meter.CreateHistogram("scheduledposts.webhook.attempt.duration", "s",
             "How long an endpoint took to answer a delivery attempt.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
-        _limitChanges = meter.CreateCounter<long>("scheduledposts.webhook.concurrency.changes", "{change}",
-            "Changes of an endpoint's limit of deliveries in flight, by direction: raised (quick 2xx answers) or lowered (failures, timeouts, slow answers).");
         meter.CreateObservableGauge("scheduledposts.webhook.backlog", () => _latest?.Due ?? 0, "{delivery}",
             "Deliveries due and not yet made.");
         meter.CreateObservableGauge("scheduledposts.webhook.backlog.oldest_age", () => _latest?.OldestDueAge ?? 0, "s",
@@ -50,8 +47,6 @@ public sealed partial class DeliveryMetrics : BackgroundService
         _attempts.Add(1, outcome);
         _attemptDuration.Record(took.TotalSeconds, outcome);
     }
-
-    public void LimitChanged(bool raised) => _limitChanges.Add(1, new KeyValuePair<string, object?>("direction", raised ? "raised" : "lowered"));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using Microsoft.Extensions.Options;
@@ -9,10 +8,9 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 
 /// <summary>
 /// Sends due deliveries: claims them (<c>FOR UPDATE SKIP LOCKED</c>, so replicas share the work), makes each
-/// attempt concurrently up to a global bound, a per-endpoint one that adapts to the endpoint's answers
-/// (<see cref="ConcurrencyRules"/>) and a per-workspace one (so a slow or dead endpoint, or one workspace's many, holds
-/// a share of the slots, never all), records it (handing a delivered attempt's slot to the endpoint's next due
-/// delivery when no older one waits), and sleeps until the next one falls due or it is woken
+/// attempt concurrently up to a global bound, a per-endpoint one and a per-workspace one (so a slow or dead endpoint,
+/// or one workspace's many, holds a share of the slots, never all), records it (handing a delivered attempt's slot to
+/// the endpoint's next due delivery when no older one waits), and sleeps until the next one falls due or it is woken
 /// (<see cref="DeliveryNotifications"/>).
 /// </summary>
 public sealed partial class DeliverySender(
@@ -35,7 +33,6 @@ public sealed partial class DeliverySender(
     private static readonly TimeSpan ErrorBackoff = TimeSpan.FromSeconds(5);
 
     private readonly WebhookOptions _options = options.Value;
-    private readonly ConcurrencyCaps _caps = ConcurrencyCaps.From(options.Value);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -85,7 +82,8 @@ public sealed partial class DeliverySender(
         }
 
         var now = clock.GetUtcNow();
-        var claim = await store.ClaimAsync(free, _caps, now, now + _options.ClaimLease, ct);
+        var claim = await store.ClaimAsync(
+            free, _options.MaxConcurrentPerEndpoint, _options.MaxConcurrentPerWorkspace, now, now + _options.ClaimLease, ct);
         foreach (var delivery in claim.Deliveries)
         {
             await slots.WaitAsync(CancellationToken.None); // free: only this loop takes slots
@@ -151,8 +149,6 @@ public sealed partial class DeliverySender(
         var attempt = new DeliveryAttempt(delivery.AttemptCount + 1, attemptedAt, statusCode, latencyMs, error);
         var now = clock.GetUtcNow();
         var decision = DeliveryRules.Decide(statusCode, delivery.RoundAttempts + 1, _options.EffectiveRetrySchedule, now);
-        var change = ConcurrencyRules.After(statusCode, TimeSpan.FromMilliseconds(latencyMs), delivery.ConcurrencyLimit, Random.Shared.NextDouble(),
-            _caps.InitialPerEndpoint, _options.SlowAnswer);
         // Only after a success: a failing endpoint's next delivery waits for a claim turn (and a 410 disables it first).
         DateTimeOffset? handOverUntil = decision.Status == DeliveryStatus.Delivered && !stoppingToken.IsCancellationRequested
             ? now + _options.ClaimLease
@@ -160,17 +156,8 @@ public sealed partial class DeliverySender(
         // A 410 switches the endpoint off before the attempt is recorded: whoever sees the delivery failed sees it off too.
         bool disabled = DeliveryRules.DisableReason(statusCode, null, attemptedAt, _options.DisableAfterFailingFor) is { } gone
             && await DisableAsync(delivery.EndpointId, gone, now);
-        var recorded = await store.RecordAttemptAsync(delivery, attempt, decision, change, _caps, now, handOverUntil);
+        var recorded = await store.RecordAttemptAsync(delivery, attempt, decision, now, handOverUntil);
         metrics.Attempted(decision.Status, TimeSpan.FromMilliseconds(latencyMs));
-        if (recorded.NewLimit is { } limit)
-        {
-            metrics.LimitChanged(change.Raise);
-            Log.LimitChanged(logger, delivery.EndpointId, limit, statusCode?.ToString(CultureInfo.InvariantCulture) ?? error, latencyMs);
-            if (change.Raise)
-            {
-                notifications.Wake(); // a claim can start the endpoint's next one now
-            }
-        }
 
         if (!recorded.Held)
         {
@@ -210,12 +197,7 @@ public sealed partial class DeliverySender(
     private async Task<(int? StatusCode, string? Error)> SendAsync(ClaimedDelivery delivery, IReadOnlyList<string> signingSecrets, DateTimeOffset now)
     {
         long timestamp = now.ToUnixTimeSeconds();
-        // HTTP/2 where the endpoint offers it (TLS), so attempts share one connection; else HTTP/1.1, kept alive and pooled.
-        using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Url)
-        {
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
-        };
+        using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Url);
         request.Content = new ByteArrayContent(Encoding.UTF8.GetBytes(delivery.Body));
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         // The event id: stable across retries and redeliveries, so receivers can drop duplicates.
@@ -262,8 +244,5 @@ public sealed partial class DeliverySender(
 
         [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Disabled webhook endpoint {EndpointId}: {Reason}")]
         public static partial void EndpointDisabled(ILogger logger, string endpointId, string reason);
-
-        [LoggerMessage(EventId = 7, Level = LogLevel.Debug, Message = "Endpoint {EndpointId} now takes {Limit} deliveries at once (after {Outcome} in {LatencyMs} ms)")]
-        public static partial void LimitChanged(ILogger logger, string endpointId, int limit, string? outcome, int latencyMs);
     }
 }

@@ -6,13 +6,10 @@ using ScheduledPosts.Webhooks.Signing;
 
 namespace ScheduledPosts.Webhooks.Deliveries;
 
-/// <summary>
-/// A delivery claimed by this sender, with what it needs to make the attempt, and its endpoint's concurrency limit when
-/// it was claimed. Its secrets are as stored (encrypted when a key is configured).
-/// </summary>
+/// <summary>A delivery claimed by this sender, with what it needs to make the attempt. Its secrets are as stored (encrypted when a key is configured).</summary>
 public sealed record ClaimedDelivery(
     string Id, Guid LeaseId, string EventId, int AttemptCount, int RoundAttempts, string Body,
-    string EndpointId, string Url, EndpointSecrets StoredSecrets, bool EndpointEnabled, int ConcurrencyLimit)
+    string EndpointId, string Url, EndpointSecrets StoredSecrets, bool EndpointEnabled)
 {
     public override string ToString() => $"Delivery {Id} of {EventId} to {EndpointId}";
 }
@@ -24,26 +21,15 @@ public sealed record DeliveryAttempt(int Number, DateTimeOffset AttemptedAt, int
 
 /// <summary>
 /// What recording an attempt found: whether this sender still held the delivery, since when its endpoint has failed
-/// every attempt (null: the last one succeeded), the endpoint's next delivery if the slot was handed over to it, and
-/// the endpoint's new concurrency limit if the attempt changed it.
+/// every attempt (null: the last one succeeded), and the endpoint's next delivery if the slot was handed over to it.
 /// </summary>
-public sealed record RecordedAttempt(bool Held, DateTimeOffset? EndpointFailingSince, ClaimedDelivery? HandedOver, int? NewLimit);
+public sealed record RecordedAttempt(bool Held, DateTimeOffset? EndpointFailingSince, ClaimedDelivery? HandedOver);
 
 /// <summary>
 /// What a claim took, when the next pending delivery falls due after it (null: none pending), and whether some due
 /// ones were left (their endpoint or workspace at its cap, perhaps on another replica).
 /// </summary>
 public sealed record Claim(IReadOnlyList<ClaimedDelivery> Deliveries, DateTimeOffset? NextDue, bool DueUnclaimed);
-
-/// <summary>
-/// The bounds on attempts in flight, across replicas: per endpoint, the ceiling of its adaptive limit and where that
-/// limit starts (docs/api.md#delivery-and-retries); per workspace, a fixed cap.
-/// </summary>
-public sealed record ConcurrencyCaps(int PerEndpoint, int InitialPerEndpoint, int PerWorkspace)
-{
-    public static ConcurrencyCaps From(WebhookOptions options)
-        => new(options.MaxConcurrentPerEndpoint, options.EffectiveInitialConcurrency, options.MaxConcurrentPerWorkspace);
-}
 
 /// <summary>The sender's side of the events, deliveries and attempts tables.</summary>
 public sealed class DeliveryStore(NpgsqlDataSource dataSource)
@@ -132,15 +118,15 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Claims up to <paramref name="limit"/> due deliveries for this sender, at most each endpoint's concurrency limit
-    /// in flight per endpoint and the workspace cap per workspace (counting those other senders hold): each
+    /// Claims up to <paramref name="limit"/> due deliveries for this sender, at most <paramref name="perEndpoint"/> in
+    /// flight per endpoint and <paramref name="perWorkspace"/> per workspace (counting those other senders hold): each
     /// workspace's oldest due first, then each one's second, and so on, so one workspace's backlog does not crowd out
     /// the others. They stay pending, leased until <paramref name="leaseUntil"/>: if this sender dies, they fall due
     /// again then and another one takes them. Also says when the next pending delivery falls due (a claimed one: when
     /// its lease runs out), and whether some are due already but were left (their endpoint or workspace at its cap,
     /// locked by another transaction, or beyond the limit).
     /// </summary>
-    public async Task<Claim> ClaimAsync(int limit, ConcurrencyCaps caps, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken ct)
+    public async Task<Claim> ClaimAsync(int limit, int perEndpoint, int perWorkspace, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken ct)
     {
         var leaseId = Guid.NewGuid();
         await using var connection = await dataSource.OpenConnectionAsync(ct);
@@ -161,7 +147,6 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                 SELECT c.id, c.next_attempt_at, ep.workspace_id, @PerWorkspace - workspace_busy.n AS workspace_free
                 FROM waiting w
                 JOIN endpoints ep ON ep.id = w.endpoint_id
-                CROSS JOIN LATERAL (SELECT {EndpointLimit("ep")} AS n) endpoint_limit
                 CROSS JOIN LATERAL (
                     SELECT count(*) AS n FROM deliveries b
                     WHERE b.endpoint_id = w.endpoint_id AND b.status = '{DeliveryStatus.Pending}' AND b.lease_id IS NOT NULL AND b.next_attempt_at > @Now) endpoint_busy
@@ -172,7 +157,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                     SELECT d.id, d.next_attempt_at FROM deliveries d
                     WHERE d.endpoint_id = w.endpoint_id AND d.status = '{DeliveryStatus.Pending}' AND d.next_attempt_at <= @Now
                     ORDER BY d.next_attempt_at, d.id
-                    LIMIT greatest(least(endpoint_limit.n - endpoint_busy.n, @PerWorkspace - workspace_busy.n), 0)
+                    LIMIT greatest(least(@PerEndpoint - endpoint_busy.n, @PerWorkspace - workspace_busy.n), 0)
                     FOR UPDATE OF d SKIP LOCKED) c),
             due AS (
                 SELECT id FROM (
@@ -186,13 +171,14 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             SET lease_id = @LeaseId, next_attempt_at = @LeaseUntil, updated_at = @Now
             FROM events ev, endpoints ep
             WHERE d.id = ANY (ARRAY (SELECT id FROM due)) AND ev.id = d.event_id AND ep.id = d.endpoint_id
-            RETURNING {ClaimedColumns};
+            RETURNING d.id, d.event_id, d.attempt_count, d.round_attempts, ev.body, ep.id AS endpoint_id, ep.url, ep.secret,
+                      ep.previous_secret, ep.previous_secret_expires_at, ep.enabled AS endpoint_enabled;
 
             -- Two index probes whatever the plan (min() reads deliveries_due from its end). Whatever left a due delivery
             -- unclaimed (a cap, a lock, the limit), it is still pending and due here.
             SELECT (SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}' AND next_attempt_at > @Now) AS next,
                    coalesce((SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}') <= @Now, false) AS due_unclaimed;
-            """, new { Now = now, Limit = limit, caps.PerEndpoint, caps.InitialPerEndpoint, caps.PerWorkspace, LeaseId = leaseId, LeaseUntil = leaseUntil },
+            """, new { Now = now, Limit = limit, PerEndpoint = perEndpoint, PerWorkspace = perWorkspace, LeaseId = leaseId, LeaseUntil = leaseUntil },
             cancellationToken: ct));
         await results.ReadSingleAsync<int>();
         var rows = await results.ReadAsync<ClaimedRow>();
@@ -201,36 +187,23 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Keeps the attempt, applies <paramref name="decision"/>, tracks the endpoint's health and applies
-    /// <paramref name="change"/> to its concurrency limit (unless the limit was lowered after the attempt began: one
-    /// overload lowers it once, not once per attempt it caught). The attempt is kept in any case (unless the endpoint
-    /// was deleted meanwhile); the delivery changes only while this sender still holds its lease. With
-    /// <paramref name="handOverUntil"/>, the freed slot goes straight to the endpoint's next due delivery, leased until
-    /// then, if it is due no later than every other pending delivery (the one a claim would take first) and the
-    /// endpoint is not above its limit: its in-flight count, and so its workspace's, stays the same, so no claim turn
-    /// is needed, and nothing older waits.
+    /// Keeps the attempt, applies <paramref name="decision"/>, and tracks the endpoint's health. The attempt is kept
+    /// in any case (unless the endpoint was deleted meanwhile); the delivery changes only while this sender still
+    /// holds its lease. With <paramref name="handOverUntil"/>, the freed slot goes straight to the endpoint's next due
+    /// delivery, leased until then, if it is due no later than every other pending delivery (the one a claim would
+    /// take first): the endpoint's in-flight count, and so its workspace's, stays the same, so no claim turn is needed,
+    /// and nothing older waits.
     /// </summary>
     public async Task<RecordedAttempt> RecordAttemptAsync(
-        ClaimedDelivery delivery, DeliveryAttempt attempt, DeliveryDecision decision, LimitChange change, ConcurrencyCaps caps,
-        DateTimeOffset now, DateTimeOffset? handOverUntil)
+        ClaimedDelivery delivery, DeliveryAttempt attempt, DeliveryDecision decision, DateTimeOffset now, DateTimeOffset? handOverUntil)
     {
         Guid? nextLeaseId = handOverUntil is null ? null : Guid.NewGuid();
         await using var connection = await dataSource.OpenConnectionAsync();
-        // One round trip (a batch is one implicit transaction). The endpoint row is written only when its health or its
-        // limit changes (the first failure after a success, the first success after failures, a raise one answer in
-        // `limit` on average until the ceiling, a lowering once per overload), so concurrent attempts to a healthy
-        // endpoint neither queue on its row lock nor churn it. The limit's statement comes first, so the hand-over sees it.
-        string pace = change == LimitChange.None ? "" : $"""
-            UPDATE endpoints ep
-            SET concurrency_limit = CASE WHEN @Raise THEN {EndpointLimit("ep")} + 1 ELSE greatest(@Floor, {EndpointLimit("ep")} / 2) END,
-                concurrency_lowered_at = CASE WHEN @Raise THEN concurrency_lowered_at ELSE @Now END
-            WHERE id = @EndpointId AND (concurrency_lowered_at IS NULL OR concurrency_lowered_at < @AttemptedAt)
-              AND CASE WHEN @Raise THEN {EndpointLimit("ep")} < @PerEndpoint ELSE {EndpointLimit("ep")} > @Floor END
-            RETURNING concurrency_limit;
-
-            """;
+        // One round trip (a batch is one implicit transaction). The endpoint row is written only when its health changes
+        // (the first failure after a success, the first success after failures), so concurrent attempts to a healthy
+        // endpoint neither queue on its row lock nor churn it.
         using var results = await connection.QueryMultipleAsync($"""
-            {pace}WITH attempt AS (
+            WITH attempt AS (
                 INSERT INTO delivery_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error)
                 SELECT @Id, @Number, @AttemptedAt, @StatusCode, @LatencyMs, @Error
                 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = @Id)),
@@ -251,10 +224,6 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                 WHERE @NextLeaseId IS NOT NULL AND EXISTS (SELECT 1 FROM delivery)
                   AND d.endpoint_id = @EndpointId AND d.status = '{DeliveryStatus.Pending}' AND d.next_attempt_at <= @Now
                   AND d.next_attempt_at <= (SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}')
-                  -- In flight, this delivery included (the statement sees the rows as they were before it).
-                  AND (SELECT count(*) FROM deliveries b
-                       WHERE b.endpoint_id = @EndpointId AND b.status = '{DeliveryStatus.Pending}' AND b.lease_id IS NOT NULL AND b.next_attempt_at > @Now)
-                      <= (SELECT {EndpointLimit("ep")} FROM endpoints ep WHERE ep.id = @EndpointId)
                 ORDER BY d.next_attempt_at, d.id
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED),
@@ -265,20 +234,20 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                    CASE WHEN @Succeeded THEN NULL
                         ELSE coalesce((SELECT failing_since FROM health), (SELECT failing_since FROM endpoints WHERE id = @EndpointId)) END AS failing_since;
 
-            SELECT {ClaimedColumns}
+            SELECT d.id, d.event_id, d.attempt_count, d.round_attempts, ev.body, ep.id AS endpoint_id, ep.url, ep.secret,
+                   ep.previous_secret, ep.previous_secret_expires_at, ep.enabled AS endpoint_enabled
             FROM deliveries d JOIN events ev ON ev.id = d.event_id JOIN endpoints ep ON ep.id = d.endpoint_id
             WHERE d.endpoint_id = @EndpointId AND d.status = '{DeliveryStatus.Pending}' AND d.lease_id = @NextLeaseId;
             """, new
             {
                 delivery.Id, delivery.LeaseId, delivery.EndpointId, decision.Status, decision.NextAttemptAt,
                 attempt.Number, attempt.AttemptedAt, attempt.StatusCode, attempt.LatencyMs, attempt.Error, attempt.Succeeded, Now = now,
-                NextLeaseId = nextLeaseId, HandOverUntil = handOverUntil, change.Raise, change.Floor, caps.PerEndpoint, caps.InitialPerEndpoint,
+                NextLeaseId = nextLeaseId, HandOverUntil = handOverUntil,
             });
-        int? limit = pace.Length > 0 ? await results.ReadSingleOrDefaultAsync<int?>() : null;
         var row = await results.ReadSingleAsync<(bool Held, DateTime? FailingSince)>();
         var next = await results.ReadSingleOrDefaultAsync<ClaimedRow>();
         return new RecordedAttempt(row.Held, row.FailingSince is { } since ? new DateTimeOffset(since, TimeSpan.Zero) : null,
-            next?.ToClaimed(nextLeaseId!.Value), limit);
+            next?.ToClaimed(nextLeaseId!.Value));
     }
 
     /// <summary>Switches an endpoint off; its pending deliveries fail when next claimed. False when it was off already.</summary>
@@ -301,22 +270,13 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             """, new { delivery.Id, delivery.LeaseId, Reason = reason, Now = now });
     }
 
-    /// <summary>An endpoint's concurrency limit (of the row <paramref name="endpoint"/>): as learned, or the initial one, within the ceiling.</summary>
-    private static string EndpointLimit(string endpoint) => $"least(coalesce({endpoint}.concurrency_limit, @InitialPerEndpoint), @PerEndpoint)";
-
-    /// <summary>What a claimed delivery is read with (of <c>d</c> deliveries, <c>ev</c> events, <c>ep</c> endpoints).</summary>
-    private static readonly string ClaimedColumns = $"""
-        d.id, d.event_id, d.attempt_count, d.round_attempts, ev.body, ep.id AS endpoint_id, ep.url, ep.secret,
-        ep.previous_secret, ep.previous_secret_expires_at, ep.enabled AS endpoint_enabled, {EndpointLimit("ep")} AS concurrency_limit
-        """;
-
     private sealed record ClaimedRow(
         string Id, string EventId, int AttemptCount, int RoundAttempts, string Body, string EndpointId, string Url,
-        string Secret, string? PreviousSecret, DateTime? PreviousSecretExpiresAt, bool EndpointEnabled, int ConcurrencyLimit)
+        string Secret, string? PreviousSecret, DateTime? PreviousSecretExpiresAt, bool EndpointEnabled)
     {
         public ClaimedDelivery ToClaimed(Guid leaseId) => new(
             Id, leaseId, EventId, AttemptCount, RoundAttempts, Body, EndpointId, Url,
             new EndpointSecrets(Secret, PreviousSecret, PreviousSecretExpiresAt is { } expires ? new DateTimeOffset(expires, TimeSpan.Zero) : null),
-            EndpointEnabled, ConcurrencyLimit);
+            EndpointEnabled);
     }
 }

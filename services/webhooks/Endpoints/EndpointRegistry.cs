@@ -114,9 +114,6 @@ public sealed partial class EndpointRegistry(
                     WHEN enabled THEN 'Disabled through the API.'
                     ELSE disabled_reason END,
                 failing_since = CASE WHEN @Enabled::boolean AND NOT enabled THEN NULL ELSE failing_since END,
-                -- Another URL may be another server: what the old one could take is forgotten.
-                concurrency_limit = CASE WHEN @Url::text <> url THEN NULL ELSE concurrency_limit END,
-                concurrency_lowered_at = CASE WHEN @Url::text <> url THEN NULL ELSE concurrency_lowered_at END,
                 updated_at = @Now
             WHERE workspace_id = @WorkspaceId AND id = @Id
             RETURNING {EndpointColumns}
