@@ -103,6 +103,8 @@ public static class Extensions
         services.AddSingleton<TokenRefresher>();
         services.AddHostedService(sp => sp.GetRequiredService<TokenRefresher>());
         services.AddHostedService<Dispatcher>();
+        services.AddSingleton<PickUps>();
+        services.AddHostedService(sp => sp.GetRequiredService<PickUps>());
         services.AddHostedService<LeaseReaper>();
 
         // It watches itself: lag histograms, backlog gauges, and overdue targets on /readyz (docs/operations.md#self-watch).

@@ -46,15 +46,6 @@ public sealed class OutboxScheduler
             tx);
     }
 
-    /// <summary>
-    /// A publisher picked up the target's due message (its claim, granted or not): it no longer counts against the
-    /// workspace's share of messages in flight. A message still being sent is waited for, so none is missed.
-    /// </summary>
-    public Task MarkPickedUpAsync(NpgsqlConnection connection, string targetId)
-        => connection.ExecuteAsync(
-            "UPDATE outbox SET picked_at = clock_timestamp() WHERE target_id = @targetId AND picked_at IS NULL AND due_at <= clock_timestamp()",
-            new { targetId });
-
     /// <summary>Publishes a domain event as soon as the transaction commits.</summary>
     public Task PublishAsync<T>(NpgsqlTransaction tx, T domainEvent) where T : PostEvent
         => InsertAsync(tx, domainEvent, dueAt: null, postId: null, workspaceId: null, targetId: null);

@@ -84,8 +84,9 @@ public sealed class ClaimStore
             "SELECT EXISTS (SELECT 1 FROM target_claims WHERE lease_token = @leaseToken AND target_id = @targetId)",
             new { leaseToken, targetId }, tx);
 
-    public Task<string?> PostOfTargetAsync(NpgsqlTransaction tx, string targetId)
-        => tx.Connection!.ExecuteScalarAsync<string?>("SELECT post_id FROM targets WHERE id = @targetId", new { targetId }, tx);
+    /// <summary>The post of a target (a target never moves to another post).</summary>
+    public Task<string?> PostOfTargetAsync(NpgsqlConnection connection, string targetId)
+        => connection.ExecuteScalarAsync<string?>("SELECT post_id FROM targets WHERE id = @targetId", new { targetId });
 
     /// <summary>Up to <paramref name="batch"/> targets whose claim expired without a report, oldest first.</summary>
     public async Task<List<(string TargetId, string PostId)>> ExpiredAsync(NpgsqlConnection connection, int batch)

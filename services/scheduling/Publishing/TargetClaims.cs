@@ -23,6 +23,7 @@ public sealed class TargetClaims(
     ClaimStore claims,
     PostEvents events,
     OutboxScheduler outbox,
+    PickUps pickUps,
     SocialAccounts accounts,
     TimeProvider clock,
     SchedulingMetrics metrics,
@@ -52,12 +53,10 @@ public sealed class TargetClaims(
     public async Task<(ClaimedTarget? Target, string Reason)> ClaimAsync(string postId, string targetId, long scheduleVersion,
         CancellationToken callerGaveUp = default)
     {
+        pickUps.Record(targetId);
         // Claims of one post wait for their turn here, holding no connection (the post's row lock would order them anyway).
         using var turn = await turns.TakeAsync(postId, callerGaveUp);
         await using var connection = await dataSource.OpenConnectionAsync(callerGaveUp);
-        // On its own, before the claim takes any lock: it may wait for the dispatcher to commit the batch that sent the
-        // message, and a cancel holding the post's lock may wait for it in turn.
-        await outbox.MarkPickedUpAsync(connection, targetId);
         await using var tx = await connection.BeginTransactionAsync(callerGaveUp);
         var post = await posts.LockAsync(tx, postId);
         if (post is null)
@@ -126,9 +125,17 @@ public sealed class TargetClaims(
     /// </summary>
     public async Task<(string TargetStatus, string PostStatus)> CompleteAsync(string targetId, Guid leaseToken, Outcome outcome, TimeSpan? retryAfter = null)
     {
+        string postId;
+        await using (var lookup = await dataSource.OpenConnectionAsync())
+        {
+            postId = await claims.PostOfTargetAsync(lookup, targetId) ?? throw ApiException.NotFound("Target");
+        }
+
+        // In the post's turn, as its claims are: reports of one post's targets that arrive together wait here, holding no
+        // connection, rather than each holding one while it waits for the post's row lock.
+        using var turn = await turns.TakeAsync(postId, CancellationToken.None);
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var tx = await connection.BeginTransactionAsync();
-        string postId = await claims.PostOfTargetAsync(tx, targetId) ?? throw ApiException.NotFound("Target");
         var post = await posts.LockAsync(tx, postId) ?? throw ApiException.NotFound("Post");
         var target = (await posts.TargetsAsync(connection, postId, tx)).Single(t => t.Id == targetId);
         bool live = target.LeaseToken == leaseToken;
