@@ -100,11 +100,13 @@ public sealed class GrpcPortTransportTests(GrpcTransportFixture fixture) : IClas
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving,
             (await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest())).Status);
 
-        // The same port without TLS answers nothing a gRPC client can use.
+        // The same port without TLS answers nothing a gRPC client can use. The server ends the failed handshake by closing
+        // the connection, after writing bytes of the TLS layer's own: the client reports the close (Unavailable) or the
+        // bytes it could not read as HTTP/2 (Internal), whichever it saw first (CI saw each).
         using var plaintext = GrpcChannel.ForAddress(new UriBuilder(fixture.GrpcAddress) { Scheme = "http" }.Uri);
         var refused = await Assert.ThrowsAsync<RpcException>(async () =>
             await new Posts.PostsClient(plaintext).GetPostAsync(new GetPostRequest { PostId = postId }, Bearer(key.Key)));
-        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains(refused.StatusCode, new[] { StatusCode.Unavailable, StatusCode.Internal });
     }
 
     [Fact]
