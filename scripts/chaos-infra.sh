@@ -219,6 +219,14 @@ start_chaos_cluster() {
       wait_cluster_node "$n"
     fi
   done
+  # A scenario that failed with a node down may have left its virtual host behind (a deletion needs every member):
+  # the cluster serves that one scenario, one run per machine at a time, so any test virtual host here is stale.
+  local vhost
+  for vhost in $(curl -fsS -u guest:guest "http://127.0.0.1:$((SP_CHAOS_CLUSTER_PORT + 10001))/api/vhosts?columns=name" \
+      | grep -o '"name":"sp_test_[0-9a-f]*"' | cut -d'"' -f4); do
+    log "deleting the stale virtual host $vhost"
+    curl -fsS -u guest:guest -X DELETE "http://127.0.0.1:$((SP_CHAOS_CLUSTER_PORT + 10001))/api/vhosts/$vhost" >/dev/null
+  done
 }
 
 stop_chaos_cluster() {

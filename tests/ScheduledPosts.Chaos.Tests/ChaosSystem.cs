@@ -221,15 +221,19 @@ public sealed class ChaosSystem : IAsyncDisposable
 
     public async Task<long> CountAsync(string sql) => (await QueryAsync(sql, r => r.GetInt64(0)))[0];
 
-    /// <summary>The virtual host's queues as the management API reports them: name, messages ready or unacked, and how many were published to each.</summary>
-    public async Task<List<(string Name, long Messages, long Published)>> QueuesAsync()
+    /// <summary>
+    /// The virtual host's queues as the management API reports them: name, messages ready or unacked, how many were
+    /// published to each, and how many consumers each has.
+    /// </summary>
+    public async Task<List<(string Name, long Messages, long Published, long Consumers)>> QueuesAsync()
     {
         using var http = RabbitMqManagement();
         var queues = await http.GetFromJsonAsync<JsonArray>($"api/queues/{Uri.EscapeDataString(Suite.VirtualHost)}");
         return [.. queues!.Select(q => (
             q!["name"]!.GetValue<string>(),
             q["messages"]?.GetValue<long>() ?? 0,
-            q["message_stats"]?["publish"]?.GetValue<long>() ?? 0))];
+            q["message_stats"]?["publish"]?.GetValue<long>() ?? 0,
+            q["consumers"]?.GetValue<long>() ?? 0))];
     }
 
     private HttpClient RabbitMqManagement() => Infrastructure.ManagementClient(Management);

@@ -52,6 +52,12 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
                 }
             }
 
+            if (service == "scheduling")
+            {
+                // Each pass's count of sent and refused messages, for a failure's output.
+                environment["Logging__LogLevel__ScheduledPosts.Scheduling.Outbox.Dispatcher"] = "Debug";
+            }
+
             if (service == "publisher")
             {
                 environment["Publisher__ConcurrentMessageLimit"] = "8";
@@ -76,6 +82,22 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
         int stopped = Enumerable.Range(1, nodes.Count).Single(n => ChaosServers.ClusterNodeName(n) == busiest);
         long queued = await system.CountAsync(SentUnclaimed);
         await ChaosServers.StopClusterNodeAsync(stopped);
+        try
+        {
+            await AfterTheStopAsync(system, burst, connections, busiest, stopped, queued);
+        }
+        finally
+        {
+            // Back, pass or fail, so the virtual host can be deleted through the first node (a deletion while a member is
+            // down leaves the virtual host behind); the node rejoins the cluster by itself.
+            await ChaosServers.StartClusterNodeAsync(stopped);
+            system.Management = nodes[0];
+        }
+    }
+
+    private async Task AfterTheStopAsync(ChaosSystem system, Burst burst, Dictionary<string, int> connections, string busiest, int stopped, long queued)
+    {
+        var nodes = ChaosServers.ClusterNodes;
         int atStop = (await system.SandboxStatusesAsync()).Count(s => s.Status.StartsWith(burst.CaptionPrefix, StringComparison.Ordinal));
         output.WriteLine($"stopped {busiest} (connections per node: {string.Join(", ", connections.Select(c => $"{c.Key} {c.Value}"))}) " +
             $"with {queued} due messages queued and {atStop} of {burst.TargetCount} targets on the platform");
@@ -87,8 +109,5 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
             Patience, "the services to reconnect to the nodes still up");
         output.WriteLine($"reconnected: {string.Join(", ", moved.Select(c => $"{c.Key} {c.Value}"))}");
         await Invariants.HoldAsync(system, burst);
-
-        // Back, so the virtual host can be deleted through the first node; it rejoins the cluster by itself.
-        await ChaosServers.StartClusterNodeAsync(stopped);
     }
 }

@@ -18,7 +18,12 @@ public static class Invariants
     {
         public override string ToString() => Violations.Count == 0
             ? Summary
-            : $"{Violations.Count} violations:\n  " + string.Join("\n  ", Violations.Take(40)) + $"\n{Summary}";
+            : $"{Violations.Count} violations:\n  " + string.Join("\n  ", Shown()) + $"\n{Summary}";
+
+        // The first and the last: the checks run in a fixed order, so a long list of one kind would hide the kinds after it.
+        private List<string> Shown() => Violations.Count <= 40
+            ? Violations
+            : [.. Violations.Take(20), $"... {Violations.Count - 40} more ...", .. Violations.TakeLast(20)];
     }
 
     /// <summary>Waits for the system to settle with every invariant holding; fails with the violations left otherwise.</summary>
@@ -34,6 +39,24 @@ public static class Invariants
         catch (TimeoutException e)
         {
             system.Output.WriteLine(system.Suite.Logs);
+            // What each service says of itself: a bus endpoint that did not come back shows here.
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            foreach (var service in system.Suite.Services)
+            {
+                string answer;
+                try
+                {
+                    using var response = await http.GetAsync(service.HealthUrl);
+                    answer = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+                }
+                catch (Exception error) when (error is HttpRequestException or TaskCanceledException)
+                {
+                    answer = error.Message;
+                }
+
+                system.Output.WriteLine($"{service.Name} {service.HealthUrl}: {answer}");
+            }
+
             throw new Xunit.Sdk.XunitException(e.Message);
         }
 
@@ -170,16 +193,22 @@ public static class Invariants
 
         // Nothing parked in an error queue (a message a consumer gave up on is lost to the system).
         var queues = await system.QueuesAsync();
-        foreach (var (name, messages, _) in queues.Where(q => q.Name.EndsWith("_error", StringComparison.Ordinal) && q.Messages > 0))
+        foreach (var (name, messages, _, _) in queues.Where(q => q.Name.EndsWith("_error", StringComparison.Ordinal) && q.Messages > 0))
         {
             violations.Add($"{messages} messages in {name}");
         }
+
+        // Where what is left waits, for a failure's message: sent and not picked up (in a queue, or lost), and the queues.
+        var targetStatus = targets.ToDictionary(t => t.Id, t => t.Status);
+        int sentWaiting = outbox.Count(o => o is { Type: "TargetDue", Sent: true } && targetStatus.GetValueOrDefault(o.TargetId!) == "scheduled");
 
         var summary = $"posts {Counts(posts.Values.Select(p => p.Status))}; targets {Counts(targets.Select(t => t.Status))}; " +
             $"failed targets {Counts(targets.Where(t => t.Status == "failed").Select(t => t.ErrorCode ?? "?"))}; " +
             $"{statuses.Count} statuses on the platform; {committed.Count} events ({committed.Count(e => e.EventType == "post.cancelled")} post.cancelled); " +
             $"deliveries {Counts(deliveries.SelectMany(d => Enumerable.Repeat(d.Status, (int)d.Count)))}; " +
-            string.Join("; ", system.Subscriptions.Select(s => $"{s.Subscriber.Name} accepted {s.Subscriber.Accepted.Count} ids ({s.Subscriber.Accepted.Values.Sum()} requests), refused {s.Subscriber.Refused}"));
+            string.Join("; ", system.Subscriptions.Select(s => $"{s.Subscriber.Name} accepted {s.Subscriber.Accepted.Count} ids ({s.Subscriber.Accepted.Values.Sum()} requests), refused {s.Subscriber.Refused}")) +
+            $"; {sentWaiting} due messages sent for targets still scheduled; queues " +
+            string.Join(", ", queues.Where(q => q.Messages > 0 || !q.Name.EndsWith("_error", StringComparison.Ordinal)).Select(q => $"{q.Name} {q.Messages} ({q.Consumers} consumers)"));
         return new Report(violations, summary);
     }
 

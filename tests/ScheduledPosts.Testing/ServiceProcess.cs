@@ -97,7 +97,17 @@ public sealed class ServiceProcess(string name, string assemblyPath, IReadOnlyDi
         }
     }
 
-    public string Output => string.Join('\n', _output.TakeLast(200));
+    /// <summary>
+    /// The last 200 lines it printed, without stack frames: a fault repeated under a broker outage would otherwise fill
+    /// them with frames and hide what the service said before and after.
+    /// </summary>
+    public string Output => string.Join('\n', _output.Where(line => !IsStackFrame(line)).TakeLast(200));
+
+    private static bool IsStackFrame(string line)
+    {
+        var text = line.AsSpan(line.IndexOf(']') + 1).TrimStart();
+        return text.StartsWith("at ", StringComparison.Ordinal) || text.StartsWith("--- End of", StringComparison.Ordinal);
+    }
 
     /// <summary>How many of the lines it printed (over all its runs, not only the last 200) contain <paramref name="text"/>.</summary>
     public int CountLines(string text) => _output.Count(line => line.Contains(text, StringComparison.Ordinal));
