@@ -57,6 +57,16 @@ public static class Invariants
                 system.Output.WriteLine($"{service.Name} {service.HealthUrl}: {answer}");
             }
 
+            // And what the database is doing: a statement waiting on a lock names the sessions holding it.
+            var busy = await system.QueryAsync("""
+                SELECT pid, application_name, state, coalesce(wait_event_type || ':' || wait_event, ''),
+                       extract(epoch FROM clock_timestamp() - xact_start)::int, pg_blocking_pids(pid)::text, left(query, 160)
+                FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'
+                """, r => $"pid {r.GetInt32(0)} {r.GetString(1)} {r.GetString(2)} {r.GetString(3)}, in a transaction for " +
+                    $"{(r.IsDBNull(4) ? "-" : r.GetInt32(4))} s, blocked by {r.GetString(5)}: {r.GetString(6)}");
+            system.Output.WriteLine($"{busy.Count} database sessions not idle" + string.Concat(busy.Select(b => "\n  " + b)));
+
             throw new Xunit.Sdk.XunitException(e.Message);
         }
 
