@@ -76,11 +76,15 @@ public sealed class SlowAndNoisyTests(ITestOutputHelper output)
             """);
         var late = new DateTimeOffset(publishedAt[0], TimeSpan.Zero) - single.Due;
         var trail = await system.QueryAsync($"""
-            SELECT format('sent %s, picked up %s', to_char(sent_at, 'HH24:MI:SS.MS'), to_char(picked_at, 'HH24:MI:SS.MS')) FROM scheduling.outbox WHERE target_id = '{target}'
-            UNION ALL SELECT format('claimed %s', to_char(claimed_at, 'HH24:MI:SS.MS')) FROM scheduling.target_claims WHERE target_id = '{target}'
+            SELECT format('due %s, sent %s, picked up %s', to_char(due_at, 'HH24:MI:SS.MS'), to_char(sent_at, 'HH24:MI:SS.MS'), to_char(picked_at, 'HH24:MI:SS.MS'))
+            FROM scheduling.outbox WHERE target_id = '{target}'
+            UNION ALL SELECT format('claimed %s (epoch %s)', to_char(claimed_at, 'HH24:MI:SS.MS'), epoch) FROM scheduling.target_claims WHERE target_id = '{target}'
+            UNION ALL SELECT format('attempts %s, last error %s', attempt_count, coalesce(error_code, 'none')) FROM scheduling.targets WHERE id = '{target}'
             """, r => r.GetString(0));
+        // Its copy on the platform: between the claim and the report, the upload.
+        trail.AddRange((await system.SandboxStatusesAsync()).Where(s => s.Status == single.Caption).Select(s => $"on the platform {s.ReceivedAt.UtcDateTime:HH:mm:ss.fff}"));
         output.WriteLine($"the other workspace's post, due {ChaosSystem.Iso(single.Due)}, was published {late.TotalSeconds:0.00} s late " +
-            $"({string.Join(", ", trail)}), with {backlog} of the busy workspace's 5000 due targets still waiting");
+            $"({string.Join(", ", trail)}, reported {publishedAt[0]:HH:mm:ss.fff}), with {backlog} of the busy workspace's 5000 due targets still waiting");
 
         // Not behind the backlog: without turns and shares it would be sent, and taken from the queue, after all 5,000.
         Assert.True(backlog > 2500, $"published {late.TotalSeconds:0.00} s late, with only {backlog} of the backlog left: it waited behind the backlog");
