@@ -54,5 +54,11 @@ public sealed class FairDispatchTests(FairDispatchTests.SmallShareFactory factor
         await Eventually.Until(() => Task.FromResult(factory.Due.Count(d => backlogPosts.Contains(d.Message.PostId))), n => n >= Share + 1,
             Patience, "the next target of the backlog");
         Assert.Equal(Share + 1, factory.Due.Count(d => backlogPosts.Contains(d.Message.PostId)));
+
+        // The workspace's events are no part of its share: the published post's event goes out while the rest of the
+        // backlog is still held back.
+        await Eventually.Until(() => Task.FromResult(factory.Events.Any(e => e.Type == "post.published" && e.PostId == first.PostId)), sent => sent,
+            Patience, "the published backlog post's post.published");
+        Assert.Equal(Share + 1, factory.Due.Count(d => backlogPosts.Contains(d.Message.PostId)));
     }
 }

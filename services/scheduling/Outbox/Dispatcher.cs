@@ -161,23 +161,38 @@ public sealed partial class Dispatcher(
         await using var tx = await connection.BeginTransactionAsync(ct);
         // A workspace's due targets take turns with every other workspace's (turn 1 of each, then turn 2, ...), and
         // only as many go as its share has room for; messages without a workspace (domain events) are one more queue.
-        // Chosen first, then locked by id, skipping what another replica holds (it is sending those).
+        // Each queue gives only its first turns, by index (no pass ranks every due message: a burst holds thousands back
+        // for their share). Chosen first, then locked by id, skipping what another replica holds (it is sending those).
+        // statement_timestamp(), not clock_timestamp(): one instant for the whole query, which the indexes can use.
         long[] chosen = (await connection.QueryAsync<long>($"""
             WITH in_flight AS MATERIALIZED (
                 SELECT workspace_id, count(*) AS n FROM (
                     SELECT workspace_id FROM outbox
-                    WHERE target_id IS NOT NULL AND picked_at IS NULL AND sent_at > clock_timestamp() - @window
+                    WHERE target_id IS NOT NULL AND picked_at IS NULL AND sent_at > statement_timestamp() - @window
                     UNION ALL
                     SELECT p.workspace_id FROM targets t JOIN posts p ON p.id = t.post_id
-                    WHERE t.status = '{TargetStatus.Publishing}' AND t.lease_expires_at > clock_timestamp()) f
+                    WHERE t.status = '{TargetStatus.Publishing}' AND t.lease_expires_at > statement_timestamp()) f
                 GROUP BY workspace_id),
-            due AS MATERIALIZED (
-                SELECT id, workspace_id, due_at, row_number() OVER (PARTITION BY workspace_id ORDER BY due_at, id) AS turn
-                FROM outbox WHERE sent_at IS NULL AND due_at <= clock_timestamp())
-            SELECT d.id
-            FROM due d LEFT JOIN in_flight f ON f.workspace_id = d.workspace_id
-            WHERE d.workspace_id IS NULL OR d.turn + coalesce(f.n, 0) <= @share
-            ORDER BY d.turn, d.due_at, d.id
+            workspaces AS (
+                SELECT w.workspace_id, @share - coalesce(f.n, 0) AS room
+                FROM (SELECT DISTINCT workspace_id FROM outbox
+                      WHERE sent_at IS NULL AND workspace_id IS NOT NULL AND due_at <= statement_timestamp()) w
+                LEFT JOIN in_flight f ON f.workspace_id = w.workspace_id
+                WHERE coalesce(f.n, 0) < @share),
+            turns AS (
+                SELECT t.id, t.due_at, t.turn FROM workspaces w CROSS JOIN LATERAL (
+                    SELECT o.id, o.due_at, row_number() OVER (ORDER BY o.due_at, o.id) AS turn FROM outbox o
+                    WHERE o.workspace_id = w.workspace_id AND o.sent_at IS NULL AND o.due_at <= statement_timestamp()
+                    ORDER BY o.due_at, o.id
+                    LIMIT least(w.room, @batch)) t
+                UNION ALL
+                SELECT e.id, e.due_at, row_number() OVER (ORDER BY e.due_at, e.id) FROM (
+                    SELECT id, due_at FROM outbox
+                    WHERE workspace_id IS NULL AND sent_at IS NULL AND due_at <= statement_timestamp()
+                    ORDER BY due_at, id
+                    LIMIT @batch) e)
+            SELECT id FROM turns
+            ORDER BY turn, due_at, id
             LIMIT @batch
             """, new { batch = _options.BatchSize, share = _options.InFlightPerWorkspace, window = _options.InFlightWindow }, tx)).ToArray();
         var locked = (await connection.QueryAsync<OutboxRow>("""
