@@ -72,9 +72,11 @@ public sealed partial class BacklogWatch : BackgroundService
     public async Task<Backlog> MeasureAsync(CancellationToken ct)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        // statement_timestamp(), a stable function, lets the pending-messages index find the due ones; clock_timestamp()
+        // would read the whole table, sent messages included, on every measurement.
         var outbox = (await connection.QueryAsync<DueMessages>("""
-            SELECT message_type, count(*) AS count, extract(epoch FROM clock_timestamp() - min(due_at))::float8 AS oldest_age
-            FROM outbox WHERE sent_at IS NULL AND due_at <= clock_timestamp()
+            SELECT message_type, count(*) AS count, extract(epoch FROM statement_timestamp() - min(due_at))::float8 AS oldest_age
+            FROM outbox WHERE sent_at IS NULL AND due_at <= statement_timestamp()
             GROUP BY message_type
             """)).ToList();
         var targets = (await connection.QueryAsync<(string Status, long Count)>($"""
