@@ -100,15 +100,31 @@ public sealed class FakeTargetsService(InternalTokenValidator validator) : Targe
     public override Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
     {
         Authenticate(context);
+        return Task.FromResult(Claim(request));
+    }
+
+    /// <summary>How many ClaimTargets calls carried each number of claims.</summary>
+    public ConcurrentQueue<int> ClaimCallSizes { get; } = new();
+
+    /// <summary>Each claim of the call answered as <see cref="ClaimTarget"/> answers it, in order.</summary>
+    public override Task<ClaimTargetsResponse> ClaimTargets(ClaimTargetsRequest request, ServerCallContext context)
+    {
+        Authenticate(context);
+        ClaimCallSizes.Enqueue(request.Claims.Count);
+        return Task.FromResult(new ClaimTargetsResponse { Results = { request.Claims.Select(Claim) } });
+    }
+
+    private ClaimTargetResponse Claim(ClaimTargetRequest request)
+    {
         // The publisher's probe at start names a target that does not exist, as the real service would answer it; the
         // tests see only the claims of their own messages.
         if (request.TargetId == ClaimPathWarmup.Probe.TargetId)
         {
-            return Task.FromResult(new ClaimTargetResponse { Claimed = false, Reason = "not_found" });
+            return new ClaimTargetResponse { Claimed = false, Reason = "not_found" };
         }
 
         Claims.Enqueue(request);
-        return Task.FromResult(OnClaim(request));
+        return OnClaim(request);
     }
 
     public override async Task<CompleteTargetResponse> CompleteTarget(CompleteTargetRequest request, ServerCallContext context)

@@ -34,6 +34,60 @@ public sealed class TargetPublisherTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Claims_made_while_a_claim_call_is_under_way_share_the_next_call_and_each_gets_its_own_answer()
+    {
+        var firstCallArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var releaseFirstCall = new ManualResetEventSlim();
+        _scheduling.Targets.OnClaim = r =>
+        {
+            if (r.TargetId == "tgt_0")
+            {
+                firstCallArrived.TrySetResult();
+                releaseFirstCall.Wait(TimeSpan.FromSeconds(30));
+            }
+
+            // Every other target is stale: its message is dropped, as the real service would answer.
+            return r.TargetId.EndsWith('0') ? FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", $"text of {r.TargetId}")
+                : new ClaimTargetResponse { Claimed = false, Reason = "stale" };
+        };
+        _connector.Answer = upload => new ConnectorResult.Published($"ext_{upload.Text}", null);
+        var publisher = Publish(_scheduling, [_connector], claimCallsInFlight: 1);
+
+        var first = publisher.PublishAsync(new TargetDue("post_0", "tgt_0", 1), CancellationToken.None);
+        await firstCallArrived.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        var rest = Enumerable.Range(1, 49).Select(i => publisher.PublishAsync(new TargetDue($"post_{i}", $"tgt_{i}", 1), CancellationToken.None)).ToList();
+        releaseFirstCall.Set();
+        var results = await Task.WhenAll(rest.Prepend(first)).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal([1, 49], _scheduling.Targets.ClaimCallSizes);
+        for (int i = 0; i < 50; i++)
+        {
+            // Each message got the answer to its own claim: tgt_0, tgt_10, … uploaded with their own text, the rest dropped.
+            Assert.Equal(i % 10 == 0 ? $"ext_text of tgt_{i}" : null, (results[i] as ConnectorResult.Published)?.ExternalId);
+        }
+
+        Assert.Equal(5, _connector.Calls);
+        Assert.Equal(["tgt_0", "tgt_10", "tgt_20", "tgt_30", "tgt_40"], _scheduling.Targets.Completions.Select(c => c.TargetId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_failed_claim_call_fails_every_claim_it_carried_so_their_messages_are_retried()
+    {
+        _scheduling.Targets.OnClaim = _ => throw new RpcException(new Status(StatusCode.Unavailable, "scheduling is restarting"));
+        var publisher = Publisher();
+
+        var claims = Enumerable.Range(0, 10).Select(i => publisher.PublishAsync(new TargetDue($"post_{i}", $"tgt_{i}", 1), CancellationToken.None)).ToList();
+
+        foreach (var claim in claims)
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => claim);
+            Assert.True(TargetPublisher.IsTransient(error));
+        }
+
+        Assert.Equal(0, _connector.Calls);
+    }
+
+    [Fact]
     public async Task A_published_target_is_completed_with_the_platforms_id_and_url_under_its_lease()
     {
         _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", "Hello");
@@ -228,14 +282,20 @@ public sealed class TargetPublisherTests : IAsyncLifetime
     private TargetPublisher Publisher() => Publish(_scheduling, [_connector]);
 
     /// <summary>A publisher wired as the service wires it, with quick retries of the report.</summary>
-    internal static TargetPublisher Publish(FakeScheduling scheduling, IConnector[] connectors, UploadLimitsOptions? limits = null)
+    internal static TargetPublisher Publish(FakeScheduling scheduling, IConnector[] connectors, UploadLimitsOptions? limits = null, int claimCallsInFlight = 2)
     {
         limits ??= new UploadLimitsOptions();
+        var client = scheduling.CreateClient();
+        var options = Options.Create(new SchedulingOptions
+        {
+            CompleteRetries = 3, CompleteRetryDelay = TimeSpan.FromMilliseconds(10), ClaimCallsInFlight = claimCallsInFlight,
+        });
         return new TargetPublisher(
-            scheduling.CreateClient(),
+            client,
+            new ClaimBatcher(client, options, TimeProvider.System),
             new ConnectorRegistry(connectors),
             new UploadLimits(Options.Create(limits), TimeProvider.System),
-            Options.Create(new SchedulingOptions { CompleteRetries = 3, CompleteRetryDelay = TimeSpan.FromMilliseconds(10) }),
+            options,
             Options.Create(limits),
             TimeProvider.System,
             NullLogger<TargetPublisher>.Instance);

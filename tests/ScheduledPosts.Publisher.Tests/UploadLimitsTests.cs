@@ -169,8 +169,10 @@ public sealed class UploadLimitsTests : IAsyncLifetime
         var connector = new MastodonConnector(new HttpClient(_mastodon.CreateHandler()), Options.Create(new MastodonOptions()), new OutboundPolicy(new OutboundOptions()), TimeProvider.System,
             NullLogger<MastodonConnector>.Instance);
         var uploadLimits = new UploadLimits(Options.Create(limits), TimeProvider.System);
-        var publisher = new TargetPublisher(_scheduling.CreateClient(), new ConnectorRegistry([connector]), uploadLimits,
-            Options.Create(new SchedulingOptions()), Options.Create(limits), TimeProvider.System, NullLogger<TargetPublisher>.Instance);
+        var client = _scheduling.CreateClient();
+        var options = Options.Create(new SchedulingOptions());
+        var publisher = new TargetPublisher(client, new ClaimBatcher(client, options, TimeProvider.System), new ConnectorRegistry([connector]), uploadLimits,
+            options, Options.Create(limits), TimeProvider.System, NullLogger<TargetPublisher>.Instance);
         return (publisher, uploadLimits);
     }
 }

@@ -18,6 +18,7 @@ namespace ScheduledPosts.Publisher.Publishing;
 /// </summary>
 public sealed partial class TargetPublisher(
     Targets.TargetsClient targets,
+    ClaimBatcher claims,
     ConnectorRegistry connectors,
     UploadLimits limits,
     IOptions<SchedulingOptions> options,
@@ -35,10 +36,8 @@ public sealed partial class TargetPublisher(
     {
         cancellationToken.ThrowIfCancellationRequested();
         // Not cancelled with the message: a claim cut short might have been granted, stranding the target until its
-        // lease expires. The deadline bounds it, and a target claimed while stopping is handed straight back.
-        var claim = await targets.ClaimTargetAsync(
-            new ClaimTargetRequest { PostId = due.PostId, TargetId = due.TargetId, ScheduleVersion = due.ScheduleVersion },
-            deadline: Deadline(), cancellationToken: CancellationToken.None);
+        // lease expires. The call's deadline bounds it, and a target claimed while stopping is handed straight back.
+        var claim = await claims.ClaimAsync(new ClaimTargetRequest { PostId = due.PostId, TargetId = due.TargetId, ScheduleVersion = due.ScheduleVersion });
         if (!claim.Claimed)
         {
             Log.NotClaimed(logger, due.TargetId, due.PostId, due.ScheduleVersion, claim.Reason);

@@ -12,7 +12,7 @@ using ScheduledPosts.ServiceDefaults.Identity;
 namespace ScheduledPosts.Scheduling.Grpc;
 
 /// <summary>
-/// The publisher's internal API: claim a due target, read its media, complete it. Mapped with the
+/// The publisher's internal API: claim due targets (one, or many in one call), read their media, complete them. Mapped with the
 /// <see cref="InternalPolicies.Targets"/> policy: only the publisher's own identity (its key pair, the <c>targets</c>
 /// scope) gets here; the gateway's tokens, whatever scopes they state, are refused (403).
 /// </summary>
@@ -21,6 +21,9 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
     // Well under gRPC's 4 MiB message limit; large enough that a 50 MiB file is a few hundred messages.
     private const int ChunkSize = 64 * 1024;
 
+    /// <summary>The most claims one ClaimTargets call may carry.</summary>
+    public const int MaxClaimsPerCall = 500;
+
     public override async Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
     {
         // Read before the claim, so a failure here leaves nothing claimed (the publisher retries the message). A
@@ -28,6 +31,33 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
         var postMedia = await media.OfPostAsync(request.PostId, context.CancellationToken);
         // The call's token is cancelled when the publisher's deadline passes: a claim it no longer waits for is not granted.
         var (target, reason) = await claims.ClaimAsync(request.PostId, request.TargetId, request.ScheduleVersion, context.CancellationToken);
+        return Answer(target, reason, postMedia);
+    }
+
+    public override async Task<ClaimTargetsResponse> ClaimTargets(ClaimTargetsRequest request, ServerCallContext context)
+    {
+        if (request.Claims.Count > MaxClaimsPerCall)
+        {
+            throw ApiException.Validation("claims", $"At most {MaxClaimsPerCall} claims per call.");
+        }
+
+        if (request.Claims.Count == 0)
+        {
+            return new ClaimTargetsResponse();
+        }
+
+        // As for one claim: the media first, then the claims, not granted once the caller's deadline passed.
+        var postMedia = await media.OfPostsAsync([.. request.Claims.Select(c => c.PostId).Distinct(StringComparer.Ordinal)], context.CancellationToken);
+        var answers = await claims.ClaimManyAsync(
+            [.. request.Claims.Select(c => new TargetClaims.ClaimRequest(c.PostId, c.TargetId, c.ScheduleVersion))], context.CancellationToken);
+        return new ClaimTargetsResponse
+        {
+            Results = { answers.Select((a, i) => Answer(a.Target, a.Reason, postMedia[request.Claims[i].PostId])) },
+        };
+    }
+
+    private static ClaimTargetResponse Answer(TargetClaims.ClaimedTarget? target, string reason, IEnumerable<PostMedia> postMedia)
+    {
         if (target is null)
         {
             return new ClaimTargetResponse { Claimed = false, Reason = reason };

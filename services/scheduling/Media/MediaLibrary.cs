@@ -134,6 +134,18 @@ public sealed class MediaLibrary(
             : new MediaItem(row.Id, row.ContentType, row.SizeBytes, row.Filename, new DateTimeOffset(DateTime.SpecifyKind(row.CreatedAt, DateTimeKind.Utc)));
     }
 
+    /// <summary>The media of each of <paramref name="postIds"/> that has any, in order, in one query. Part of a batch of claims.</summary>
+    public async Task<ILookup<string, PostMedia>> OfPostsAsync(string[] postIds, CancellationToken ct = default)
+    {
+        await using var connection = await publishing.OpenConnectionAsync(ct);
+        var rows = await connection.QueryAsync<(string PostId, string Id, string ContentType, long SizeBytes, string? Filename, string? AltText)>("""
+            SELECT pm.post_id, m.id, m.content_type, m.size_bytes, m.filename, pm.alt_text
+            FROM post_media pm JOIN media m ON m.id = pm.media_id
+            WHERE pm.post_id = ANY(@postIds) ORDER BY pm.post_id, pm.position
+            """, new { postIds });
+        return rows.ToLookup(r => r.PostId, r => new PostMedia(r.Id, r.ContentType, r.SizeBytes, r.Filename, r.AltText), StringComparer.Ordinal);
+    }
+
     /// <summary>A post's media, in order, as its targets publish them. Part of a claim: on the publishing path's pool.</summary>
     public async Task<IReadOnlyList<PostMedia>> OfPostAsync(string postId, CancellationToken ct = default)
     {

@@ -40,6 +40,17 @@ public sealed class PostStore
             $"SELECT {PostColumns} FROM posts WHERE id = @postId AND (@workspaceId::text IS NULL OR workspace_id = @workspaceId) FOR UPDATE",
             new { postId, workspaceId }, tx);
 
+    /// <summary>The posts of <paramref name="postIds"/> that exist, each row locked, in id order (so two callers cannot deadlock).</summary>
+    public async Task<Dictionary<string, PostRow>> LockManyAsync(NpgsqlTransaction tx, string[] postIds)
+        => (await tx.Connection!.QueryAsync<PostRow>(
+            $"SELECT {PostColumns} FROM posts WHERE id = ANY(@postIds) ORDER BY id FOR UPDATE", new { postIds }, tx))
+            .ToDictionary(p => p.Id, StringComparer.Ordinal);
+
+    /// <summary><see cref="TouchAsync"/> for many posts in one statement; their rows must be locked already.</summary>
+    public Task TouchManyAsync(NpgsqlTransaction tx, string[] postIds)
+        => tx.Connection!.ExecuteAsync(
+            "UPDATE posts SET revision = revision + 1, updated_at = clock_timestamp() WHERE id = ANY(@postIds)", new { postIds }, tx);
+
     public async Task<(PostView View, string ETag)?> GetAsync(NpgsqlConnection connection, string postId, string? workspaceId, NpgsqlTransaction? tx = null)
     {
         var post = await connection.QuerySingleOrDefaultAsync<PostRow>(

@@ -8,8 +8,8 @@ namespace ScheduledPosts.Scheduling.Publishing;
 public sealed class ClaimStore
 {
     public sealed record ClaimRow(
-        string Handle, string? CaptionOverride, string? FirstComment, int AttemptCount, Guid LeaseToken, DateTime LeaseExpiresAt,
-        string Platform, string AccountId, byte[]? Credentials, long ClaimEpoch, string AccountStatus, DateTime DueAt)
+        string TargetId, string PostId, string Handle, string? CaptionOverride, string? FirstComment, int AttemptCount, Guid LeaseToken,
+        DateTime LeaseExpiresAt, string Platform, string AccountId, byte[]? Credentials, long ClaimEpoch, string AccountStatus, DateTime DueAt)
     {
         /// <summary>When the target was first claimed: an earlier attempt cannot have posted before.</summary>
         public DateTime FirstClaimedAt { get; init; }
@@ -19,31 +19,40 @@ public sealed class ClaimStore
     public sealed record ClaimState(string Status, Guid? LeaseToken, DateTime? LeaseExpiresAt);
 
     /// <summary>
-    /// scheduled → publishing with a new lease and one more attempt, if the target is waiting and due; null otherwise.
-    /// Returns what the publisher needs of the target and its account.
+    /// scheduled → publishing with a new lease and one more attempt, for each of <paramref name="targets"/> (distinct
+    /// targets) that is waiting and due, in one statement; the others are left alone. Returns what the publisher needs
+    /// of each claimed target and its account. The caller holds the targets' post rows locked.
     /// </summary>
-    public async Task<ClaimRow?> ClaimAsync(NpgsqlTransaction tx, string postId, string targetId, TimeSpan lease)
+    public async Task<List<ClaimRow>> ClaimManyAsync(NpgsqlTransaction tx, IReadOnlyList<(string PostId, string TargetId)> targets, TimeSpan lease)
     {
-        var claimed = await tx.Connection!.QuerySingleOrDefaultAsync<ClaimRow>($"""
+        string[] postIds = [.. targets.Select(t => t.PostId)], targetIds = [.. targets.Select(t => t.TargetId)];
+        var claimed = (await tx.Connection!.QueryAsync<ClaimRow>($"""
             UPDATE targets t
             SET status = '{TargetStatus.Publishing}', lease_token = gen_random_uuid(), lease_expires_at = clock_timestamp() + @lease,
                 attempt_count = t.attempt_count + 1, last_attempt_at = clock_timestamp(), claim_epoch = t.claim_epoch + 1
-            FROM social_accounts a
-            WHERE t.id = @targetId AND t.post_id = @postId AND a.id = t.social_account_id
+            FROM social_accounts a, unnest(@targetIds::text[], @postIds::text[]) AS r(target_id, post_id)
+            WHERE t.id = r.target_id AND t.post_id = r.post_id AND a.id = t.social_account_id
               AND t.status = '{TargetStatus.Scheduled}' AND t.next_attempt_at <= clock_timestamp()
-            RETURNING a.handle, t.caption_override, t.first_comment, t.attempt_count, t.lease_token, t.lease_expires_at,
-                t.platform, a.id AS account_id, a.credentials, t.claim_epoch, a.status AS account_status, t.next_attempt_at AS due_at
-            """, new { targetId, postId, lease }, tx);
-        if (claimed is null)
+            RETURNING t.id AS target_id, t.post_id, a.handle, t.caption_override, t.first_comment, t.attempt_count, t.lease_token,
+                t.lease_expires_at, t.platform, a.id AS account_id, a.credentials, t.claim_epoch, a.status AS account_status,
+                t.next_attempt_at AS due_at
+            """, new { targetIds, postIds, lease }, tx)).AsList();
+        if (claimed.Count == 0)
         {
-            return null;
+            return claimed;
         }
 
-        var first = await tx.Connection!.ExecuteScalarAsync<DateTime>("""
-            INSERT INTO target_claims (lease_token, target_id, epoch) VALUES (@LeaseToken, @targetId, @ClaimEpoch);
-            SELECT min(claimed_at) FROM target_claims WHERE target_id = @targetId;
-            """, new { claimed.LeaseToken, targetId, claimed.ClaimEpoch }, tx);
-        return claimed with { FirstClaimedAt = first };
+        var first = (await tx.Connection!.QueryAsync<(string TargetId, DateTime FirstClaimedAt)>("""
+            INSERT INTO target_claims (lease_token, target_id, epoch)
+            SELECT * FROM unnest(@leaseTokens::uuid[], @claimedIds::text[], @epochs::bigint[]);
+            SELECT target_id, min(claimed_at) FROM target_claims WHERE target_id = ANY(@claimedIds) GROUP BY target_id;
+            """, new
+        {
+            leaseTokens = claimed.Select(c => c.LeaseToken).ToArray(),
+            claimedIds = claimed.Select(c => c.TargetId).ToArray(),
+            epochs = claimed.Select(c => c.ClaimEpoch).ToArray(),
+        }, tx)).ToDictionary(f => f.TargetId, f => f.FirstClaimedAt, StringComparer.Ordinal);
+        return [.. claimed.Select(c => c with { FirstClaimedAt = first[c.TargetId] })];
     }
 
     /// <summary>

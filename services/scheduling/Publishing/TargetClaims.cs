@@ -11,9 +11,9 @@ using ScheduledPosts.ServiceDefaults.Errors;
 namespace ScheduledPosts.Scheduling.Publishing;
 
 /// <summary>
-/// The publisher's side of a post (docs/publishing.md): it claims a due target with a lease, and completes it with the
-/// platform's answer; claims whose lease ran out are settled by the <see cref="LeaseReaper"/>. Each step locks the
-/// post row and writes the target, the post's aggregate status and their events in one transaction.
+/// The publisher's side of a post (docs/publishing.md): it claims due targets with a lease (many in one transaction),
+/// and completes each with the platform's answer; claims whose lease ran out are settled by the <see cref="LeaseReaper"/>.
+/// Each step locks the post rows and writes the targets, the posts' aggregate status and their events in one transaction.
 /// </summary>
 public sealed class TargetClaims(
     // The publishing path's own pool: a burst of API requests cannot keep a claim or a report waiting for a connection.
@@ -41,6 +41,9 @@ public sealed class TargetClaims(
 
     public sealed record Failed(string ErrorCode, string ErrorMessage, bool Retryable) : Outcome;
 
+    /// <summary>One due message's claim: the target, and the schedule version the message was written under.</summary>
+    public sealed record ClaimRequest(string PostId, string TargetId, long ScheduleVersion);
+
     /// <summary>
     /// The publisher takes a due target: scheduled → publishing with a lease. Null (with the reason) when the
     /// post is gone, the message is stale, or the target is no longer waiting (cancelled, already claimed).
@@ -53,54 +56,98 @@ public sealed class TargetClaims(
     public async Task<(ClaimedTarget? Target, string Reason)> ClaimAsync(string postId, string targetId, long scheduleVersion,
         CancellationToken callerGaveUp = default)
     {
-        pickUps.Record(targetId);
         // Claims of one post wait for their turn here, holding no connection (the post's row lock would order them anyway).
         using var turn = await turns.TakeAsync(postId, callerGaveUp);
+        return (await ClaimManyAsync([new ClaimRequest(postId, targetId, scheduleVersion)], callerGaveUp))[0];
+    }
+
+    /// <summary>
+    /// <see cref="ClaimAsync"/> for many due messages at once, in one transaction: the posts' rows are locked together
+    /// (in id order), the targets claimed in one statement. Each answer is what <see cref="ClaimAsync"/> would have given,
+    /// in the order of <paramref name="requests"/>; a target named twice is claimed once (the other answer is
+    /// <c>not_scheduled</c>). A cancel or reschedule holding a post's lock comes first, as for a single claim.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="callerGaveUp"/> was cancelled before the claims were granted.</exception>
+    public async Task<List<(ClaimedTarget? Target, string Reason)>> ClaimManyAsync(IReadOnlyList<ClaimRequest> requests,
+        CancellationToken callerGaveUp = default)
+    {
+        var answers = requests.Select(_ => ((ClaimedTarget?)null, "not_scheduled")).ToList();
+        foreach (var request in requests)
+        {
+            pickUps.Record(request.TargetId);
+        }
+
         await using var connection = await dataSource.OpenConnectionAsync(callerGaveUp);
         await using var tx = await connection.BeginTransactionAsync(callerGaveUp);
-        var post = await posts.LockAsync(tx, postId);
-        if (post is null)
+        var locked = await posts.LockManyAsync(tx, [.. requests.Select(r => r.PostId).Distinct(StringComparer.Ordinal)]);
+        // The first request of each target whose post exists under the message's schedule version.
+        var wanted = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < requests.Count; i++)
         {
-            return (null, "not_found");
+            var request = requests[i];
+            if (!locked.TryGetValue(request.PostId, out var post))
+            {
+                answers[i] = (null, "not_found");
+            }
+            else if (post.ScheduleVersion != request.ScheduleVersion)
+            {
+                answers[i] = (null, "stale");
+            }
+            else
+            {
+                wanted.TryAdd(request.TargetId, i);
+            }
         }
 
-        if (post.ScheduleVersion != scheduleVersion)
+        List<ClaimStore.ClaimRow> claimedRows = wanted.Count == 0
+            ? []
+            : await claims.ClaimManyAsync(tx, [.. wanted.Values.Select(i => (requests[i].PostId, requests[i].TargetId))], _options.Lease);
+        var granted = new List<(int Index, ClaimStore.ClaimRow Row)>();
+        foreach (var claimed in claimedRows)
         {
-            return (null, "stale");
+            var post = locked[claimed.PostId];
+            if (claimed.AccountStatus == AccountStatuses.ReauthRequired)
+            {
+                // Nothing could be sent with a grant the platform no longer honours: the target fails until the account is connected again.
+                var target = (await posts.TargetsAsync(connection, post.Id, tx)).Single(t => t.Id == claimed.TargetId);
+                await ApplyOutcomeAsync(tx, post, target, new Failed(TargetErrors.AccountReauthRequired,
+                    $"The {claimed.Platform} account {claimed.Handle} must be connected again (POST /v1/social-accounts/connect); nothing was sent.", Retryable: false),
+                    retryAfter: null);
+                answers[wanted[claimed.TargetId]] = (null, "account_reauth_required");
+            }
+            else
+            {
+                granted.Add((wanted[claimed.TargetId], claimed));
+            }
         }
 
-        var claimed = await claims.ClaimAsync(tx, postId, targetId, _options.Lease);
-        if (claimed is null)
+        string[] publishing = [.. granted.Select(g => g.Row.PostId).Distinct(StringComparer.Ordinal)];
+        if (claimedRows.Count > 0)
         {
-            return (null, "not_scheduled");
+            await posts.TouchManyAsync(tx, [.. claimedRows.Select(c => c.PostId).Distinct(StringComparer.Ordinal)]);
         }
 
-        if (claimed.AccountStatus == AccountStatuses.ReauthRequired)
-        {
-            // Nothing could be sent with a grant the platform no longer honours: the target fails until the account is connected again.
-            var target = (await posts.TargetsAsync(connection, postId, tx)).Single(t => t.Id == targetId);
-            await ApplyOutcomeAsync(tx, post, target, new Failed(TargetErrors.AccountReauthRequired,
-                $"The {claimed.Platform} account {claimed.Handle} must be connected again (POST /v1/social-accounts/connect); nothing was sent.", Retryable: false),
-                retryAfter: null);
-            await tx.CommitAsync(CancellationToken.None);
-            return (null, "account_reauth_required");
-        }
-
-        await posts.TouchAsync(tx, postId);
-        if (post.Status == PostStatus.Scheduled)
+        foreach (string postId in publishing.Where(id => locked[id].Status == PostStatus.Scheduled))
         {
             await posts.SetStatusAsync(tx, postId, PostStatus.Publishing);
             await events.EmitAsync<PostPublishing>(tx, "post.publishing", postId);
         }
 
-        // Not granted to a caller that stopped waiting while the claim queued (the transaction rolls back). A caller
+        // Not granted to a caller that stopped waiting while the claims queued (the transaction rolls back). A caller
         // that gives up between this check and the commit is the lease's to settle, as before.
         callerGaveUp.ThrowIfCancellationRequested();
         await tx.CommitAsync(CancellationToken.None);
-        metrics.Claimed(claimed.Platform, PostStore.Utc(claimed.DueAt), clock.GetUtcNow());
-        return (new ClaimedTarget(postId, targetId, post.WorkspaceId, claimed.Platform, claimed.AccountId, claimed.Handle, claimed.CaptionOverride ?? post.Caption,
-            claimed.FirstComment, claimed.LeaseToken, PostStore.Utc(claimed.LeaseExpiresAt), claimed.AttemptCount,
-            accounts.CredentialsJson(claimed.AccountId, claimed.Credentials), claimed.ClaimEpoch, PostStore.Utc(claimed.FirstClaimedAt)), "claimed");
+        var now = clock.GetUtcNow();
+        foreach (var (index, row) in granted)
+        {
+            var post = locked[row.PostId];
+            metrics.Claimed(row.Platform, PostStore.Utc(row.DueAt), now);
+            answers[index] = (new ClaimedTarget(post.Id, row.TargetId, post.WorkspaceId, row.Platform, row.AccountId, row.Handle, row.CaptionOverride ?? post.Caption,
+                row.FirstComment, row.LeaseToken, PostStore.Utc(row.LeaseExpiresAt), row.AttemptCount,
+                accounts.CredentialsJson(row.AccountId, row.Credentials), row.ClaimEpoch, PostStore.Utc(row.FirstClaimedAt)), "claimed");
+        }
+
+        return answers;
     }
 
     /// <summary>The social account of the target's live claim <paramref name="leaseToken"/>; null once it is not live.</summary>

@@ -1,0 +1,102 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Grpc.Core;
+using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.Testing;
+using Xunit;
+using static ScheduledPosts.Scheduling.Tests.SchedulingFactory;
+
+namespace ScheduledPosts.Scheduling.Tests;
+
+/// <summary>
+/// <c>Targets.ClaimTargets</c> (docs/publishing.md#claims): many due messages claimed in one call and one transaction,
+/// each answered as a claim of its own would be.
+/// </summary>
+public sealed class BatchClaimTests(SchedulingFactory factory) : IClassFixture<SchedulingFactory>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    private static string Id(JsonObject node) => node["id"]!.GetValue<string>();
+
+    private static string TargetId(JsonObject post, int index = 0) => post["targets"]![index]!["id"]!.GetValue<string>();
+
+    private static ClaimTargetRequest Claim(JsonObject post, int target = 0, long version = 1)
+        => new() { PostId = Id(post), TargetId = TargetId(post, target), ScheduleVersion = version };
+
+    [Fact]
+    public async Task A_batch_with_cancelled_rescheduled_deleted_and_repeated_members_claims_exactly_the_live_targets()
+    {
+        var client = factory.Client($"ws_{Guid.NewGuid():N}");
+        string alice = await ConnectAccountAsync(client);
+        string bob = await ConnectAccountAsync(client, "bob");
+        var now = DateTimeOffset.UtcNow;
+        var live = await CreatePostAsync(client, [alice, bob], now);
+        var alsoLive = await CreatePostAsync(client, [alice], now);
+        var cancelled = await CreatePostAsync(client, [alice], now.AddHours(1));
+        var rescheduled = await CreatePostAsync(client, [alice], now);
+        var deleted = await CreatePostAsync(client, [alice], now.AddHours(1));
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(cancelled)}/cancel")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(client, HttpMethod.Post, $"/v1/posts/{Id(rescheduled)}/reschedule",
+            new { scheduledFor = Rfc3339(now.AddHours(1)) })).Status);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(client, HttpMethod.Delete, $"/v1/posts/{Id(deleted)}")).Status);
+
+        var targets = factory.TargetsClient();
+        var answers = (await targets.ClaimTargetsAsync(new ClaimTargetsRequest
+        {
+            Claims =
+            {
+                Claim(cancelled), Claim(live, 0), Claim(rescheduled), Claim(deleted), Claim(alsoLive),
+                Claim(live, 1), Claim(rescheduled, version: 2), Claim(live, 0),
+            },
+        })).Results;
+
+        Assert.Equal(8, answers.Count);
+        Assert.Equal([false, true, false, false, true, true, false, false], answers.Select(a => a.Claimed));
+        Assert.Equal("not_scheduled", answers[0].Reason); // cancelled before the claim: the cancel wins
+        Assert.Equal("stale", answers[2].Reason); // the message of the old time
+        Assert.Equal("not_found", answers[3].Reason);
+        Assert.Equal("not_scheduled", answers[6].Reason); // the new time is not due yet
+        Assert.Equal("not_scheduled", answers[7].Reason); // the same target twice is claimed once
+        Assert.Equal([TargetId(live, 0), TargetId(alsoLive), TargetId(live, 1)], new[] { answers[1], answers[4], answers[5] }.Select(a => a.Target.TargetId));
+        Assert.Equal(3, new[] { answers[1], answers[4], answers[5] }.Select(a => a.Target.LeaseToken).Distinct().Count());
+        Assert.Equal(["alice", "alice", "bob"], new[] { answers[1], answers[4], answers[5] }.Select(a => a.Target.AccountHandle));
+
+        async Task<JsonObject> GetAsync(JsonObject post) => (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!;
+        Assert.Equal(["publishing", "publishing"], (await GetAsync(live))["targets"]!.AsArray().Select(t => t!["status"]!.GetValue<string>()));
+        Assert.Equal("publishing", Status(await GetAsync(alsoLive)));
+        Assert.Equal("cancelled", (await GetAsync(cancelled))["targets"]![0]!["status"]!.GetValue<string>());
+        var moved = await GetAsync(rescheduled);
+        Assert.Equal(("scheduled", "scheduled", 0), (Status(moved), moved["targets"]![0]!["status"]!.GetValue<string>(), moved["targets"]![0]!["attemptCount"]!.GetValue<int>()));
+
+        // One post.publishing per post, however many of its targets the batch claimed.
+        await Eventually.Until(() => Task.FromResult(factory.Events.Count(e => e.Type == "post.publishing" && (e.PostId == Id(live) || e.PostId == Id(alsoLive)))),
+            n => n >= 2, Patience, "post.publishing of both live posts");
+        Assert.Single(factory.Events, e => e.Type == "post.publishing" && e.PostId == Id(live));
+
+        // A claim from the batch is fenced like any other: its lease completes it, and a second batch claims nothing.
+        var done = await targets.CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = answers[4].Target.TargetId,
+            LeaseToken = answers[4].Target.LeaseToken,
+            Published = new TargetPublished { ExternalPostId = "ext-1" },
+        });
+        Assert.Equal(("published", "published"), (done.TargetStatus, done.PostStatus));
+        var again = await targets.ClaimTargetsAsync(new ClaimTargetsRequest { Claims = { Claim(live, 0), Claim(alsoLive), Claim(live, 1) } });
+        Assert.All(again.Results, a => Assert.Equal((false, "not_scheduled"), (a.Claimed, a.Reason)));
+    }
+
+    [Fact]
+    public async Task Too_many_claims_in_one_call_are_refused_and_claim_nothing()
+    {
+        var client = factory.Client($"ws_{Guid.NewGuid():N}");
+        var post = await CreatePostAsync(client, [await ConnectAccountAsync(client)], DateTimeOffset.UtcNow);
+        var request = new ClaimTargetsRequest { Claims = { Enumerable.Repeat(Claim(post), 501) } };
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => factory.TargetsClient().ClaimTargetsAsync(request).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal("scheduled", (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!["targets"]![0]!["status"]!.GetValue<string>());
+        Assert.True((await factory.TargetsClient().ClaimTargetsAsync(new ClaimTargetsRequest { Claims = { Claim(post) } })).Results[0].Claimed);
+    }
+}
