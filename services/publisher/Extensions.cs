@@ -43,8 +43,8 @@ public static class Extensions
             .BindConfiguration(SchedulingOptions.Section)
             .Validate(o => o.CallTimeout > TimeSpan.Zero, "Scheduling:CallTimeout must be positive.")
             .Validate(o => o.CompleteRetries >= 0 && o.CompleteRetryDelay >= TimeSpan.Zero, "Scheduling:CompleteRetries and CompleteRetryDelay must not be negative.")
-            .Validate(o => o.MaxClaimsPerCall is > 0 and <= 500 && o.ClaimCallsInFlight > 0,
-                "Scheduling:MaxClaimsPerCall must be 1 to 500, Scheduling:ClaimCallsInFlight positive.")
+            .Validate(o => o.MaxPerCall is > 0 and <= 500 && o.CallsInFlight > 0,
+                "Scheduling:MaxPerCall must be 1 to 500, Scheduling:CallsInFlight positive.")
             .ValidateOnStart();
         // One channel for the process, built once by the container. grpc-dotnet's client factory caches its channel with
         // ConcurrentDictionary.GetOrAdd, so the first calls of concurrent consumers could build two channels over one pooled
@@ -133,7 +133,7 @@ public static class Extensions
             .Validate(o => o.IsValid(), "UploadLimits: ConcurrentUploadsPerAccount and every platform's bucket must be positive, MaxWait not negative.")
             .ValidateOnStart();
         services.AddSingleton<UploadLimits>();
-        services.AddSingleton<ClaimBatcher>();
+        services.AddSingleton<TargetsBatcher>();
         services.AddScoped<TargetPublisher>();
         services.AddScoped<TargetUnpublisher>();
 

@@ -94,7 +94,7 @@ public sealed class FakeTargetsService(InternalTokenValidator validator) : Targe
     /// <summary>ReadMedia breaks off after its first chunk, as when the scheduling service goes away mid-file.</summary>
     public bool BreakMediaAfterFirstChunk { get; set; }
 
-    /// <summary>The next <paramref name="count"/> CompleteTarget calls fail as if the service were down.</summary>
+    /// <summary>The next <paramref name="count"/> CompleteTarget(s) calls fail as if the service were down.</summary>
     public void FailNextCompletions(int count) => _completeFaults = count;
 
     public override Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
@@ -130,12 +130,33 @@ public sealed class FakeTargetsService(InternalTokenValidator validator) : Targe
     public override async Task<CompleteTargetResponse> CompleteTarget(CompleteTargetRequest request, ServerCallContext context)
     {
         Authenticate(context);
+        FailIfAsked();
+        await BeforeCompleting();
+        return Complete(request);
+    }
+
+    /// <summary>Each report of the call recorded and answered as <see cref="CompleteTarget"/> answers it; a fault fails the whole call.</summary>
+    public override async Task<CompleteTargetsResponse> CompleteTargets(CompleteTargetsRequest request, ServerCallContext context)
+    {
+        Authenticate(context);
+        FailIfAsked();
+        await BeforeCompleting();
+        return new CompleteTargetsResponse
+        {
+            Results = { request.Reports.Select(r => new CompleteTargetsResult { Completed = Complete(r) }) },
+        };
+    }
+
+    private void FailIfAsked()
+    {
         if (Interlocked.Decrement(ref _completeFaults) >= 0)
         {
             throw new RpcException(new Status(StatusCode.Unavailable, "scheduling is restarting"));
         }
+    }
 
-        await BeforeCompleting();
+    private CompleteTargetResponse Complete(CompleteTargetRequest request)
+    {
         Completions.Enqueue(request);
         string status = request.OutcomeCase == CompleteTargetRequest.OutcomeOneofCase.Published ? "published" : "failed";
         return new CompleteTargetResponse { TargetStatus = status, PostStatus = status };

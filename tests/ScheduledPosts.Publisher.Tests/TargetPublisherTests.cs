@@ -51,7 +51,7 @@ public sealed class TargetPublisherTests : IAsyncLifetime
                 : new ClaimTargetResponse { Claimed = false, Reason = "stale" };
         };
         _connector.Answer = upload => new ConnectorResult.Published($"ext_{upload.Text}", null);
-        var publisher = Publish(_scheduling, [_connector], claimCallsInFlight: 1);
+        var publisher = Publish(_scheduling, [_connector], callsInFlight: 1);
 
         var first = publisher.PublishAsync(new TargetDue("post_0", "tgt_0", 1), CancellationToken.None);
         await firstCallArrived.Task.WaitAsync(TimeSpan.FromSeconds(20));
@@ -282,17 +282,17 @@ public sealed class TargetPublisherTests : IAsyncLifetime
     private TargetPublisher Publisher() => Publish(_scheduling, [_connector]);
 
     /// <summary>A publisher wired as the service wires it, with quick retries of the report.</summary>
-    internal static TargetPublisher Publish(FakeScheduling scheduling, IConnector[] connectors, UploadLimitsOptions? limits = null, int claimCallsInFlight = 2)
+    internal static TargetPublisher Publish(FakeScheduling scheduling, IConnector[] connectors, UploadLimitsOptions? limits = null, int callsInFlight = 2)
     {
         limits ??= new UploadLimitsOptions();
         var client = scheduling.CreateClient();
         var options = Options.Create(new SchedulingOptions
         {
-            CompleteRetries = 3, CompleteRetryDelay = TimeSpan.FromMilliseconds(10), ClaimCallsInFlight = claimCallsInFlight,
+            CompleteRetries = 3, CompleteRetryDelay = TimeSpan.FromMilliseconds(10), CallsInFlight = callsInFlight,
         });
         return new TargetPublisher(
             client,
-            new ClaimBatcher(client, options, TimeProvider.System),
+            new TargetsBatcher(client, options, TimeProvider.System),
             new ConnectorRegistry(connectors),
             new UploadLimits(Options.Create(limits), TimeProvider.System),
             options,

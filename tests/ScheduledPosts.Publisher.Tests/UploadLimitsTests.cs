@@ -171,7 +171,7 @@ public sealed class UploadLimitsTests : IAsyncLifetime
         var uploadLimits = new UploadLimits(Options.Create(limits), TimeProvider.System);
         var client = _scheduling.CreateClient();
         var options = Options.Create(new SchedulingOptions());
-        var publisher = new TargetPublisher(client, new ClaimBatcher(client, options, TimeProvider.System), new ConnectorRegistry([connector]), uploadLimits,
+        var publisher = new TargetPublisher(client, new TargetsBatcher(client, options, TimeProvider.System), new ConnectorRegistry([connector]), uploadLimits,
             options, Options.Create(limits), TimeProvider.System, NullLogger<TargetPublisher>.Instance);
         return (publisher, uploadLimits);
     }

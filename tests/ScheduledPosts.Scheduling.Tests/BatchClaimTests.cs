@@ -87,6 +87,46 @@ public sealed class BatchClaimTests(SchedulingFactory factory) : IClassFixture<S
     }
 
     [Fact]
+    public async Task A_batch_of_reports_applies_each_as_it_would_be_alone_and_refuses_only_the_bad_ones()
+    {
+        var client = factory.Client($"ws_{Guid.NewGuid():N}");
+        var post = await CreatePostAsync(client, [await ConnectAccountAsync(client), await ConnectAccountAsync(client, "bob")], DateTimeOffset.UtcNow);
+        var targets = factory.TargetsClient();
+        var claimed = (await targets.ClaimTargetsAsync(new ClaimTargetsRequest { Claims = { Claim(post, 0), Claim(post, 1) } })).Results;
+        Assert.All(claimed, c => Assert.True(c.Claimed));
+        static CompleteTargetRequest Report(string targetId, string leaseToken, string externalId)
+            => new() { TargetId = targetId, LeaseToken = leaseToken, Published = new TargetPublished { ExternalPostId = externalId } };
+        string alice = claimed[0].Target.TargetId, bob = claimed[1].Target.TargetId;
+
+        var results = (await targets.CompleteTargetsAsync(new CompleteTargetsRequest
+        {
+            Reports =
+            {
+                Report(alice, claimed[0].Target.LeaseToken, "ext-alice"),
+                Report(bob, Guid.NewGuid().ToString(), "forged"), // never a claim of bob's target
+                Report("tgt_missing", Guid.NewGuid().ToString(), "nowhere"),
+                Report(bob, "not-a-lease-token", "malformed"),
+                Report(bob, claimed[1].Target.LeaseToken, "ext-bob"),
+                Report(alice, claimed[0].Target.LeaseToken, "ext-alice"), // the same report again
+            },
+        })).Results;
+
+        Assert.Equal(["", "CONFLICT", "NOT_FOUND", "VALIDATION", "", ""], results.Select(r => r.ErrorCode));
+        Assert.Equal(("published", "publishing"), (results[0].Completed.TargetStatus, results[0].Completed.PostStatus));
+        Assert.Equal(("published", "published"), (results[4].Completed.TargetStatus, results[4].Completed.PostStatus));
+        Assert.Equal(("published", "published"), (results[5].Completed.TargetStatus, results[5].Completed.PostStatus));
+        var published = (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!;
+        Assert.Equal("published", Status(published));
+        Assert.Equal(["ext-alice", "ext-bob"], published["targets"]!.AsArray().Select(t => t!["externalPostId"]!.GetValue<string>()));
+
+        // Each target's event once, and the post's once, although the batch named alice's target twice.
+        await Eventually.Until(() => Task.FromResult(factory.Events.Count(e => e.PostId == Id(post) && e.Type is "post.published" or "target.published")),
+            n => n >= 3, Patience, "post.published and both target.published");
+        Assert.Equal(2, factory.Events.Count(e => e.PostId == Id(post) && e.Type == "target.published"));
+        Assert.Single(factory.Events, e => e.PostId == Id(post) && e.Type == "post.published");
+    }
+
+    [Fact]
     public async Task Too_many_claims_in_one_call_are_refused_and_claim_nothing()
     {
         var client = factory.Client($"ws_{Guid.NewGuid():N}");

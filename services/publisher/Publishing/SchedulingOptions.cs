@@ -7,14 +7,14 @@ public sealed class SchedulingOptions
 
     public Uri GrpcUrl { get; set; } = new("http://localhost:8082");
 
-    /// <summary>The deadline of one ClaimTargets or CompleteTarget call.</summary>
+    /// <summary>The deadline of one ClaimTargets or CompleteTargets call.</summary>
     public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How many claims one ClaimTargets call carries at most (the scheduling service takes up to 500).</summary>
-    public int MaxClaimsPerCall { get; set; } = 100;
+    /// <summary>How many claims one ClaimTargets call, or reports one CompleteTargets call, carries at most (the scheduling service takes up to 500).</summary>
+    public int MaxPerCall { get; set; } = 100;
 
-    /// <summary>How many ClaimTargets calls one replica has under way at once; further claims wait and share the next call.</summary>
-    public int ClaimCallsInFlight { get; set; } = 2;
+    /// <summary>How many ClaimTargets (and, apart, CompleteTargets) calls one replica has under way at once; further claims and reports wait and share the next call.</summary>
+    public int CallsInFlight { get; set; } = 2;
 
     /// <summary>
     /// How often reporting an outcome is retried while the scheduling service is unreachable, waiting

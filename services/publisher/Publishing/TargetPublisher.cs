@@ -18,7 +18,7 @@ namespace ScheduledPosts.Publisher.Publishing;
 /// </summary>
 public sealed partial class TargetPublisher(
     Targets.TargetsClient targets,
-    ClaimBatcher claims,
+    TargetsBatcher batcher,
     ConnectorRegistry connectors,
     UploadLimits limits,
     IOptions<SchedulingOptions> options,
@@ -37,7 +37,7 @@ public sealed partial class TargetPublisher(
         cancellationToken.ThrowIfCancellationRequested();
         // Not cancelled with the message: a claim cut short might have been granted, stranding the target until its
         // lease expires. The call's deadline bounds it, and a target claimed while stopping is handed straight back.
-        var claim = await claims.ClaimAsync(new ClaimTargetRequest { PostId = due.PostId, TargetId = due.TargetId, ScheduleVersion = due.ScheduleVersion });
+        var claim = await batcher.ClaimAsync(new ClaimTargetRequest { PostId = due.PostId, TargetId = due.TargetId, ScheduleVersion = due.ScheduleVersion });
         if (!claim.Claimed)
         {
             Log.NotClaimed(logger, due.TargetId, due.PostId, due.ScheduleVersion, claim.Reason);
@@ -205,7 +205,7 @@ public sealed partial class TargetPublisher(
         {
             try
             {
-                var response = await targets.CompleteTargetAsync(request, deadline: Deadline());
+                var response = await batcher.CompleteAsync(request);
                 LogOutcome(target, result, response);
                 return;
             }

@@ -21,7 +21,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
     // Well under gRPC's 4 MiB message limit; large enough that a 50 MiB file is a few hundred messages.
     private const int ChunkSize = 64 * 1024;
 
-    /// <summary>The most claims one ClaimTargets call may carry.</summary>
+    /// <summary>The most claims one ClaimTargets call, or reports one CompleteTargets call, may carry.</summary>
     public const int MaxClaimsPerCall = 500;
 
     public override async Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
@@ -102,6 +102,44 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
 
     public override async Task<CompleteTargetResponse> CompleteTarget(CompleteTargetRequest request, ServerCallContext context)
     {
+        var (targetStatus, postStatus) = await claims.CompleteAsync(ReportOf(request));
+        return new CompleteTargetResponse { TargetStatus = targetStatus, PostStatus = postStatus };
+    }
+
+    public override async Task<CompleteTargetsResponse> CompleteTargets(CompleteTargetsRequest request, ServerCallContext context)
+    {
+        if (request.Reports.Count > MaxClaimsPerCall)
+        {
+            throw ApiException.Validation("reports", $"At most {MaxClaimsPerCall} reports per call.");
+        }
+
+        var results = new CompleteTargetsResult[request.Reports.Count];
+        var reports = new List<(int Index, TargetClaims.Report Report)>();
+        for (int i = 0; i < request.Reports.Count; i++)
+        {
+            try
+            {
+                reports.Add((i, ReportOf(request.Reports[i])));
+            }
+            catch (ApiException refused)
+            {
+                results[i] = new CompleteTargetsResult { ErrorCode = refused.Code, ErrorMessage = refused.Message };
+            }
+        }
+
+        List<TargetClaims.ReportResult> applied = reports.Count == 0 ? [] : await claims.CompleteManyAsync([.. reports.Select(r => r.Report)]);
+        for (int j = 0; j < reports.Count; j++)
+        {
+            results[reports[j].Index] = applied[j].Refused is { } refused
+                ? new CompleteTargetsResult { ErrorCode = refused.Code, ErrorMessage = refused.Message }
+                : new CompleteTargetsResult { Completed = new CompleteTargetResponse { TargetStatus = applied[j].TargetStatus, PostStatus = applied[j].PostStatus } };
+        }
+
+        return new CompleteTargetsResponse { Results = { results } };
+    }
+
+    private static TargetClaims.Report ReportOf(CompleteTargetRequest request)
+    {
         if (!Guid.TryParse(request.LeaseToken, out var leaseToken))
         {
             throw ApiException.Validation("leaseToken", "lease_token is not a lease token.");
@@ -114,8 +152,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
             _ => throw ApiException.Validation("outcome", "Either published or failed is required."),
         };
         var retryAfter = request.OutcomeCase == CompleteTargetRequest.OutcomeOneofCase.Failed ? request.Failed.RetryAfter?.ToTimeSpan() : null;
-        var (targetStatus, postStatus) = await claims.CompleteAsync(request.TargetId, leaseToken, outcome, retryAfter);
-        return new CompleteTargetResponse { TargetStatus = targetStatus, PostStatus = postStatus };
+        return new TargetClaims.Report(request.TargetId, leaseToken, outcome, retryAfter);
     }
 
     public override async Task<RenewLeaseResponse> RenewLease(RenewLeaseRequest request, ServerCallContext context)

@@ -97,6 +97,12 @@ public sealed class ClaimStore
     public Task<string?> PostOfTargetAsync(NpgsqlConnection connection, string targetId)
         => connection.ExecuteScalarAsync<string?>("SELECT post_id FROM targets WHERE id = @targetId", new { targetId });
 
+    /// <summary>The post of each of <paramref name="targetIds"/> that exists.</summary>
+    public async Task<Dictionary<string, string>> PostsOfTargetsAsync(NpgsqlTransaction tx, string[] targetIds)
+        => (await tx.Connection!.QueryAsync<(string TargetId, string PostId)>(
+            "SELECT id, post_id FROM targets WHERE id = ANY(@targetIds)", new { targetIds }, tx))
+            .ToDictionary(t => t.TargetId, t => t.PostId, StringComparer.Ordinal);
+
     /// <summary>Up to <paramref name="batch"/> targets whose claim expired without a report, oldest first.</summary>
     public async Task<List<(string TargetId, string PostId)>> ExpiredAsync(NpgsqlConnection connection, int batch)
         => (await connection.QueryAsync<(string, string)>($"""

@@ -164,50 +164,104 @@ public sealed class TargetClaims(
         return await claims.RenewAsync(targetId, leaseToken, _options.Lease, connection) is { } expires ? PostStore.Utc(expires) : null;
     }
 
+    /// <summary>How one upload ended, as its claim <see cref="LeaseToken"/> reports it.</summary>
+    public sealed record Report(string TargetId, Guid LeaseToken, Outcome Outcome, TimeSpan? RetryAfter = null);
+
+    /// <summary>What became of a report: the target's and the post's status, or why it was refused.</summary>
+    public sealed record ReportResult(string TargetStatus, string PostStatus, ApiException? Refused = null);
+
     /// <summary>
     /// The publisher reports how an upload ended. The live claim's report is applied (a retryable failure with attempts
     /// left goes back on the durable schedule with backoff); a repeated report is answered without being applied twice.
     /// A report from an older claim of the target — its lease ran out and the target moved on — changes nothing, except
     /// that a published upload is always recorded: the post is live, and a lost external id would be published again.
     /// </summary>
-    public async Task<(string TargetStatus, string PostStatus)> CompleteAsync(string targetId, Guid leaseToken, Outcome outcome, TimeSpan? retryAfter = null)
+    /// <exception cref="ApiException">Not a claim of the target (409), or no such target (404).</exception>
+    public async Task<(string TargetStatus, string PostStatus)> CompleteAsync(Report report)
     {
         string postId;
         await using (var lookup = await dataSource.OpenConnectionAsync())
         {
-            postId = await claims.PostOfTargetAsync(lookup, targetId) ?? throw ApiException.NotFound("Target");
+            postId = await claims.PostOfTargetAsync(lookup, report.TargetId) ?? throw ApiException.NotFound("Target");
         }
 
         // In the post's turn, as its claims are: reports of one post's targets that arrive together wait here, holding no
         // connection, rather than each holding one while it waits for the post's row lock.
         using var turn = await turns.TakeAsync(postId, CancellationToken.None);
+        var result = (await CompleteManyAsync([report]))[0];
+        return result.Refused is { } refused ? throw refused : (result.TargetStatus, result.PostStatus);
+    }
+
+    /// <summary>
+    /// <see cref="CompleteAsync"/> for many reports in one transaction: the posts' rows are locked together (in id order),
+    /// then each report is applied as it would be alone, in order. A report refused (not a claim of its target, no such
+    /// target) is answered with why, and the others are applied.
+    /// </summary>
+    public async Task<List<ReportResult>> CompleteManyAsync(IReadOnlyList<Report> reports)
+    {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var tx = await connection.BeginTransactionAsync();
-        var post = await posts.LockAsync(tx, postId) ?? throw ApiException.NotFound("Post");
-        var target = (await posts.TargetsAsync(connection, postId, tx)).Single(t => t.Id == targetId);
-        bool live = target.LeaseToken == leaseToken;
-        if (!live && !await claims.WasClaimOfAsync(tx, targetId, leaseToken))
+        var postOf = await claims.PostsOfTargetsAsync(tx, [.. reports.Select(r => r.TargetId).Distinct(StringComparer.Ordinal)]);
+        var locked = await posts.LockManyAsync(tx, [.. postOf.Values.Distinct(StringComparer.Ordinal)]);
+        var changed = new HashSet<string>(StringComparer.Ordinal);
+        var results = new List<ReportResult>(reports.Count);
+        foreach (var report in reports)
+        {
+            try
+            {
+                string postId = postOf.GetValueOrDefault(report.TargetId) ?? throw ApiException.NotFound("Target");
+                // A post an earlier report of this batch changed is read again (its row is locked already).
+                var post = (changed.Contains(postId) ? await posts.LockAsync(tx, postId) : locked.GetValueOrDefault(postId))
+                    ?? throw ApiException.NotFound("Post");
+                var (result, applied) = await CompleteLockedAsync(tx, post, report);
+                if (applied)
+                {
+                    changed.Add(postId);
+                }
+
+                results.Add(result);
+            }
+            catch (ApiException refused)
+            {
+                // Refused before it wrote anything: the transaction goes on for the others.
+                results.Add(new ReportResult("", "", refused));
+            }
+        }
+
+        if (changed.Count > 0)
+        {
+            await tx.CommitAsync();
+        }
+
+        return results;
+    }
+
+    /// <summary>Applies one report under its post's lock; says whether it changed anything.</summary>
+    private async Task<(ReportResult Result, bool Applied)> CompleteLockedAsync(NpgsqlTransaction tx, PostStore.PostRow post, Report report)
+    {
+        var target = (await posts.TargetsAsync(tx.Connection!, post.Id, tx)).Single(t => t.Id == report.TargetId);
+        bool live = target.LeaseToken == report.LeaseToken;
+        if (!live && !await claims.WasClaimOfAsync(tx, report.TargetId, report.LeaseToken))
         {
             throw ApiException.Conflict("This is not a claim of this target.");
         }
 
-        (string, string) result;
+        (string TargetStatus, string PostStatus) statuses;
         if (live && target.Status == TargetStatus.Publishing)
         {
-            result = await ApplyOutcomeAsync(tx, post, target, outcome, retryAfter);
+            statuses = await ApplyOutcomeAsync(tx, post, target, report.Outcome, report.RetryAfter);
         }
-        else if (outcome is Published published && target.Status != TargetStatus.Published)
+        else if (report.Outcome is Published published && target.Status != TargetStatus.Published)
         {
-            result = await RecordLatePublishAsync(tx, post, target, published);
+            statuses = await RecordLatePublishAsync(tx, post, target, published);
         }
         else
         {
             // The same report again (its first answer was lost), or an older claim's failure: the target has moved on.
-            return (target.Status, post.Status);
+            return (new ReportResult(target.Status, post.Status), false);
         }
 
-        await tx.CommitAsync();
-        return result;
+        return (new ReportResult(statuses.TargetStatus, statuses.PostStatus), true);
     }
 
     /// <summary>
