@@ -22,7 +22,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
     private const int ChunkSize = 64 * 1024;
 
     /// <summary>The most claims one ClaimTargets call, or reports one CompleteTargets call, may carry.</summary>
-    public const int MaxClaimsPerCall = 500;
+    public const int MaxPerCall = 500;
 
     public override async Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
     {
@@ -36,9 +36,9 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
 
     public override async Task<ClaimTargetsResponse> ClaimTargets(ClaimTargetsRequest request, ServerCallContext context)
     {
-        if (request.Claims.Count > MaxClaimsPerCall)
+        if (request.Claims.Count > MaxPerCall)
         {
-            throw ApiException.Validation("claims", $"At most {MaxClaimsPerCall} claims per call.");
+            throw ApiException.Validation("claims", $"At most {MaxPerCall} claims per call.");
         }
 
         if (request.Claims.Count == 0)
@@ -108,9 +108,9 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
 
     public override async Task<CompleteTargetsResponse> CompleteTargets(CompleteTargetsRequest request, ServerCallContext context)
     {
-        if (request.Reports.Count > MaxClaimsPerCall)
+        if (request.Reports.Count > MaxPerCall)
         {
-            throw ApiException.Validation("reports", $"At most {MaxClaimsPerCall} reports per call.");
+            throw ApiException.Validation("reports", $"At most {MaxPerCall} reports per call.");
         }
 
         var results = new CompleteTargetsResult[request.Reports.Count];
