@@ -50,7 +50,7 @@ public sealed class TargetPublisherTests : IAsyncLifetime
             return r.TargetId.EndsWith('0') ? FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", $"text of {r.TargetId}")
                 : new ClaimTargetResponse { Claimed = false, Reason = "stale" };
         };
-        _connector.Answer = upload => new ConnectorResult.Published($"ext_{upload.Text}", null);
+        _connector.Answer = upload => new ConnectorResult.Published($"ext_{upload.Text}", "https://example.test/status");
         var publisher = Publish(_scheduling, [_connector], callsInFlight: 1);
 
         var first = publisher.PublishAsync(new TargetDue("post_0", "tgt_0", 1), CancellationToken.None);
@@ -63,7 +63,7 @@ public sealed class TargetPublisherTests : IAsyncLifetime
         for (int i = 0; i < 50; i++)
         {
             // Each message got the answer to its own claim: tgt_0, tgt_10, … uploaded with their own text, the rest dropped.
-            Assert.Equal(i % 10 == 0 ? $"ext_text of tgt_{i}" : null, (results[i] as ConnectorResult.Published)?.ExternalId);
+            Assert.Equal(i % 10 == 0 ? $"ext_text of tgt_{i}" : (string?)null, (results[i] as ConnectorResult.Published)?.ExternalId);
         }
 
         Assert.Equal(5, _connector.Calls);
