@@ -10,15 +10,23 @@ namespace ScheduledPosts.Publisher.Publishing;
 /// each call one transaction in the scheduling service). A claim or report waits only while
 /// <see cref="SchedulingOptions.CallsInFlight"/> calls of its kind are already under way, and then goes with every
 /// one that arrived meanwhile (up to <see cref="SchedulingOptions.MaxPerCall"/>): a lone due target is claimed and
-/// reported at once, on its own; a burst shares calls and transactions (docs/publishing.md#claims).
+/// reported at once, on its own; a burst shares calls and transactions (docs/publishing.md#claims). A claim or report
+/// whose post another transaction held when its call ran was left undone (<c>post_busy</c>): it is sent again on its
+/// own (ClaimTarget, CompleteTarget), which waits for the post, so a busy post delays only its own targets.
 /// </summary>
 public sealed class TargetsBatcher : IDisposable
 {
     private readonly Batcher<ClaimTargetRequest, ClaimTargetResponse> _claims;
     private readonly Batcher<CompleteTargetRequest, CompleteTargetsResult> _reports;
+    private readonly Targets.TargetsClient _targets;
+    private readonly SchedulingOptions _options;
+    private readonly TimeProvider _clock;
 
     public TargetsBatcher(Targets.TargetsClient targets, IOptions<SchedulingOptions> options, TimeProvider clock)
     {
+        _targets = targets;
+        _options = options.Value;
+        _clock = clock;
         _claims = new(options.Value, clock, async (batch, deadline) =>
             (await targets.ClaimTargetsAsync(new ClaimTargetsRequest { Claims = { batch } }, deadline: deadline)).Results);
         _reports = new(options.Value, clock, async (batch, deadline) =>
@@ -27,7 +35,13 @@ public sealed class TargetsBatcher : IDisposable
 
     /// <summary>The scheduling service's answer to this claim, as ClaimTarget would give it.</summary>
     /// <exception cref="RpcException">The call that carried the claim failed; nothing was claimed by it, or its lease will settle it.</exception>
-    public Task<ClaimTargetResponse> ClaimAsync(ClaimTargetRequest request) => _claims.SendAsync(request);
+    public async Task<ClaimTargetResponse> ClaimAsync(ClaimTargetRequest request)
+    {
+        var answer = await _claims.SendAsync(request);
+        return answer is { Claimed: false, Reason: PostBusy }
+            ? await _targets.ClaimTargetAsync(request, deadline: Deadline())
+            : answer;
+    }
 
     /// <summary>The scheduling service's answer to this report, as CompleteTarget would give it.</summary>
     /// <exception cref="RpcException">
@@ -37,6 +51,11 @@ public sealed class TargetsBatcher : IDisposable
     public async Task<CompleteTargetResponse> CompleteAsync(CompleteTargetRequest request)
     {
         var result = await _reports.SendAsync(request);
+        if (result.ErrorCode == PostBusyCode)
+        {
+            return await _targets.CompleteTargetAsync(request, deadline: Deadline());
+        }
+
         return result.Completed ?? throw new RpcException(new Status(result.ErrorCode switch
         {
             "NOT_FOUND" => StatusCode.NotFound,
@@ -44,6 +63,11 @@ public sealed class TargetsBatcher : IDisposable
             _ => StatusCode.InvalidArgument,
         }, $"{result.ErrorCode}: {result.ErrorMessage}"));
     }
+
+    /// <summary>What the scheduling service answers a claim (reason) or a report (error code) of a batch it left undone.</summary>
+    private const string PostBusy = "post_busy", PostBusyCode = "POST_BUSY";
+
+    private DateTime Deadline() => _clock.GetUtcNow().UtcDateTime + _options.CallTimeout;
 
     public void Dispose()
     {

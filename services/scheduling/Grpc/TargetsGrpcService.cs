@@ -24,6 +24,9 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
     /// <summary>The most claims one ClaimTargets call, or reports one CompleteTargets call, may carry.</summary>
     public const int MaxPerCall = 500;
 
+    /// <summary>The error code of a report a CompleteTargets call left for CompleteTarget (<see cref="TargetClaims.PostBusy"/>).</summary>
+    public const string PostBusyCode = "POST_BUSY";
+
     public override async Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
     {
         // Read before the claim, so a failure here leaves nothing claimed (the publisher retries the message). A
@@ -130,9 +133,16 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
         List<TargetClaims.ReportResult> applied = reports.Count == 0 ? [] : await claims.CompleteManyAsync([.. reports.Select(r => r.Report)]);
         for (int j = 0; j < reports.Count; j++)
         {
-            results[reports[j].Index] = applied[j].Refused is { } refused
-                ? new CompleteTargetsResult { ErrorCode = refused.Code, ErrorMessage = refused.Message }
-                : new CompleteTargetsResult { Completed = new CompleteTargetResponse { TargetStatus = applied[j].TargetStatus, PostStatus = applied[j].PostStatus } };
+            results[reports[j].Index] = applied[j] switch
+            {
+                { PostBusy: true } => new CompleteTargetsResult
+                {
+                    ErrorCode = PostBusyCode,
+                    ErrorMessage = "Its post was being changed by another call; nothing was done: send it again on its own (CompleteTarget).",
+                },
+                { Refused: { } refused } => new CompleteTargetsResult { ErrorCode = refused.Code, ErrorMessage = refused.Message },
+                _ => new CompleteTargetsResult { Completed = new CompleteTargetResponse { TargetStatus = applied[j].TargetStatus, PostStatus = applied[j].PostStatus } },
+            };
         }
 
         return new CompleteTargetsResponse { Results = { results } };

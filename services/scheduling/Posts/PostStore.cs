@@ -40,10 +40,14 @@ public sealed class PostStore
             $"SELECT {PostColumns} FROM posts WHERE id = @postId AND (@workspaceId::text IS NULL OR workspace_id = @workspaceId) FOR UPDATE",
             new { postId, workspaceId }, tx);
 
-    /// <summary>The posts of <paramref name="postIds"/> that exist, each row locked, in id order (so two callers cannot deadlock).</summary>
-    public async Task<Dictionary<string, PostRow>> LockManyAsync(NpgsqlTransaction tx, string[] postIds)
+    /// <summary>
+    /// The posts of <paramref name="postIds"/> that exist, each row locked, in id order (so two callers cannot deadlock).
+    /// With <paramref name="skipLocked"/>, only those whose lock can be had at once: a post missing from the answer may
+    /// be another transaction's to change just now.
+    /// </summary>
+    public async Task<Dictionary<string, PostRow>> LockManyAsync(NpgsqlTransaction tx, string[] postIds, bool skipLocked = false)
         => (await tx.Connection!.QueryAsync<PostRow>(
-            $"SELECT {PostColumns} FROM posts WHERE id = ANY(@postIds) ORDER BY id FOR UPDATE", new { postIds }, tx))
+            $"SELECT {PostColumns} FROM posts WHERE id = ANY(@postIds) ORDER BY id FOR UPDATE{(skipLocked ? " SKIP LOCKED" : "")}", new { postIds }, tx))
             .ToDictionary(p => p.Id, StringComparer.Ordinal);
 
     /// <summary><see cref="TouchAsync"/> for many posts in one statement; their rows must be locked already.</summary>

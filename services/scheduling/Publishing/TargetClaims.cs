@@ -58,7 +58,7 @@ public sealed class TargetClaims(
     {
         // Claims of one post wait for their turn here, holding no connection (the post's row lock would order them anyway).
         using var turn = await turns.TakeAsync(postId, callerGaveUp);
-        return (await ClaimManyAsync([new ClaimRequest(postId, targetId, scheduleVersion)], callerGaveUp))[0];
+        return (await ClaimManyAsync([new ClaimRequest(postId, targetId, scheduleVersion)], callerGaveUp, waitForBusyPosts: true))[0];
     }
 
     /// <summary>
@@ -69,7 +69,7 @@ public sealed class TargetClaims(
     /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="callerGaveUp"/> was cancelled before the claims were granted.</exception>
     public async Task<List<(ClaimedTarget? Target, string Reason)>> ClaimManyAsync(IReadOnlyList<ClaimRequest> requests,
-        CancellationToken callerGaveUp = default)
+        CancellationToken callerGaveUp = default, bool waitForBusyPosts = false)
     {
         var answers = requests.Select(_ => ((ClaimedTarget?)null, "not_scheduled")).ToList();
         foreach (var request in requests)
@@ -79,7 +79,7 @@ public sealed class TargetClaims(
 
         await using var connection = await dataSource.OpenConnectionAsync(callerGaveUp);
         await using var tx = await connection.BeginTransactionAsync(callerGaveUp);
-        var locked = await posts.LockManyAsync(tx, [.. requests.Select(r => r.PostId).Distinct(StringComparer.Ordinal)]);
+        var locked = await posts.LockManyAsync(tx, [.. requests.Select(r => r.PostId).Distinct(StringComparer.Ordinal)], skipLocked: !waitForBusyPosts);
         // The first request of each target whose post exists under the message's schedule version.
         var wanted = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < requests.Count; i++)
@@ -87,7 +87,7 @@ public sealed class TargetClaims(
             var request = requests[i];
             if (!locked.TryGetValue(request.PostId, out var post))
             {
-                answers[i] = (null, "not_found");
+                answers[i] = (null, waitForBusyPosts ? "not_found" : PostBusy);
             }
             else if (post.ScheduleVersion != request.ScheduleVersion)
             {
@@ -168,7 +168,16 @@ public sealed class TargetClaims(
     public sealed record Report(string TargetId, Guid LeaseToken, Outcome Outcome, TimeSpan? RetryAfter = null);
 
     /// <summary>What became of a report: the target's and the post's status, or why it was refused.</summary>
-    public sealed record ReportResult(string TargetStatus, string PostStatus, ApiException? Refused = null);
+    /// <remarks><see cref="PostBusy"/>: not applied, its post being another transaction's just then (a batch waits for none).</remarks>
+    public sealed record ReportResult(string TargetStatus, string PostStatus, ApiException? Refused = null, bool PostBusy = false);
+
+    /// <summary>
+    /// Why a claim of a batch was not granted, or a report of a batch not applied: its post's row was another transaction's
+    /// (a cancel, a reschedule, a report of another of its targets) when the batch locked its posts. A batch takes only
+    /// the posts it can have at once, so one busy post cannot hold up the others' claims; nothing was done, and the
+    /// caller sends it again on its own (ClaimTarget, CompleteTarget), which waits for the post.
+    /// </summary>
+    public const string PostBusy = "post_busy";
 
     /// <summary>
     /// The publisher reports how an upload ended. The live claim's report is applied (a retryable failure with attempts
@@ -188,7 +197,7 @@ public sealed class TargetClaims(
         // In the post's turn, as its claims are: reports of one post's targets that arrive together wait here, holding no
         // connection, rather than each holding one while it waits for the post's row lock.
         using var turn = await turns.TakeAsync(postId, CancellationToken.None);
-        var result = (await CompleteManyAsync([report]))[0];
+        var result = (await CompleteManyAsync([report], waitForBusyPosts: true))[0];
         return result.Refused is { } refused ? throw refused : (result.TargetStatus, result.PostStatus);
     }
 
@@ -197,12 +206,12 @@ public sealed class TargetClaims(
     /// then each report is applied as it would be alone, in order. A report refused (not a claim of its target, no such
     /// target) is answered with why, and the others are applied.
     /// </summary>
-    public async Task<List<ReportResult>> CompleteManyAsync(IReadOnlyList<Report> reports)
+    public async Task<List<ReportResult>> CompleteManyAsync(IReadOnlyList<Report> reports, bool waitForBusyPosts = false)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var tx = await connection.BeginTransactionAsync();
         var postOf = await claims.PostsOfTargetsAsync(tx, [.. reports.Select(r => r.TargetId).Distinct(StringComparer.Ordinal)]);
-        var locked = await posts.LockManyAsync(tx, [.. postOf.Values.Distinct(StringComparer.Ordinal)]);
+        var locked = await posts.LockManyAsync(tx, [.. postOf.Values.Distinct(StringComparer.Ordinal)], skipLocked: !waitForBusyPosts);
         var changed = new HashSet<string>(StringComparer.Ordinal);
         var results = new List<ReportResult>(reports.Count);
         foreach (var report in reports)
@@ -210,6 +219,13 @@ public sealed class TargetClaims(
             try
             {
                 string postId = postOf.GetValueOrDefault(report.TargetId) ?? throw ApiException.NotFound("Target");
+                if (!waitForBusyPosts && !locked.ContainsKey(postId))
+                {
+                    // Skipped (or deleted just now): sent again on its own, it waits for the post or finds it gone.
+                    results.Add(new ReportResult("", "", PostBusy: true));
+                    continue;
+                }
+
                 // A post an earlier report of this batch changed is read again (its row is locked already).
                 var post = (changed.Contains(postId) ? await posts.LockAsync(tx, postId) : locked.GetValueOrDefault(postId))
                     ?? throw ApiException.NotFound("Post");
