@@ -100,8 +100,18 @@ public sealed class FakeTargetsService(InternalTokenValidator validator) : Targe
     public override Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
     {
         Authenticate(context);
+        SingleCalls.Enqueue(("ClaimTarget", request.TargetId));
         return Task.FromResult(Claim(request));
     }
+
+    /// <summary>
+    /// Targets whose post is another transaction's whenever a batch call names them: their claims and reports in
+    /// ClaimTargets and CompleteTargets are answered post_busy (nothing recorded), as the real service answers them.
+    /// </summary>
+    public Func<string, bool> BusyInBatches { get; set; } = _ => false;
+
+    /// <summary>The one-target calls (ClaimTarget, CompleteTarget) made, with the target each named.</summary>
+    public ConcurrentQueue<(string Call, string TargetId)> SingleCalls { get; } = new();
 
     /// <summary>How many ClaimTargets calls carried each number of claims.</summary>
     public ConcurrentQueue<int> ClaimCallSizes { get; } = new();
@@ -111,7 +121,10 @@ public sealed class FakeTargetsService(InternalTokenValidator validator) : Targe
     {
         Authenticate(context);
         ClaimCallSizes.Enqueue(request.Claims.Count);
-        return Task.FromResult(new ClaimTargetsResponse { Results = { request.Claims.Select(Claim) } });
+        return Task.FromResult(new ClaimTargetsResponse
+        {
+            Results = { request.Claims.Select(c => BusyInBatches(c.TargetId) ? new ClaimTargetResponse { Claimed = false, Reason = "post_busy" } : Claim(c)) },
+        });
     }
 
     private ClaimTargetResponse Claim(ClaimTargetRequest request)
@@ -132,6 +145,7 @@ public sealed class FakeTargetsService(InternalTokenValidator validator) : Targe
         Authenticate(context);
         FailIfAsked();
         await BeforeCompleting();
+        SingleCalls.Enqueue(("CompleteTarget", request.TargetId));
         return Complete(request);
     }
 
@@ -143,7 +157,12 @@ public sealed class FakeTargetsService(InternalTokenValidator validator) : Targe
         await BeforeCompleting();
         return new CompleteTargetsResponse
         {
-            Results = { request.Reports.Select(r => new CompleteTargetsResult { Completed = Complete(r) }) },
+            Results =
+            {
+                request.Reports.Select(r => BusyInBatches(r.TargetId)
+                    ? new CompleteTargetsResult { ErrorCode = "POST_BUSY", ErrorMessage = "its post is busy" }
+                    : new CompleteTargetsResult { Completed = Complete(r) }),
+            },
         };
     }
 

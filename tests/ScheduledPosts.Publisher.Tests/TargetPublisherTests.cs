@@ -71,6 +71,57 @@ public sealed class TargetPublisherTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Another_workspaces_claim_goes_at_once_in_a_call_of_its_own_while_a_busy_workspaces_calls_are_under_way()
+    {
+        var busyCallArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var releaseBusyCall = new ManualResetEventSlim();
+        _scheduling.Targets.OnClaim = r =>
+        {
+            if (r.TargetId == "tgt_busy_0")
+            {
+                busyCallArrived.TrySetResult();
+                releaseBusyCall.Wait(TimeSpan.FromSeconds(30));
+            }
+
+            return FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", $"text of {r.TargetId}");
+        };
+        _connector.Answer = upload => new ConnectorResult.Published($"ext_{upload.Text}", "https://example.test/status");
+        var publisher = Publish(_scheduling, [_connector], callsInFlight: 1);
+
+        // The busy workspace's one call in flight is held; its next claims wait for it.
+        var busy = Enumerable.Range(0, 5).Select(i => publisher.PublishAsync(new TargetDue($"post_busy_{i}", $"tgt_busy_{i}", 1, "ws_busy"), CancellationToken.None)).ToList();
+        await busyCallArrived.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        var quiet = await publisher.PublishAsync(new TargetDue("post_quiet", "tgt_quiet", 1, "ws_quiet"), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal("ext_text of tgt_quiet", Assert.IsType<ConnectorResult.Published>(quiet).ExternalId);
+        Assert.All(busy, b => Assert.False(b.IsCompleted));
+        releaseBusyCall.Set();
+        await Task.WhenAll(busy).WaitAsync(TimeSpan.FromSeconds(20));
+        // The busy workspace's first call, the quiet one's, then the four busy claims that waited, together.
+        Assert.Equal([1, 1, 4], _scheduling.Targets.ClaimCallSizes);
+        Assert.Equal(6, _connector.Calls);
+    }
+
+    [Fact]
+    public async Task A_claim_and_a_report_a_batch_left_to_their_busy_post_are_sent_again_alone_and_the_target_is_published_once()
+    {
+        _scheduling.Targets.OnClaim = r => FakeTargetsService.Granted(r, ScriptedConnector.Name, "alice", $"text of {r.TargetId}");
+        _scheduling.Targets.BusyInBatches = targetId => targetId == "tgt_busy";
+        _connector.Answer = upload => new ConnectorResult.Published($"ext_{upload.Text}", "https://example.test/status");
+        var publisher = Publisher();
+
+        var results = await Task.WhenAll(
+            publisher.PublishAsync(new TargetDue("post_busy", "tgt_busy", 1), CancellationToken.None),
+            publisher.PublishAsync(new TargetDue("post_quiet", "tgt_quiet", 1), CancellationToken.None)).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(["ext_text of tgt_busy", "ext_text of tgt_quiet"], results.Select(r => Assert.IsType<ConnectorResult.Published>(r).ExternalId));
+        // The busy target's claim and report each went once more, on their own; the quiet one's never needed to.
+        Assert.Equal([("ClaimTarget", "tgt_busy"), ("CompleteTarget", "tgt_busy")], _scheduling.Targets.SingleCalls.Where(c => c.TargetId != ClaimPathWarmup.Probe.TargetId));
+        Assert.Equal(2, _connector.Calls);
+        Assert.Equal(["tgt_busy", "tgt_quiet"], _scheduling.Targets.Completions.Select(c => c.TargetId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task A_failed_claim_call_fails_every_claim_it_carried_so_their_messages_are_retried()
     {
         _scheduling.Targets.OnClaim = _ => throw new RpcException(new Status(StatusCode.Unavailable, "scheduling is restarting"));

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Dapper;
 using Grpc.Core;
+using Npgsql;
 using ScheduledPosts.Contracts.Scheduling.V1;
 using ScheduledPosts.Testing;
 using Xunit;
@@ -124,6 +126,55 @@ public sealed class BatchClaimTests(SchedulingFactory factory) : IClassFixture<S
             n => n >= 3, Patience, "post.published and both target.published");
         Assert.Equal(2, factory.Events.Count(e => e.PostId == Id(post) && e.Type == "target.published"));
         Assert.Single(factory.Events, e => e.PostId == Id(post) && e.Type == "post.published");
+    }
+
+    [Fact]
+    public async Task A_post_another_transaction_holds_does_not_hold_up_the_batch_its_claim_and_report_are_left_undone_for_a_call_of_their_own()
+    {
+        var client = factory.Client($"ws_{Guid.NewGuid():N}");
+        string alice = await ConnectAccountAsync(client);
+        var now = DateTimeOffset.UtcNow;
+        var busy = await CreatePostAsync(client, [alice], now);
+        var quiet = await CreatePostAsync(client, [alice], now);
+        var reported = await CreatePostAsync(client, [alice], now);
+        var targets = factory.TargetsClient();
+        var first = (await targets.ClaimTargetsAsync(new ClaimTargetsRequest { Claims = { Claim(reported) } })).Results[0];
+        Assert.True(first.Claimed);
+
+        // Another transaction holds the busy post's row (as a cancel, a reschedule or another target's report would).
+        await using var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(factory.ConnectionString) { SearchPath = "scheduling" }.ConnectionString);
+        await using var holder = await dataSource.OpenConnectionAsync();
+        await using var holding = await holder.BeginTransactionAsync();
+        await holder.ExecuteAsync("SELECT id FROM posts WHERE id = ANY(@ids) FOR UPDATE", new { ids = new[] { Id(busy), Id(reported) } }, holding);
+
+        // Answered while the lock is still held: the call waits for none of it.
+        var claims = (await targets.ClaimTargetsAsync(new ClaimTargetsRequest { Claims = { Claim(busy), Claim(quiet) } },
+            deadline: DateTime.UtcNow.AddSeconds(10))).Results;
+        var reports = (await targets.CompleteTargetsAsync(new CompleteTargetsRequest
+        {
+            Reports = { new CompleteTargetRequest { TargetId = first.Target.TargetId, LeaseToken = first.Target.LeaseToken, Published = new TargetPublished { ExternalPostId = "ext-1" } } },
+        }, deadline: DateTime.UtcNow.AddSeconds(10))).Results;
+
+        Assert.Equal((false, "post_busy"), (claims[0].Claimed, claims[0].Reason));
+        Assert.True(claims[1].Claimed);
+        Assert.Equal(("POST_BUSY", null), (reports[0].ErrorCode, reports[0].Completed));
+        async Task<string> TargetStatusAsync(JsonObject post) =>
+            (await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(post)}"))!["targets"]![0]!["status"]!.GetValue<string>();
+        Assert.Equal("publishing", await TargetStatusAsync(quiet));
+
+        // Left undone, then sent on its own: each waits for the post, and is applied once it is free.
+        var alone = targets.ClaimTargetAsync(Claim(busy)).ResponseAsync;
+        var reportAlone = targets.CompleteTargetAsync(new CompleteTargetRequest
+        {
+            TargetId = first.Target.TargetId, LeaseToken = first.Target.LeaseToken, Published = new TargetPublished { ExternalPostId = "ext-1" },
+        }).ResponseAsync;
+        Assert.Equal("scheduled", await TargetStatusAsync(busy));
+        Assert.Equal("publishing", await TargetStatusAsync(reported));
+        await holding.RollbackAsync();
+        Assert.True((await alone).Claimed);
+        Assert.Equal(("published", "published"), ((await reportAlone).TargetStatus, (await reportAlone).PostStatus));
+        Assert.Equal("publishing", await TargetStatusAsync(busy));
+        Assert.Equal("published", await TargetStatusAsync(reported));
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public sealed partial class TargetPublisher(
         cancellationToken.ThrowIfCancellationRequested();
         // Not cancelled with the message: a claim cut short might have been granted, stranding the target until its
         // lease expires. The call's deadline bounds it, and a target claimed while stopping is handed straight back.
-        var claim = await batcher.ClaimAsync(new ClaimTargetRequest { PostId = due.PostId, TargetId = due.TargetId, ScheduleVersion = due.ScheduleVersion });
+        var claim = await batcher.ClaimAsync(due.WorkspaceId, new ClaimTargetRequest { PostId = due.PostId, TargetId = due.TargetId, ScheduleVersion = due.ScheduleVersion });
         if (!claim.Claimed)
         {
             Log.NotClaimed(logger, due.TargetId, due.PostId, due.ScheduleVersion, claim.Reason);
@@ -205,7 +205,7 @@ public sealed partial class TargetPublisher(
         {
             try
             {
-                var response = await batcher.CompleteAsync(request);
+                var response = await batcher.CompleteAsync(target.WorkspaceId, request);
                 LogOutcome(target, result, response);
                 return;
             }

@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Scheduling.V1;
@@ -7,10 +6,11 @@ namespace ScheduledPosts.Publisher.Publishing;
 
 /// <summary>
 /// Sends the replica's claims and reports many per call (<c>Targets.ClaimTargets</c>, <c>Targets.CompleteTargets</c>:
-/// each call one transaction in the scheduling service). A claim or report waits only while
-/// <see cref="SchedulingOptions.CallsInFlight"/> calls of its kind are already under way, and then goes with every
-/// one that arrived meanwhile (up to <see cref="SchedulingOptions.MaxPerCall"/>): a lone due target is claimed and
-/// reported at once, on its own; a burst shares calls and transactions (docs/publishing.md#claims). A claim or report
+/// each call one transaction in the scheduling service), each workspace's in calls of its own. A claim or report waits
+/// only while <see cref="SchedulingOptions.CallsInFlight"/> calls of its kind and its workspace are already under way,
+/// and then goes with every one of them that arrived meanwhile (up to <see cref="SchedulingOptions.MaxPerCall"/>): a
+/// lone due target is claimed and reported at once, on its own; a burst shares calls and transactions, and never holds
+/// up another workspace's claims (docs/publishing.md#claims). A claim or report
 /// whose post another transaction held when its call ran was left undone (<c>post_busy</c>): it is sent again on its
 /// own (ClaimTarget, CompleteTarget), which waits for the post, so a busy post delays only its own targets.
 /// </summary>
@@ -35,9 +35,9 @@ public sealed class TargetsBatcher : IDisposable
 
     /// <summary>The scheduling service's answer to this claim, as ClaimTarget would give it.</summary>
     /// <exception cref="RpcException">The call that carried the claim failed; nothing was claimed by it, or its lease will settle it.</exception>
-    public async Task<ClaimTargetResponse> ClaimAsync(ClaimTargetRequest request)
+    public async Task<ClaimTargetResponse> ClaimAsync(string? workspaceId, ClaimTargetRequest request)
     {
-        var answer = await _claims.SendAsync(request);
+        var answer = await _claims.SendAsync(workspaceId, request);
         return answer is { Claimed: false, Reason: PostBusy }
             ? await _targets.ClaimTargetAsync(request, deadline: Deadline())
             : answer;
@@ -48,9 +48,9 @@ public sealed class TargetsBatcher : IDisposable
     /// The call that carried the report failed (it may be sent again: a repeated report is answered as before), or the
     /// report was refused (<see cref="StatusCode.FailedPrecondition"/>, <see cref="StatusCode.NotFound"/>, <see cref="StatusCode.InvalidArgument"/>).
     /// </exception>
-    public async Task<CompleteTargetResponse> CompleteAsync(CompleteTargetRequest request)
+    public async Task<CompleteTargetResponse> CompleteAsync(string workspaceId, CompleteTargetRequest request)
     {
-        var result = await _reports.SendAsync(request);
+        var result = await _reports.SendAsync(workspaceId, request);
         if (result.ErrorCode == PostBusyCode)
         {
             return await _targets.CompleteTargetAsync(request, deadline: Deadline());
@@ -71,58 +71,98 @@ public sealed class TargetsBatcher : IDisposable
 
     public void Dispose()
     {
-        _claims.Dispose();
-        _reports.Dispose();
+        _claims.Stop();
+        _reports.Stop();
     }
 
-    /// <summary>Requests of one kind, gathered while earlier calls are under way and sent many per call.</summary>
-    private sealed class Batcher<TRequest, TResponse> : IDisposable
+    /// <summary>
+    /// Requests of one kind, gathered while earlier calls are under way and sent many per call, in lanes: each workspace's
+    /// requests go in calls of their own, at most <see cref="SchedulingOptions.CallsInFlight"/> of its calls under way
+    /// at once. A workspace with thousands of due targets fills its own calls; another's claim or report goes at once in
+    /// a call of its own, never waiting behind them (docs/publishing.md#fair-shares).
+    /// </summary>
+    private sealed class Batcher<TRequest, TResponse>(
+        SchedulingOptions options, TimeProvider clock, Func<List<TRequest>, DateTime, Task<IReadOnlyList<TResponse>>> call)
     {
-        private readonly Channel<(TRequest Request, TaskCompletionSource<TResponse> Answer)> _pending =
-            Channel.CreateUnbounded<(TRequest, TaskCompletionSource<TResponse>)>(new UnboundedChannelOptions { SingleReader = true });
-        private readonly SchedulingOptions _options;
-        private readonly TimeProvider _clock;
-        private readonly Func<List<TRequest>, DateTime, Task<IReadOnlyList<TResponse>>> _call;
-        private readonly SemaphoreSlim _calls;
+        private readonly Dictionary<string, Lane> _lanes = new(StringComparer.Ordinal);
+        private bool _stopped;
 
-        public Batcher(SchedulingOptions options, TimeProvider clock, Func<List<TRequest>, DateTime, Task<IReadOnlyList<TResponse>>> call)
+        /// <summary>One workspace's requests waiting for a call, and its calls under way.</summary>
+        private sealed class Lane
         {
-            _options = options;
-            _clock = clock;
-            _call = call;
-            _calls = new SemaphoreSlim(options.CallsInFlight);
-            _ = Task.Run(SendLoopAsync);
+            public Queue<(TRequest Request, TaskCompletionSource<TResponse> Answer)> Pending { get; } = new();
+            public int Calls { get; set; }
         }
 
-        public Task<TResponse> SendAsync(TRequest request)
+        public Task<TResponse> SendAsync(string? lane, TRequest request)
         {
             var answer = new TaskCompletionSource<TResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
-            return _pending.Writer.TryWrite((request, answer)) ? answer.Task : throw new ObjectDisposedException(nameof(TargetsBatcher));
-        }
-
-        private async Task SendLoopAsync()
-        {
-            var reader = _pending.Reader;
-            while (await reader.WaitToReadAsync())
+            lane ??= "";
+            lock (_lanes)
             {
-                await _calls.WaitAsync();
-                var batch = new List<(TRequest Request, TaskCompletionSource<TResponse> Answer)>();
-                while (batch.Count < _options.MaxPerCall && reader.TryRead(out var pending))
+                ObjectDisposedException.ThrowIf(_stopped, typeof(TargetsBatcher));
+                if (!_lanes.TryGetValue(lane, out var pending))
                 {
-                    batch.Add(pending);
+                    _lanes[lane] = pending = new Lane();
                 }
 
-                _ = CallAsync(batch);
+                pending.Pending.Enqueue((request, answer));
+            }
+
+            Pump(lane);
+            return answer.Task;
+        }
+
+        public void Stop()
+        {
+            lock (_lanes)
+            {
+                _stopped = true;
             }
         }
 
-        private async Task CallAsync(List<(TRequest Request, TaskCompletionSource<TResponse> Answer)> batch)
+        /// <summary>Starts the lane's next calls while it has requests waiting and calls to spare; forgets it once idle.</summary>
+        private void Pump(string lane)
+        {
+            var batches = new List<List<(TRequest Request, TaskCompletionSource<TResponse> Answer)>>();
+            lock (_lanes)
+            {
+                if (!_lanes.TryGetValue(lane, out var state))
+                {
+                    return;
+                }
+
+                while (state.Calls < options.CallsInFlight && state.Pending.Count > 0)
+                {
+                    var batch = new List<(TRequest, TaskCompletionSource<TResponse>)>();
+                    while (batch.Count < options.MaxPerCall && state.Pending.TryDequeue(out var pending))
+                    {
+                        batch.Add(pending);
+                    }
+
+                    state.Calls++;
+                    batches.Add(batch);
+                }
+
+                if (state.Calls == 0 && state.Pending.Count == 0)
+                {
+                    _lanes.Remove(lane);
+                }
+            }
+
+            foreach (var batch in batches)
+            {
+                _ = CallAsync(lane, batch);
+            }
+        }
+
+        private async Task CallAsync(string lane, List<(TRequest Request, TaskCompletionSource<TResponse> Answer)> batch)
         {
             try
             {
                 // Not cancelled by anyone: a call cut short might have been applied. The deadline bounds it, and the
                 // scheduling service grants no claim to a call whose deadline passed before it committed.
-                var answers = await _call([.. batch.Select(b => b.Request)], _clock.GetUtcNow().UtcDateTime + _options.CallTimeout);
+                var answers = await call([.. batch.Select(b => b.Request)], clock.GetUtcNow().UtcDateTime + options.CallTimeout);
                 if (answers.Count != batch.Count)
                 {
                     throw new RpcException(new Status(StatusCode.Internal, $"The scheduling service answered {answers.Count} of {batch.Count}."));
@@ -142,10 +182,13 @@ public sealed class TargetsBatcher : IDisposable
             }
             finally
             {
-                _calls.Release();
+                lock (_lanes)
+                {
+                    _lanes[lane].Calls--;
+                }
+
+                Pump(lane);
             }
         }
-
-        public void Dispose() => _pending.Writer.TryComplete();
     }
 }

@@ -52,7 +52,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
         // As for one claim: the media first, then the claims, not granted once the caller's deadline passed.
         var postMedia = await media.OfPostsAsync([.. request.Claims.Select(c => c.PostId).Distinct(StringComparer.Ordinal)], context.CancellationToken);
         var answers = await claims.ClaimManyAsync(
-            [.. request.Claims.Select(c => new TargetClaims.ClaimRequest(c.PostId, c.TargetId, c.ScheduleVersion))], context.CancellationToken);
+            [.. request.Claims.Select(c => new TargetClaims.ClaimRequest(c.PostId, c.TargetId, c.ScheduleVersion))], callerGaveUp: context.CancellationToken);
         return new ClaimTargetsResponse
         {
             Results = { answers.Select((a, i) => Answer(a.Target, a.Reason, postMedia[request.Claims[i].PostId])) },

@@ -21,7 +21,7 @@ public sealed class OutboxScheduler
     /// reschedule can take it back, and in its workspace's turn (docs/publishing.md#fair-shares).
     /// </summary>
     public Task ScheduleTargetAsync(NpgsqlTransaction tx, string workspaceId, TargetDue message, DateTimeOffset? dueAt)
-        => InsertAsync(tx, message, dueAt, message.PostId, workspaceId, message.TargetId);
+        => InsertAsync(tx, message with { WorkspaceId = workspaceId }, dueAt, message.PostId, workspaceId, message.TargetId);
 
     /// <summary>
     /// Sends the removal of a published target's copy at <paramref name="dueAt"/> (now when null). Tied to no post, so

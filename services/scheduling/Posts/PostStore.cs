@@ -50,6 +50,11 @@ public sealed class PostStore
             $"SELECT {PostColumns} FROM posts WHERE id = ANY(@postIds) ORDER BY id FOR UPDATE{(skipLocked ? " SKIP LOCKED" : "")}", new { postIds }, tx))
             .ToDictionary(p => p.Id, StringComparer.Ordinal);
 
+    /// <summary>Those of <paramref name="postIds"/> that exist, read without waiting for their locks.</summary>
+    public async Task<HashSet<string>> ExistingAsync(NpgsqlTransaction tx, string[] postIds)
+        => (await tx.Connection!.QueryAsync<string>("SELECT id FROM posts WHERE id = ANY(@postIds)", new { postIds }, tx))
+            .ToHashSet(StringComparer.Ordinal);
+
     /// <summary><see cref="TouchAsync"/> for many posts in one statement; their rows must be locked already.</summary>
     public Task TouchManyAsync(NpgsqlTransaction tx, string[] postIds)
         => tx.Connection!.ExecuteAsync(

@@ -58,7 +58,7 @@ public sealed class TargetClaims(
     {
         // Claims of one post wait for their turn here, holding no connection (the post's row lock would order them anyway).
         using var turn = await turns.TakeAsync(postId, callerGaveUp);
-        return (await ClaimManyAsync([new ClaimRequest(postId, targetId, scheduleVersion)], callerGaveUp, waitForBusyPosts: true))[0];
+        return (await ClaimManyAsync([new ClaimRequest(postId, targetId, scheduleVersion)], waitForBusyPosts: true, callerGaveUp))[0];
     }
 
     /// <summary>
@@ -69,7 +69,7 @@ public sealed class TargetClaims(
     /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="callerGaveUp"/> was cancelled before the claims were granted.</exception>
     public async Task<List<(ClaimedTarget? Target, string Reason)>> ClaimManyAsync(IReadOnlyList<ClaimRequest> requests,
-        CancellationToken callerGaveUp = default, bool waitForBusyPosts = false)
+        bool waitForBusyPosts = false, CancellationToken callerGaveUp = default)
     {
         var answers = requests.Select(_ => ((ClaimedTarget?)null, "not_scheduled")).ToList();
         foreach (var request in requests)
@@ -79,7 +79,10 @@ public sealed class TargetClaims(
 
         await using var connection = await dataSource.OpenConnectionAsync(callerGaveUp);
         await using var tx = await connection.BeginTransactionAsync(callerGaveUp);
-        var locked = await posts.LockManyAsync(tx, [.. requests.Select(r => r.PostId).Distinct(StringComparer.Ordinal)], skipLocked: !waitForBusyPosts);
+        string[] postIds = [.. requests.Select(r => r.PostId).Distinct(StringComparer.Ordinal)];
+        var locked = await posts.LockManyAsync(tx, postIds, skipLocked: !waitForBusyPosts);
+        // Of the posts not locked, those that exist are another transaction's just now (a batch skips them).
+        var busy = locked.Count == postIds.Length ? [] : await posts.ExistingAsync(tx, [.. postIds.Where(id => !locked.ContainsKey(id))]);
         // The first request of each target whose post exists under the message's schedule version.
         var wanted = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < requests.Count; i++)
@@ -87,7 +90,7 @@ public sealed class TargetClaims(
             var request = requests[i];
             if (!locked.TryGetValue(request.PostId, out var post))
             {
-                answers[i] = (null, waitForBusyPosts ? "not_found" : PostBusy);
+                answers[i] = (null, busy.Contains(request.PostId) ? PostBusy : "not_found");
             }
             else if (post.ScheduleVersion != request.ScheduleVersion)
             {
