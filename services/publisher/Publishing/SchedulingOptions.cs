@@ -13,7 +13,7 @@ public sealed class SchedulingOptions
     /// <summary>How many claims one ClaimTargets call, or reports one CompleteTargets call, carries at most (the scheduling service takes up to 500).</summary>
     public int MaxPerCall { get; set; } = 100;
 
-    /// <summary>How many ClaimTargets (and, apart, CompleteTargets) calls one replica has under way at once; further claims and reports wait and share the next call.</summary>
+    /// <summary>How many ClaimTargets (and, apart, CompleteTargets) calls one replica has under way at once for one workspace; its further claims and reports wait and share its next call.</summary>
     public int CallsInFlight { get; set; } = 2;
 
     /// <summary>
