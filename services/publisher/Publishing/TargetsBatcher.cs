@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using ScheduledPosts.Contracts.Scheduling.V1;
+using ScheduledPosts.ServiceDefaults.Batching;
 
 namespace ScheduledPosts.Publisher.Publishing;
 
@@ -27,10 +28,11 @@ public sealed class TargetsBatcher : IDisposable
         _targets = targets;
         _options = options.Value;
         _clock = clock;
-        _claims = new(options.Value, clock, async (batch, deadline) =>
-            (await targets.ClaimTargetsAsync(new ClaimTargetsRequest { Claims = { batch } }, deadline: deadline)).Results);
-        _reports = new(options.Value, clock, async (batch, deadline) =>
-            (await targets.CompleteTargetsAsync(new CompleteTargetsRequest { Reports = { batch } }, deadline: deadline)).Results);
+        // Each call bounded by its deadline: the scheduling service grants no claim to a call whose deadline passed before it committed.
+        _claims = new(_options.CallsInFlight, _options.MaxPerCall, async batch =>
+            (await targets.ClaimTargetsAsync(new ClaimTargetsRequest { Claims = { batch } }, deadline: Deadline())).Results);
+        _reports = new(_options.CallsInFlight, _options.MaxPerCall, async batch =>
+            (await targets.CompleteTargetsAsync(new CompleteTargetsRequest { Reports = { batch } }, deadline: Deadline())).Results);
     }
 
     /// <summary>The scheduling service's answer to this claim, as ClaimTarget would give it.</summary>
@@ -73,122 +75,5 @@ public sealed class TargetsBatcher : IDisposable
     {
         _claims.Stop();
         _reports.Stop();
-    }
-
-    /// <summary>
-    /// Requests of one kind, gathered while earlier calls are under way and sent many per call, in lanes: each workspace's
-    /// requests go in calls of their own, at most <see cref="SchedulingOptions.CallsInFlight"/> of its calls under way
-    /// at once. A workspace with thousands of due targets fills its own calls; another's claim or report goes at once in
-    /// a call of its own, never waiting behind them (docs/publishing.md#fair-shares).
-    /// </summary>
-    private sealed class Batcher<TRequest, TResponse>(
-        SchedulingOptions options, TimeProvider clock, Func<List<TRequest>, DateTime, Task<IReadOnlyList<TResponse>>> call)
-    {
-        private readonly Dictionary<string, Lane> _lanes = new(StringComparer.Ordinal);
-        private bool _stopped;
-
-        /// <summary>One workspace's requests waiting for a call, and its calls under way.</summary>
-        private sealed class Lane
-        {
-            public Queue<(TRequest Request, TaskCompletionSource<TResponse> Answer)> Pending { get; } = new();
-            public int Calls { get; set; }
-        }
-
-        public Task<TResponse> SendAsync(string? lane, TRequest request)
-        {
-            var answer = new TaskCompletionSource<TResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
-            lane ??= "";
-            lock (_lanes)
-            {
-                ObjectDisposedException.ThrowIf(_stopped, typeof(TargetsBatcher));
-                if (!_lanes.TryGetValue(lane, out var pending))
-                {
-                    _lanes[lane] = pending = new Lane();
-                }
-
-                pending.Pending.Enqueue((request, answer));
-            }
-
-            Pump(lane);
-            return answer.Task;
-        }
-
-        public void Stop()
-        {
-            lock (_lanes)
-            {
-                _stopped = true;
-            }
-        }
-
-        /// <summary>Starts the lane's next calls while it has requests waiting and calls to spare; forgets it once idle.</summary>
-        private void Pump(string lane)
-        {
-            var batches = new List<List<(TRequest Request, TaskCompletionSource<TResponse> Answer)>>();
-            lock (_lanes)
-            {
-                if (!_lanes.TryGetValue(lane, out var state))
-                {
-                    return;
-                }
-
-                while (state.Calls < options.CallsInFlight && state.Pending.Count > 0)
-                {
-                    var batch = new List<(TRequest, TaskCompletionSource<TResponse>)>();
-                    while (batch.Count < options.MaxPerCall && state.Pending.TryDequeue(out var pending))
-                    {
-                        batch.Add(pending);
-                    }
-
-                    state.Calls++;
-                    batches.Add(batch);
-                }
-
-                if (state.Calls == 0 && state.Pending.Count == 0)
-                {
-                    _lanes.Remove(lane);
-                }
-            }
-
-            foreach (var batch in batches)
-            {
-                _ = CallAsync(lane, batch);
-            }
-        }
-
-        private async Task CallAsync(string lane, List<(TRequest Request, TaskCompletionSource<TResponse> Answer)> batch)
-        {
-            try
-            {
-                // Not cancelled by anyone: a call cut short might have been applied. The deadline bounds it, and the
-                // scheduling service grants no claim to a call whose deadline passed before it committed.
-                var answers = await call([.. batch.Select(b => b.Request)], clock.GetUtcNow().UtcDateTime + options.CallTimeout);
-                if (answers.Count != batch.Count)
-                {
-                    throw new RpcException(new Status(StatusCode.Internal, $"The scheduling service answered {answers.Count} of {batch.Count}."));
-                }
-
-                for (int i = 0; i < batch.Count; i++)
-                {
-                    batch[i].Answer.TrySetResult(answers[i]);
-                }
-            }
-            catch (Exception e)
-            {
-                foreach (var (_, answer) in batch)
-                {
-                    answer.TrySetException(e);
-                }
-            }
-            finally
-            {
-                lock (_lanes)
-                {
-                    _lanes[lane].Calls--;
-                }
-
-                Pump(lane);
-            }
-        }
     }
 }

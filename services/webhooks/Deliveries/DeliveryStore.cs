@@ -31,61 +31,125 @@ public sealed record RecordedAttempt(bool Held, DateTimeOffset? EndpointFailingS
 /// </summary>
 public sealed record Claim(IReadOnlyList<ClaimedDelivery> Deliveries, DateTimeOffset? NextDue, bool DueUnclaimed);
 
+/// <summary>What recording one event came to: refused (why), or recorded with its deliveries (null: it was already recorded).</summary>
+public sealed record RecordedEvent(string? Refusal, int? Deliveries);
+
 /// <summary>The sender's side of the events, deliveries and attempts tables.</summary>
 public sealed class DeliveryStore(NpgsqlDataSource dataSource)
 {
     /// <summary>
-    /// Stores the event and one pending delivery per enabled endpoint of its workspace subscribed to its type,
-    /// atomically, and wakes the senders. Returns the number of deliveries, or null when the event was
-    /// already recorded (its fan-out committed with it).
+    /// Stores the events and one pending delivery per enabled endpoint of each one's workspace subscribed to its type,
+    /// all in one statement (its own transaction), and wakes the senders. Answers each event in order: refused (it puts
+    /// a post or an account seen before, or earlier in the batch, in another workspace), already recorded (its fan-out
+    /// committed with it), or recorded with its deliveries.
     /// </summary>
-    public async Task<int?> RecordEventAsync(IncomingEvent e, string body, DateTimeOffset now, CancellationToken ct)
+    public async Task<IReadOnlyList<RecordedEvent>> RecordEventsAsync(IReadOnlyList<(IncomingEvent Event, string Body)> events, DateTimeOffset now, CancellationToken ct)
     {
-        var (subjectColumn, subject) = e.Subject switch
-        {
-            EventSubject.Post => ("post_id", "post"),
-            EventSubject.Account => ("account_id", "account"),
-            _ => throw new ArgumentOutOfRangeException(nameof(e), e.Subject, null),
-        };
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         // A post or an account lives in one workspace: an event that moves one seen before to another is forged (or a bug).
-        if (await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-            $"SELECT EXISTS (SELECT 1 FROM events WHERE {subjectColumn} = @SubjectId AND workspace_id <> @WorkspaceId)", new { e.SubjectId, e.WorkspaceId }, cancellationToken: ct)))
-        {
-            throw new RefusedEventException($"Event refused: {subject} {e.SubjectId} belongs to another workspace.");
-        }
-
-        string[] endpointIds = [.. await connection.QueryAsync<string>(new CommandDefinition("""
-            SELECT id FROM endpoints
-            WHERE workspace_id = @WorkspaceId AND enabled AND (@Type = ANY (events) OR '*' = ANY (events))
-            ORDER BY id
-            """, new { e.WorkspaceId, e.Type }, cancellationToken: ct))];
-        string[] deliveryIds = [.. endpointIds.Select(_ => Ids.New("dlv"))];
-        // One statement, so one round trip and its own transaction: the deliveries exist if and only if the event was new.
-        // Referencing "woken" makes it run: the senders are notified only when there are deliveries.
-        var (recorded, deliveries, _) = await connection.QuerySingleAsync<(bool Recorded, long Deliveries, long Woken)>(new CommandDefinition($"""
-            WITH event AS (
-                INSERT INTO events (id, workspace_id, type, post_id, account_id, schedule_version, occurred_at, body, received_at)
-                VALUES (@EventId, @WorkspaceId, @Type, @PostId, @AccountId, @ScheduleVersion, @OccurredAt, @Body, @Now)
-                ON CONFLICT (id) DO NOTHING
-                RETURNING id),
-            delivery AS (
-                INSERT INTO deliveries (id, event_id, endpoint_id, workspace_id, status, next_attempt_at, created_at, updated_at)
-                SELECT d.id, event.id, d.endpoint_id, @WorkspaceId, '{DeliveryStatus.Pending}', @Now, @Now, @Now
-                FROM event, unnest(@DeliveryIds::text[], @EndpointIds::text[]) AS d (id, endpoint_id)
-                ON CONFLICT (event_id, endpoint_id) DO NOTHING
-                RETURNING 1),
-            woken AS (
-                SELECT pg_notify('{DeliveryNotifications.ChannelName}', '') FROM (SELECT 1 FROM delivery LIMIT 1) AS any_delivery)
-            SELECT EXISTS (SELECT 1 FROM event), (SELECT count(*) FROM delivery), (SELECT count(*) FROM woken)
+        var seen = (await connection.QueryAsync<(string Subject, string WorkspaceId)>(new CommandDefinition("""
+            SELECT DISTINCT post_id, workspace_id FROM events WHERE post_id = ANY(@PostIds)
+            UNION
+            SELECT DISTINCT account_id, workspace_id FROM events WHERE account_id = ANY(@AccountIds)
             """,
             new
             {
-                e.EventId, e.WorkspaceId, e.Type, e.PostId, e.AccountId, e.ScheduleVersion, OccurredAt = e.OccurredAt.ToUniversalTime(), Body = body, Now = now,
-                DeliveryIds = deliveryIds, EndpointIds = endpointIds,
+                PostIds = events.Select(x => x.Event.PostId).OfType<string>().Distinct().ToArray(),
+                AccountIds = events.Select(x => x.Event.AccountId).OfType<string>().Distinct().ToArray(),
             },
-            cancellationToken: ct));
-        return recorded ? (int)deliveries : null;
+            cancellationToken: ct)))
+            .ToLookup(s => s.Subject, s => s.WorkspaceId);
+        var workspaceOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        var answers = new RecordedEvent?[events.Count];
+        var accepted = new List<int>();
+        var firstOfId = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < events.Count; i++)
+        {
+            var e = events[i].Event;
+            string subject = e.SubjectId;
+            if (seen[subject].Any(w => w != e.WorkspaceId) || (workspaceOf.TryGetValue(subject, out var earlier) && earlier != e.WorkspaceId))
+            {
+                answers[i] = new RecordedEvent($"{(e.Subject == EventSubject.Post ? "post" : "account")} {subject} belongs to another workspace", null);
+            }
+            else if (firstOfId.ContainsKey(e.EventId))
+            {
+                // The same event twice in one batch (a redelivery): the first records it.
+                answers[i] = new RecordedEvent(null, null);
+            }
+            else
+            {
+                workspaceOf.TryAdd(subject, e.WorkspaceId);
+                firstOfId[e.EventId] = i;
+                accepted.Add(i);
+            }
+        }
+
+        if (accepted.Count > 0)
+        {
+            var fanOut = await FanOutAsync(connection, accepted.Select(i => events[i].Event).ToList(), ct);
+            var toRecord = accepted.Select(i => events[i]).ToList();
+            var recorded = (await connection.QueryAsync<(string Id, long Deliveries, long Woken)>(new CommandDefinition($"""
+                WITH event AS (
+                    INSERT INTO events (id, workspace_id, type, post_id, account_id, schedule_version, occurred_at, body, received_at)
+                    SELECT e.id, e.workspace_id, e.type, e.post_id, e.account_id, e.schedule_version, e.occurred_at, e.body, @Now
+                    FROM unnest(@Ids::text[], @Workspaces::text[], @Types::text[], @PostIds::text[], @AccountIds::text[],
+                                @Versions::bigint[], @OccurredAts::timestamptz[], @Bodies::text[])
+                         AS e (id, workspace_id, type, post_id, account_id, schedule_version, occurred_at, body)
+                    ON CONFLICT (id) DO NOTHING
+                    RETURNING id),
+                delivery AS (
+                    INSERT INTO deliveries (id, event_id, endpoint_id, workspace_id, status, next_attempt_at, created_at, updated_at)
+                    SELECT d.id, d.event_id, d.endpoint_id, d.workspace_id, '{DeliveryStatus.Pending}', @Now, @Now, @Now
+                    FROM unnest(@DeliveryIds::text[], @DeliveryEvents::text[], @DeliveryEndpoints::text[], @DeliveryWorkspaces::text[])
+                         AS d (id, event_id, endpoint_id, workspace_id)
+                    JOIN event ON event.id = d.event_id
+                    ON CONFLICT (event_id, endpoint_id) DO NOTHING
+                    RETURNING event_id),
+                woken AS (
+                    SELECT pg_notify('{DeliveryNotifications.ChannelName}', '') FROM (SELECT 1 FROM delivery LIMIT 1) AS any_delivery)
+                SELECT event.id, (SELECT count(*) FROM delivery WHERE delivery.event_id = event.id), (SELECT count(*) FROM woken)
+                FROM event
+                """,
+                new
+                {
+                    Now = now,
+                    Ids = toRecord.Select(x => x.Event.EventId).ToArray(),
+                    Workspaces = toRecord.Select(x => x.Event.WorkspaceId).ToArray(),
+                    Types = toRecord.Select(x => x.Event.Type).ToArray(),
+                    PostIds = toRecord.Select(x => x.Event.PostId).ToArray(),
+                    AccountIds = toRecord.Select(x => x.Event.AccountId).ToArray(),
+                    Versions = toRecord.Select(x => x.Event.ScheduleVersion).ToArray(),
+                    OccurredAts = toRecord.Select(x => x.Event.OccurredAt.UtcDateTime).ToArray(),
+                    Bodies = toRecord.Select(x => x.Body).ToArray(),
+                    DeliveryIds = fanOut.Select(_ => Ids.New("dlv")).ToArray(),
+                    DeliveryEvents = fanOut.Select(d => d.EventId).ToArray(),
+                    DeliveryEndpoints = fanOut.Select(d => d.EndpointId).ToArray(),
+                    DeliveryWorkspaces = fanOut.Select(d => d.WorkspaceId).ToArray(),
+                },
+                cancellationToken: ct)))
+                .ToDictionary(r => r.Id, r => (int)r.Deliveries, StringComparer.Ordinal);
+            foreach (int i in accepted)
+            {
+                answers[i] = new RecordedEvent(null, recorded.TryGetValue(events[i].Event.EventId, out int deliveries) ? deliveries : null);
+            }
+        }
+
+        return answers!;
+    }
+
+    /// <summary>One delivery per enabled endpoint of each event's workspace subscribed to its type.</summary>
+    private static async Task<List<(string EventId, string EndpointId, string WorkspaceId)>> FanOutAsync(
+        NpgsqlConnection connection, List<IncomingEvent> events, CancellationToken ct)
+    {
+        var endpoints = (await connection.QueryAsync<(string Id, string WorkspaceId, string[] Events)>(new CommandDefinition("""
+            SELECT id, workspace_id, events FROM endpoints
+            WHERE workspace_id = ANY(@Workspaces) AND enabled
+            ORDER BY id
+            """, new { Workspaces = events.Select(e => e.WorkspaceId).Distinct().ToArray() }, cancellationToken: ct)))
+            .ToLookup(e => e.WorkspaceId);
+        return [.. events.SelectMany(e => endpoints[e.WorkspaceId]
+            .Where(endpoint => endpoint.Events.Contains(e.Type) || endpoint.Events.Contains("*"))
+            .Select(endpoint => (e.EventId, endpoint.Id, e.WorkspaceId)))];
     }
 
     /// <summary>

@@ -7,7 +7,7 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 /// What the webhooks service checks of a domain event before it signs anything, though only the scheduling service's
 /// broker user may publish one: a type known for its kind of subject, ids of the right kinds, and <c>data</c> that is
 /// the event's own subject as the REST API shows it (a post in the event's own workspace; an account). The store also
-/// refuses an event that puts a post or an account it has seen in another workspace (<see cref="DeliveryStore.RecordEventAsync"/>).
+/// refuses an event that puts a post or an account it has seen in another workspace (<see cref="DeliveryStore.RecordEventsAsync"/>).
 /// </summary>
 public static class EventRules
 {
