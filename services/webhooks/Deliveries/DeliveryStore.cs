@@ -47,10 +47,14 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         // A post or an account lives in one workspace: an event that moves one seen before to another is forged (or a bug).
+        // Every recorded event of a subject names the same workspace (no other is recorded), so one of them tells it:
+        // one index probe per subject, however many events an account has had.
         var seen = (await connection.QueryAsync<(string Subject, string WorkspaceId)>(new CommandDefinition("""
-            SELECT DISTINCT post_id, workspace_id FROM events WHERE post_id = ANY(@PostIds)
-            UNION
-            SELECT DISTINCT account_id, workspace_id FROM events WHERE account_id = ANY(@AccountIds)
+            SELECT s.id, e.workspace_id FROM unnest(@PostIds::text[]) AS s (id)
+            CROSS JOIN LATERAL (SELECT workspace_id FROM events WHERE post_id = s.id LIMIT 1) AS e
+            UNION ALL
+            SELECT s.id, e.workspace_id FROM unnest(@AccountIds::text[]) AS s (id)
+            CROSS JOIN LATERAL (SELECT workspace_id FROM events WHERE account_id = s.id LIMIT 1) AS e
             """,
             new
             {
@@ -58,7 +62,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                 AccountIds = events.Select(x => x.Event.AccountId).OfType<string>().Distinct().ToArray(),
             },
             cancellationToken: ct)))
-            .ToLookup(s => s.Subject, s => s.WorkspaceId);
+            .ToDictionary(s => s.Subject, s => s.WorkspaceId, StringComparer.Ordinal);
         var workspaceOf = new Dictionary<string, string>(StringComparer.Ordinal);
         var answers = new RecordedEvent?[events.Count];
         var accepted = new List<int>();
@@ -67,7 +71,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
         {
             var e = events[i].Event;
             string subject = e.SubjectId;
-            if (seen[subject].Any(w => w != e.WorkspaceId) || (workspaceOf.TryGetValue(subject, out var earlier) && earlier != e.WorkspaceId))
+            if ((seen.TryGetValue(subject, out var owner) && owner != e.WorkspaceId) || (workspaceOf.TryGetValue(subject, out var earlier) && earlier != e.WorkspaceId))
             {
                 answers[i] = new RecordedEvent($"{(e.Subject == EventSubject.Post ? "post" : "account")} {subject} belongs to another workspace", null);
             }
