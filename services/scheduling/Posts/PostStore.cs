@@ -62,15 +62,16 @@ public sealed class PostStore
 
     public async Task<(PostView View, string ETag)?> GetAsync(NpgsqlConnection connection, string postId, string? workspaceId, NpgsqlTransaction? tx = null)
     {
-        var post = await connection.QuerySingleOrDefaultAsync<PostRow>(
-            $"SELECT {PostColumns} FROM posts WHERE id = @postId AND (@workspaceId::text IS NULL OR workspace_id = @workspaceId)",
-            new { postId, workspaceId }, tx);
-        if (post is null)
-        {
-            return null;
-        }
-
-        return (ToView(post, await TargetsAsync(connection, postId, tx), await MediaAsync(connection, [postId], tx)), post.ETag);
+        // One round trip: every domain event reads its post this way, inside the transaction that changed it.
+        using var results = await connection.QueryMultipleAsync($"""
+            SELECT {PostColumns} FROM posts WHERE id = @postId AND (@workspaceId::text IS NULL OR workspace_id = @workspaceId);
+            SELECT {TargetColumns} FROM targets WHERE post_id = @postId ORDER BY position;
+            SELECT post_id, media_id, position, alt_text FROM post_media WHERE post_id = @postId ORDER BY position;
+            """, new { postId, workspaceId }, tx);
+        var post = await results.ReadSingleOrDefaultAsync<PostRow>();
+        var targets = (await results.ReadAsync<TargetRow>()).AsList();
+        var media = (await results.ReadAsync<MediaLinkRow>()).AsList();
+        return post is null ? null : (ToView(post, targets, media), post.ETag);
     }
 
     public sealed record ListFilter(
