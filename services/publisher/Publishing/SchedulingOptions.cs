@@ -10,6 +10,9 @@ public sealed class SchedulingOptions
     /// <summary>The deadline of one ClaimTargets or CompleteTargets call.</summary>
     public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The deadline of a call to the scheduling service started now.</summary>
+    public DateTime CallDeadline(TimeProvider clock) => clock.GetUtcNow().UtcDateTime + CallTimeout;
+
     /// <summary>How many claims one ClaimTargets call, or reports one CompleteTargets call, carries at most (the scheduling service takes up to 500).</summary>
     public int MaxPerCall { get; set; } = 100;
 

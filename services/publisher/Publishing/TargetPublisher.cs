@@ -238,7 +238,7 @@ public sealed partial class TargetPublisher(
 
     public static bool IsTransient(RpcException e) => e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded;
 
-    private DateTime Deadline() => clock.GetUtcNow().UtcDateTime + _options.CallTimeout;
+    private DateTime Deadline() => _options.CallDeadline(clock);
 
     private static partial class Log
     {

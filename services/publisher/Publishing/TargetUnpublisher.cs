@@ -155,7 +155,7 @@ public sealed partial class TargetUnpublisher(
         }
     }
 
-    private DateTime Deadline() => clock.GetUtcNow().UtcDateTime + _options.CallTimeout;
+    private DateTime Deadline() => _options.CallDeadline(clock);
 
     private static partial class Log
     {

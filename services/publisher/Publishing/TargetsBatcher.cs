@@ -40,7 +40,7 @@ public sealed class TargetsBatcher : IDisposable
     public async Task<ClaimTargetResponse> ClaimAsync(string? workspaceId, ClaimTargetRequest request)
     {
         var answer = await _claims.SendAsync(workspaceId, request);
-        return answer is { Claimed: false, Reason: PostBusy }
+        return answer is { Claimed: false, Reason: BusyPost.ClaimReason }
             ? await _targets.ClaimTargetAsync(request, deadline: Deadline())
             : answer;
     }
@@ -53,7 +53,7 @@ public sealed class TargetsBatcher : IDisposable
     public async Task<CompleteTargetResponse> CompleteAsync(string workspaceId, CompleteTargetRequest request)
     {
         var result = await _reports.SendAsync(workspaceId, request);
-        if (result.ErrorCode == PostBusyCode)
+        if (result.ErrorCode == BusyPost.ReportErrorCode)
         {
             return await _targets.CompleteTargetAsync(request, deadline: Deadline());
         }
@@ -66,10 +66,7 @@ public sealed class TargetsBatcher : IDisposable
         }, $"{result.ErrorCode}: {result.ErrorMessage}"));
     }
 
-    /// <summary>What the scheduling service answers a claim (reason) or a report (error code) of a batch it left undone.</summary>
-    private const string PostBusy = "post_busy", PostBusyCode = "POST_BUSY";
-
-    private DateTime Deadline() => _clock.GetUtcNow().UtcDateTime + _options.CallTimeout;
+    private DateTime Deadline() => _options.CallDeadline(_clock);
 
     public void Dispose()
     {

@@ -24,9 +24,6 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
     /// <summary>The most claims one ClaimTargets call, or reports one CompleteTargets call, may carry.</summary>
     public const int MaxPerCall = 500;
 
-    /// <summary>The error code of a report a CompleteTargets call left for CompleteTarget (<see cref="TargetClaims.PostBusy"/>).</summary>
-    public const string PostBusyCode = "POST_BUSY";
-
     public override async Task<ClaimTargetResponse> ClaimTarget(ClaimTargetRequest request, ServerCallContext context)
     {
         // Read before the claim, so a failure here leaves nothing claimed (the publisher retries the message). A
@@ -137,7 +134,7 @@ public sealed class TargetsGrpcService(TargetClaims claims, TargetRemovals remov
             {
                 { PostBusy: true } => new CompleteTargetsResult
                 {
-                    ErrorCode = PostBusyCode,
+                    ErrorCode = BusyPost.ReportErrorCode,
                     ErrorMessage = "Its post was being changed by another call; nothing was done: send it again on its own (CompleteTarget).",
                 },
                 { Refused: { } refused } => new CompleteTargetsResult { ErrorCode = refused.Code, ErrorMessage = refused.Message },

@@ -174,13 +174,8 @@ public sealed class TargetClaims(
     /// <remarks><see cref="PostBusy"/>: not applied, its post being another transaction's just then (a batch waits for none).</remarks>
     public sealed record ReportResult(string TargetStatus, string PostStatus, ApiException? Refused = null, bool PostBusy = false);
 
-    /// <summary>
-    /// Why a claim of a batch was not granted, or a report of a batch not applied: its post's row was another transaction's
-    /// (a cancel, a reschedule, a report of another of its targets) when the batch locked its posts. A batch takes only
-    /// the posts it can have at once, so one busy post cannot hold up the others' claims; nothing was done, and the
-    /// caller sends it again on its own (ClaimTarget, CompleteTarget), which waits for the post.
-    /// </summary>
-    public const string PostBusy = "post_busy";
+    /// <summary>Why a claim of a batch was not granted (<see cref="ScheduledPosts.Contracts.Scheduling.V1.BusyPost"/>).</summary>
+    public const string PostBusy = ScheduledPosts.Contracts.Scheduling.V1.BusyPost.ClaimReason;
 
     /// <summary>
     /// The publisher reports how an upload ended. The live claim's report is applied (a retryable failure with attempts
