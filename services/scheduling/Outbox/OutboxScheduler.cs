@@ -21,38 +21,64 @@ public sealed class OutboxScheduler
     /// reschedule can take it back, and in its workspace's turn (docs/publishing.md#fair-shares).
     /// </summary>
     public Task ScheduleTargetAsync(NpgsqlTransaction tx, string workspaceId, TargetDue message, DateTimeOffset? dueAt)
-        => InsertAsync(tx, message with { WorkspaceId = workspaceId }, dueAt, message.PostId, workspaceId, message.TargetId);
+        => ScheduleTargetsAsync(tx, workspaceId, message.PostId, [message.TargetId], message.ScheduleVersion, dueAt);
+
+    /// <summary><see cref="ScheduleTargetAsync"/> for several targets of one post, in one statement.</summary>
+    public Task ScheduleTargetsAsync(NpgsqlTransaction tx, string workspaceId, string postId, IReadOnlyList<string> targetIds, long scheduleVersion,
+        DateTimeOffset? dueAt)
+        => InsertAsync(tx, [.. targetIds.Select(targetId => Row(new TargetDue(postId, targetId, scheduleVersion) { WorkspaceId = workspaceId }, postId, workspaceId, targetId))],
+            dueAt);
 
     /// <summary>
     /// Sends the removal of a published target's copy at <paramref name="dueAt"/> (now when null). Tied to no post, so
     /// a cancel or reschedule of the post's other targets never takes it back.
     /// </summary>
     public Task ScheduleUnpublishAsync(NpgsqlTransaction tx, TargetUnpublishDue message, DateTimeOffset? dueAt)
-        => InsertAsync(tx, message, dueAt, postId: null, workspaceId: null, targetId: null);
+        => InsertAsync(tx, [Row(message)], dueAt);
 
-    private static async Task InsertAsync<T>(NpgsqlTransaction tx, T message, DateTimeOffset? dueAt, string? postId, string? workspaceId, string? targetId)
-        where T : class
+    /// <summary>
+    /// Publishes domain events as soon as the transaction commits, in the order given: one statement and one wake-up for
+    /// all of them.
+    /// </summary>
+    public Task PublishManyAsync(NpgsqlTransaction tx, IReadOnlyList<PostEvent> domainEvents)
+        => InsertAsync(tx, [.. domainEvents.Select(e => Row(e))], dueAt: null);
+
+    /// <summary>Publishes an account's domain event as soon as the transaction commits.</summary>
+    public Task PublishAccountEventAsync<T>(NpgsqlTransaction tx, T domainEvent) where T : AccountEvent
+        => InsertAsync(tx, [Row(domainEvent)], dueAt: null);
+
+    private sealed record OutboxRow(string Type, string Payload, string? PostId, string? WorkspaceId, string? TargetId);
+
+    private static OutboxRow Row(object message, string? postId = null, string? workspaceId = null, string? targetId = null)
+        => new(message.GetType().Name, JsonSerializer.Serialize(message, message.GetType(), JsonDefaults.Options), postId, workspaceId, targetId);
+
+    /// <summary>Writes the messages in the order given, all due at <paramref name="dueAt"/> (now when null), and wakes the dispatcher once.</summary>
+    private static async Task InsertAsync(NpgsqlTransaction tx, IReadOnlyList<OutboxRow> rows, DateTimeOffset? dueAt)
     {
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
         await tx.Connection!.ExecuteAsync("""
             INSERT INTO outbox (message_type, payload, due_at, post_id, workspace_id, target_id, trace_parent)
-            VALUES (@type, @payload::jsonb, COALESCE(@dueAt::timestamptz, clock_timestamp()), @postId, @workspaceId, @targetId, @traceParent);
+            SELECT m.type, m.payload::jsonb, COALESCE(@dueAt::timestamptz, clock_timestamp()), m.post_id, m.workspace_id, m.target_id, @traceParent
+            FROM unnest(@types::text[], @payloads::text[], @postIds::text[], @workspaceIds::text[], @targetIds::text[])
+                WITH ORDINALITY AS m(type, payload, post_id, workspace_id, target_id, n)
+            ORDER BY m.n;
             SELECT pg_notify(@channel, '');
             """,
             new
             {
-                type = typeof(T).Name, payload = JsonSerializer.Serialize(message, JsonDefaults.Options), dueAt, postId, workspaceId, targetId,
-                traceParent = Activity.Current?.Id, channel = WakeChannel,
+                types = rows.Select(r => r.Type).ToArray(),
+                payloads = rows.Select(r => r.Payload).ToArray(),
+                postIds = rows.Select(r => r.PostId).ToArray(),
+                workspaceIds = rows.Select(r => r.WorkspaceId).ToArray(),
+                targetIds = rows.Select(r => r.TargetId).ToArray(),
+                dueAt, traceParent = Activity.Current?.Id, channel = WakeChannel,
             },
             tx);
     }
-
-    /// <summary>Publishes a domain event as soon as the transaction commits.</summary>
-    public Task PublishAsync<T>(NpgsqlTransaction tx, T domainEvent) where T : PostEvent
-        => InsertAsync(tx, domainEvent, dueAt: null, postId: null, workspaceId: null, targetId: null);
-
-    /// <summary>Publishes an account's domain event as soon as the transaction commits.</summary>
-    public Task PublishAccountEventAsync<T>(NpgsqlTransaction tx, T domainEvent) where T : AccountEvent
-        => InsertAsync(tx, domainEvent, dueAt: null, postId: null, workspaceId: null, targetId: null);
 
     /// <summary>Takes back every message still pending for <paramref name="postId"/> (cancel, delete, reschedule).</summary>
     public async Task<int> CancelScheduledAsync(NpgsqlTransaction tx, string postId)

@@ -294,10 +294,7 @@ public sealed partial class PostCommands(
             }
 
             await store.SetStatusAsync(tx, postId, await store.AnyTargetPublishedAsync(tx, postId) ? PostStatus.Publishing : PostStatus.Scheduled);
-            foreach (string targetId in retried)
-            {
-                await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(postId, targetId, post.ScheduleVersion), dueAt: null);
-            }
+            await outbox.ScheduleTargetsAsync(tx, post.WorkspaceId, postId, retried, post.ScheduleVersion, dueAt: null);
 
             await store.AuditAsync(tx, post, "retried", who.KeyId, string.Join(",", retried));
         });
@@ -398,10 +395,7 @@ public sealed partial class PostCommands(
         var (version, targetIds) = await store.ScheduleAsync(tx, post.Id, due, revive, awaitingApproval);
         if (!awaitingApproval)
         {
-            foreach (string targetId in targetIds)
-            {
-                await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(post.Id, targetId, version), due);
-            }
+            await outbox.ScheduleTargetsAsync(tx, post.WorkspaceId, post.Id, targetIds, version, due);
         }
 
         return targetIds.Count;

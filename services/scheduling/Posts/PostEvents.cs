@@ -16,40 +16,84 @@ namespace ScheduledPosts.Scheduling.Posts;
 public sealed class PostEvents(PostStore store, OutboxScheduler outbox, TimeProvider clock)
 {
     /// <summary>
+    /// Domain events of one transaction waiting to be written together (<see cref="WriteAsync"/>): one read of their posts
+    /// and one insert for all of them, however many posts and targets a batch of claims or reports changed.
+    /// </summary>
+    public sealed class Batch
+    {
+        internal List<Pending> Events { get; } = [];
+
+        /// <summary>Adds an event of <typeparamref name="T"/>; its post is read when the batch is written.</summary>
+        public void Add<T>(string type, string postId, DateTimeOffset? previousScheduledFor = null, string? targetId = null, string? reason = null)
+            where T : PostEvent, new()
+            => Events.Add(new Pending(static () => new T(), type, postId, previousScheduledFor, targetId, reason));
+    }
+
+    internal sealed record Pending(Func<PostEvent> New, string Type, string PostId, DateTimeOffset? PreviousScheduledFor, string? TargetId, string? Reason);
+
+    /// <summary>
     /// Writes a domain event with the post as it now is; a reschedule adds <c>previousScheduledFor</c>, a target
     /// event the <c>targetId</c> it is about, a decline its <c>reason</c>.
     /// </summary>
-    public async Task EmitAsync<T>(NpgsqlTransaction tx, string type, string postId, DateTimeOffset? previousScheduledFor = null, string? targetId = null,
+    public Task EmitAsync<T>(NpgsqlTransaction tx, string type, string postId, DateTimeOffset? previousScheduledFor = null, string? targetId = null,
         string? reason = null)
         where T : PostEvent, new()
     {
-        var (view, _) = (await store.GetAsync(tx.Connection!, postId, null, tx))!.Value;
+        var batch = new Batch();
+        batch.Add<T>(type, postId, previousScheduledFor, targetId, reason);
+        return WriteAsync(tx, batch);
+    }
+
+    /// <summary>Writes the batch's events, in the order they were added, each with its post as it now is, and empties it.</summary>
+    public async Task WriteAsync(NpgsqlTransaction tx, Batch batch)
+    {
+        if (batch.Events.Count == 0)
+        {
+            return;
+        }
+
+        var views = await store.GetManyAsync(tx, [.. batch.Events.Select(e => e.PostId).Distinct(StringComparer.Ordinal)]);
+        var now = clock.GetUtcNow();
+        var written = new List<PostEvent>(batch.Events.Count);
+        foreach (var pending in batch.Events)
+        {
+            var view = views.GetValueOrDefault(pending.PostId) ?? throw new InvalidOperationException($"Post {pending.PostId} is gone before its event was written.");
+            written.Add(Build(pending, view, now));
+        }
+
+        await outbox.PublishManyAsync(tx, written);
+        batch.Events.Clear();
+    }
+
+    private static PostEvent Build(Pending pending, PostView view, DateTimeOffset now)
+    {
         var data = JsonSerializer.SerializeToNode(view, JsonDefaults.Options)!.AsObject();
-        if (typeof(T) == typeof(PostRescheduled))
+        var domainEvent = pending.New();
+        if (domainEvent is PostRescheduled)
         {
-            data["previousScheduledFor"] = previousScheduledFor is null ? null : JsonValue.Create(JsonDefaults.Format(previousScheduledFor.Value));
+            data["previousScheduledFor"] = pending.PreviousScheduledFor is { } previous ? JsonValue.Create(JsonDefaults.Format(previous)) : null;
         }
 
-        if (targetId is not null)
+        if (pending.TargetId is not null)
         {
-            data["targetId"] = targetId;
+            data["targetId"] = pending.TargetId;
         }
 
-        if (reason is not null)
+        if (pending.Reason is not null)
         {
-            data["reason"] = reason;
+            data["reason"] = pending.Reason;
         }
 
-        await outbox.PublishAsync(tx, new T
+        return domainEvent with
         {
             EventId = Ids.New("evt"),
-            Type = type,
+            Type = pending.Type,
             WorkspaceId = view.WorkspaceId,
             PostId = view.Id,
             ScheduleVersion = view.ScheduleVersion,
-            OccurredAt = clock.GetUtcNow(),
+            OccurredAt = now,
             Data = JsonSerializer.SerializeToElement(data, JsonDefaults.Options),
-        });
+        };
     }
 
     /// <summary>
@@ -57,28 +101,49 @@ public sealed class PostEvents(PostStore store, OutboxScheduler outbox, TimeProv
     /// <c>post.cancelled</c>). Returns the final status, or null while a target is still under way.
     /// </summary>
     public async Task<string?> SettleAsync(NpgsqlTransaction tx, string postId, bool cancelled)
+        => (await SettleManyAsync(tx, [(postId, cancelled)]))[postId];
+
+    /// <summary>
+    /// <see cref="SettleAsync"/> for many posts: their targets read in one statement, the settled ones written in one,
+    /// their events in one. Answers each post's final status, or null while one of its targets is still under way.
+    /// </summary>
+    public async Task<Dictionary<string, string?>> SettleManyAsync(NpgsqlTransaction tx, IReadOnlyCollection<(string PostId, bool Cancelled)> posts)
     {
-        var targets = await store.TargetsAsync(tx.Connection!, postId, tx);
-        string? final = PostRules.AggregateStatus(targets.Select(t => t.Status).ToList(), cancelled);
-        if (final is null)
+        var targets = await store.TargetsOfAsync(tx, [.. posts.Select(p => p.PostId)]);
+        var finals = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var settled = new List<(string PostId, string Status, DateTime? PublishedAt)>();
+        var batch = new Batch();
+        foreach (var (postId, cancelled) in posts)
         {
-            return null;
+            var ofPost = targets[postId].ToList();
+            string? final = PostRules.AggregateStatus(ofPost.Select(t => t.Status).ToList(), cancelled);
+            finals[postId] = final;
+            if (final is null)
+            {
+                continue;
+            }
+
+            settled.Add((postId, final, ofPost.Max(t => t.PublishedAt)));
+            switch (final)
+            {
+                case PostStatus.Published:
+                    batch.Add<PostPublished>("post.published", postId);
+                    break;
+                case PostStatus.PartiallyPublished:
+                    batch.Add<PostPartiallyPublished>("post.partially_published", postId);
+                    break;
+                case PostStatus.Failed:
+                    batch.Add<PostFailed>("post.failed", postId);
+                    break;
+            }
         }
 
-        await store.SettleAsync(tx, postId, final, targets.Max(t => t.PublishedAt));
-        switch (final)
+        if (settled.Count > 0)
         {
-            case PostStatus.Published:
-                await EmitAsync<PostPublished>(tx, "post.published", postId);
-                break;
-            case PostStatus.PartiallyPublished:
-                await EmitAsync<PostPartiallyPublished>(tx, "post.partially_published", postId);
-                break;
-            case PostStatus.Failed:
-                await EmitAsync<PostFailed>(tx, "post.failed", postId);
-                break;
+            await store.SettleManyAsync(tx, settled);
+            await WriteAsync(tx, batch);
         }
 
-        return final;
+        return finals;
     }
 }

@@ -74,6 +74,23 @@ public sealed class PostStore
         return post is null ? null : (ToView(post, targets, media), post.ETag);
     }
 
+    /// <summary>
+    /// <see cref="GetAsync"/> for many posts in one round trip, as the REST API shows them; a post that does not exist is
+    /// missing from the answer.
+    /// </summary>
+    public async Task<Dictionary<string, PostView>> GetManyAsync(NpgsqlTransaction tx, string[] postIds)
+    {
+        using var results = await tx.Connection!.QueryMultipleAsync($"""
+            SELECT {PostColumns} FROM posts WHERE id = ANY(@postIds);
+            SELECT {TargetColumns} FROM targets WHERE post_id = ANY(@postIds) ORDER BY position;
+            SELECT post_id, media_id, position, alt_text FROM post_media WHERE post_id = ANY(@postIds) ORDER BY position;
+            """, new { postIds }, tx);
+        var posts = (await results.ReadAsync<PostRow>()).AsList();
+        var targets = (await results.ReadAsync<TargetRow>()).ToLookup(t => t.PostId);
+        var media = (await results.ReadAsync<MediaLinkRow>()).ToLookup(m => m.PostId);
+        return posts.ToDictionary(p => p.Id, p => ToView(p, targets[p.Id], media[p.Id]), StringComparer.Ordinal);
+    }
+
     public sealed record ListFilter(
         string WorkspaceId, IReadOnlyList<string>? Statuses, string? Platform, string? SocialAccountId,
         DateTimeOffset? ScheduledFrom, DateTimeOffset? ScheduledTo, string? AfterId, int Limit);
@@ -122,6 +139,11 @@ public sealed class PostStore
     public async Task<List<TargetRow>> TargetsAsync(NpgsqlConnection connection, string postId, NpgsqlTransaction? tx = null)
         => (await connection.QueryAsync<TargetRow>(
             $"SELECT {TargetColumns} FROM targets WHERE post_id = @postId ORDER BY position", new { postId }, tx)).AsList();
+
+    /// <summary>The targets of many posts in one statement, each post's in position order.</summary>
+    public async Task<ILookup<string, TargetRow>> TargetsOfAsync(NpgsqlTransaction tx, string[] postIds)
+        => (await tx.Connection!.QueryAsync<TargetRow>(
+            $"SELECT {TargetColumns} FROM targets WHERE post_id = ANY(@postIds) ORDER BY position", new { postIds }, tx)).ToLookup(t => t.PostId);
 
     public async Task<List<MediaLinkRow>> MediaAsync(NpgsqlConnection connection, string[] postIds, NpgsqlTransaction? tx = null)
         => (await connection.QueryAsync<MediaLinkRow>(
@@ -291,12 +313,28 @@ public sealed class PostStore
             """, new { targetIds }, tx);
 
     public Task SetStatusAsync(NpgsqlTransaction tx, string postId, string status)
-        => tx.Connection!.ExecuteAsync("UPDATE posts SET status = @status WHERE id = @postId", new { status, postId }, tx);
+        => SetStatusManyAsync(tx, [postId], status);
 
-    /// <summary>The post's final status once every target is terminal, with the time its last copy went out.</summary>
-    public Task SettleAsync(NpgsqlTransaction tx, string postId, string status, DateTime? publishedAt)
-        => tx.Connection!.ExecuteAsync(
-            "UPDATE posts SET status = @status, published_at = @publishedAt WHERE id = @postId", new { status, publishedAt, postId }, tx);
+    /// <summary><see cref="SetStatusAsync"/> for many posts in one statement.</summary>
+    public Task SetStatusManyAsync(NpgsqlTransaction tx, string[] postIds, string status)
+        => tx.Connection!.ExecuteAsync("UPDATE posts SET status = @status WHERE id = ANY(@postIds)", new { status, postIds }, tx);
+
+    /// <summary>
+    /// The posts' final statuses once every target is terminal, each with the time its last copy went out; one statement.
+    /// </summary>
+    public Task SettleManyAsync(NpgsqlTransaction tx, IReadOnlyList<(string PostId, string Status, DateTime? PublishedAt)> settled)
+        => tx.Connection!.ExecuteAsync("""
+            UPDATE posts p SET status = s.status, published_at = s.published_at
+            FROM unnest(@postIds::text[], @statuses::text[], @publishedAts::timestamptz[]) AS s(id, status, published_at)
+            WHERE p.id = s.id
+            """,
+            new
+            {
+                postIds = settled.Select(s => s.PostId).ToArray(),
+                statuses = settled.Select(s => s.Status).ToArray(),
+                publishedAts = settled.Select(s => s.PublishedAt).ToArray(),
+            },
+            tx);
 
     /// <summary>
     /// Deletes the post (targets and media links cascade); media no other post uses is marked orphaned in the same

@@ -106,6 +106,8 @@ public sealed class TargetClaims(
             ? []
             : await claims.ClaimManyAsync(tx, [.. wanted.Values.Select(i => (requests[i].PostId, requests[i].TargetId))], _options.Lease);
         var granted = new List<(int Index, ClaimStore.ClaimRow Row)>();
+        var batch = new PostEvents.Batch();
+        var failed = new List<PostStore.PostRow>();
         foreach (var claimed in claimedRows)
         {
             var post = locked[claimed.PostId];
@@ -115,7 +117,8 @@ public sealed class TargetClaims(
                 var target = (await posts.TargetsAsync(connection, post.Id, tx)).Single(t => t.Id == claimed.TargetId);
                 await ApplyOutcomeAsync(tx, post, target, new Failed(TargetErrors.AccountReauthRequired,
                     $"The {claimed.Platform} account {claimed.Handle} must be connected again (POST /v1/social-accounts/connect); nothing was sent.", Retryable: false),
-                    retryAfter: null);
+                    retryAfter: null, batch);
+                failed.Add(post);
                 answers[wanted[claimed.TargetId]] = (null, "account_reauth_required");
             }
             else
@@ -124,16 +127,23 @@ public sealed class TargetClaims(
             }
         }
 
-        string[] publishing = [.. granted.Select(g => g.Row.PostId).Distinct(StringComparer.Ordinal)];
         if (claimedRows.Count > 0)
         {
             await posts.TouchManyAsync(tx, [.. claimedRows.Select(c => c.PostId).Distinct(StringComparer.Ordinal)]);
         }
 
-        foreach (string postId in publishing.Where(id => locked[id].Status == PostStatus.Scheduled))
+        await WriteAndSettleAsync(tx, failed, batch);
+
+        string[] starting = [.. granted.Select(g => g.Row.PostId).Distinct(StringComparer.Ordinal).Where(id => locked[id].Status == PostStatus.Scheduled)];
+        if (starting.Length > 0)
         {
-            await posts.SetStatusAsync(tx, postId, PostStatus.Publishing);
-            await events.EmitAsync<PostPublishing>(tx, "post.publishing", postId);
+            await posts.SetStatusManyAsync(tx, starting, PostStatus.Publishing);
+            foreach (string postId in starting)
+            {
+                batch.Add<PostPublishing>("post.publishing", postId);
+            }
+
+            await events.WriteAsync(tx, batch);
         }
 
         // Not granted to a caller that stopped waiting while the claims queued (the transaction rolls back). A caller
@@ -210,7 +220,15 @@ public sealed class TargetClaims(
         await using var tx = await connection.BeginTransactionAsync();
         var postOf = await claims.PostsOfTargetsAsync(tx, [.. reports.Select(r => r.TargetId).Distinct(StringComparer.Ordinal)]);
         var locked = await posts.LockManyAsync(tx, [.. postOf.Values.Distinct(StringComparer.Ordinal)], skipLocked: !waitForBusyPosts);
-        var changed = new HashSet<string>(StringComparer.Ordinal);
+        // Every target of the locked posts, read once: a report changes only its own target (and its post's aggregate
+        // status, settled below once every report is applied), so a target is read again only when reported twice.
+        var targetsOf = await posts.TargetsOfAsync(tx, [.. locked.Keys]);
+        var targets = targetsOf.SelectMany(g => g).ToDictionary(t => t.Id, StringComparer.Ordinal);
+        // Each report is answered with its post's status as it stood after that report, as if the reports came one by one.
+        var statusesOf = targetsOf.ToDictionary(g => g.Key, g => g.ToDictionary(t => t.Id, t => t.Status, StringComparer.Ordinal), StringComparer.Ordinal);
+        var postStatus = locked.Values.ToDictionary(p => p.Id, p => p.Status, StringComparer.Ordinal);
+        var batch = new PostEvents.Batch();
+        var changed = new Dictionary<string, PostStore.PostRow>(StringComparer.Ordinal);
         var results = new List<ReportResult>(reports.Count);
         foreach (var report in reports)
         {
@@ -224,16 +242,20 @@ public sealed class TargetClaims(
                     continue;
                 }
 
-                // A post an earlier report of this batch changed is read again (its row is locked already).
-                var post = (changed.Contains(postId) ? await posts.LockAsync(tx, postId) : locked.GetValueOrDefault(postId))
-                    ?? throw ApiException.NotFound("Post");
-                var (result, applied) = await CompleteLockedAsync(tx, post, report);
+                var post = locked.GetValueOrDefault(postId) ?? throw ApiException.NotFound("Post");
+                var target = targets.GetValueOrDefault(report.TargetId)
+                    ?? (await posts.TargetsAsync(connection, postId, tx)).Single(t => t.Id == report.TargetId);
+                var (targetStatus, applied) = await CompleteLockedAsync(tx, post, target, report, batch);
                 if (applied)
                 {
-                    changed.Add(postId);
+                    changed.TryAdd(postId, post);
+                    targets.Remove(target.Id);
+                    var statuses = statusesOf[postId];
+                    statuses[target.Id] = targetStatus;
+                    postStatus[postId] = PostRules.AggregateStatus(statuses.Values, post.CancelledAt is not null) ?? postStatus[postId];
                 }
 
-                results.Add(result);
+                results.Add(new ReportResult(targetStatus, postStatus[postId]));
             }
             catch (ApiException refused)
             {
@@ -244,38 +266,52 @@ public sealed class TargetClaims(
 
         if (changed.Count > 0)
         {
+            // The posts settle as the answers above said they would (the same rule on the same targets).
+            await posts.TouchManyAsync(tx, [.. changed.Keys]);
+            await WriteAndSettleAsync(tx, changed.Values, batch);
             await tx.CommitAsync();
         }
 
         return results;
     }
 
-    /// <summary>Applies one report under its post's lock; says whether it changed anything.</summary>
-    private async Task<(ReportResult Result, bool Applied)> CompleteLockedAsync(NpgsqlTransaction tx, PostStore.PostRow post, Report report)
+    /// <summary>Applies one report under its post's lock: the target's status, and whether it changed anything.</summary>
+    private async Task<(string TargetStatus, bool Applied)> CompleteLockedAsync(
+        NpgsqlTransaction tx, PostStore.PostRow post, PostStore.TargetRow target, Report report, PostEvents.Batch batch)
     {
-        var target = (await posts.TargetsAsync(tx.Connection!, post.Id, tx)).Single(t => t.Id == report.TargetId);
         bool live = target.LeaseToken == report.LeaseToken;
         if (!live && !await claims.WasClaimOfAsync(tx, report.TargetId, report.LeaseToken))
         {
             throw ApiException.Conflict("This is not a claim of this target.");
         }
 
-        (string TargetStatus, string PostStatus) statuses;
         if (live && target.Status == TargetStatus.Publishing)
         {
-            statuses = await ApplyOutcomeAsync(tx, post, target, report.Outcome, report.RetryAfter);
-        }
-        else if (report.Outcome is Published published && target.Status != TargetStatus.Published)
-        {
-            statuses = await RecordLatePublishAsync(tx, post, target, published);
-        }
-        else
-        {
-            // The same report again (its first answer was lost), or an older claim's failure: the target has moved on.
-            return (new ReportResult(target.Status, post.Status), false);
+            return (await ApplyOutcomeAsync(tx, post, target, report.Outcome, report.RetryAfter, batch), true);
         }
 
-        return (new ReportResult(statuses.TargetStatus, statuses.PostStatus), true);
+        if (report.Outcome is Published published && target.Status != TargetStatus.Published)
+        {
+            await RecordLatePublishAsync(tx, post, target, published, batch);
+            return (TargetStatus.Published, true);
+        }
+
+        // The same report again (its first answer was lost), or an older claim's failure: the target has moved on.
+        return (target.Status, false);
+    }
+
+    /// <summary>
+    /// After the targets of <paramref name="changed"/> posts were written (and the posts touched): writes the targets'
+    /// events, then settles each post whose targets are all terminal.
+    /// </summary>
+    private async Task WriteAndSettleAsync(NpgsqlTransaction tx, IEnumerable<PostStore.PostRow> changed, PostEvents.Batch batch)
+    {
+        await events.WriteAsync(tx, batch);
+        (string, bool)[] settling = [.. changed.DistinctBy(p => p.Id).Select(p => (p.Id, p.CancelledAt is not null))];
+        if (settling.Length > 0)
+        {
+            await events.SettleManyAsync(tx, settling);
+        }
     }
 
     /// <summary>
@@ -310,7 +346,10 @@ public sealed class TargetClaims(
                 ? new Failed(TargetErrors.LeaseExpired, "The publisher's claim expired before it reported; retrying with the same idempotency key.", Retryable: true)
                 : new Failed(TargetErrors.UnknownOutcome, "The publisher's claim expired before it reported; the upload may or may not have gone out.", Retryable: false);
             // Not claimed again before a request the lost claim may still have in flight has ended.
-            await ApplyOutcomeAsync(tx, post!, target, outcome, retryAfter: _options.ExpiredClaimQuietPeriod);
+            var pending = new PostEvents.Batch();
+            await ApplyOutcomeAsync(tx, post!, target, outcome, retryAfter: _options.ExpiredClaimQuietPeriod, pending);
+            await posts.TouchAsync(tx, post!.Id);
+            await WriteAndSettleAsync(tx, [post], pending);
             await tx.CommitAsync();
             handled++;
         }
@@ -350,63 +389,49 @@ public sealed class TargetClaims(
 
     /// <summary>
     /// An older claim's upload went out after all: the target is published with its external id, whatever it became
-    /// meanwhile; its pending retry is taken back, and a newer claim still running finds its lease gone.
+    /// meanwhile; its pending retry is taken back, and a newer claim still running finds its lease gone. The caller
+    /// touches and settles the post.
     /// </summary>
-    private async Task<(string TargetStatus, string PostStatus)> RecordLatePublishAsync(
-        NpgsqlTransaction tx, PostStore.PostRow post, PostStore.TargetRow target, Published published)
+    private async Task RecordLatePublishAsync(NpgsqlTransaction tx, PostStore.PostRow post, PostStore.TargetRow target, Published published,
+        PostEvents.Batch batch)
     {
         await claims.MarkPublishedAsync(tx, target.Id, clock.GetUtcNow(), published.ExternalPostId, published.ExternalUrl);
         await outbox.CancelScheduledAsync(tx, post.Id, target.Id);
-        await posts.TouchAsync(tx, post.Id);
-        await events.EmitAsync<PostTargetPublished>(tx, "target.published", post.Id, targetId: target.Id);
-        string postStatus = await events.SettleAsync(tx, post.Id, cancelled: post.CancelledAt is not null) ?? post.Status;
-        return (TargetStatus.Published, postStatus);
+        batch.Add<PostTargetPublished>("target.published", post.Id, targetId: target.Id);
     }
 
-    private async Task<(string TargetStatus, string PostStatus)> ApplyOutcomeAsync(
-        NpgsqlTransaction tx, PostStore.PostRow post, PostStore.TargetRow target, Outcome outcome, TimeSpan? retryAfter)
+    /// <summary>
+    /// Writes the outcome of the live claim to its target and adds the target's event to <paramref name="batch"/>;
+    /// answers the target's new status. The caller touches and settles the post.
+    /// </summary>
+    private async Task<string> ApplyOutcomeAsync(
+        NpgsqlTransaction tx, PostStore.PostRow post, PostStore.TargetRow target, Outcome outcome, TimeSpan? retryAfter, PostEvents.Batch batch)
     {
         var now = clock.GetUtcNow();
-        string newStatus;
         switch (outcome)
         {
             case Published published:
-                newStatus = TargetStatus.Published;
                 await claims.MarkPublishedAsync(tx, target.Id, now, published.ExternalPostId, published.ExternalUrl);
-                break;
+                batch.Add<PostTargetPublished>("target.published", post.Id, targetId: target.Id);
+                return TargetStatus.Published;
             case Failed { ErrorCode: TargetErrors.PublisherBusy, Retryable: true } busy:
-                newStatus = TargetStatus.Scheduled;
                 var turnAt = now + (retryAfter ?? _options.RetryBase);
                 await claims.ScheduleRetryAsync(tx, target.Id, turnAt, busy.ErrorCode, busy.ErrorMessage, countsAsAttempt: false);
                 await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(post.Id, target.Id, post.ScheduleVersion), turnAt);
-                break;
+                return TargetStatus.Scheduled;
             case Failed failed when failed.Retryable
                 && PostRules.RetryDelay(target.AttemptCount, _options.MaxAttempts, _options.RetryBase, _options.RetryCap, Random.Shared.NextDouble()) is { } delay:
-                newStatus = TargetStatus.Scheduled;
                 // A platform's Retry-After (429) is a floor under the backoff.
                 var retryAt = now + (retryAfter is { } floor && floor > delay ? floor : delay);
                 await claims.ScheduleRetryAsync(tx, target.Id, retryAt, failed.ErrorCode, failed.ErrorMessage);
                 await outbox.ScheduleTargetAsync(tx, post.WorkspaceId, new TargetDue(post.Id, target.Id, post.ScheduleVersion), retryAt);
-                break;
+                return TargetStatus.Scheduled;
             case Failed failed:
-                newStatus = TargetStatus.Failed;
                 await claims.MarkFailedAsync(tx, target.Id, failed.ErrorCode, failed.ErrorMessage);
-                break;
+                batch.Add<PostTargetFailed>("target.failed", post.Id, targetId: target.Id);
+                return TargetStatus.Failed;
             default:
                 throw new ArgumentOutOfRangeException(nameof(outcome));
         }
-
-        await posts.TouchAsync(tx, post.Id);
-        if (newStatus == TargetStatus.Published)
-        {
-            await events.EmitAsync<PostTargetPublished>(tx, "target.published", post.Id, targetId: target.Id);
-        }
-        else if (newStatus == TargetStatus.Failed)
-        {
-            await events.EmitAsync<PostTargetFailed>(tx, "target.failed", post.Id, targetId: target.Id);
-        }
-
-        string postStatus = await events.SettleAsync(tx, post.Id, cancelled: post.CancelledAt is not null) ?? post.Status;
-        return (newStatus, postStatus);
     }
 }
