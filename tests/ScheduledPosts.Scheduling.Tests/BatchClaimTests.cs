@@ -129,6 +129,53 @@ public sealed class BatchClaimTests(SchedulingFactory factory) : IClassFixture<S
     }
 
     [Fact]
+    public async Task A_batch_of_reports_over_several_posts_settles_each_post_and_emits_each_event_once_with_the_post_as_it_then_stood()
+    {
+        var client = factory.Client($"ws_{Guid.NewGuid():N}");
+        string alice = await ConnectAccountAsync(client), bob = await ConnectAccountAsync(client, "bob");
+        var now = DateTimeOffset.UtcNow;
+        var goesOut = await CreatePostAsync(client, [alice], now);
+        var fails = await CreatePostAsync(client, [alice], now);
+        var halfDone = await CreatePostAsync(client, [alice, bob], now);
+        var targets = factory.TargetsClient();
+        var claimed = (await targets.ClaimTargetsAsync(new ClaimTargetsRequest { Claims = { Claim(goesOut), Claim(fails), Claim(halfDone, 0), Claim(halfDone, 1) } })).Results;
+        Assert.All(claimed, c => Assert.True(c.Claimed));
+
+        var results = (await targets.CompleteTargetsAsync(new CompleteTargetsRequest
+        {
+            Reports =
+            {
+                new CompleteTargetRequest { TargetId = claimed[0].Target.TargetId, LeaseToken = claimed[0].Target.LeaseToken, Published = new TargetPublished { ExternalPostId = "ext-1" } },
+                new CompleteTargetRequest
+                {
+                    TargetId = claimed[1].Target.TargetId, LeaseToken = claimed[1].Target.LeaseToken,
+                    Failed = new TargetFailed { ErrorCode = "CONTENT_REJECTED", ErrorMessage = "rejected", Retryable = false },
+                },
+                new CompleteTargetRequest { TargetId = claimed[2].Target.TargetId, LeaseToken = claimed[2].Target.LeaseToken, Published = new TargetPublished { ExternalPostId = "ext-2" } },
+            },
+        })).Results;
+
+        Assert.Equal([("published", "published"), ("failed", "failed"), ("published", "publishing")],
+            results.Select(r => (r.Completed.TargetStatus, r.Completed.PostStatus)));
+        Assert.Equal(["published", "failed", "publishing"], await Task.WhenAll(
+            new[] { goesOut, fails, halfDone }.Select(async p => Status((await client.GetFromJsonAsync<JsonObject>($"/v1/posts/{Id(p)}"))!))));
+
+        // Each post's events once; a target's event shows its post before it settled, the post's event after.
+        string[] posts = [Id(goesOut), Id(fails), Id(halfDone)];
+        await Eventually.Until(() => Task.FromResult(factory.Events.Count(e => posts.Contains(e.PostId) && e.Type is not ("post.scheduled" or "post.publishing"))),
+            n => n >= 5, Patience, "the batch's five events");
+        var emitted = factory.Events.Where(e => posts.Contains(e.PostId) && e.Type is not ("post.scheduled" or "post.publishing"))
+            .Select(e => (e.PostId, e.Type, PostStatus: e.Data.GetProperty("status").GetString()))
+            .OrderBy(e => Array.IndexOf(posts, e.PostId)).ThenBy(e => e.Type, StringComparer.Ordinal).ToList();
+        Assert.Equal(
+        [
+            (posts[0], "post.published", "published"), (posts[0], "target.published", "publishing"),
+            (posts[1], "post.failed", "failed"), (posts[1], "target.failed", "publishing"),
+            (posts[2], "target.published", "publishing"),
+        ], emitted);
+    }
+
+    [Fact]
     public async Task A_post_another_transaction_holds_does_not_hold_up_the_batch_its_claim_and_report_are_left_undone_for_a_call_of_their_own()
     {
         var client = factory.Client($"ws_{Guid.NewGuid():N}");
