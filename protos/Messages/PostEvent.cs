@@ -23,6 +23,23 @@ public record PostEvent
     public JsonElement Data { get; init; }
 }
 
+/// <summary>
+/// The domain events one transaction wrote together (a batch of claims or of reports), carried as one message: one outbox
+/// row, one broker message and one delivery to the webhooks service instead of one each. Consumers take each of
+/// <see cref="Events"/> as if it had come alone; the envelope's own <see cref="PostEvent"/> fields are empty. It derives from
+/// <see cref="PostEvent"/> only for its routing: it reaches every queue bound to <see cref="PostEvent"/>'s exchange, as the
+/// single events do, so no consumer misses one whatever the order in which the services first start.
+/// </summary>
+public sealed record PostEventBatch : PostEvent
+{
+    private static readonly JsonElement Nothing = JsonDocument.Parse("{}").RootElement.Clone();
+
+    // An unset JsonElement cannot be written: the envelope's data is an empty object.
+    public PostEventBatch() => Data = Nothing;
+
+    public IReadOnlyList<PostEvent> Events { get; init; } = [];
+}
+
 public sealed record PostScheduled : PostEvent;
 
 public sealed record PostCancelled : PostEvent;

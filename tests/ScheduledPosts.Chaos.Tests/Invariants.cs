@@ -94,6 +94,15 @@ public static class Invariants
 
     private sealed record OutboxRow(string Type, string? EventId, string? EventType, string? TargetId, long? Version, DateTime DueAt, bool Sent, string? Workspace);
 
+    /// <summary>
+    /// Every message of the outbox as <c>o</c> (the row) and <c>m</c> (the message): a <c>PostEventBatch</c> row once per
+    /// event it carries, any other row once.
+    /// </summary>
+    public const string OutboxMessages = """
+        scheduling.outbox o CROSS JOIN LATERAL jsonb_array_elements(
+            CASE WHEN o.message_type = 'PostEventBatch' THEN o.payload->'events' ELSE jsonb_build_array(o.payload) END) m
+        """;
+
     public static async Task<Report> CheckAsync(ChaosSystem system, Burst burst)
     {
         var violations = new List<string>();
@@ -102,10 +111,10 @@ public static class Invariants
             r => new PostRow(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetDateTime(2), r.GetInt64(3)))).ToDictionary(p => p.Id);
         var targets = await system.QueryAsync("SELECT id, post_id, social_account_id, status, error_code, external_post_id FROM scheduling.targets",
             r => new TargetRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5)));
-        var outbox = await system.QueryAsync("""
-            SELECT message_type, payload->>'eventId', payload->>'type', payload->>'targetId', (payload->>'scheduleVersion')::bigint, due_at, sent_at IS NOT NULL,
-                   payload->>'workspaceId'
-            FROM scheduling.outbox
+        var outbox = await system.QueryAsync($"""
+            SELECT o.message_type, m->>'eventId', m->>'type', m->>'targetId', (m->>'scheduleVersion')::bigint, o.due_at, o.sent_at IS NOT NULL,
+                   m->>'workspaceId'
+            FROM {OutboxMessages}
             """, r => new OutboxRow(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
                 r.IsDBNull(3) ? null : r.GetString(3), r.IsDBNull(4) ? null : r.GetInt64(4), r.GetDateTime(5), r.GetBoolean(6), r.IsDBNull(7) ? null : r.GetString(7)));
         var statuses = await system.SandboxStatusesAsync();

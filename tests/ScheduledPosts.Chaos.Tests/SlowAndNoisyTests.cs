@@ -138,7 +138,7 @@ public sealed class SlowAndNoisyTests(ITestOutputHelper output)
                 posts.Add(await burst.AddPostAsync(quietClient, quietAccount, due));
             }
 
-            string quietEvents = $"SELECT count(*) FROM scheduling.outbox WHERE message_type <> 'TargetDue' AND payload->>'workspaceId' = '{quiet}'";
+            string quietEvents = $"SELECT count(*) FROM {Invariants.OutboxMessages} WHERE o.message_type <> 'TargetDue' AND m->>'workspaceId' = '{quiet}'";
             await Eventually.Until(async () => (await system.CountAsync(
                     $"SELECT count(*) FROM scheduling.posts WHERE workspace_id = '{quiet}' AND status = 'published'"), await system.CountAsync(quietEvents)),
                 n => n.Item1 == posts.Count && quietSubscriber.Accepted.Count >= n.Item2, Patience, "the other workspace's posts published and their webhooks delivered");

@@ -111,7 +111,11 @@ public class SchedulingFactory : WebApplicationFactory<Posts.PostCommands>, IAsy
             }));
             cfg.ReceiveEndpoint("test-post-events", e => e.Handler<PostEvent>(context =>
             {
-                Events.Enqueue(context.Message);
+                foreach (var postEvent in context.TryGetMessage<PostEventBatch>(out var batch) ? batch.Message.Events : [context.Message])
+                {
+                    Events.Enqueue(postEvent);
+                }
+
                 return Task.CompletedTask;
             }));
             cfg.ReceiveEndpoint("test-account-events", e => e.Handler<AccountEvent>(context =>

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using ScheduledPosts.Contracts.Messages;
+using ScheduledPosts.Testing;
 using ScheduledPosts.Webhooks.Deliveries;
 
 namespace ScheduledPosts.Webhooks.Tests;
@@ -54,6 +55,27 @@ public sealed class BatchedIntakeTests(StrictWebhooksApp app) : IClassFixture<St
         Assert.Equal(
             new[] { (known.EventId, ownersEndpoint.Id), (knownAgain.EventId, ownersEndpoint.Id), (fresh.EventId, othersEndpoint.Id) }.Order(),
             deliveries.Order());
+    }
+
+    [Fact]
+    public async Task A_batch_of_events_from_the_bus_is_taken_as_its_events_each_once_however_often_it_comes()
+    {
+        string owner = WebhooksApp.NewWorkspace(), other = WebhooksApp.NewWorkspace();
+        var ownersEndpoint = await app.CreateEndpointAsync(owner, Nowhere, "*");
+        var othersEndpoint = await app.CreateEndpointAsync(other, Nowhere, "post.published");
+        PostEvent[] events = [TestApi.NewEvent(owner), TestApi.NewEvent(owner, "post.published"), TestApi.NewEvent(other, "post.published"), TestApi.NewEvent(other)];
+        var batch = new PostEventBatch { Events = events };
+
+        // As the scheduling service's outbox sends several events written together, and a copy of it (a redelivery).
+        await Task.WhenAll(app.PublishAsync(batch), app.PublishAsync(batch));
+
+        await Eventually.Until(() => Task.FromResult(events.Min(e => app.Consumed.Count(e.EventId))), n => n == 2, TestApi.Patience, "both copies of the batch taken");
+        string[] ids = [.. events.Select(e => e.EventId)];
+        Assert.Equal(events.Select(e => (e.EventId, e.WorkspaceId)).Order(),
+            (await app.QueryAsync<(string, string)>("SELECT id, workspace_id FROM webhooks.events WHERE id = ANY(@ids)", new { ids })).Order());
+        Assert.Equal(
+            new[] { (ids[0], ownersEndpoint.Id), (ids[1], ownersEndpoint.Id), (ids[2], othersEndpoint.Id) }.Order(),
+            (await app.QueryAsync<(string, string)>("SELECT event_id, endpoint_id FROM webhooks.deliveries WHERE event_id = ANY(@ids)", new { ids })).Order());
     }
 
     private static string Ids() => ScheduledPosts.ServiceDefaults.Ids.New("evt");

@@ -190,9 +190,13 @@ public abstract class WebhooksApp : IAsyncLifetime, IAsyncDisposable
 
         public Task PreConsume<T>(ConsumeContext<T> context) where T : class => Task.CompletedTask;
 
+        /// <summary>Counts each event consumed; a <see cref="PostEventBatch"/> counts once for each event it carries.</summary>
         public Task PostConsume<T>(ConsumeContext<T> context) where T : class
         {
-            if (EventId(context.Message) is { } eventId)
+            string?[] eventIds = context.TryGetMessage<PostEventBatch>(out var batch)
+                ? [.. batch.Message.Events.Select(e => e.EventId)]
+                : [EventId(context.Message)];
+            foreach (string eventId in eventIds.OfType<string>())
             {
                 _counts.AddOrUpdate(eventId, 1, (_, n) => n + 1);
             }

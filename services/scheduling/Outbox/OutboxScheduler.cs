@@ -37,11 +37,15 @@ public sealed class OutboxScheduler
         => InsertAsync(tx, [Row(message)], dueAt);
 
     /// <summary>
-    /// Publishes domain events as soon as the transaction commits, in the order given: one statement and one wake-up for
-    /// all of them.
+    /// Publishes domain events as soon as the transaction commits, in the order given: several as one
+    /// <see cref="PostEventBatch"/> message.
     /// </summary>
-    public Task PublishManyAsync(NpgsqlTransaction tx, IReadOnlyList<PostEvent> domainEvents)
-        => InsertAsync(tx, [.. domainEvents.Select(e => Row(e))], dueAt: null);
+    public Task PublishManyAsync(NpgsqlTransaction tx, IReadOnlyList<PostEvent> domainEvents) => domainEvents.Count switch
+    {
+        0 => Task.CompletedTask,
+        1 => InsertAsync(tx, [Row(domainEvents[0])], dueAt: null),
+        _ => InsertAsync(tx, [Row(new PostEventBatch { Events = domainEvents })], dueAt: null),
+    };
 
     /// <summary>Publishes an account's domain event as soon as the transaction commits.</summary>
     public Task PublishAccountEventAsync<T>(NpgsqlTransaction tx, T domainEvent) where T : AccountEvent
