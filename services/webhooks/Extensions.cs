@@ -28,8 +28,8 @@ public static class Extensions
                 "Webhooks:RequestTimeout, MaxConcurrentDeliveries and MaxIdle must be positive.")
             .Validate(o => o.ClaimLease > o.RequestTimeout, "Webhooks:ClaimLease must be longer than Webhooks:RequestTimeout.")
             .Validate(o => o.RetrySchedule is null || o.RetrySchedule.All(d => d >= TimeSpan.Zero), "Webhooks:RetrySchedule delays must not be negative.")
-            .Validate(o => o.MaxConcurrentPerEndpoint > 0 && o.MaxConcurrentPerWorkspace > 0,
-                "Webhooks:MaxConcurrentPerEndpoint and MaxConcurrentPerWorkspace must be positive.")
+            .Validate(o => o.MaxConcurrentPerEndpoint > 0 && o.InitialConcurrentPerEndpoint > 0 && o.MaxConcurrentPerWorkspace > 0 && o.SlowAnswerAfter > TimeSpan.Zero,
+                "Webhooks:MaxConcurrentPerEndpoint, InitialConcurrentPerEndpoint, MaxConcurrentPerWorkspace and SlowAnswerAfter must be positive.")
             .Validate(o => o.SecretRotationOverlap >= TimeSpan.Zero && o.DisableAfterFailingFor > TimeSpan.Zero,
                 "Webhooks:SecretRotationOverlap must not be negative and Webhooks:DisableAfterFailingFor must be positive.")
             .Validate(o => OutboundPolicy.AreValidNetworks(o.AllowedNetworks), "Webhooks:AllowedNetworks entries must be CIDR networks, e.g. 10.20.0.0/16.")
@@ -63,6 +63,11 @@ public static class Extensions
         services.AddSingleton<DeliveryHistory>();
         services.AddSingleton<DeliveryStore>();
         services.AddSingleton<EventIntake>();
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<WebhookOptions>>().Value;
+            return new EndpointConcurrency(o.InitialConcurrentPerEndpoint, o.MaxConcurrentPerEndpoint, o.SlowAnswerAfter);
+        });
         services.AddSingleton<DeliveryNotifications>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryNotifications>());
         services.AddHostedService<DeliverySender>();

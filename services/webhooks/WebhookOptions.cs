@@ -44,13 +44,22 @@ public sealed class WebhookOptions
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How many deliveries one replica sends at once, to all endpoints together (attempts are I/O, not CPU).</summary>
-    public int MaxConcurrentDeliveries { get; set; } = 64;
+    public int MaxConcurrentDeliveries { get; set; } = 128;
 
     /// <summary>
-    /// How many deliveries to one endpoint are in flight at once (across replicas), so a slow or dead endpoint holds a
-    /// few of the <see cref="MaxConcurrentDeliveries"/> slots, never all of them.
+    /// The most deliveries to one endpoint in flight at once (across replicas). Below it, each endpoint's limit is
+    /// learned from its answers (<see cref="Deliveries.EndpointConcurrency"/>): it starts at
+    /// <see cref="InitialConcurrentPerEndpoint"/>, grows while the endpoint answers well and in time, and halves when
+    /// it fails to, down to one. So a slow or dead endpoint holds few of the <see cref="MaxConcurrentDeliveries"/>
+    /// slots, and a fast one gets as many as it takes.
     /// </summary>
-    public int MaxConcurrentPerEndpoint { get; set; } = 4;
+    public int MaxConcurrentPerEndpoint { get; set; } = 32;
+
+    /// <summary>Where every endpoint's learned limit starts (at most <see cref="MaxConcurrentPerEndpoint"/>).</summary>
+    public int InitialConcurrentPerEndpoint { get; set; } = 4;
+
+    /// <summary>An answer slower than this, even a 2xx, says the endpoint is struggling: its limit halves.</summary>
+    public TimeSpan SlowAnswerAfter { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
     /// How many deliveries to one workspace's endpoints are in flight at once (across replicas), so one workspace's
@@ -58,7 +67,7 @@ public sealed class WebhookOptions
     /// by default a quarter of one replica's. Claims also take each workspace's oldest due delivery before any
     /// workspace's second.
     /// </summary>
-    public int MaxConcurrentPerWorkspace { get; set; } = 16;
+    public int MaxConcurrentPerWorkspace { get; set; } = 32;
 
     /// <summary>How long a claimed delivery is held before another sender may claim it again (a crashed sender's work).</summary>
     public TimeSpan ClaimLease { get; set; } = TimeSpan.FromMinutes(2);

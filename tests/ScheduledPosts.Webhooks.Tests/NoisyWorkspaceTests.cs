@@ -94,16 +94,16 @@ public sealed class NoisyWorkspaceClaimTests(NoisyWorkspaceApp app) : IClassFixt
         var store = app.Factory.Services.GetRequiredService<DeliveryStore>();
         var (now, leaseUntil) = (due.AddMinutes(1), due.AddHours(1));
 
-        var first = await store.ClaimAsync(3, 4, 16, now, leaseUntil, CancellationToken.None);
+        var first = await store.ClaimAsync(3, new EndpointLimits(4, [], []), 16, now, leaseUntil, CancellationToken.None);
         Assert.Equal(new[] { backlog[0], quietDelivery, otherDelivery }.Order(), first.Deliveries.Select(d => d.Id).Order());
         Assert.True(first.DueUnclaimed);
 
         // The first claim's lease counts, as another replica's would: two more make the workspace's three.
-        var second = await store.ClaimAsync(8, 4, 3, now, leaseUntil, CancellationToken.None);
+        var second = await store.ClaimAsync(8, new EndpointLimits(4, [], []), 3, now, leaseUntil, CancellationToken.None);
         Assert.Equal(new[] { backlog[1], backlog[2] }.Order(), second.Deliveries.Select(d => d.Id).Order());
 
         // Everything due is at its workspace's cap: nothing to take, but due deliveries were left.
-        var third = await store.ClaimAsync(8, 4, 3, now, leaseUntil, CancellationToken.None);
+        var third = await store.ClaimAsync(8, new EndpointLimits(4, [], []), 3, now, leaseUntil, CancellationToken.None);
         Assert.Empty(third.Deliveries);
         Assert.True(third.DueUnclaimed);
     }

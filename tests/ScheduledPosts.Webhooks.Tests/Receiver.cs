@@ -7,8 +7,10 @@ using Microsoft.Extensions.Logging;
 
 namespace ScheduledPosts.Webhooks.Tests;
 
+/// <param name="OpenOnArrival">How many requests to the path were open when this one arrived, itself included.</param>
 public sealed record ReceivedRequest(
-    string Path, string Method, string? ContentType, IReadOnlyDictionary<string, string> Headers, string Body, DateTimeOffset ReceivedAt)
+    string Path, string Method, string? ContentType, IReadOnlyDictionary<string, string> Headers, string Body, DateTimeOffset ReceivedAt,
+    int OpenOnArrival)
 {
     public string Header(string name) => Headers.TryGetValue(name, out var value) ? value : "";
 }
@@ -41,10 +43,10 @@ public sealed class Receiver : IAsyncDisposable
             using var reader = new StreamReader(context.Request.Body);
             string body = await reader.ReadToEndAsync();
             string path = context.Request.Path;
-            _concurrency.AddOrUpdate(path, (1, 1), (_, c) => (c.Open + 1, Math.Max(c.Max, c.Open + 1)));
+            var (open, _) = _concurrency.AddOrUpdate(path, (1, 1), (_, c) => (c.Open + 1, Math.Max(c.Max, c.Open + 1)));
             try
             {
-                await RespondAsync(context, path, body);
+                await RespondAsync(context, path, body, open);
             }
             finally
             {
@@ -53,11 +55,11 @@ public sealed class Receiver : IAsyncDisposable
         });
     }
 
-    private async Task RespondAsync(HttpContext context, string path, string body)
+    private async Task RespondAsync(HttpContext context, string path, string body, int open)
     {
         _requests.Enqueue(new ReceivedRequest(
             path, context.Request.Method, context.Request.ContentType,
-            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, DateTimeOffset.UtcNow));
+            context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()), body, DateTimeOffset.UtcNow, open));
         if (_hanging.ContainsKey(path))
         {
             using var released = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using Microsoft.Extensions.Options;
@@ -8,9 +9,10 @@ namespace ScheduledPosts.Webhooks.Deliveries;
 
 /// <summary>
 /// Sends due deliveries: claims them (<c>FOR UPDATE SKIP LOCKED</c>, so replicas share the work), makes each
-/// attempt concurrently up to a global bound, a per-endpoint one and a per-workspace one (so a slow or dead endpoint,
-/// or one workspace's many, holds a share of the slots, never all), records it (handing a delivered attempt's slot to
-/// the endpoint's next due delivery when no older one waits), and sleeps until the next one falls due or it is woken
+/// attempt concurrently up to a global bound, a per-endpoint one learned from the endpoint's answers
+/// (<see cref="EndpointConcurrency"/>) and a per-workspace one (so a slow or dead endpoint, or one workspace's many,
+/// holds a share of the slots, never all), records it (handing a well-answered attempt's slot to the endpoint's next
+/// due delivery when no older one waits), and sleeps until the next one falls due or it is woken
 /// (<see cref="DeliveryNotifications"/>).
 /// </summary>
 public sealed partial class DeliverySender(
@@ -18,6 +20,7 @@ public sealed partial class DeliverySender(
     DeliveryNotifications notifications,
     SecretProtector secrets,
     IHttpClientFactory httpClientFactory,
+    EndpointConcurrency concurrency,
     IOptions<WebhookOptions> options,
     TimeProvider clock,
     DeliveryMetrics metrics,
@@ -83,7 +86,7 @@ public sealed partial class DeliverySender(
 
         var now = clock.GetUtcNow();
         var claim = await store.ClaimAsync(
-            free, _options.MaxConcurrentPerEndpoint, _options.MaxConcurrentPerWorkspace, now, now + _options.ClaimLease, ct);
+            free, concurrency.Limits(), _options.MaxConcurrentPerWorkspace, now, now + _options.ClaimLease, ct);
         foreach (var delivery in claim.Deliveries)
         {
             await slots.WaitAsync(CancellationToken.None); // free: only this loop takes slots
@@ -142,15 +145,21 @@ public sealed partial class DeliverySender(
             delivery.StoredSecrets.PreviousExpiresAt);
 
         var attemptedAt = clock.GetUtcNow();
+        var mark = concurrency.Started(delivery.EndpointId);
         long started = clock.GetTimestamp();
         var (statusCode, error) = await SendAsync(delivery, signingSecrets.SigningAt(attemptedAt), attemptedAt);
-        int latencyMs = (int)clock.GetElapsedTime(started).TotalMilliseconds;
+        var latency = clock.GetElapsedTime(started);
+        int latencyMs = (int)latency.TotalMilliseconds;
+        // Learned before the attempt is recorded: the claim that its freed lease lets in sees the new limit.
+        bool struggling = concurrency.IsStruggling(statusCode, latency);
+        var limitChange = concurrency.Answered(delivery.EndpointId, mark, struggling);
 
         var attempt = new DeliveryAttempt(delivery.AttemptCount + 1, attemptedAt, statusCode, latencyMs, error);
         var now = clock.GetUtcNow();
         var decision = DeliveryRules.Decide(statusCode, delivery.RoundAttempts + 1, _options.EffectiveRetrySchedule, now);
-        // Only after a success: a failing endpoint's next delivery waits for a claim turn (and a 410 disables it first).
-        DateTimeOffset? handOverUntil = decision.Status == DeliveryStatus.Delivered && !stoppingToken.IsCancellationRequested
+        // Only after a success, answered in good time: a failing or struggling endpoint's next delivery waits for a claim
+        // turn under its new limit (and a 410 disables it first).
+        DateTimeOffset? handOverUntil = decision.Status == DeliveryStatus.Delivered && !struggling && !stoppingToken.IsCancellationRequested
             ? now + _options.ClaimLease
             : null;
         // A 410 switches the endpoint off before the attempt is recorded: whoever sees the delivery failed sees it off too.
@@ -158,6 +167,15 @@ public sealed partial class DeliverySender(
             && await DisableAsync(delivery.EndpointId, gone, now);
         var recorded = await store.RecordAttemptAsync(delivery, attempt, decision, now, handOverUntil);
         metrics.Attempted(decision.Status, TimeSpan.FromMilliseconds(latencyMs));
+
+        if (limitChange != LimitChange.Same)
+        {
+            Log.LimitChanged(logger, delivery.EndpointId, concurrency.LimitOf(delivery.EndpointId), limitChange);
+            if (limitChange == LimitChange.Grew)
+            {
+                notifications.Wake(); // a slot more for the endpoint: the next claim fills it
+            }
+        }
 
         if (!recorded.Held)
         {
@@ -197,7 +215,13 @@ public sealed partial class DeliverySender(
     private async Task<(int? StatusCode, string? Error)> SendAsync(ClaimedDelivery delivery, IReadOnlyList<string> signingSecrets, DateTimeOffset now)
     {
         long timestamp = now.ToUnixTimeSeconds();
-        using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Url);
+        // HTTP/2 where an https endpoint offers it (many attempts share one connection), else HTTP/1.1 with keep-alive:
+        // either way an attempt reuses a pooled connection rather than opening its own.
+        using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Url)
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+        };
         request.Content = new ByteArrayContent(Encoding.UTF8.GetBytes(delivery.Body));
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         // The event id: stable across retries and redeliveries, so receivers can drop duplicates.
@@ -244,5 +268,8 @@ public sealed partial class DeliverySender(
 
         [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Disabled webhook endpoint {EndpointId}: {Reason}")]
         public static partial void EndpointDisabled(ILogger logger, string endpointId, string reason);
+
+        [LoggerMessage(EventId = 7, Level = LogLevel.Debug, Message = "Endpoint {EndpointId} may now have {Limit} attempts in flight ({Change})")]
+        public static partial void LimitChanged(ILogger logger, string endpointId, int limit, LimitChange change);
     }
 }

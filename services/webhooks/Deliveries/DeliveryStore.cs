@@ -31,6 +31,9 @@ public sealed record RecordedAttempt(bool Held, DateTimeOffset? EndpointFailingS
 /// </summary>
 public sealed record Claim(IReadOnlyList<ClaimedDelivery> Deliveries, DateTimeOffset? NextDue, bool DueUnclaimed);
 
+/// <summary>How many attempts each endpoint may have in flight: these endpoints' own limits, <paramref name="Otherwise"/> for every other one.</summary>
+public sealed record EndpointLimits(int Otherwise, string[] EndpointIds, int[] Limits);
+
 /// <summary>What recording one event came to: refused (why), or recorded with its deliveries (null: it was already recorded).</summary>
 public sealed record RecordedEvent(string? Refusal, int? Deliveries);
 
@@ -186,15 +189,15 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Claims up to <paramref name="limit"/> due deliveries for this sender, at most <paramref name="perEndpoint"/> in
-    /// flight per endpoint and <paramref name="perWorkspace"/> per workspace (counting those other senders hold): each
+    /// Claims up to <paramref name="limit"/> due deliveries for this sender, no more in flight per endpoint than
+    /// <paramref name="perEndpoint"/> allows it and <paramref name="perWorkspace"/> per workspace (counting those other senders hold): each
     /// workspace's oldest due first, then each one's second, and so on, so one workspace's backlog does not crowd out
     /// the others. They stay pending, leased until <paramref name="leaseUntil"/>: if this sender dies, they fall due
     /// again then and another one takes them. Also says when the next pending delivery falls due (a claimed one: when
     /// its lease runs out), and whether some are due already but were left (their endpoint or workspace at its cap,
     /// locked by another transaction, or beyond the limit).
     /// </summary>
-    public async Task<Claim> ClaimAsync(int limit, int perEndpoint, int perWorkspace, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken ct)
+    public async Task<Claim> ClaimAsync(int limit, EndpointLimits perEndpoint, int perWorkspace, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken ct)
     {
         var leaseId = Guid.NewGuid();
         await using var connection = await dataSource.OpenConnectionAsync(ct);
@@ -215,6 +218,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                 SELECT c.id, c.next_attempt_at, ep.workspace_id, @PerWorkspace - workspace_busy.n AS workspace_free
                 FROM waiting w
                 JOIN endpoints ep ON ep.id = w.endpoint_id
+                LEFT JOIN unnest(@LearnedIds::text[], @LearnedLimits::int[]) AS learned (endpoint_id, max_in_flight) ON learned.endpoint_id = w.endpoint_id
                 CROSS JOIN LATERAL (
                     SELECT count(*) AS n FROM deliveries b
                     WHERE b.endpoint_id = w.endpoint_id AND b.status = '{DeliveryStatus.Pending}' AND b.lease_id IS NOT NULL AND b.next_attempt_at > @Now) endpoint_busy
@@ -225,7 +229,7 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                     SELECT d.id, d.next_attempt_at FROM deliveries d
                     WHERE d.endpoint_id = w.endpoint_id AND d.status = '{DeliveryStatus.Pending}' AND d.next_attempt_at <= @Now
                     ORDER BY d.next_attempt_at, d.id
-                    LIMIT greatest(least(@PerEndpoint - endpoint_busy.n, @PerWorkspace - workspace_busy.n), 0)
+                    LIMIT greatest(least(coalesce(learned.max_in_flight, @PerEndpoint) - endpoint_busy.n, @PerWorkspace - workspace_busy.n), 0)
                     FOR UPDATE OF d SKIP LOCKED) c),
             due AS (
                 SELECT id FROM (
@@ -246,7 +250,11 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
             -- unclaimed (a cap, a lock, the limit), it is still pending and due here.
             SELECT (SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}' AND next_attempt_at > @Now) AS next,
                    coalesce((SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}') <= @Now, false) AS due_unclaimed;
-            """, new { Now = now, Limit = limit, PerEndpoint = perEndpoint, PerWorkspace = perWorkspace, LeaseId = leaseId, LeaseUntil = leaseUntil },
+            """, new
+            {
+                Now = now, Limit = limit, PerEndpoint = perEndpoint.Otherwise, LearnedIds = perEndpoint.EndpointIds, LearnedLimits = perEndpoint.Limits,
+                PerWorkspace = perWorkspace, LeaseId = leaseId, LeaseUntil = leaseUntil,
+            },
             cancellationToken: ct));
         await results.ReadSingleAsync<int>();
         var rows = await results.ReadAsync<ClaimedRow>();
@@ -258,9 +266,10 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
     /// Keeps the attempt, applies <paramref name="decision"/>, and tracks the endpoint's health. The attempt is kept
     /// in any case (unless the endpoint was deleted meanwhile); the delivery changes only while this sender still
     /// holds its lease. With <paramref name="handOverUntil"/>, the freed slot goes straight to the endpoint's next due
-    /// delivery, leased until then, if it is due no later than every other pending delivery (the one a claim would
-    /// take first): the endpoint's in-flight count, and so its workspace's, stays the same, so no claim turn is needed,
-    /// and nothing older waits.
+    /// delivery, leased until then, if no other endpoint's pending delivery is older (a claim would take that one
+    /// first): the endpoint's in-flight count, and so its workspace's, stays the same, so no claim turn is needed,
+    /// and nothing older waits. (Compared with other endpoints' only: the endpoint's own older ones are the ones its
+    /// other attempts are handing over to at the same moment, locked.)
     /// </summary>
     public async Task<RecordedAttempt> RecordAttemptAsync(
         ClaimedDelivery delivery, DeliveryAttempt attempt, DeliveryDecision decision, DateTimeOffset now, DateTimeOffset? handOverUntil)
@@ -291,7 +300,9 @@ public sealed class DeliveryStore(NpgsqlDataSource dataSource)
                 SELECT d.id FROM deliveries d
                 WHERE @NextLeaseId IS NOT NULL AND EXISTS (SELECT 1 FROM delivery)
                   AND d.endpoint_id = @EndpointId AND d.status = '{DeliveryStatus.Pending}' AND d.next_attempt_at <= @Now
-                  AND d.next_attempt_at <= (SELECT min(next_attempt_at) FROM deliveries WHERE status = '{DeliveryStatus.Pending}')
+                  AND NOT EXISTS (
+                      SELECT 1 FROM deliveries o
+                      WHERE o.status = '{DeliveryStatus.Pending}' AND o.next_attempt_at < d.next_attempt_at AND o.endpoint_id <> @EndpointId)
                 ORDER BY d.next_attempt_at, d.id
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED),
