@@ -12,6 +12,7 @@ public sealed record Sizes(
     TimeSpan ApiDuration,
     TimeSpan ApiCreateOnlyDuration,
     int WebhookEvents,
+    int SlowEndpointEvents,
     int FanOutEndpoints,
     int FanOutEvents,
     double WebhookOfferedPerSecond,
@@ -23,13 +24,13 @@ public sealed record Sizes(
         PrecisionPosts: 1_000, PrecisionWindow: TimeSpan.FromSeconds(30),
         BurstTargets: 10_000,
         ApiClients: 64, ApiDuration: TimeSpan.FromSeconds(30), ApiCreateOnlyDuration: TimeSpan.FromSeconds(10),
-        WebhookEvents: 10_000, FanOutEndpoints: 100, FanOutEvents: 100, WebhookOfferedPerSecond: 1_000,
+        WebhookEvents: 10_000, SlowEndpointEvents: 5_000, FanOutEndpoints: 100, FanOutEvents: 100, WebhookOfferedPerSecond: 1_000,
         Patience: TimeSpan.FromMinutes(5), MaxSetup: TimeSpan.FromMinutes(3));
 
     public static readonly Sizes Quick = new(
         PrecisionPosts: 50, PrecisionWindow: TimeSpan.FromSeconds(5),
         BurstTargets: 500,
         ApiClients: 8, ApiDuration: TimeSpan.FromSeconds(5), ApiCreateOnlyDuration: TimeSpan.FromSeconds(2),
-        WebhookEvents: 200, FanOutEndpoints: 5, FanOutEvents: 40, WebhookOfferedPerSecond: 200,
+        WebhookEvents: 200, SlowEndpointEvents: 100, FanOutEndpoints: 5, FanOutEvents: 40, WebhookOfferedPerSecond: 200,
         Patience: TimeSpan.FromSeconds(60), MaxSetup: TimeSpan.FromSeconds(20));
 }
