@@ -39,8 +39,14 @@ public static class ApiScenario
         report.Rows.Add(new Row(Name, "mix, all operations", mixTotal, Distribution.Of(mix.Latencies.Values.SelectMany(l => l)),
             Report.PerSecond(mixTotal / mix.Elapsed.TotalSeconds, "ops"), "no errors", mix.Errors == 0 ? Verdict.Met : Verdict.Missed));
 
+        // CPU per create: every process of the stack, from the first create until the events the creates emitted were handled.
+        await stack.WaitQuiescentAsync(sizes.Patience);
+        await using var cpu = await CpuTime.Watch.StartAsync(stack);
         var creates = await RunClientsAsync(stack, account, sizes.ApiClients, sizes.ApiCreateOnlyDuration, createOnly: true);
+        await stack.WaitQuiescentAsync(sizes.Patience);
+        var cpuTo = await cpu.TakeAsync();
         var createLatencies = creates.Latencies["create"];
+        report.Notes.Add("api, create only: " + CpuTime.Describe(cpu.From, cpuTo, createLatencies.Count, "create").Line);
         var createDistribution = Distribution.Of(createLatencies);
         double createsPerSecond = createLatencies.Count / creates.Elapsed.TotalSeconds;
         report.Rows.Add(new Row(Name, $"create only ({sizes.ApiClients} clients, {sizes.ApiCreateOnlyDuration.TotalSeconds:0} s)", createLatencies.Count,
