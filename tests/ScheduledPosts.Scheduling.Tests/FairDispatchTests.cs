@@ -62,3 +62,50 @@ public sealed class FairDispatchTests(FairDispatchTests.SmallShareFactory factor
         Assert.Equal(Share + 1, factory.Due.Count(d => backlogPosts.Contains(d.Message.PostId)));
     }
 }
+
+/// <summary>
+/// A backlog held back for its workspace's share makes the dispatcher look again only every
+/// <c>Dispatcher:FairShareRecheck</c> (an hour here, so waiting for it would show): posts of other workspaces that
+/// fall due meanwhile, some during a pass, must not wait for that.
+/// </summary>
+public sealed class HeldBacklogTests(HeldBacklogTests.HourlyRecheckFactory factory) : IClassFixture<HeldBacklogTests.HourlyRecheckFactory>
+{
+    private const int Share = 2;
+
+    public sealed class HourlyRecheckFactory : SchedulingFactory
+    {
+        protected override void Configure(Dictionary<string, string> settings)
+        {
+            settings["Dispatcher:InFlightPerWorkspace"] = $"{Share}";
+            settings["Dispatcher:FairShareRecheck"] = "01:00:00";
+        }
+    }
+
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task Posts_falling_due_beside_a_backlog_held_for_its_share_go_out_at_their_time_not_at_the_next_recheck()
+    {
+        var noisy = factory.Client($"ws_noisy_{Guid.NewGuid():N}");
+        string noisyAccount = await ConnectAccountAsync(noisy, "noisy");
+        var backlogDue = DateTimeOffset.UtcNow.AddSeconds(1);
+        var backlog = (await Task.WhenAll(Enumerable.Range(0, 3 * Share).Select(i => CreatePostAsync(noisy, [noisyAccount], backlogDue, $"Backlog {i}"))))
+            .Select(p => p["id"]!.GetValue<string>()).ToHashSet();
+
+        // One post in each of a dozen workspaces (each far under its share), due 1–8 ms apart after the backlog: often
+        // one falls due while the dispatcher is sending the one before.
+        var due = backlogDue.AddSeconds(3);
+        var quiet = new List<string>();
+        for (int i = 0; i < 12; i++)
+        {
+            var client = factory.Client($"ws_quiet_{Guid.NewGuid():N}");
+            due = due.AddTicks(Random.Shared.Next(10_000, 80_000));
+            quiet.Add((await CreatePostAsync(client, [await ConnectAccountAsync(client, "quiet")], due))["id"]!.GetValue<string>());
+        }
+
+        await Eventually.Until(() => Task.FromResult(quiet.Count(id => factory.Due.Any(d => d.Message.PostId == id))),
+            sent => sent == quiet.Count, Patience, "every quiet workspace's post");
+        // Nothing claims here, so the backlog is still held back to its share.
+        Assert.Equal(Share, factory.Due.Count(d => backlog.Contains(d.Message.PostId)));
+    }
+}

@@ -121,7 +121,7 @@ public sealed partial class Dispatcher(
     {
         while (!ct.IsCancellationRequested)
         {
-            var (claimed, sent) = await DispatchBatchAsync(ct);
+            var (claimed, sent, choseAt) = await DispatchBatchAsync(ct);
             if (sent < claimed)
             {
                 // The broker refused some: don't spin on them, they stay due and are retried shortly.
@@ -134,7 +134,7 @@ public sealed partial class Dispatcher(
                 continue;
             }
 
-            var untilNext = await UntilNextDueAsync(ct);
+            var untilNext = await UntilNextDueAsync(choseAt, ct);
             if (untilNext > TimeSpan.Zero)
             {
                 // Returns early on any NOTIFY: a message was written, maybe due sooner than what we waited for.
@@ -153,8 +153,11 @@ public sealed partial class Dispatcher(
         }
     }
 
-    /// <summary>Sends one batch of due messages; returns how many it claimed and how many the broker confirmed.</summary>
-    public async Task<(int Claimed, int Sent)> DispatchBatchAsync(CancellationToken ct)
+    /// <summary>
+    /// Sends one batch of due messages; returns how many it claimed, how many the broker confirmed, and the instant
+    /// (the database's) at which it chose them: what was due then and is still unsent was left for its workspace's share.
+    /// </summary>
+    private async Task<(int Claimed, int Sent, DateTime ChoseAt)> DispatchBatchAsync(CancellationToken ct)
     {
         _passes.Add(1);
         await using var connection = await dataSource.OpenConnectionAsync(ct);
@@ -164,7 +167,7 @@ public sealed partial class Dispatcher(
         // Each queue gives only its first turns, by index (no pass ranks every due message: a burst holds thousands back
         // for their share). Chosen first, then locked by id, skipping what another replica holds (it is sending those).
         // statement_timestamp(), not clock_timestamp(): one instant for the whole query, which the indexes can use.
-        long[] chosen = (await connection.QueryAsync<long>($"""
+        var (chosen, choseAt) = await connection.QuerySingleAsync<(long[], DateTime)>($"""
             WITH in_flight AS MATERIALIZED (
                 SELECT workspace_id, count(*) AS n FROM (
                     SELECT workspace_id FROM outbox
@@ -191,10 +194,8 @@ public sealed partial class Dispatcher(
                     WHERE workspace_id IS NULL AND sent_at IS NULL AND due_at <= statement_timestamp()
                     ORDER BY due_at, id
                     LIMIT @batch) e)
-            SELECT id FROM turns
-            ORDER BY turn, due_at, id
-            LIMIT @batch
-            """, new { batch = _options.BatchSize, share = _options.InFlightPerWorkspace, window = _options.InFlightWindow }, tx)).ToArray();
+            SELECT ARRAY (SELECT id FROM turns ORDER BY turn, due_at, id LIMIT @batch), statement_timestamp()
+            """, new { batch = _options.BatchSize, share = _options.InFlightPerWorkspace, window = _options.InFlightWindow }, tx);
         var locked = (await connection.QueryAsync<OutboxRow>("""
             SELECT id, message_type, payload::text AS payload, trace_parent, due_at FROM outbox
             WHERE id = ANY(@chosen) AND sent_at IS NULL
@@ -203,7 +204,7 @@ public sealed partial class Dispatcher(
         var rows = chosen.Where(locked.ContainsKey).Select(id => locked[id]).ToList();
         if (rows.Count == 0)
         {
-            return (0, 0);
+            return (0, 0, choseAt);
         }
 
         bool[] sent;
@@ -223,7 +224,7 @@ public sealed partial class Dispatcher(
         await connection.ExecuteAsync("UPDATE outbox SET sent_at = clock_timestamp() WHERE id = ANY(@sentIds)", new { sentIds }, tx);
         await tx.CommitAsync(ct);
         LogDispatched(sentIds.Length, rows.Count);
-        return (rows.Count, sentIds.Length);
+        return (rows.Count, sentIds.Length, choseAt);
     }
 
     private async Task<bool> SendAsync(OutboxRow row, CancellationToken confirmed, CancellationToken stopping)
@@ -262,25 +263,29 @@ public sealed partial class Dispatcher(
     /// <summary>
     /// How long until a message this replica could take falls due. Rows another transaction holds (a replica sending
     /// them) do not count, or an idle replica would spin on them; while an earlier row is held, it looks again after
-    /// <see cref="DispatcherOptions.HeldRecheck"/>, in case the holder dies without sending it. A row due already was
-    /// left by the last pass for its workspace's share: look again after <see cref="DispatcherOptions.FairShareRecheck"/>.
+    /// <see cref="DispatcherOptions.HeldRecheck"/>, in case the holder dies without sending it. Rows that were due when
+    /// the last pass chose (<paramref name="choseAt"/>) and are still unsent were left for their workspace's share: it
+    /// looks again after <see cref="DispatcherOptions.FairShareRecheck"/> at the latest. A row that fell due since (during
+    /// the pass, or just after a wake-up a hair early) goes at once, and one due later is waited for, whatever rows
+    /// wait for their share.
     /// </summary>
-    private async Task<TimeSpan> UntilNextDueAsync(CancellationToken ct)
+    private async Task<TimeSpan> UntilNextDueAsync(DateTime choseAt, CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
-        var next = await connection.QuerySingleAsync<(DateTime? NextFree, DateTime? NextAny, DateTime Now)>(new CommandDefinition("""
+        var next = await connection.QuerySingleAsync<(DateTime? NextFree, DateTime? NextNew, DateTime? NextAny, DateTime Now)>(new CommandDefinition("""
             SELECT (SELECT due_at FROM outbox WHERE sent_at IS NULL ORDER BY due_at LIMIT 1 FOR KEY SHARE SKIP LOCKED),
+                   (SELECT due_at FROM outbox WHERE sent_at IS NULL AND due_at > @choseAt ORDER BY due_at LIMIT 1 FOR KEY SHARE SKIP LOCKED),
                    (SELECT min(due_at) FROM outbox WHERE sent_at IS NULL),
                    clock_timestamp()
-            """, cancellationToken: ct));
-        if (next.NextFree is { } waiting && waiting <= next.Now)
-        {
-            return _options.FairShareRecheck;
-        }
-
+            """, new { choseAt }, cancellationToken: ct));
         bool earlierHeld = next.NextAny is { } any && (next.NextFree is not { } free || any < free);
         var longest = earlierHeld ? _options.HeldRecheck : _options.MaxIdle;
-        return next.NextFree is { } due
+        if (next.NextFree is { } waiting && waiting <= choseAt && _options.FairShareRecheck < longest)
+        {
+            longest = _options.FairShareRecheck;
+        }
+
+        return next.NextNew is { } due
             ? TimeSpan.FromTicks(Math.Clamp((due - next.Now).Ticks, 0, longest.Ticks))
             : longest;
     }
