@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using ScheduledPosts.Testing;
 using Xunit;
@@ -95,5 +97,62 @@ public sealed class PublisherCrashTests(PublisherCrashTests.ShortLeaseStack stac
 
         output.WriteLine($"{before} on the platform when the kill was ordered, {atKill} at the kill; {published} of {posts * accountsPerPost} published, the rest failed with a reason");
         Assert.Equal(copies.Values.Sum(), copies.Count); // nothing anywhere twice
+    }
+
+    [Fact]
+    public async Task A_batch_of_due_messages_whose_posts_were_cancelled_rescheduled_or_deleted_meanwhile_publishes_exactly_the_live_ones()
+    {
+        string run = Guid.NewGuid().ToString("N")[..8];
+        string account = await stack.ConnectSandboxAccountAsync($"batch{run}");
+        string[] roles = ["live 1", "cancelled", "live 2", "rescheduled", "deleted"];
+        var ids = new Dictionary<string, string>();
+
+        // No publisher: the due messages wait in its queue, as they would behind a busy one, and then go in one batch.
+        await stack["publisher"].KillAsync();
+        try
+        {
+            var due = DateTimeOffset.UtcNow.AddSeconds(1);
+            foreach (string role in roles)
+            {
+                ids[role] = (await stack.CreatePostAsync($"batch {run} {role}", account, due))["id"]!.GetValue<string>();
+            }
+
+            string posts = string.Join(", ", ids.Values.Select(id => $"'{id}'"));
+            await Eventually.Until(() => stack.ScalarAsync($"SELECT count(*) FROM scheduling.outbox WHERE message_type = 'TargetDue' AND sent_at IS NOT NULL AND post_id IN ({posts})"),
+                sent => sent == "5", TimeSpan.FromSeconds(30), "every post's TargetDue sent to the waiting queue");
+
+            // Their messages are on the bus already; now three of the posts change.
+            await SucceedsAsync(stack.Gateway.PostAsJsonAsync($"/v1/posts/{ids["cancelled"]}/cancel", new { reason = "changed my mind" }));
+            await SucceedsAsync(stack.Gateway.PostAsJsonAsync($"/v1/posts/{ids["rescheduled"]}/reschedule",
+                new { scheduledFor = DateTimeOffset.UtcNow.AddHours(1).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture) }));
+            await SucceedsAsync(stack.Gateway.DeleteAsync($"/v1/posts/{ids["deleted"]}"));
+        }
+        finally
+        {
+            await stack["publisher"].StartAsync();
+        }
+
+        foreach (string role in new[] { "live 1", "live 2" })
+        {
+            await Eventually.Until(() => stack.GetPostAsync(ids[role]), p => p["status"]!.GetValue<string>() == "published", TimeSpan.FromSeconds(60), $"the {role} post to publish");
+        }
+
+        // Every message of the batch was taken up (a refused claim is marked too), so nothing more is coming.
+        string stale = string.Join(", ", new[] { "cancelled", "rescheduled", "deleted" }.Select(role => $"'{ids[role]}'"));
+        await Eventually.Until(() => stack.ScalarAsync($"SELECT count(*) FROM scheduling.outbox WHERE message_type = 'TargetDue' AND sent_at IS NOT NULL AND picked_at IS NULL AND post_id IN ({stale})"),
+            left => left == "0", TimeSpan.FromSeconds(60), "the stale messages to be taken up");
+
+        var onPlatform = (await stack.SandboxStatusesAsync()).Where(s => s.Status.StartsWith($"batch {run}", StringComparison.Ordinal)).Select(s => s.Status).Order();
+        Assert.Equal([$"batch {run} live 1", $"batch {run} live 2"], onPlatform);
+        Assert.Equal("cancelled", (await stack.GetPostAsync(ids["cancelled"]))["status"]!.GetValue<string>());
+        var moved = await stack.GetPostAsync(ids["rescheduled"]);
+        Assert.Equal(("scheduled", "scheduled"), (moved["status"]!.GetValue<string>(), moved["targets"]![0]!["status"]!.GetValue<string>()));
+        Assert.Equal(HttpStatusCode.NotFound, (await stack.Gateway.GetAsync($"/v1/posts/{ids["deleted"]}")).StatusCode);
+
+        static async Task SucceedsAsync(Task<HttpResponseMessage> call)
+        {
+            using var response = await call;
+            Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
     }
 }
