@@ -190,7 +190,7 @@ EOF
 wait_cluster_node() {
   for _ in $(seq 1 480); do
     cluster_management_up "$1" && return 0
-    # Died: its pid file names a process that is gone (the file is created empty first, then filled).
+    # Died: its boot ended without it running.
     cluster_node_died "$1" && break
     sleep 0.5
   done
@@ -200,8 +200,19 @@ wait_cluster_node() {
 
 start_cluster_node() { launch_cluster_node "$1"; wait_cluster_node "$1"; }
 
-# Node $1's boot ended without it running: its pid file names a process that is gone.
-cluster_node_died() { ! cluster_node_running "$1" && [ -s "$SP_CHAOS_CLUSTER_DIR/node$1/rabbitmq.pid" ]; }
+# Node $1's Erlang VM runs (booting or booted). Known by the VM's environment, not by its pid file: a node whose boot
+# fails removes that file as it exits, and the file is empty for a moment while a node starts.
+cluster_node_vm_alive() {
+  local pid node; node="$(cluster_node "$1")"
+  for pid in $(pgrep -x beam.smp); do
+    as_root grep -qzx "RABBITMQ_NODENAME=$node" "/proc/$pid/environ" 2>/dev/null && return 0
+  done
+  return 1
+}
+
+# Node $1's boot ended without it running: no VM of its name, twice a second apart (not the instant between launching
+# rabbitmq-server and its VM starting).
+cluster_node_died() { ! cluster_node_vm_alive "$1" && sleep 1 && ! cluster_node_vm_alive "$1"; }
 
 # Waits for all three nodes at once, launching again, up to twice, a node whose boot failed: RabbitMQ 3.10 can abort a
 # boot while it syncs feature flags with a node still booting itself (incompatible_feature_flags, {badmap,undefined};
