@@ -236,6 +236,30 @@ public sealed class ChaosSystem : IAsyncDisposable
             q["consumers"]?.GetValue<long>() ?? 0))];
     }
 
+    /// <summary>
+    /// For a failure's output: each queue's ready and unacknowledged messages and consumers, each consumer's channel (its
+    /// node and prefetch), and each channel's unacknowledged messages. A consumer that never came back shows as none on
+    /// its queue; messages the broker holds for a channel that no longer takes them show as unacknowledged on no channel.
+    /// </summary>
+    public async Task<string> BrokerStateAsync()
+    {
+        using var http = RabbitMqManagement();
+        string vhost = Uri.EscapeDataString(Suite.VirtualHost);
+        var queues = await http.GetFromJsonAsync<JsonArray>($"api/queues/{vhost}");
+        var consumers = await http.GetFromJsonAsync<JsonArray>($"api/consumers/{vhost}");
+        var channels = await http.GetFromJsonAsync<JsonArray>($"api/vhosts/{vhost}/channels");
+        var lines = new List<string> { "broker queues:" };
+        lines.AddRange(queues!.Select(q => $"  {q!["name"]} ({q["type"]}, leader {q["leader"] ?? q["node"]}): " +
+            $"ready {q["messages_ready"]}, unacked {q["messages_unacknowledged"]}, consumers {q["consumers"]}"));
+        lines.Add("broker consumers:");
+        lines.AddRange(consumers!.Select(c => $"  {c!["queue"]?["name"]} on {c["channel_details"]?["name"]} " +
+            $"(node {c["channel_details"]?["node"]}), prefetch {c["prefetch_count"]}, active {c["active"]}"));
+        lines.Add("broker channels:");
+        lines.AddRange(channels!.Select(c => $"  {c!["name"]} (node {c["node"]}, {c["state"]}): consumers {c["consumer_count"]}, " +
+            $"unacked {c["messages_unacknowledged"]}, prefetch {c["prefetch_count"]}"));
+        return string.Join('\n', lines);
+    }
+
     private HttpClient RabbitMqManagement() => Infrastructure.ManagementClient(Management);
 
     /// <summary>The virtual host's client connections per broker node (the services' own, by the node that holds each).</summary>

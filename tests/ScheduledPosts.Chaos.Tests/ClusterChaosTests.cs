@@ -61,6 +61,10 @@ public sealed class ClusterChaosTests(ITestOutputHelper output)
             if (service == "publisher")
             {
                 environment["Publisher__ConcurrentMessageLimit"] = "8";
+                // How its endpoints stop and start again around the lost node (not each message: MassTransit.Messages), for a
+                // failure's output.
+                environment["Logging__LogLevel__MassTransit"] = "Debug";
+                environment["Logging__LogLevel__MassTransit.Messages"] = "Warning";
             }
         }, broker: nodes[0]);
         await system.SetUploadLatencyAsync(TimeSpan.FromMilliseconds(150));

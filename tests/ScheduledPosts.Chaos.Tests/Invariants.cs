@@ -57,6 +57,16 @@ public static class Invariants
                 system.Output.WriteLine($"{service.Name} {service.HealthUrl}: {answer}");
             }
 
+            // What the broker holds and for whom: a consumer that did not come back, or messages held for no channel.
+            try
+            {
+                system.Output.WriteLine(await system.BrokerStateAsync());
+            }
+            catch (Exception error) when (error is HttpRequestException or TaskCanceledException)
+            {
+                system.Output.WriteLine($"broker state not read: {error.Message}");
+            }
+
             // And what the database is doing: a statement waiting on a lock names the sessions holding it. Unreachable, it
             // says so, and the timeout's own message still reaches the report.
             try
