@@ -136,6 +136,7 @@ public static class Extensions
         services.AddSingleton<TargetsBatcher>();
         services.AddScoped<TargetPublisher>();
         services.AddScoped<TargetUnpublisher>();
+        services.AddSingleton<PublisherStopping>();
 
         services.AddOptions<ConsumerOptions>()
             .BindConfiguration(ConsumerOptions.Section)
@@ -144,8 +145,10 @@ public static class Extensions
                 "Publisher:UploadGracePeriod must be positive and shorter than Publisher:ShutdownTimeout.")
             .ValidateOnStart();
         // On SIGTERM the bus stops taking messages as soon as its hosted service stops (right after the web server's);
-        // the uploads in flight get the grace period, then cancelling them hands their targets back, within the
-        // host's shutdown timeout. Without a ConsumerStopTimeout MassTransit cancels consumers at once on some transports.
+        // the uploads in flight get the grace period (PublisherStopping), then cancelling them hands their targets back,
+        // within the host's shutdown timeout. MassTransit waits for them as long, and no longer than StopTimeout: also
+        // when a broker connection drops, before its endpoints consume again. Without a ConsumerStopTimeout MassTransit
+        // cancels consumers at once on some transports.
         services.AddOptions<MassTransitHostOptions>().Configure<IOptions<ConsumerOptions>>((o, consumer) =>
         {
             o.ConsumerStopTimeout = consumer.Value.UploadGracePeriod;

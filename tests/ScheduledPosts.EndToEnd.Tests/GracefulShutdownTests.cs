@@ -23,10 +23,11 @@ public sealed class GracefulShutdownTests(Stack stack) : IClassFixture<Stack>
         string otherAccount = await stack.ConnectSandboxAccountAsync($"next{run}");
         // The upload takes 8 s on the platform: it is in flight when the publisher is told to stop.
         await stack.InjectFaultAsync(new { handle = slow, latencyMs = 8_000 });
+        // The management API's figures lag by up to its statistics interval (and are absent for a moment after the queue
+        // appears): waited for before the upload starts, so the wait does not eat into it.
+        await Eventually.Until(ConsumersAsync, n => n == 1, TimeSpan.FromSeconds(10), "the management API to show the publisher consuming target-due");
         string inFlight = (await stack.CreatePostAsync($"in flight {run}", slowAccount, DateTimeOffset.UtcNow.AddSeconds(2)))["id"]!.GetValue<string>();
         await Eventually.Until(() => stack.GetPostAsync(inFlight), p => p["status"]!.GetValue<string>() == "publishing", Patience, "the upload to start");
-        // The management API's figures lag a little (and are absent for a moment after the queue appears).
-        await Eventually.Until(ConsumersAsync, n => n == 1, TimeSpan.FromSeconds(10), "the management API to show the publisher consuming target-due");
 
         using var publisher = Process.GetProcessById(stack["publisher"].Pid!.Value);
         await TerminateAsync(publisher);

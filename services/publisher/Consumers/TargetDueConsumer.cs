@@ -4,7 +4,8 @@ using ScheduledPosts.Publisher.Publishing;
 
 namespace ScheduledPosts.Publisher.Consumers;
 
-public sealed class TargetDueConsumer(TargetPublisher publisher) : IConsumer<TargetDue>
+public sealed class TargetDueConsumer(TargetPublisher publisher, PublisherStopping stopping) : IConsumer<TargetDue>
 {
-    public Task Consume(ConsumeContext<TargetDue> context) => publisher.PublishAsync(context.Message, context.CancellationToken);
+    // Not the message's token: see PublisherStopping.
+    public Task Consume(ConsumeContext<TargetDue> context) => publisher.PublishAsync(context.Message, stopping.Token);
 }

@@ -5,9 +5,10 @@ using ScheduledPosts.Publisher.Publishing;
 
 namespace ScheduledPosts.Publisher.Consumers;
 
-public sealed class TargetUnpublishDueConsumer(TargetUnpublisher unpublisher) : IConsumer<TargetUnpublishDue>
+public sealed class TargetUnpublishDueConsumer(TargetUnpublisher unpublisher, PublisherStopping stopping) : IConsumer<TargetUnpublishDue>
 {
-    public Task Consume(ConsumeContext<TargetUnpublishDue> context) => unpublisher.UnpublishAsync(context.Message, context.CancellationToken);
+    // Not the message's token: see PublisherStopping.
+    public Task Consume(ConsumeContext<TargetUnpublishDue> context) => unpublisher.UnpublishAsync(context.Message, stopping.Token);
 }
 
 public sealed class TargetUnpublishDueConsumerDefinition : ConsumerDefinition<TargetUnpublishDueConsumer>
