@@ -79,8 +79,11 @@ public sealed class PublishingPathWaitTests(PublishingPathWaitTests.SmallPoolFac
             LeaseToken = lease.LeaseToken,
             Published = new TargetPublished { ExternalPostId = $"ext_{lease.TargetId}" },
         }).ResponseAsync).ToList();
+        // Watched from a connection of its own: inside the holding transaction, pg_stat_activity lists the sessions of its
+        // first read for the rest of the transaction, so a report on a connection opened after that read would never show.
+        await using var watcher = await dataSource.OpenConnectionAsync();
         await Eventually.Until(
-            () => holder.ExecuteScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"),
+            () => watcher.ExecuteScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"),
             waiting => waiting >= 1, Patience, "a report waiting for the post's row lock");
 
         // Another workspace's due post is sent, claimed and reported all the same.
